@@ -1,0 +1,344 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from providers.models import Channel, ChannelKind
+from templates_app.models import Template
+
+
+class Contact(models.Model):
+    phone = models.CharField(
+        _("phone"), max_length=16, unique=True, help_text=_("Normalized: 84xxxxxxxxx")
+    )
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    attributes = models.JSONField(_("attributes"), default=dict, blank=True)
+    # Lower-cased, diacritics removed: "nguyen" finds "Nguyễn" (indexed; see selectors).
+    search_text = models.CharField(max_length=255, blank=True, db_index=True, editable=False)
+    # Consent evidence (Decree 13/2023): where and when this contact came from.
+    source = models.CharField(_("source"), max_length=255, blank=True)
+    source_import = models.ForeignKey(
+        "ContactImport",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("source import"),
+    )
+    source_row = models.PositiveIntegerField(_("source row"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phone})" if self.name else self.phone
+
+
+class OptOut(models.Model):
+    """A contact's refusal of one channel kind (or all). Honoured at send time; no import clears it."""
+
+    ALL = "all"
+    CHANNEL_CHOICES = [(ALL, _("All channels")), *ChannelKind.choices]
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", _("Admin")
+        FILE = "file", _("Opt-out file")
+        REPLY = "reply", _("Inbound reply")
+        PROVIDER = "provider", _("Provider")
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="opt_outs")
+    channel_kind = models.CharField(
+        _("channel"), max_length=16, choices=CHANNEL_CHOICES, default=ALL
+    )
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    source = models.CharField(
+        _("source"), max_length=16, choices=Source.choices, default=Source.ADMIN
+    )
+    created_at = models.DateTimeField(_("opted out at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("opt-out")
+        verbose_name_plural = _("opt-outs")
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "channel_kind"], name="uniq_optout")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id}:{self.channel_kind}"
+
+
+class ContactList(models.Model):
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    contacts = models.ManyToManyField(
+        Contact, through="ContactListMembership", related_name="lists"
+    )
+    contact_count = models.PositiveIntegerField(_("contacts"), default=0, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("contact list")
+        verbose_name_plural = _("contact lists")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ContactListMembership(models.Model):
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.CASCADE, related_name="memberships"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="memberships")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("list membership")
+        verbose_name_plural = _("list memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["contact_list", "contact"], name="uniq_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_list_id}:{self.contact_id}"
+
+
+class ContactImport(models.Model):
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    class MergePolicy(models.TextChoices):
+        KEEP = "keep", _("Keep existing values")
+        OVERWRITE = "overwrite", _("Overwrite with the file's values")
+        FILL = "fill", _("Fill blanks only")
+
+    file = models.FileField(_("file"), upload_to="imports/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=255)
+    contact_list = models.ForeignKey(
+        ContactList, on_delete=models.PROTECT, related_name="imports", verbose_name=_("list")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.UPLOADED
+    )
+    encoding = models.CharField(_("encoding"), max_length=32, blank=True)
+    delimiter = models.CharField(_("delimiter"), max_length=4, blank=True)
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
+    merge_policy = models.CharField(
+        _("merge policy"), max_length=16, choices=MergePolicy.choices, default=MergePolicy.FILL
+    )
+    total_rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed_rows = models.PositiveIntegerField(_("processed"), default=0)
+    imported_count = models.PositiveIntegerField(_("imported"), default=0)
+    updated_count = models.PositiveIntegerField(_("updated"), default=0)
+    duplicate_count = models.PositiveIntegerField(_("duplicates"), default=0)
+    invalid_count = models.PositiveIntegerField(_("invalid"), default=0)
+    legacy_rewritten_count = models.PositiveIntegerField(_("legacy numbers rewritten"), default=0)
+    warnings = models.JSONField(_("warnings"), default=list, blank=True)
+    error_report = models.FileField(
+        _("error report"), upload_to="imports/reports/%Y/%m/", blank=True
+    )
+    error_message = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("contact import")
+        verbose_name_plural = _("contact imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status == self.Status.COMPLETED else 0
+        return min(100, int(100 * self.processed_rows / self.total_rows))
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        RUNNING = "running", _("Running")
+        PAUSED = "paused", _("Paused")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    name = models.CharField(_("name"), max_length=200)
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("channel")
+    )
+    template = models.ForeignKey(
+        Template,
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        verbose_name=_("template"),
+        null=True,
+        blank=True,
+    )
+    lists = models.ManyToManyField(
+        ContactList, related_name="campaigns", verbose_name=_("contact lists"), blank=True
+    )
+    # param name -> {"source": "field"|"attribute"|"constant", "value": "...", "format": "..."}
+    param_mapping = models.JSONField(_("parameter mapping"), default=dict, blank=True)
+    content = models.TextField(
+        _("content"), blank=True, help_text=_("Free text for SMS/Viber/email channels.")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    status_reason = models.CharField(_("status reason"), max_length=500, blank=True)
+    scheduled_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    rate_limit = models.FloatField(_("rate limit (messages/s)"), null=True, blank=True)
+    test_mode = models.BooleanField(
+        _("provider test mode"),
+        default=False,
+        help_text=_("eSMS Sandbox / eTelecom development mode: nothing is delivered."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    # Denormalized counters, updated with F() expressions on each transition (never COUNT(*)).
+    total_count = models.PositiveIntegerField(_("recipients"), default=0)
+    sent_count = models.PositiveIntegerField(_("sent"), default=0)
+    delivered_count = models.PositiveIntegerField(_("delivered"), default=0)
+    read_count = models.PositiveIntegerField(_("read"), default=0)
+    failed_count = models.PositiveIntegerField(_("failed"), default=0)
+    unknown_count = models.IntegerField(_("unknown"), default=0)
+    skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
+    cost = models.DecimalField(_("cost (VND)"), max_digits=14, decimal_places=2, default=0)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-created_at"]
+        permissions = [("send_campaign", _("Can send, pause, resume and cancel campaigns"))]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_count:
+            return 0
+        handled = min(self.total_count, self.sent_count + self.failed_count + self.skipped_count)
+        return int(100 * handled / self.total_count)
+
+
+class CampaignEvent(models.Model):
+    """The history of a campaign's transitions, with who did it and why."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    note = models.CharField(max_length=500, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("campaign event")
+        verbose_name_plural = _("campaign history")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"
+
+
+class Message(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        UNKNOWN = "unknown", _("Unknown (reconciling)")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="messages")
+    phone = models.CharField(_("phone"), max_length=16)
+    template_data = models.JSONField(_("template data"), default=dict, blank=True)
+    # Deterministic per (campaign, contact): eSMS RequestId, eTelecom tracking_id, MMP clientMessageId.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64, unique=True)
+    provider_message_id = models.CharField(
+        _("provider message id"), max_length=100, blank=True, db_index=True
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    error_class = models.CharField(_("error class"), max_length=16, blank=True)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True)
+    error_message = models.CharField(_("error message"), max_length=500, blank=True)
+    fee = models.DecimalField(_("fee"), max_digits=12, decimal_places=2, null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "contact"], name="uniq_message_per_contact")
+        ]
+        indexes = [
+            # the driver's claim: pending rows of one campaign in id order
+            models.Index(fields=["campaign", "status", "id"], name="msg_claim_idx"),
+            # the reaper and reconciliation: rows stuck in a status since a time
+            models.Index(fields=["status", "claimed_at"], name="msg_stuck_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.phone}"
+
+
+class MessageAttempt(models.Model):
+    """One HTTP call made for a message: for diagnosis. Secrets are redacted before saving."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts_log")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    request_body = models.TextField(blank=True)
+    response_body = models.TextField(blank=True)
+    error_class = models.CharField(max_length=16, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("message attempt")
+        verbose_name_plural = _("message attempts")
+
+    def __str__(self) -> str:
+        return f"{self.message_id} {self.status_code}"

@@ -1,0 +1,799 @@
+"""Campaign services: lifecycle transitions, materialization, the send driver, status application.
+
+Correctness never comes from the queue (django-q2 redelivers tasks): it comes from each message's
+own state. A message is claimed (pending -> sending) and the claim committed before any HTTP call;
+results are written back only onto rows still in `sending`; statuses only move forward; counters
+move with F() expressions in the same transaction as the row they count.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from campaigns.models import Campaign, CampaignEvent, Contact, Message, MessageAttempt, OptOut
+from providers.base import (
+    BaseProvider,
+    ErrorClass,
+    EventStatus,
+    OutboundMessage,
+    SendOutcome,
+    SendResult,
+    StatusEvent,
+)
+from templates_app.rendering import ContactData, render_params
+
+logger = logging.getLogger("loa.engine")
+
+S = Message.Status
+# Forward order of the delivery path; failed/skipped/cancelled are terminal beside it.
+RANK = {S.PENDING: 0, S.SENDING: 1, S.UNKNOWN: 2, S.SENT: 3, S.DELIVERED: 4, S.READ: 5}
+TERMINAL = {S.FAILED, S.SKIPPED, S.CANCELLED, S.READ}
+# Counters are "reached" counts: a read message counts as sent, delivered and read.
+REACHED = [(S.SENT, "sent_count"), (S.DELIVERED, "delivered_count"), (S.READ, "read_count")]
+MAX_RETRIES = 5
+
+
+# ---- lifecycle ---------------------------------------------------------------------------------
+
+ALLOWED = {
+    Campaign.Status.DRAFT: {
+        Campaign.Status.SCHEDULED,
+        Campaign.Status.RUNNING,
+        Campaign.Status.CANCELLED,
+    },
+    Campaign.Status.SCHEDULED: {
+        Campaign.Status.RUNNING,
+        Campaign.Status.DRAFT,
+        Campaign.Status.CANCELLED,
+    },
+    Campaign.Status.RUNNING: {
+        Campaign.Status.PAUSED,
+        Campaign.Status.COMPLETED,
+        Campaign.Status.CANCELLED,
+        Campaign.Status.FAILED,
+    },
+    Campaign.Status.PAUSED: {Campaign.Status.RUNNING, Campaign.Status.CANCELLED},
+    Campaign.Status.COMPLETED: set(),
+    Campaign.Status.CANCELLED: set(),
+    Campaign.Status.FAILED: {Campaign.Status.RUNNING, Campaign.Status.CANCELLED},
+}
+
+
+def campaign_transition(
+    *, campaign_id: int, to: str, user=None, note: str = "", expect: set | None = None
+) -> bool:
+    """Move a campaign to `to` if its current status allows it (compare-and-set); log history."""
+    with transaction.atomic():
+        current = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+        if current is None or to not in ALLOWED.get(current, set()):
+            return False
+        if expect is not None and current not in expect:
+            return False
+        fields = {"status": to, "updated_at": timezone.now()}
+        if to == Campaign.Status.RUNNING:
+            fields["status_reason"] = ""
+        if to in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED, Campaign.Status.FAILED):
+            fields["finished_at"] = timezone.now()
+        if to == Campaign.Status.PAUSED or to == Campaign.Status.FAILED:
+            fields["status_reason"] = note[:500]
+        if not Campaign.objects.filter(pk=campaign_id, status=current).update(**fields):
+            return False
+        CampaignEvent.objects.create(
+            campaign_id=campaign_id,
+            from_status=current,
+            to_status=to,
+            note=note[:500],
+            user=user if getattr(user, "pk", None) else None,
+        )
+    return True
+
+
+def campaign_check_sendable(campaign: Campaign) -> list[str]:
+    """What stops this campaign from being sent, in words for the marketer."""
+    from templates_app.models import Template
+    from templates_app.rendering import validate_mapping
+
+    errors = []
+    if not campaign.channel.is_active or not campaign.channel.account.is_active:
+        errors.append(_("The channel or its provider account is inactive."))
+    if campaign.template_id is None and not campaign.content:
+        errors.append(_("Choose a template (or write the content for free-text channels)."))
+    if campaign.template_id is not None:
+        if campaign.template.status != Template.Status.APPROVED:
+            errors.append(_("The template is not approved."))
+        errors += validate_mapping(
+            campaign.param_mapping or {}, list(campaign.template.ordered_param_names())
+        )
+    if not campaign.lists.exists():
+        errors.append(_("Choose at least one contact list."))
+    return errors
+
+
+def campaign_send_now(*, campaign_id: int, user=None) -> int:
+    """Draft/scheduled -> running: materialize messages, start the drivers. Returns recipients."""
+    campaign = Campaign.objects.select_related("channel__account", "template").get(pk=campaign_id)
+    errors = campaign_check_sendable(campaign)
+    if errors:
+        raise ValidationError(errors)
+    if not campaign_transition(
+        campaign_id=campaign_id, to=Campaign.Status.RUNNING, user=user, note=_("Send started")
+    ):
+        raise ValidationError(
+            _("This campaign cannot be sent from its current status ({status}).").format(
+                status=campaign.get_status_display()
+            )
+        )
+    Campaign.objects.filter(pk=campaign_id, started_at__isnull=True).update(
+        started_at=timezone.now()
+    )
+    total = campaign_materialize(campaign_id=campaign_id)
+    campaign_start_drivers(campaign_id=campaign_id)
+    return total
+
+
+def campaign_schedule(*, campaign_id: int, when: datetime, user=None) -> None:
+    campaign = Campaign.objects.select_related("channel__account", "template").get(pk=campaign_id)
+    errors = campaign_check_sendable(campaign)
+    if errors:
+        raise ValidationError(errors)
+    Campaign.objects.filter(pk=campaign_id).update(scheduled_at=when)
+    if not campaign_transition(
+        campaign_id=campaign_id,
+        to=Campaign.Status.SCHEDULED,
+        user=user,
+        note=_("Scheduled for {when}").format(when=timezone.localtime(when)),
+    ):
+        raise ValidationError(_("This campaign cannot be scheduled from its current status."))
+
+
+def campaign_pause(*, campaign_id: int, user=None, reason: str = "") -> bool:
+    return campaign_transition(
+        campaign_id=campaign_id,
+        to=Campaign.Status.PAUSED,
+        user=user,
+        note=reason or _("Paused by a user"),
+    )
+
+
+def campaign_resume(*, campaign_id: int, user=None) -> bool:
+    ok = campaign_transition(
+        campaign_id=campaign_id,
+        to=Campaign.Status.RUNNING,
+        user=user,
+        note=_("Resumed"),
+        expect={Campaign.Status.PAUSED, Campaign.Status.FAILED},
+    )
+    if ok:
+        campaign_start_drivers(campaign_id=campaign_id)
+    return ok
+
+
+def campaign_cancel(*, campaign_id: int, user=None) -> int:
+    """End a campaign: every message not yet handed to the provider is cancelled."""
+    if not campaign_transition(
+        campaign_id=campaign_id, to=Campaign.Status.CANCELLED, user=user, note=_("Cancelled")
+    ):
+        return -1
+    return Message.objects.filter(campaign_id=campaign_id, status=S.PENDING).update(
+        status=S.CANCELLED, updated_at=timezone.now()
+    )
+
+
+# ---- materialization ---------------------------------------------------------------------------
+
+
+def idempotency_key(campaign: Campaign, contact_id: int) -> str:
+    """Deterministic per (campaign, contact), alphanumeric (Zalo tracking_id: <=48 chars, no special
+    characters), and unique across database resets thanks to the campaign's creation time."""
+    stamp = int(campaign.created_at.timestamp())
+    return f"loa{campaign.pk}t{_b36(stamp)}c{contact_id}"
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"
+
+
+def audience_queryset(campaign: Campaign):
+    """Contacts in the campaign's lists, minus those opted out of its channel kind (or of all)."""
+    kind = campaign.channel.kind
+    opted = OptOut.objects.filter(channel_kind__in=[kind, OptOut.ALL]).values("contact_id")
+    return (
+        Contact.objects.filter(memberships__contact_list__campaigns=campaign)
+        .exclude(pk__in=opted)
+        .distinct()
+    )
+
+
+def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
+    """One Message per recipient, template data frozen now. Idempotent: re-running adds nothing
+    that exists (unique (campaign, contact) + ignore_conflicts)."""
+    campaign = Campaign.objects.select_related("channel", "template").get(pk=campaign_id)
+    mapping = campaign.param_mapping or {}
+    qs = audience_queryset(campaign).order_by("pk").values_list("pk", "phone", "name", "attributes")
+    batch: list[Message] = []
+    for pk, phone, name, attributes in qs.iterator(chunk_size=chunk):
+        data = render_params(
+            mapping, ContactData(phone=phone, name=name, attributes=attributes or {})
+        )
+        batch.append(
+            Message(
+                campaign_id=campaign_id,
+                contact_id=pk,
+                phone=phone,
+                template_data=data,
+                idempotency_key=idempotency_key(campaign, pk),
+            )
+        )
+        if len(batch) >= chunk:
+            Message.objects.bulk_create(batch, ignore_conflicts=True)
+            batch = []
+    if batch:
+        Message.objects.bulk_create(batch, ignore_conflicts=True)
+    total = Message.objects.filter(campaign_id=campaign_id).count()
+    Campaign.objects.filter(pk=campaign_id).update(total_count=total)
+    return total
+
+
+# ---- the driver --------------------------------------------------------------------------------
+
+
+def campaign_start_drivers(*, campaign_id: int) -> None:
+    from django_q.tasks import async_task
+
+    n = max(1, int(settings.LOA["DRIVERS_PER_CAMPAIGN"]))
+    for _i in range(n):
+        # on_commit: a driver must never start before the rows it will claim are visible.
+        transaction.on_commit(
+            lambda: async_task(
+                "campaigns.tasks.campaign_drive_task", campaign_id, group=f"campaign-{campaign_id}"
+            )
+        )
+
+
+def messages_claim(*, campaign_id: int, limit: int, kind: str) -> list[Message]:
+    """Claim up to `limit` due pending messages (pending -> sending) and commit the claim.
+
+    PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED lets several drivers claim disjoint batches.
+    SQLite: the settings open every transaction with BEGIN IMMEDIATE, so the select+update below
+    runs under the database's single write lock, which is the same guarantee.
+    Opt-outs are re-checked here, at send time: a contact who opted out after the campaign was
+    built is skipped, not sent.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        qs = Message.objects.filter(campaign_id=campaign_id, status=S.PENDING).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        ids = list(qs.order_by("id").values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        opted = set(
+            Message.objects.filter(
+                pk__in=ids,
+                contact__opt_outs__channel_kind__in=[kind, OptOut.ALL],
+            ).values_list("id", flat=True)
+        )
+        if opted:
+            n = Message.objects.filter(pk__in=opted, status=S.PENDING).update(
+                status=S.SKIPPED,
+                error_code="opted_out",
+                error_message=_("The contact opted out of this channel."),
+                updated_at=now,
+            )
+            Campaign.objects.filter(pk=campaign_id).update(skipped_count=F("skipped_count") + n)
+        claim = [i for i in ids if i not in opted]
+        if claim:
+            Message.objects.filter(pk__in=claim).update(
+                status=S.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
+            )
+    return list(Message.objects.filter(pk__in=claim, status=S.SENDING)) if claim else []
+
+
+@dataclass
+class BatchOutcome:
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    retry: int = 0
+    config_error: str = ""
+
+
+class RatePacer:
+    """Paces send starts at `rate` per second within one driver (k-th send at t0 + k/rate), so the
+    rate over any window never exceeds it."""
+
+    def __init__(self, rate: float | None):
+        self.interval = 1.0 / rate if rate and rate > 0 else 0.0
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if self.next_at > now:
+            time.sleep(self.next_at - now)
+        self.next_at = max(self.next_at, now) + self.interval
+
+
+def _outbound(
+    campaign: Campaign, message: Message, param_order: tuple[str, ...]
+) -> OutboundMessage:
+    channel = campaign.channel
+    return OutboundMessage(
+        idempotency_key=message.idempotency_key,
+        phone=message.phone,
+        template_id=campaign.template.provider_template_id if campaign.template_id else "",
+        template_data=message.template_data or {},
+        param_order=param_order,
+        channel_kind=channel.kind,
+        oa_id=channel.official_account.oa_id if channel.official_account_id else "",
+        channel_external_id=channel.external_id,
+        test_mode=campaign.test_mode,
+        content=campaign.content,
+    )
+
+
+def messages_send_batch(
+    *,
+    campaign: Campaign,
+    provider: BaseProvider,
+    messages: list[Message],
+    pacer: RatePacer | None = None,
+) -> BatchOutcome:
+    """Send claimed messages concurrently, then write every result in bulk."""
+    param_order = campaign.template.ordered_param_names() if campaign.template_id else ()
+
+    def one(msg: Message) -> tuple[Message, SendResult, object]:
+        if pacer:
+            pacer.wait()
+        try:
+            result = provider.send(_outbound(campaign, msg, param_order))
+        except Exception as exc:  # a bug in an adapter must not lose the claim: reconcile it
+            logger.exception("provider %s crashed on message %s", provider.kind, msg.pk)
+            result = SendResult.failed(ErrorClass.AMBIGUOUS, "adapter_error", str(exc)[:300])
+        return msg, result, provider.pop_last_call()
+
+    workers = max(1, int(settings.LOA["SEND_CONCURRENCY"]))
+    if len(messages) == 1 or workers == 1:
+        results = [one(m) for m in messages]
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(messages))) as pool:
+            results = list(pool.map(one, messages))
+    outcome = messages_record_results(campaign_id=campaign.pk, results=results)
+    provider.after_batch()
+    return outcome
+
+
+def messages_record_results(
+    *, campaign_id: int, results: list[tuple[Message, SendResult, object]]
+) -> BatchOutcome:
+    now = timezone.now()
+    out = BatchOutcome()
+    accepted, failed, unknown, retry = [], [], [], []
+    attempts = []
+    for msg, res, call in results:
+        if call is not None:
+            attempts.append(
+                MessageAttempt(
+                    message_id=msg.pk,
+                    status_code=call.status,
+                    duration_ms=call.duration_ms,
+                    request_body=call.request_body,
+                    response_body=call.response_body,
+                    error_class=str(res.error_class or ""),
+                    error=(call.error or res.error_message)[:300],
+                )
+            )
+        msg.error_class = str(res.error_class or "")
+        msg.error_code = res.error_code
+        msg.error_message = res.error_message[:500]
+        if res.outcome == SendOutcome.ACCEPTED:
+            msg.provider_message_id = res.provider_message_id
+            msg.fee = res.fee
+            msg.sent_at = now
+            msg.error_class = msg.error_code = msg.error_message = ""
+            accepted.append(msg)
+        elif res.error_class == ErrorClass.PERMANENT:
+            msg.failed_at = now
+            failed.append(msg)
+        elif res.error_class == ErrorClass.AMBIGUOUS:
+            unknown.append(msg)
+        else:  # retryable, deferred, configuration: back to pending, later
+            if res.error_class == ErrorClass.CONFIGURATION:
+                out.config_error = out.config_error or f"{res.error_code}: {res.error_message}"
+                msg.next_attempt_at = None
+            elif res.error_class == ErrorClass.DEFERRED:
+                msg.next_attempt_at = _next_allowed_time(res.error_code, now)
+            else:
+                if msg.attempts >= MAX_RETRIES:
+                    msg.failed_at = now
+                    failed.append(msg)
+                    continue
+                backoff = res.retry_after or min(300, 2**msg.attempts * 5)
+                msg.next_attempt_at = now + timedelta(seconds=backoff)
+            retry.append(msg)
+
+    with transaction.atomic():
+        sending = Message.objects.filter(status=S.SENDING)
+        if accepted:
+            # A callback may have overtaken us (sending -> delivered): only rows still in
+            # `sending` become `sent`, and only those are counted here.
+            out.sent = sending.bulk_update(
+                [_with(m, status=S.SENT) for m in accepted],
+                [
+                    "status",
+                    "provider_message_id",
+                    "fee",
+                    "sent_at",
+                    "error_class",
+                    "error_code",
+                    "error_message",
+                ],
+                batch_size=500,
+            )
+            # Rows a callback already moved still need their provider id for later callbacks.
+            Message.objects.filter(pk__in=[m.pk for m in accepted], provider_message_id="").exclude(
+                status=S.SENDING
+            ).bulk_update(accepted, ["provider_message_id"], batch_size=500)
+            fees = sum((m.fee for m in accepted if m.fee), Decimal(0))
+        else:
+            fees = Decimal(0)
+        if failed:
+            out.failed = sending.bulk_update(
+                [_with(m, status=S.FAILED) for m in failed],
+                ["status", "error_class", "error_code", "error_message", "failed_at"],
+                batch_size=500,
+            )
+        if unknown:
+            out.unknown = sending.bulk_update(
+                [_with(m, status=S.UNKNOWN) for m in unknown],
+                ["status", "error_class", "error_code", "error_message"],
+                batch_size=500,
+            )
+        if retry:
+            out.retry = sending.bulk_update(
+                [_with(m, status=S.PENDING) for m in retry],
+                ["status", "error_class", "error_code", "error_message", "next_attempt_at"],
+                batch_size=500,
+            )
+        if out.sent or out.failed or out.unknown or fees:
+            Campaign.objects.filter(pk=campaign_id).update(
+                sent_count=F("sent_count") + out.sent,
+                failed_count=F("failed_count") + out.failed,
+                unknown_count=F("unknown_count") + out.unknown,
+                cost=F("cost") + fees,
+                updated_at=now,
+            )
+        if attempts:
+            MessageAttempt.objects.bulk_create(attempts, batch_size=500)
+    return out
+
+
+def _with(msg: Message, **fields) -> Message:
+    for k, v in fields.items():
+        setattr(msg, k, v)
+    return msg
+
+
+def _next_allowed_time(code: str, now: datetime) -> datetime:
+    """Deferred errors: Zalo's night window (-133) reopens at 06:00 local; daily quotas (-144,
+    -147, -160) reset at midnight local (we resume at 00:05 to be safe)."""
+    local = timezone.localtime(now)
+    if code == "-133":
+        target = local.replace(hour=6, minute=0, second=0, microsecond=0)
+        if target <= local:
+            target += timedelta(days=1)
+        return target
+    if code in ("-144", "-147", "-160", "-1441"):
+        return (local + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
+    return now + timedelta(minutes=15)
+
+
+def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> str:
+    """One driver run: claim, send, record, repeat until nothing is due or the budget is spent.
+    Returns why it stopped: "done", "paused", "budget", "waiting", "config_error"."""
+    budget = time_budget if time_budget is not None else settings.LOA["DRIVER_TIME_BUDGET"]
+    started = time.monotonic()
+    campaign = Campaign.objects.select_related(
+        "channel__account", "channel__official_account", "template"
+    ).get(pk=campaign_id)
+    provider = campaign.channel.account.get_provider()
+    rates = [r for r in (campaign.rate_limit, campaign.channel.account.rate_limit) if r]
+    drivers = max(1, int(settings.LOA["DRIVERS_PER_CAMPAIGN"]))
+    pacer = RatePacer(min(rates) / drivers) if rates else None
+    batch_size = int(settings.LOA["SEND_BATCH_SIZE"])
+    if pacer:  # a paced batch must finish well inside the budget
+        batch_size = max(1, min(batch_size, int(min(rates) / drivers * 5) or 1))
+    try:
+        while True:
+            status = (
+                Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+            )
+            if status != Campaign.Status.RUNNING:
+                return "paused"
+            if time.monotonic() - started > budget:
+                _requeue(campaign_id)
+                return "budget"
+            batch = messages_claim(
+                campaign_id=campaign_id, limit=batch_size, kind=campaign.channel.kind
+            )
+            if not batch:
+                return "done" if campaign_maybe_complete(campaign_id=campaign_id) else "waiting"
+            out = messages_send_batch(
+                campaign=campaign, provider=provider, messages=batch, pacer=pacer
+            )
+            if out.config_error:
+                campaign_transition(
+                    campaign_id=campaign_id,
+                    to=Campaign.Status.PAUSED,
+                    note=_("Paused: the provider refused the configuration ({error}).").format(
+                        error=out.config_error
+                    ),
+                )
+                return "config_error"
+    finally:
+        provider.close()
+
+
+def _requeue(campaign_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("campaigns.tasks.campaign_drive_task", campaign_id, group=f"campaign-{campaign_id}")
+
+
+def campaign_maybe_complete(*, campaign_id: int) -> bool:
+    """Running -> completed once no message is pending or sending."""
+    busy = Message.objects.filter(
+        campaign_id=campaign_id, status__in=[S.PENDING, S.SENDING]
+    ).exists()
+    if busy:
+        return False
+    return campaign_transition(
+        campaign_id=campaign_id,
+        to=Campaign.Status.COMPLETED,
+        note=_("Every message was handed to the provider"),
+        expect={Campaign.Status.RUNNING},
+    )
+
+
+# ---- status application (webhooks and reconciliation) -----------------------------------------
+
+
+def _decide(old: str, new: str) -> str | None:
+    """The status a message moves to, or None if the event changes nothing."""
+    if old in TERMINAL:
+        return None
+    if new == EventStatus.FAILED:
+        # failed is final but never overwrites delivered or read
+        return S.FAILED if old in (S.PENDING, S.SENDING, S.UNKNOWN, S.SENT) else None
+    if new in (EventStatus.SENT, EventStatus.DELIVERED, EventStatus.READ):
+        return new if RANK[new] > RANK.get(old, 99) else None
+    return None
+
+
+def message_apply_event(*, message_id: int, event: StatusEvent) -> bool:
+    """Apply one normalized status to one message, monotonically and exactly once.
+
+    Compare-and-set on the old status: if another writer moved the row between our read and our
+    write, re-read and decide again. Counters move in the same transaction, by F() expressions.
+    """
+    for _attempt in range(8):
+        row = Message.objects.filter(pk=message_id).values("status", "campaign_id", "fee").first()
+        if row is None:
+            return False
+        old = row["status"]
+        new = _decide(old, event.status)
+        fee = event.fee if (event.fee is not None and row["fee"] is None) else None
+        if new is None and fee is None:
+            return False
+        at = event.occurred_at or timezone.now()
+        fields: dict = {"updated_at": timezone.now()}
+        counters: dict = {}
+        if new is not None:
+            fields["status"] = new
+            if new == S.FAILED:
+                fields.update(
+                    failed_at=at,
+                    error_code=event.error_code[:40],
+                    error_message=event.error_message[:500],
+                    error_class=ErrorClass.PERMANENT,
+                )
+                counters["failed_count"] = 1
+            else:
+                for level, counter in REACHED:
+                    if RANK[old] < RANK[level] <= RANK[new]:
+                        counters[counter] = 1
+                        fields[f"{level}_at"] = at
+            if old == S.UNKNOWN:
+                counters["unknown_count"] = -1
+            if event.provider_message_id:
+                fields["provider_message_id"] = event.provider_message_id[:100]
+        if fee is not None:
+            fields["fee"] = fee
+        with transaction.atomic():
+            if not Message.objects.filter(pk=message_id, status=old).update(**fields):
+                continue  # raced with another writer: decide again on the fresh status
+            update = {c: F(c) + d for c, d in counters.items()}
+            if fee is not None:
+                update["cost"] = F("cost") + fee
+            if update:
+                Campaign.objects.filter(pk=row["campaign_id"]).update(**update)
+        return new is not None
+    logger.warning("message %s: gave up applying %s after repeated races", message_id, event.status)
+    return False
+
+
+def message_find(
+    *, account_id: int, provider_message_id: str = "", idempotency_key: str = ""
+) -> int | None:
+    """The message an event is about, within one provider account."""
+    if idempotency_key:
+        mid = (
+            Message.objects.filter(
+                idempotency_key=idempotency_key, campaign__channel__account_id=account_id
+            )
+            .values_list("id", flat=True)
+            .first()
+        )
+        if mid:
+            return mid
+    if provider_message_id:
+        return (
+            Message.objects.filter(
+                provider_message_id=provider_message_id, campaign__channel__account_id=account_id
+            )
+            .values_list("id", flat=True)
+            .first()
+        )
+    return None
+
+
+# ---- housekeeping ------------------------------------------------------------------------------
+
+
+def messages_reap_stuck(*, older_than: int | None = None) -> int:
+    """Rows left in `sending` by a killed worker go to `unknown` (reconciliation), never back to
+    pending: the provider may have received them."""
+    seconds = older_than if older_than is not None else settings.LOA["STUCK_SENDING_SECONDS"]
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    total = 0
+    stuck = (
+        Message.objects.filter(status=S.SENDING, claimed_at__lt=cutoff)
+        .values("campaign_id")
+        .distinct()
+        .values_list("campaign_id", flat=True)
+    )
+    for campaign_id in list(stuck):
+        with transaction.atomic():
+            n = Message.objects.filter(
+                campaign_id=campaign_id, status=S.SENDING, claimed_at__lt=cutoff
+            ).update(
+                status=S.UNKNOWN,
+                error_class=ErrorClass.AMBIGUOUS,
+                error_code="stuck",
+                error_message=_("A worker stopped while sending; checking with the provider."),
+            )
+            Campaign.objects.filter(pk=campaign_id).update(unknown_count=F("unknown_count") + n)
+        total += n
+    return total
+
+
+def messages_reconcile(*, limit: int = 200) -> int:
+    """Ask providers about messages in `unknown`. A provider that dedupes our idempotency key may
+    simply be sent again; otherwise only the provider's answer moves the message."""
+    moved = 0
+    rows = list(
+        Message.objects.filter(status=S.UNKNOWN)
+        .select_related("campaign__channel__account", "campaign__channel__official_account")
+        .order_by("updated_at")[:limit]
+    )
+    providers: dict[int, BaseProvider] = {}
+    for msg in rows:
+        account = msg.campaign.channel.account
+        provider = providers.get(account.pk) or providers.setdefault(
+            account.pk, account.get_provider()
+        )
+        channel = msg.campaign.channel
+        try:
+            event = provider.fetch_status(
+                provider_message_id=msg.provider_message_id,
+                idempotency_key=msg.idempotency_key,
+                oa_id=channel.official_account.oa_id if channel.official_account_id else "",
+            )
+        except Exception as exc:  # reconciliation must go on with the next message
+            logger.warning("status poll failed for message %s: %s", msg.pk, exc)
+            event = None
+        if event is not None and event.status != EventStatus.UNKNOWN:
+            moved += int(message_apply_event(message_id=msg.pk, event=event))
+        elif provider.dedupes_idempotency_key:
+            # Safe to resend: the provider refuses a second copy of the same key.
+            with transaction.atomic():
+                n = Message.objects.filter(pk=msg.pk, status=S.UNKNOWN).update(
+                    status=S.PENDING, next_attempt_at=None
+                )
+                if n:
+                    Campaign.objects.filter(pk=msg.campaign_id).update(
+                        unknown_count=F("unknown_count") - 1
+                    )
+            moved += n
+    for p in providers.values():
+        p.close()
+    return moved
+
+
+def campaigns_start_due(*, now: datetime | None = None) -> list[int]:
+    """Start scheduled campaigns whose time has come; leave stale ones waiting for a human."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.LOA.get("SCHEDULE_GRACE_SECONDS", 3600))
+    started = []
+    for c in Campaign.objects.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=now):
+        if c.scheduled_at < now - grace:
+            if not c.status_reason:
+                Campaign.objects.filter(pk=c.pk).update(
+                    status_reason=_(
+                        "The scheduled time passed more than the grace window ago; confirm to send it now."
+                    )
+                )
+            continue
+        try:
+            campaign_send_now(campaign_id=c.pk)
+            started.append(c.pk)
+        except ValidationError as exc:
+            Campaign.objects.filter(pk=c.pk).update(status_reason="; ".join(exc.messages)[:500])
+    return started
+
+
+def campaigns_kick_running() -> int:
+    """Restart drivers for running campaigns with due pending rows (after a restart or a deferral).
+    Extra drivers are harmless: claims are exclusive."""
+    now = timezone.now()
+    ids = list(Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True))
+    kicked = 0
+    for cid in ids:
+        due = (
+            Message.objects.filter(campaign_id=cid, status=S.PENDING)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .exists()
+        )
+        if due:
+            _requeue(cid)
+            kicked += 1
+        else:
+            campaign_maybe_complete(campaign_id=cid)
+    return kicked
+
+
+# ---- contacts ----------------------------------------------------------------------------------
+
+
+def contact_search_key(contact: Contact) -> str:
+    from campaigns.text import search_key
+
+    return search_key(contact.name, contact.phone)
+
+
+def contact_import_enqueue(*, import_id: int) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task("campaigns.tasks.contact_import_task", import_id, group="imports")
+    )

@@ -1,0 +1,15 @@
+"""Test settings: the real settings with tasks run inline and fast password hashing.
+
+End-to-end tests start real qcluster processes with the normal settings pointed at the test
+database (see tests/e2e/), so SQLite's test database is a file, not memory.
+"""
+
+from config.settings import *  # noqa: F403
+from config.settings import BASE_DIR, DATABASES, LOA, Q_CLUSTER
+
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOA = {**LOA, "SANDBOX_CALLBACK_DELAY": 0.0, "SEND_CONCURRENCY": 4}
+MEDIA_ROOT = BASE_DIR / "tmp" / "test-media"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "tmp" / "test_loa.sqlite3")}

@@ -1,0 +1,200 @@
+import secrets as pysecrets
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from providers import crypto
+from providers.base import AccountConfig, BaseProvider
+from providers.registry import get_provider_class, provider_choices
+
+
+def new_webhook_token() -> str:
+    return pysecrets.token_urlsafe(32)
+
+
+class ChannelKind(models.TextChoices):
+    ZALO_ZNS = "zalo_zns", _("Zalo ZNS")
+    SMS = "sms", _("SMS")
+    VIBER = "viber", _("Viber")
+    VIBER_BOT = "viber_bot", _("Viber bot")
+    RCS = "rcs", _("RCS")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    EMAIL = "email", _("Email")
+
+
+class ProviderAccount(models.Model):
+    """One set of credentials at one provider."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    kind = models.CharField(_("provider"), max_length=32, choices=provider_choices)
+    base_url = models.URLField(
+        _("base URL"), blank=True, help_text=_("Leave empty for the provider's default.")
+    )
+    # Encrypted JSON of the provider's secret fields; never rendered, write-only in the admin.
+    secrets_encrypted = models.TextField(editable=False, blank=True, default="")
+    settings = models.JSONField(
+        _("settings"),
+        default=dict,
+        blank=True,
+        help_text=_("Non-secret provider options (JSON); defaults apply where empty."),
+    )
+    rate_limit = models.FloatField(
+        _("rate limit (messages/s)"),
+        null=True,
+        blank=True,
+        help_text=_("Empty = as fast as the provider answers."),
+    )
+    webhook_token = models.CharField(
+        max_length=64, unique=True, default=new_webhook_token, editable=False
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    last_callback_at = models.DateTimeField(
+        _("last callback"), null=True, blank=True, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("provider account")
+        verbose_name_plural = _("provider accounts")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # Secrets are never attributes of the model: reading them is an explicit call.
+    def get_secrets(self) -> dict[str, str]:
+        return crypto.decrypt_json(self.secrets_encrypted)
+
+    def set_secrets(self, values: dict[str, str]) -> None:
+        self.secrets_encrypted = crypto.encrypt_json({k: v for k, v in values.items() if v})
+
+    @property
+    def provider_class(self) -> type[BaseProvider]:
+        return get_provider_class(self.kind)
+
+    def webhook_path(self) -> str:
+        return reverse("webhooks:receive", kwargs={"token": self.webhook_token})
+
+    def webhook_url(self) -> str:
+        return settings.PUBLIC_BASE_URL + self.webhook_path()
+
+    def config(self) -> AccountConfig:
+        return AccountConfig(
+            account_id=self.pk,
+            kind=self.kind,
+            base_url=self.base_url,
+            secrets=self.get_secrets(),
+            settings=self.settings or {},
+            webhook_url=self.webhook_url(),
+            rate_limit=self.rate_limit,
+        )
+
+    def get_provider(self) -> BaseProvider:
+        return self.provider_class(self.config())
+
+
+class OfficialAccount(models.Model):
+    """A Zalo Official Account reachable through a provider account."""
+
+    class Quality(models.TextChoices):
+        HIGH = "HIGH", _("High")
+        MEDIUM = "MEDIUM", _("Medium")
+        LOW = "LOW", _("Low")
+        UNDEFINED = "UNDEFINED", _("Undefined")
+
+    account = models.ForeignKey(
+        ProviderAccount,
+        on_delete=models.PROTECT,
+        related_name="official_accounts",
+        verbose_name=_("provider account"),
+    )
+    oa_id = models.CharField(
+        _("OA id"), max_length=32, help_text=_("Zalo's int64 OA id, kept as text.")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    quality = models.CharField(
+        _("quality"), max_length=16, choices=Quality.choices, default=Quality.UNDEFINED
+    )
+    daily_quota = models.PositiveIntegerField(_("daily quota"), null=True, blank=True)
+    remaining_quota = models.IntegerField(_("remaining quota"), null=True, blank=True)
+    quota_updated_at = models.DateTimeField(_("quota seen at"), null=True, blank=True)
+    app_id = models.CharField(_("Zalo app id"), max_length=32, blank=True)
+    # OA secret key for X-ZEvent-Signature checks; encrypted, write-only.
+    secret_encrypted = models.TextField(editable=False, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("Zalo Official Account")
+        verbose_name_plural = _("Zalo Official Accounts")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "oa_id"], name="uniq_oa_per_account")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.oa_id})"
+
+    def get_secret(self) -> str:
+        return crypto.decrypt_json(self.secret_encrypted).get("secret", "")
+
+    def set_secret(self, value: str) -> None:
+        self.secret_encrypted = crypto.encrypt_json({"secret": value} if value else {})
+
+
+class Channel(models.Model):
+    """A route to send on: an account, a kind, and the OA or the provider's channel id."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    account = models.ForeignKey(
+        ProviderAccount,
+        on_delete=models.PROTECT,
+        related_name="channels",
+        verbose_name=_("provider account"),
+    )
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=ChannelKind.choices, default=ChannelKind.ZALO_ZNS
+    )
+    official_account = models.ForeignKey(
+        OfficialAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="channels",
+        verbose_name=_("Zalo OA"),
+    )
+    external_id = models.CharField(
+        _("provider channel id"),
+        max_length=100,
+        blank=True,
+        help_text=_("MMP publicId/channelId; empty for Zalo ZNS via eTelecom/eSMS."),
+    )
+    sender = models.CharField(_("sender / brandname"), max_length=100, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SandboxCallback(models.Model):
+    """A callback the sandbox provider will deliver later, as a real provider would."""
+
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField(db_index=True)
+    payload = models.JSONField()
+
+    class Meta:
+        verbose_name = _("sandbox callback")
+        verbose_name_plural = _("sandbox callbacks")
+
+    def __str__(self) -> str:
+        return f"{self.account_id} @ {self.due_at}"

@@ -1,0 +1,29 @@
+"""The explicit provider registry: a stable id -> provider class. No import magic (allauth's
+registry, without its autodiscovery): adding a provider means adding one line here."""
+
+from __future__ import annotations
+
+from providers.base import BaseProvider
+from providers.esms import EsmsProvider
+from providers.sandbox import SandboxProvider
+
+PROVIDERS: dict[str, type[BaseProvider]] = {
+    SandboxProvider.kind: SandboxProvider,
+    EsmsProvider.kind: EsmsProvider,
+}
+
+
+def register(cls: type[BaseProvider]) -> type[BaseProvider]:
+    PROVIDERS[cls.kind] = cls
+    return cls
+
+
+def get_provider_class(kind: str) -> type[BaseProvider]:
+    try:
+        return PROVIDERS[kind]
+    except KeyError:
+        raise KeyError(f"Unknown provider kind {kind!r}; known: {sorted(PROVIDERS)}") from None
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    return [(kind, cls.label) for kind, cls in PROVIDERS.items()]

@@ -1,0 +1,114 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Contact, Message
+from providers.models import Channel, ProviderAccount
+
+
+class WebhookEvent(models.Model):
+    """Every inbound provider request, stored raw before anything else happens to it."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        APPLIED = "applied", _("Applied")
+        DUPLICATE = "duplicate", _("Duplicate")
+        UNMATCHED = "unmatched", _("Unmatched (waiting for its message)")
+        IGNORED = "ignored", _("Ignored (unsupported)")
+        REJECTED = "rejected", _("Rejected (malformed)")
+        EXPIRED = "expired", _("Expired (never matched)")
+
+    account = models.ForeignKey(
+        ProviderAccount,
+        on_delete=models.CASCADE,
+        related_name="webhook_events",
+        verbose_name=_("provider account"),
+    )
+    method = models.CharField(_("method"), max_length=8)
+    query = models.TextField(_("query string"), blank=True)
+    body = models.TextField(_("body"), blank=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(_("from"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    # The provider's event id or a hash of the meaningful fields; unique per account.
+    dedupe_key = models.CharField(_("dedupe key"), max_length=120, blank=True)
+    outcome = models.CharField(
+        _("outcome"),
+        max_length=16,
+        choices=Outcome.choices,
+        default=Outcome.RECEIVED,
+        db_index=True,
+    )
+    outcome_detail = models.CharField(_("detail"), max_length=500, blank=True)
+    message = models.ForeignKey(
+        Message,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("message"),
+    )
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "dedupe_key"],
+                name="uniq_webhook_dedupe",
+                condition=~models.Q(dedupe_key=""),
+            )
+        ]
+        indexes = [models.Index(fields=["outcome", "received_at"], name="webhook_outcome_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.method} {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class InboundMessage(models.Model):
+    """A reply or conversation message from a recipient."""
+
+    account = models.ForeignKey(
+        ProviderAccount, on_delete=models.CASCADE, related_name="inbound_messages"
+    )
+    channel = models.ForeignKey(
+        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages"
+    )
+    sender = models.CharField(_("sender"), max_length=100)
+    sender_name = models.CharField(_("sender name"), max_length=200, blank=True)
+    phone = models.CharField(_("phone"), max_length=16, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    provider_message_id = models.CharField(max_length=100, blank=True)
+    opted_out = models.BooleanField(_("opt-out keyword"), default=False)
+    event = models.ForeignKey(
+        WebhookEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField(_("received"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.sender}: {self.text[:40]}"
+
+
+class Lease(models.Model):
+    """A named, expiring lock shared by every worker process (e.g. one sandbox pump at a time)."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    until = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("lease")
+        verbose_name_plural = _("leases")
+
+    def __str__(self) -> str:
+        return self.name

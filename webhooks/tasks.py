@@ -1,0 +1,38 @@
+import logging
+import time
+
+logger = logging.getLogger("loa.tasks")
+
+
+def sandbox_pump_task(max_seconds: float = 50.0) -> int:
+    """Deliver the sandbox provider's due callbacks through the webhook path until none remain
+    (or the time is up: the every-minute tick starts another)."""
+    from webhooks.services import (
+        lease_acquire,
+        lease_release,
+        sandbox_callbacks_deliver,
+        sandbox_callbacks_waiting,
+    )
+
+    started = time.monotonic()
+    delivered = 0
+    # One pump at a time: with two workers, a second pump would starve the campaign drivers.
+    while sandbox_callbacks_waiting() and time.monotonic() - started < max_seconds:
+        holder = lease_acquire("sandbox-pump", max_seconds + 10)
+        if holder is None:
+            return delivered  # another pump is running; it re-checks before it stops
+        try:
+            while time.monotonic() - started < max_seconds:
+                delivered += sandbox_callbacks_deliver()
+                if not sandbox_callbacks_waiting():
+                    break
+                time.sleep(0.5)
+        finally:
+            lease_release("sandbox-pump", holder)
+    return delivered
+
+
+def webhooks_tick() -> dict:
+    from webhooks.services import sandbox_callbacks_deliver, webhook_events_reapply
+
+    return {"sandbox": sandbox_callbacks_deliver(), "reapplied": webhook_events_reapply()}
