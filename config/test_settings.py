@@ -12,4 +12,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOA = {**LOA, "SANDBOX_CALLBACK_DELAY": 0.0, "SEND_CONCURRENCY": 4}
 MEDIA_ROOT = BASE_DIR / "tmp" / "test-media"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "tmp" / "test_loa.sqlite3")}
+    # One file per test run (parallel runs must not share it); e2e tests read the name back.
+    import os
+
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(BASE_DIR / "tmp" / f"test_loa_{os.getpid()}.sqlite3")
+    }

@@ -20,16 +20,25 @@ class Command(BaseCommand):
         from campaigns.management.commands.loa_demo import PASSWORD_FILE
 
         url = f"http://{opts['host']}:{opts['port']}/admin/"
-        password = PASSWORD_FILE.read_text().strip() if PASSWORD_FILE.exists() else "(see LOA_ADMIN_PASSWORD)"
+        password = (
+            PASSWORD_FILE.read_text().strip()
+            if PASSWORD_FILE.exists()
+            else "(see LOA_ADMIN_PASSWORD)"
+        )
         manage = [sys.executable, "manage.py"]
         procs = [
-            subprocess.Popen([*manage, "runserver", "--noreload", f"{opts['host']}:{opts['port']}"]),
+            subprocess.Popen(
+                [*manage, "runserver", "--noreload", f"{opts['host']}:{opts['port']}"]
+            ),
             subprocess.Popen([*manage, "qcluster"]),
         ]
         time.sleep(1.5)
-        self.stdout.write(self.style.SUCCESS(
-            f"\n  Loa is running at {url}\n  Login: admin / {password}  (also marketer, contacts)\n"
-            "  Ctrl-C stops the web server and the worker.\n"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n  Loa is running at {url}\n  Login: admin / {password}  (also marketer, contacts)\n"
+                "  Ctrl-C stops the web server and the worker.\n"
+            )
+        )
 
         def stop(*_):
             for p in procs:

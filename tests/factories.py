@@ -1,0 +1,133 @@
+"""factory_boy factories shared by every test module."""
+
+import factory
+from django.contrib.auth.models import Group, User
+
+from campaigns.models import Campaign, Contact, ContactList, ContactListMembership
+from campaigns.text import search_key
+from providers.models import Channel, OfficialAccount, ProviderAccount
+from templates_app.models import Template, TemplateParam
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    is_staff = True
+    password = factory.django.Password("pw-Loa-2026!")
+
+    @factory.post_generation
+    def groups(self, create, extracted, **kwargs):
+        for name in extracted or []:
+            self.groups.add(Group.objects.get(name=name))
+
+
+class ProviderAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProviderAccount
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"account{n}")
+    kind = "sandbox"
+
+    @factory.post_generation
+    def secrets(self, create, extracted, **kwargs):
+        if extracted:
+            self.set_secrets(extracted)
+            self.save()
+
+
+class OfficialAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OfficialAccount
+        skip_postgeneration_save = True
+
+    account = factory.SubFactory(ProviderAccountFactory)
+    oa_id = factory.Sequence(lambda n: f"40973112819361{n:05d}")
+    name = factory.Sequence(lambda n: f"OA {n}")
+    daily_quota = 5000
+    remaining_quota = 5000
+
+
+class ChannelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Channel
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"channel{n}")
+    account = factory.SubFactory(ProviderAccountFactory)
+    kind = "zalo_zns"
+    official_account = factory.SubFactory(OfficialAccountFactory, account=factory.SelfAttribute("..account"))
+
+
+class TemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Template
+        skip_postgeneration_save = True
+
+    account = factory.SubFactory(ProviderAccountFactory)
+    provider_template_id = factory.Sequence(lambda n: str(205600 + n))
+    name = factory.Sequence(lambda n: f"Template {n}")
+    status = Template.Status.APPROVED
+    price = 300
+    body = "Xin chào {{customer_name}}, đơn {{order_code}} đã xác nhận."
+
+    @factory.post_generation
+    def params(self, create, extracted, **kwargs):
+        names = extracted if extracted is not None else ["customer_name", "order_code"]
+        for i, name in enumerate(names):
+            TemplateParam.objects.create(template=self, name=name, position=i, max_length=30)
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+        skip_postgeneration_save = True
+
+    phone = factory.Sequence(lambda n: f"8490{n:07d}")
+    name = factory.Sequence(lambda n: f"Nguyễn Văn {n}")
+    attributes = factory.LazyFunction(lambda: {"order": "DH001"})
+    search_text = factory.LazyAttribute(lambda o: search_key(o.name, o.phone))
+
+
+class ContactListFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ContactList
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"list{n}")
+
+    @factory.post_generation
+    def size(self, create, extracted, **kwargs):
+        if extracted:
+            contacts = ContactFactory.create_batch(extracted)
+            ContactListMembership.objects.bulk_create(
+                [ContactListMembership(contact_list=self, contact=c) for c in contacts]
+            )
+            self.contact_count = extracted
+            self.save(update_fields=["contact_count"])
+
+
+DEFAULT_MAPPING = {
+    "customer_name": {"source": "field", "value": "name"},
+    "order_code": {"source": "attribute", "value": "order"},
+}
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    channel = factory.SubFactory(ChannelFactory)
+    template = factory.SubFactory(TemplateFactory, account=factory.SelfAttribute("..channel.account"))
+    param_mapping = factory.LazyFunction(lambda: dict(DEFAULT_MAPPING))
+
+    @factory.post_generation
+    def lists(self, create, extracted, **kwargs):
+        for cl in extracted or []:
+            self.lists.add(cl)
