@@ -60,7 +60,9 @@ class ChannelFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"channel{n}")
     account = factory.SubFactory(ProviderAccountFactory)
     kind = "zalo_zns"
-    official_account = factory.SubFactory(OfficialAccountFactory, account=factory.SelfAttribute("..account"))
+    official_account = factory.SubFactory(
+        OfficialAccountFactory, account=factory.SelfAttribute("..account")
+    )
 
 
 class TemplateFactory(factory.django.DjangoModelFactory):
@@ -124,7 +126,9 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Campaign {n}")
     channel = factory.SubFactory(ChannelFactory)
-    template = factory.SubFactory(TemplateFactory, account=factory.SelfAttribute("..channel.account"))
+    template = factory.SubFactory(
+        TemplateFactory, account=factory.SelfAttribute("..channel.account")
+    )
     param_mapping = factory.LazyFunction(lambda: dict(DEFAULT_MAPPING))
 
     @factory.post_generation

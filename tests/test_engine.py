@@ -42,7 +42,10 @@ def test_send_now_reaches_every_contact_once_and_counts_add_up():
     assert campaign.delivered_count == statuses["delivered"] + statuses["read"]
     assert sum(statuses.values()) == 50
     # every callback went through the webhook log
-    assert WebhookEvent.objects.filter(outcome="applied").count() >= statuses["delivered"] + statuses["read"]
+    assert (
+        WebhookEvent.objects.filter(outcome="applied").count()
+        >= statuses["delivered"] + statuses["read"]
+    )
     # template data frozen per message
     msg = Message.objects.filter(campaign=campaign).first()
     assert msg.template_data["customer_name"].startswith("Nguyễn Văn")
