@@ -10,7 +10,7 @@ from providers.registry import PROVIDERS
 ALL_SECRET_FIELDS = sorted({f for cls in PROVIDERS.values() for f in cls.secret_fields})
 
 
-class ProviderAccountForm(forms.ModelForm):
+class _ProviderAccountFormBase(forms.ModelForm):
     """Secrets are write-only: the form never renders a stored value, and a blank field keeps it."""
 
     class Meta:
@@ -25,15 +25,9 @@ class ProviderAccountForm(forms.ModelForm):
                 cls.label for cls in PROVIDERS.values() if name in cls.secret_fields
             )
             hint = _("Stored; leave blank to keep it.") if name in stored else _("Not set.")
-            self.fields[f"secret_{name}"] = forms.CharField(
-                label=name,
-                required=False,
-                widget=forms.PasswordInput(render_value=False),
-                help_text=format_html("{} {}", hint, _("Used by: {}").format(used_by)),
+            self.fields[f"secret_{name}"].help_text = format_html(
+                "{} {}", hint, _("Used by: {}").format(used_by)
             )
-        self.fields["clear_secrets"] = forms.BooleanField(
-            label=_("Clear all stored secrets"), required=False
-        )
 
     def save(self, commit=True):
         account = super().save(commit=False)
@@ -46,6 +40,21 @@ class ProviderAccountForm(forms.ModelForm):
         if commit:
             account.save()
         return account
+
+
+# Declared on the class (not in __init__) so the admin's fieldsets know them.
+_SECRET_FORM_FIELDS = {
+    f"secret_{name}": forms.CharField(
+        label=name, required=False, widget=forms.PasswordInput(render_value=False)
+    )
+    for name in ALL_SECRET_FIELDS
+}
+_SECRET_FORM_FIELDS["clear_secrets"] = forms.BooleanField(
+    label=_("Clear all stored secrets"), required=False
+)
+ProviderAccountForm = type(
+    "ProviderAccountForm", (_ProviderAccountFormBase,), dict(_SECRET_FORM_FIELDS)
+)
 
 
 class OfficialAccountInline(admin.TabularInline):
