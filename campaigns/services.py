@@ -590,56 +590,108 @@ def _decide(old: str, new: str) -> str | None:
     return None
 
 
-def message_apply_event(*, message_id: int, event: StatusEvent) -> bool:
-    """Apply one normalized status to one message, monotonically and exactly once.
-
-    Compare-and-set on the old status: if another writer moved the row between our read and our
-    write, re-read and decide again. Counters move in the same transaction, by F() expressions.
-    """
-    for _attempt in range(8):
-        row = Message.objects.filter(pk=message_id).values("status", "campaign_id", "fee").first()
-        if row is None:
-            return False
-        old = row["status"]
-        new = _decide(old, event.status)
-        fee = event.fee if (event.fee is not None and row["fee"] is None) else None
-        if new is None and fee is None:
-            return False
+def _transition(
+    old: str, event: StatusEvent, current_fee
+) -> tuple[str | None, dict, dict, Decimal | None]:
+    """What one event does to a message in status `old`: (new status or None, row fields,
+    counter deltas, fee to record)."""
+    new = _decide(old, event.status)
+    fee = event.fee if (event.fee is not None and current_fee is None) else None
+    fields: dict = {}
+    counters: dict = {}
+    if new is not None:
         at = event.occurred_at or timezone.now()
-        fields: dict = {"updated_at": timezone.now()}
-        counters: dict = {}
-        if new is not None:
-            fields["status"] = new
-            if new == S.FAILED:
-                fields.update(
-                    failed_at=at,
-                    error_code=event.error_code[:40],
-                    error_message=event.error_message[:500],
-                    error_class=ErrorClass.PERMANENT,
-                )
-                counters["failed_count"] = 1
-            else:
-                for level, counter in REACHED:
-                    if RANK[old] < RANK[level] <= RANK[new]:
-                        counters[counter] = 1
-                        fields[f"{level}_at"] = at
-            if old == S.UNKNOWN:
-                counters["unknown_count"] = -1
-            if event.provider_message_id:
-                fields["provider_message_id"] = event.provider_message_id[:100]
-        if fee is not None:
-            fields["fee"] = fee
-        with transaction.atomic():
-            if not Message.objects.filter(pk=message_id, status=old).update(**fields):
-                continue  # raced with another writer: decide again on the fresh status
-            update = {c: F(c) + d for c, d in counters.items()}
+        fields["status"] = new
+        if new == S.FAILED:
+            fields.update(
+                failed_at=at,
+                error_code=event.error_code[:40],
+                error_message=event.error_message[:500],
+                error_class=ErrorClass.PERMANENT,
+            )
+            counters["failed_count"] = 1
+        else:
+            for level, counter in REACHED:
+                if RANK[old] < RANK[level] <= RANK[new]:
+                    counters[counter] = 1
+                    fields[f"{level}_at"] = at
+        if old == S.UNKNOWN:
+            counters["unknown_count"] = -1
+        if event.provider_message_id:
+            fields["provider_message_id"] = event.provider_message_id[:100]
+    if fee is not None:
+        fields["fee"] = fee
+    return new, fields, counters, fee
+
+
+def messages_apply_events(*, items: list[tuple[int, StatusEvent]]) -> int:
+    """Apply many (message id, event) pairs in one transaction; returns status changes made.
+
+    The rows are locked first (FOR UPDATE on PostgreSQL, in id order so two appliers never
+    deadlock each other; SQLite's BEGIN IMMEDIATE is a database lock), events are folded in
+    arrival order in memory, then each changed row is written once and each campaign's counters
+    move once, by F() expressions, in the same transaction. Monotonic by construction: a late or
+    duplicate event decides nothing.
+    """
+    if not items:
+        return 0
+    ids = sorted({mid for mid, _e in items})
+    changed = 0
+    with transaction.atomic():
+        qs = Message.objects.filter(pk__in=ids).order_by("pk")
+        if connection.features.has_select_for_update:
+            qs = qs.select_for_update()
+        rows = {r["pk"]: r for r in qs.values("pk", "status", "fee", "campaign_id")}
+        updates: dict[int, dict] = {}
+        deltas: dict[int, dict] = {}
+        for mid, event in items:
+            row = rows.get(mid)
+            if row is None:
+                continue
+            new, fields, counters, fee = _transition(row["status"], event, row["fee"])
+            if not fields:
+                continue
+            if new is not None:
+                row["status"] = new
+                changed += 1
             if fee is not None:
-                update["cost"] = F("cost") + fee
-            if update:
-                Campaign.objects.filter(pk=row["campaign_id"]).update(**update)
-        return new is not None
-    logger.warning("message %s: gave up applying %s after repeated races", message_id, event.status)
-    return False
+                row["fee"] = fee
+                counters = {**counters, "cost": fee}
+            updates.setdefault(mid, {}).update(fields)
+            d = deltas.setdefault(row["campaign_id"], {})
+            for k, v in counters.items():
+                d[k] = d.get(k, 0) + v
+        now = timezone.now()
+        for mid, fields in updates.items():
+            Message.objects.filter(pk=mid).update(**fields, updated_at=now)
+        for campaign_id, d in deltas.items():
+            Campaign.objects.filter(pk=campaign_id).update(
+                **{k: F(k) + v for k, v in d.items() if v}
+            )
+    return changed
+
+
+def message_apply_event(*, message_id: int, event: StatusEvent) -> bool:
+    """Apply one normalized status to one message, monotonically and exactly once."""
+    return messages_apply_events(items=[(message_id, event)]) > 0
+
+
+def messages_find(*, account_id: int, events: list[StatusEvent]) -> list[int | None]:
+    """The message each event is about, within one provider account, in two queries."""
+    keys = {e.idempotency_key for e in events if e.idempotency_key}
+    pids = {e.provider_message_id for e in events if e.provider_message_id}
+    scope = Message.objects.filter(campaign__channel__account_id=account_id)
+    by_key = (
+        dict(scope.filter(idempotency_key__in=keys).values_list("idempotency_key", "id"))
+        if keys
+        else {}
+    )
+    by_pid = (
+        dict(scope.filter(provider_message_id__in=pids).values_list("provider_message_id", "id"))
+        if pids
+        else {}
+    )
+    return [by_key.get(e.idempotency_key) or by_pid.get(e.provider_message_id) for e in events]
 
 
 def message_find(

@@ -55,7 +55,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Re-apply the selected events"), permissions=["view"])
     def reapply(self, request, queryset):
-        results = [webhook_event_reprocess(event_id=e.pk).outcome for e in queryset[:1000]]
+        results = [webhook_event_reprocess(event_id=e.pk) for e in queryset[:1000]]
         self.message_user(
             request,
             _("{n} event(s) re-applied: {applied} applied, {other} other.").format(

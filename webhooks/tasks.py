@@ -36,3 +36,18 @@ def webhooks_tick() -> dict:
     from webhooks.services import sandbox_callbacks_deliver, webhook_events_reapply
 
     return {"sandbox": sandbox_callbacks_deliver(), "reapplied": webhook_events_reapply()}
+
+
+def webhook_apply_task() -> dict:
+    """Apply everything received so far, in batches, until none is waiting."""
+    from webhooks.models import WebhookEvent
+    from webhooks.services import webhook_events_apply
+
+    total: dict = {}
+    for _ in range(200):  # bounded: the next trigger or the every-minute tick continues
+        done = webhook_events_apply(limit=1000)
+        for k, v in done.items():
+            total[k] = total.get(k, 0) + v
+        if not WebhookEvent.objects.filter(outcome=WebhookEvent.Outcome.RECEIVED).exists():
+            break
+    return total
