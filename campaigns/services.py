@@ -65,7 +65,8 @@ ALLOWED = {
         Campaign.Status.FAILED,
     },
     Campaign.Status.PAUSED: {Campaign.Status.RUNNING, Campaign.Status.CANCELLED},
-    Campaign.Status.COMPLETED: set(),
+    # only reconciliation reopens a finished campaign (to resend rows a provider dedupes)
+    Campaign.Status.COMPLETED: {Campaign.Status.RUNNING},
     Campaign.Status.CANCELLED: set(),
     Campaign.Status.FAILED: {Campaign.Status.RUNNING, Campaign.Status.CANCELLED},
 }
@@ -128,7 +129,11 @@ def campaign_send_now(*, campaign_id: int, user=None) -> int:
     if errors:
         raise ValidationError(errors)
     if not campaign_transition(
-        campaign_id=campaign_id, to=Campaign.Status.RUNNING, user=user, note=_("Send started")
+        campaign_id=campaign_id,
+        to=Campaign.Status.RUNNING,
+        user=user,
+        expect={Campaign.Status.DRAFT, Campaign.Status.SCHEDULED},
+        note=_("Send started"),
     ):
         raise ValidationError(
             _("This campaign cannot be sent from its current status ({status}).").format(
@@ -211,22 +216,135 @@ def _b36(n: int) -> str:
 
 
 def audience_queryset(campaign: Campaign):
-    """Contacts in the campaign's lists, minus those opted out of its channel kind (or of all)."""
+    """Contacts in the campaign's lists or segments, minus those opted out of its channel kind
+    (or of all channels). Built from pk__in subqueries, so no DISTINCT is needed."""
+    from campaigns.contacts import segment_queryset
+    from campaigns.models import ContactListMembership
+
     kind = campaign.channel.kind
     opted = OptOut.objects.filter(channel_kind__in=[kind, OptOut.ALL]).values("contact_id")
-    return (
-        Contact.objects.filter(memberships__contact_list__campaigns=campaign)
-        .exclude(pk__in=opted)
-        .distinct()
+    who = Q(
+        pk__in=ContactListMembership.objects.filter(contact_list__campaigns=campaign).values(
+            "contact_id"
+        )
     )
+    for segment in campaign.segments.all():
+        who |= Q(pk__in=segment_queryset(segment).values("pk"))
+    return Contact.objects.filter(who).exclude(pk__in=opted)
+
+
+def audience_all_queryset(campaign: Campaign):
+    """Everyone the campaign targets, opted out or not (for the pre-flight's "excluded")."""
+    from campaigns.contacts import segment_queryset
+    from campaigns.models import ContactListMembership
+
+    who = Q(
+        pk__in=ContactListMembership.objects.filter(contact_list__campaigns=campaign).values(
+            "contact_id"
+        )
+    )
+    for segment in campaign.segments.all():
+        who |= Q(pk__in=segment_queryset(segment).values("pk"))
+    return Contact.objects.filter(who)
+
+
+# Formats the database can apply itself; any other format renders in Python.
+_SQL_FORMATS = {"", None, "upper"}
+
+
+def _sql_expression(spec: dict):
+    """The SQL twin of templates_app.rendering.resolve for simple specs, or None."""
+    from django.db.models import CharField, Value
+    from django.db.models.fields.json import KeyTextTransform
+    from django.db.models.functions import Cast, Coalesce, Trim, Upper
+
+    source, value, fmt = spec.get("source"), spec.get("value", ""), spec.get("format", "")
+    if fmt not in _SQL_FORMATS:
+        return None
+    if source == "field" and value in ("name", "phone"):
+        expr = Trim(F(value))
+    elif source == "attribute" and isinstance(value, str) and value:
+        expr = Trim(Coalesce(Cast(KeyTextTransform(value, "attributes"), CharField()), Value("")))
+    elif source == "constant":
+        expr = Value(str(value if value is not None else "").strip())
+    else:
+        return None
+    return Upper(expr) if fmt == "upper" else expr
+
+
+def _materialize_sql(campaign: Campaign, audience) -> int | None:
+    """INSERT ... SELECT in one statement when every parameter maps to plain SQL."""
+    from django.db.models import CharField, DateTimeField, IntegerField, Value
+    from django.db.models.functions import Cast, Concat, JSONObject
+
+    mapping = campaign.param_mapping or {}
+    exprs = {}
+    for name, spec in mapping.items():
+        expr = _sql_expression(spec or {})
+        if expr is None:
+            return None
+        exprs[name] = expr
+    now = timezone.now()
+    prefix = idempotency_key(campaign, 0)[:-1]  # "loa{id}t{stamp}c"
+    data = JSONObject(**exprs) if exprs else Value("{}")
+    select = audience.annotate(
+        _cid=Value(campaign.pk, output_field=IntegerField()),
+        _key=Concat(Value(prefix), Cast("pk", CharField()), output_field=CharField()),
+        _data=data,
+        _status=Value(S.PENDING),
+        _blank=Value(""),
+        _zero=Value(0, output_field=IntegerField()),
+        _now=Value(now, output_field=DateTimeField()),
+    ).values_list(
+        "_cid",
+        "pk",
+        "phone",
+        "_key",
+        "_data",
+        "_status",
+        "_blank",
+        "_blank",
+        "_blank",
+        "_blank",
+        "_zero",
+        "_now",
+        "_now",
+    )
+    sql, params = select.query.sql_with_params()
+    table = Message._meta.db_table
+    cols = (
+        "campaign_id, contact_id, phone, idempotency_key, template_data, status, provider_message_id, "
+        "error_class, error_code, error_message, attempts, created_at, updated_at"
+    )
+    # "WHERE true" keeps SQLite's parser from reading ON CONFLICT as part of a join.
+    where = "" if " WHERE " in sql else " WHERE true"
+    with connection.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} ({cols}) {sql}{where} ON CONFLICT DO NOTHING", params)
+        return cur.rowcount
 
 
 def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
     """One Message per recipient, template data frozen now. Idempotent: re-running adds nothing
-    that exists (unique (campaign, contact) + ignore_conflicts)."""
+    that exists (unique (campaign, contact); ON CONFLICT DO NOTHING / ignore_conflicts).
+
+    Set-based (one INSERT ... SELECT) when the mapping is plain fields/attributes/constants;
+    otherwise rendered in Python in chunks with the same rules."""
     campaign = Campaign.objects.select_related("channel", "template").get(pk=campaign_id)
+    audience = audience_queryset(campaign)
+    with transaction.atomic():
+        inserted = _materialize_sql(campaign, audience)
+        if inserted is None:
+            _materialize_python(campaign, audience, chunk)
+    total = Message.objects.filter(campaign_id=campaign_id).count()
+    everyone = audience_all_queryset(campaign).count()
+    excluded = {"opted_out": max(0, everyone - total)}
+    Campaign.objects.filter(pk=campaign_id).update(total_count=total, excluded=excluded)
+    return total
+
+
+def _materialize_python(campaign: Campaign, audience, chunk: int) -> None:
     mapping = campaign.param_mapping or {}
-    qs = audience_queryset(campaign).order_by("pk").values_list("pk", "phone", "name", "attributes")
+    qs = audience.order_by("pk").values_list("pk", "phone", "name", "attributes")
     batch: list[Message] = []
     for pk, phone, name, attributes in qs.iterator(chunk_size=chunk):
         data = render_params(
@@ -234,7 +352,7 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
         )
         batch.append(
             Message(
-                campaign_id=campaign_id,
+                campaign_id=campaign.pk,
                 contact_id=pk,
                 phone=phone,
                 template_data=data,
@@ -246,19 +364,120 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
             batch = []
     if batch:
         Message.objects.bulk_create(batch, ignore_conflicts=True)
-    total = Message.objects.filter(campaign_id=campaign_id).count()
-    Campaign.objects.filter(pk=campaign_id).update(total_count=total)
-    return total
+
+
+# ---- leases ------------------------------------------------------------------------------------
+
+
+def lease_acquire(name: str, seconds: float) -> str | None:
+    """Take a named lock for `seconds` if it is free or expired; returns a holder token."""
+    import uuid
+
+    from campaigns.models import Lease
+
+    holder = uuid.uuid4().hex
+    now = timezone.now()
+    Lease.objects.get_or_create(name=name, defaults={"until": now - timedelta(seconds=1)})
+    got = Lease.objects.filter(name=name, until__lt=now).update(
+        holder=holder, until=now + timedelta(seconds=seconds)
+    )
+    return holder if got else None
+
+
+def lease_renew(name: str, holder: str, seconds: float) -> bool:
+    from campaigns.models import Lease
+
+    return bool(
+        Lease.objects.filter(name=name, holder=holder).update(
+            until=timezone.now() + timedelta(seconds=seconds)
+        )
+    )
+
+
+def lease_release(name: str, holder: str) -> None:
+    from campaigns.models import Lease
+
+    Lease.objects.filter(name=name, holder=holder).update(
+        until=timezone.now() - timedelta(seconds=1)
+    )
+
+
+# ---- quiet hours and frequency cap -------------------------------------------------------------
+
+
+def _is_promotion(campaign: Campaign) -> bool:
+    from templates_app.models import Template
+
+    return bool(campaign.template_id and campaign.template.tag == Template.Tag.PROMOTION)
+
+
+def quiet_window() -> tuple[int, int]:
+    """Allowed local hours for promotion messages, e.g. "07:00-22:00" (Decree 91/2020)."""
+    text = settings.LOA.get("QUIET_HOURS", "07:00-22:00")
+    start, end = text.split("-")
+    return int(start.split(":")[0]) * 60 + int(start.split(":")[1]), int(
+        end.split(":")[0]
+    ) * 60 + int(end.split(":")[1])
+
+
+def promotion_allowed_at(now: datetime | None = None) -> tuple[bool, datetime]:
+    """Is a promotion message allowed now, and if not, when does the window open?"""
+    local = timezone.localtime(now or timezone.now())
+    start, end = quiet_window()
+    minute = local.hour * 60 + local.minute
+    if start <= minute < end:
+        return True, local
+    opens = local.replace(hour=start // 60, minute=start % 60, second=0, microsecond=0)
+    if minute >= end:
+        opens += timedelta(days=1)
+    return False, opens
+
+
+def _frequency_capped(contact_ids: list[int], campaign_id: int, now: datetime) -> set[int]:
+    """Contacts who already got the maximum promotion messages today / this week (Decree 91)."""
+    from django.db.models import Count
+
+    from templates_app.models import Template
+
+    caps = [
+        (settings.LOA.get("FREQUENCY_CAP_DAY", 0), timedelta(days=1)),
+        (settings.LOA.get("FREQUENCY_CAP_WEEK", 0), timedelta(days=7)),
+    ]
+    capped: set[int] = set()
+    for cap, window in caps:
+        if not cap:
+            continue
+        rows = (
+            Message.objects.filter(
+                contact_id__in=contact_ids,
+                sent_at__gte=now - window,
+                campaign__template__tag=Template.Tag.PROMOTION,
+            )
+            .exclude(campaign_id=campaign_id)
+            .values("contact_id")
+            .annotate(n=Count("id"))
+            .filter(n__gte=cap)
+        )
+        capped |= {r["contact_id"] for r in rows}
+    return capped
 
 
 # ---- the driver --------------------------------------------------------------------------------
 
 
+def _driver_count(campaign: Campaign) -> int:
+    """Unlimited campaigns run several drivers; a rate-limited one runs exactly one (held by a
+    lease), which paces every send itself, so the rate is exact and never exceeded."""
+    if campaign.rate_limit or campaign.channel.account.rate_limit:
+        return 1
+    return max(1, int(settings.LOA["DRIVERS_PER_CAMPAIGN"]))
+
+
 def campaign_start_drivers(*, campaign_id: int) -> None:
     from django_q.tasks import async_task
 
-    n = max(1, int(settings.LOA["DRIVERS_PER_CAMPAIGN"]))
-    for _i in range(n):
+    campaign = Campaign.objects.select_related("channel__account").get(pk=campaign_id)
+    for _i in range(_driver_count(campaign)):
         # on_commit: a driver must never start before the rows it will claim are visible.
         transaction.on_commit(
             lambda: async_task(
@@ -267,7 +486,9 @@ def campaign_start_drivers(*, campaign_id: int) -> None:
         )
 
 
-def messages_claim(*, campaign_id: int, limit: int, kind: str) -> list[Message]:
+def messages_claim(
+    *, campaign_id: int, limit: int, kind: str, promotion: bool = False
+) -> list[Message]:
     """Claim up to `limit` due pending messages (pending -> sending) and commit the claim.
 
     PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED lets several drivers claim disjoint batches.
@@ -301,6 +522,20 @@ def messages_claim(*, campaign_id: int, limit: int, kind: str) -> list[Message]:
             )
             Campaign.objects.filter(pk=campaign_id).update(skipped_count=F("skipped_count") + n)
         claim = [i for i in ids if i not in opted]
+        if promotion and claim:
+            # Frequency cap across campaigns, checked when sending (not only when building).
+            contact_of = dict(Message.objects.filter(pk__in=claim).values_list("pk", "contact_id"))
+            capped_contacts = _frequency_capped(list(contact_of.values()), campaign_id, now)
+            capped = [i for i in claim if contact_of[i] in capped_contacts]
+            if capped:
+                n = Message.objects.filter(pk__in=capped, status=S.PENDING).update(
+                    status=S.SKIPPED,
+                    error_code="frequency_cap",
+                    error_message=_("The contact already got the most promotion messages allowed."),
+                    updated_at=now,
+                )
+                Campaign.objects.filter(pk=campaign_id).update(skipped_count=F("skipped_count") + n)
+                claim = [i for i in claim if i not in set(capped)]
         if claim:
             Message.objects.filter(pk__in=claim).update(
                 status=S.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
@@ -315,6 +550,8 @@ class BatchOutcome:
     unknown: int = 0
     retry: int = 0
     config_error: str = ""
+    deferred_until: datetime | None = None
+    deferred_reason: str = ""
 
 
 class RatePacer:
@@ -423,6 +660,9 @@ def messages_record_results(
                 msg.next_attempt_at = None
             elif res.error_class == ErrorClass.DEFERRED:
                 msg.next_attempt_at = _next_allowed_time(res.error_code, now)
+                if out.deferred_until is None or msg.next_attempt_at > out.deferred_until:
+                    out.deferred_until = msg.next_attempt_at
+                    out.deferred_reason = res.error_message or res.error_code
             else:
                 if msg.attempts >= MAX_RETRIES:
                     msg.failed_at = now
@@ -510,19 +750,26 @@ def _next_allowed_time(code: str, now: datetime) -> datetime:
 
 def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> str:
     """One driver run: claim, send, record, repeat until nothing is due or the budget is spent.
-    Returns why it stopped: "done", "paused", "budget", "waiting", "config_error"."""
+    Returns why it stopped: "done", "paused", "budget", "waiting", "quiet_hours", "deferred",
+    "config_error", "failure_rate", "busy" (another driver holds the rate-limited campaign)."""
     budget = time_budget if time_budget is not None else settings.LOA["DRIVER_TIME_BUDGET"]
     started = time.monotonic()
     campaign = Campaign.objects.select_related(
         "channel__account", "channel__official_account", "template"
     ).get(pk=campaign_id)
-    provider = campaign.channel.account.get_provider()
     rates = [r for r in (campaign.rate_limit, campaign.channel.account.rate_limit) if r]
-    drivers = max(1, int(settings.LOA["DRIVERS_PER_CAMPAIGN"]))
-    pacer = RatePacer(min(rates) / drivers) if rates else None
+    lease_name = f"campaign-{campaign_id}"
+    holder = None
+    if rates:
+        holder = lease_acquire(lease_name, budget + 30)
+        if holder is None:
+            return "busy"
+    pacer = RatePacer(min(rates)) if rates else None
     batch_size = int(settings.LOA["SEND_BATCH_SIZE"])
     if pacer:  # a paced batch must finish well inside the budget
-        batch_size = max(1, min(batch_size, int(min(rates) / drivers * 5) or 1))
+        batch_size = max(1, min(batch_size, int(min(rates) * 5) or 1))
+    promotion = _is_promotion(campaign)
+    provider = campaign.channel.account.get_provider()
     try:
         while True:
             status = (
@@ -530,11 +777,19 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> str
             )
             if status != Campaign.Status.RUNNING:
                 return "paused"
+            if promotion and not promotion_allowed_at()[0]:
+                return "quiet_hours"  # the every-minute tick restarts it when the window opens
             if time.monotonic() - started > budget:
+                if holder:
+                    lease_release(lease_name, holder)
+                    holder = None
                 _requeue(campaign_id)
                 return "budget"
             batch = messages_claim(
-                campaign_id=campaign_id, limit=batch_size, kind=campaign.channel.kind
+                campaign_id=campaign_id,
+                limit=batch_size,
+                kind=campaign.channel.kind,
+                promotion=promotion,
             )
             if not batch:
                 return "done" if campaign_maybe_complete(campaign_id=campaign_id) else "waiting"
@@ -550,8 +805,44 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> str
                     ),
                 )
                 return "config_error"
+            if out.deferred_until:
+                # Quota or night window: every pending message waits, not just this batch's.
+                Message.objects.filter(campaign_id=campaign_id, status=S.PENDING).filter(
+                    Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=out.deferred_until)
+                ).update(next_attempt_at=out.deferred_until)
+                Campaign.objects.filter(pk=campaign_id).update(
+                    status_reason=_("Waiting until {when}: {why}").format(
+                        when=timezone.localtime(out.deferred_until).strftime("%d/%m/%Y %H:%M"),
+                        why=out.deferred_reason,
+                    )[:500]
+                )
+                return "deferred"
+            if campaign_check_failure_rate(campaign_id=campaign_id):
+                return "failure_rate"
+            if holder:
+                lease_renew(lease_name, holder, budget + 30)
     finally:
         provider.close()
+        if holder:
+            lease_release(lease_name, holder)
+
+
+def campaign_check_failure_rate(*, campaign_id: int) -> bool:
+    """Auto-pause early when too many messages fail (a wrong template or mapping burns quota)."""
+    threshold = float(settings.LOA.get("FAILURE_PAUSE_RATE", 0.5))
+    minimum = int(settings.LOA.get("FAILURE_PAUSE_MIN", 50))
+    c = Campaign.objects.filter(pk=campaign_id).values("sent_count", "failed_count").first()
+    handled = c["sent_count"] + c["failed_count"]
+    if threshold <= 0 or handled < minimum or c["failed_count"] / handled < threshold:
+        return False
+    return campaign_transition(
+        campaign_id=campaign_id,
+        to=Campaign.Status.PAUSED,
+        note=_(
+            "Paused automatically: {failed} of {handled} messages failed (over {pct}%). Check the failures, then "
+            "resume."
+        ).format(failed=c["failed_count"], handled=handled, pct=int(threshold * 100)),
+    )
 
 
 def _requeue(campaign_id: int) -> None:
@@ -750,15 +1041,29 @@ def messages_reap_stuck(*, older_than: int | None = None) -> int:
 
 
 def messages_reconcile(*, limit: int = 200) -> int:
-    """Ask providers about messages in `unknown`. A provider that dedupes our idempotency key may
-    simply be sent again; otherwise only the provider's answer moves the message."""
-    moved = 0
-    rows = list(
-        Message.objects.filter(status=S.UNKNOWN)
-        .select_related("campaign__channel__account", "campaign__channel__official_account")
-        .order_by("updated_at")[:limit]
+    """Ask providers about messages whose outcome we do not know: every `unknown` one, and `sent`
+    ones with no receipt after RECONCILE_AFTER_MINUTES (a callback may have been lost), each at
+    most once per that interval. A provider that dedupes our idempotency key may simply be sent
+    again; otherwise only the provider's answer moves the message."""
+    now = timezone.now()
+    after = timedelta(minutes=settings.LOA.get("RECONCILE_AFTER_MINUTES", 30))
+    stale_sent = Q(status=S.SENT, sent_at__lt=now - after) & (
+        Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=now - after)
     )
+    unknown = Q(status=S.UNKNOWN) & (
+        Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=now - timedelta(minutes=1))
+    )
+    rows = list(
+        Message.objects.filter(unknown | stale_sent)
+        .select_related("campaign__channel__account", "campaign__channel__official_account")
+        .order_by("last_polled_at", "pk")[:limit]
+    )
+    if not rows:
+        return 0
+    Message.objects.filter(pk__in=[m.pk for m in rows]).update(last_polled_at=now)
+    moved = 0
     providers: dict[int, BaseProvider] = {}
+    resend_campaigns: set[int] = set()
     for msg in rows:
         account = msg.campaign.channel.account
         provider = providers.get(account.pk) or providers.setdefault(
@@ -776,8 +1081,8 @@ def messages_reconcile(*, limit: int = 200) -> int:
             event = None
         if event is not None and event.status != EventStatus.UNKNOWN:
             moved += int(message_apply_event(message_id=msg.pk, event=event))
-        elif provider.dedupes_idempotency_key:
-            # Safe to resend: the provider refuses a second copy of the same key.
+        elif msg.status == S.UNKNOWN and provider.dedupes_idempotency_key:
+            # Safe to resend: the provider refuses a second copy of the same key (eSMS 124).
             with transaction.atomic():
                 n = Message.objects.filter(pk=msg.pk, status=S.UNKNOWN).update(
                     status=S.PENDING, next_attempt_at=None
@@ -787,8 +1092,18 @@ def messages_reconcile(*, limit: int = 200) -> int:
                         unknown_count=F("unknown_count") - 1
                     )
             moved += n
+            resend_campaigns.add(msg.campaign_id)
     for p in providers.values():
         p.close()
+    for campaign_id in resend_campaigns:
+        # A finished campaign runs again just long enough to resend these rows.
+        campaign_transition(
+            campaign_id=campaign_id,
+            to=Campaign.Status.RUNNING,
+            expect={Campaign.Status.COMPLETED},
+            note=_("Resending messages whose outcome was unknown"),
+        )
+        campaign_start_drivers(campaign_id=campaign_id)
     return moved
 
 

@@ -97,18 +97,3 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sender}: {self.text[:40]}"
-
-
-class Lease(models.Model):
-    """A named, expiring lock shared by every worker process (e.g. one sandbox pump at a time)."""
-
-    name = models.CharField(max_length=64, primary_key=True)
-    holder = models.CharField(max_length=64, blank=True)
-    until = models.DateTimeField()
-
-    class Meta:
-        verbose_name = _("lease")
-        verbose_name_plural = _("leases")
-
-    def __str__(self) -> str:
-        return self.name

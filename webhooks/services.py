@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -21,7 +20,7 @@ from django.utils import timezone
 from campaigns.services import messages_apply_events, messages_find
 from providers.base import ParsedWebhook, WebhookRejected, WebhookRequest
 from providers.models import ProviderAccount, SandboxCallback
-from webhooks.models import InboundMessage, Lease, WebhookEvent
+from webhooks.models import InboundMessage, WebhookEvent
 
 logger = logging.getLogger("loa.webhooks")
 
@@ -311,21 +310,6 @@ def webhook_events_reapply(*, limit: int = 2000) -> int:
 
 
 # ---- the sandbox provider's callbacks ----------------------------------------------------------
-
-
-def lease_acquire(name: str, seconds: float) -> str | None:
-    holder = uuid.uuid4().hex
-    now = timezone.now()
-    until = now + timedelta(seconds=seconds)
-    Lease.objects.get_or_create(name=name, defaults={"until": now - timedelta(seconds=1)})
-    got = Lease.objects.filter(name=name, until__lt=now).update(holder=holder, until=until)
-    return holder if got else None
-
-
-def lease_release(name: str, holder: str) -> None:
-    Lease.objects.filter(name=name, holder=holder).update(
-        until=timezone.now() - timedelta(seconds=1)
-    )
 
 
 def sandbox_callbacks_waiting() -> bool:

@@ -7,12 +7,8 @@ logger = logging.getLogger("loa.tasks")
 def sandbox_pump_task(max_seconds: float = 50.0) -> int:
     """Deliver the sandbox provider's due callbacks through the webhook path until none remain
     (or the time is up: the every-minute tick starts another)."""
-    from webhooks.services import (
-        lease_acquire,
-        lease_release,
-        sandbox_callbacks_deliver,
-        sandbox_callbacks_waiting,
-    )
+    from campaigns.services import lease_acquire, lease_release
+    from webhooks.services import sandbox_callbacks_deliver, sandbox_callbacks_waiting
 
     started = time.monotonic()
     delivered = 0
