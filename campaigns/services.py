@@ -9,6 +9,7 @@ move with F() expressions in the same transaction as the row they count.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -556,19 +557,22 @@ class BatchOutcome:
 
 class RatePacer:
     """Paces send starts at `rate` per second within one driver (k-th send at t0 + k/rate), so the
-    rate over any window never exceeds it."""
+    rate over any window never exceeds it. Thread-safe: the send pool's threads share it."""
 
     def __init__(self, rate: float | None):
         self.interval = 1.0 / rate if rate and rate > 0 else 0.0
         self.next_at = time.monotonic()
+        self._lock = threading.Lock()
 
     def wait(self) -> None:
         if not self.interval:
             return
-        now = time.monotonic()
-        if self.next_at > now:
-            time.sleep(self.next_at - now)
-        self.next_at = max(self.next_at, now) + self.interval
+        with self._lock:
+            now = time.monotonic()
+            slot = max(self.next_at, now)
+            self.next_at = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
 
 
 def _outbound(

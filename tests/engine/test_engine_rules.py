@@ -1,0 +1,272 @@
+"""The engine's rules, in-process: outcome classes, schedules, quiet hours, frequency cap, rate
+limit, pause/resume/cancel, the reaper and reconciliation."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from campaigns import services
+from campaigns.models import Campaign, Message
+from providers import registry
+from providers.base import BaseProvider, ErrorClass, SendResult
+from providers.sandbox import SandboxProvider
+from tests.factories import (
+    CampaignFactory,
+    ContactListFactory,
+    ProviderAccountFactory,
+    TemplateFactory,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class ScriptedProvider(BaseProvider):
+    """Answers each phone from a script; counts calls per idempotency key."""
+
+    kind = "scripted"
+    label = "Scripted (tests)"
+    uses_http = False
+    script: dict[str, SendResult] = {}
+    calls: dict[str, int] = {}
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def send(self, message):
+        with self.lock:
+            ScriptedProvider.calls[message.idempotency_key] = (
+                ScriptedProvider.calls.get(message.idempotency_key, 0) + 1
+            )
+            ScriptedProvider.starts.append(time.monotonic())
+        return ScriptedProvider.script.get(message.phone) or SendResult.accepted(
+            f"id-{message.idempotency_key}"
+        )
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    monkeypatch.setitem(registry.PROVIDERS, "scripted", ScriptedProvider)
+    ScriptedProvider.script, ScriptedProvider.calls, ScriptedProvider.starts = {}, {}, []
+    return ScriptedProvider
+
+
+def _campaign(n, kind="sandbox", **kw):
+    account = ProviderAccountFactory(kind=kind)
+    cl = ContactListFactory(size=n)
+    return CampaignFactory(lists=[cl], channel__account=account, **kw)
+
+
+def test_each_outcome_class_lands_where_it_should(scripted):
+    c = _campaign(5, kind="scripted")
+    phones = list(c.lists.first().contacts.order_by("pk").values_list("phone", flat=True))
+    scripted.script = {
+        phones[0]: SendResult.failed(ErrorClass.PERMANENT, -118, "Zalo account not existed"),
+        phones[1]: SendResult.failed(ErrorClass.AMBIGUOUS, "read_timeout", "timeout"),
+        phones[2]: SendResult.failed(ErrorClass.RETRYABLE, "connect_error", "refused"),
+        phones[3]: SendResult.failed(ErrorClass.DEFERRED, -144, "OA daily quota exceeded"),
+    }
+    services.campaign_send_now(campaign_id=c.pk)
+    by_phone = {m.phone: m for m in Message.objects.filter(campaign=c)}
+    assert by_phone[phones[0]].status == "failed" and by_phone[phones[0]].error_code == "-118"
+    assert by_phone[phones[1]].status == "unknown"
+    assert (
+        by_phone[phones[2]].status == "pending"
+        and by_phone[phones[2]].next_attempt_at > timezone.now()
+    )
+    deferred = by_phone[phones[3]]
+    assert deferred.status == "pending"
+    assert (
+        timezone.localtime(deferred.next_attempt_at).hour == 0
+    )  # tomorrow, after the quota resets
+    c.refresh_from_db()
+    assert c.status == Campaign.Status.RUNNING and "Waiting until" in c.status_reason
+    assert c.failed_count == 1 and c.unknown_count == 1
+
+
+def test_configuration_error_pauses_the_campaign_and_says_why(scripted):
+    c = _campaign(3, kind="scripted")
+    for phone in c.lists.first().contacts.values_list("phone", flat=True):
+        scripted.script[phone] = SendResult.failed(
+            ErrorClass.CONFIGURATION, 101, "Authorize Failed"
+        )
+    services.campaign_send_now(campaign_id=c.pk)
+    c.refresh_from_db()
+    assert c.status == Campaign.Status.PAUSED
+    assert "Authorize Failed" in c.status_reason
+    assert not Message.objects.filter(campaign=c, status="sending").exists()
+
+
+@override_settings(
+    LOA={
+        **__import__("django.conf").conf.settings.LOA,
+        "FAILURE_PAUSE_MIN": 10,
+        "FAILURE_PAUSE_RATE": 0.5,
+        "SEND_BATCH_SIZE": 10,
+    }
+)
+def test_failure_rate_auto_pauses_early(scripted):
+    c = _campaign(60, kind="scripted")
+    for phone in c.lists.first().contacts.values_list("phone", flat=True):
+        scripted.script[phone] = SendResult.failed(ErrorClass.PERMANENT, -1121, "param too long")
+    services.campaign_send_now(campaign_id=c.pk)
+    c.refresh_from_db()
+    assert c.status == Campaign.Status.PAUSED and "automatically" in c.status_reason
+    assert len(scripted.calls) < 60  # it stopped before burning the whole audience
+
+
+def test_pause_stops_claiming_and_resume_continues_exactly_the_rest(scripted):
+    c = _campaign(30, kind="scripted")
+    services.campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
+    services.campaign_materialize(campaign_id=c.pk)
+    batch = services.messages_claim(campaign_id=c.pk, limit=10, kind="zalo_zns")
+    services.messages_send_batch(
+        campaign=c, provider=c.channel.account.get_provider(), messages=batch
+    )
+    services.campaign_pause(campaign_id=c.pk)
+    assert services.campaign_drive(campaign_id=c.pk) == "paused"
+    assert Message.objects.filter(campaign=c, status="pending").count() == 20
+    services.campaign_resume(campaign_id=c.pk)  # drivers run inline in tests
+    c.refresh_from_db()
+    assert c.status == Campaign.Status.COMPLETED
+    assert sorted(scripted.calls.values()) == [1] * 30
+
+
+def test_cancel_ends_pending_rows():
+    c = _campaign(10)
+    services.campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
+    services.campaign_materialize(campaign_id=c.pk)
+    assert services.campaign_cancel(campaign_id=c.pk) == 10
+    assert set(Message.objects.filter(campaign=c).values_list("status", flat=True)) == {"cancelled"}
+    assert services.campaign_drive(campaign_id=c.pk) == "paused"
+
+
+def test_stale_schedule_waits_for_a_human_and_due_one_starts():
+    due = _campaign(3)
+    stale = _campaign(3)
+    now = timezone.now()
+    services.campaign_schedule(campaign_id=due.pk, when=now - timedelta(minutes=5))
+    services.campaign_schedule(campaign_id=stale.pk, when=now - timedelta(hours=5))
+    started = services.campaigns_start_due(now=now)
+    assert started == [due.pk]
+    stale.refresh_from_db()
+    assert stale.status == Campaign.Status.SCHEDULED and "grace" in stale.status_reason
+    assert not Message.objects.filter(campaign=stale).exists()
+
+
+def test_quiet_hours_defer_promotion_not_transaction(monkeypatch):
+    promo = _campaign(3, template__tag="promotion")
+    trans = _campaign(3, template__tag="transaction")
+    night = timezone.localtime().replace(hour=23, minute=30)
+    monkeypatch.setattr(
+        services, "promotion_allowed_at", lambda now=None: (False, night + timedelta(hours=8))
+    )
+    services.campaign_send_now(campaign_id=promo.pk)
+    services.campaign_send_now(campaign_id=trans.pk)
+    assert Message.objects.filter(campaign=promo, status="pending").count() == 3
+    promo.refresh_from_db()
+    assert promo.status == Campaign.Status.RUNNING  # waiting for the window, restarted by the tick
+    assert not Message.objects.filter(campaign=trans, status__in=["pending", "sending"]).exists()
+    assert Message.objects.get(campaign=trans, contact=trans.lists.first().contacts.first()).sent_at
+
+
+def test_quiet_window_arithmetic():
+    from campaigns.services import promotion_allowed_at as real
+
+    tz_now = timezone.localtime()
+    assert real(tz_now.replace(hour=12, minute=0))[0] is True
+    ok, opens = real(tz_now.replace(hour=23, minute=0))
+    assert (
+        not ok
+        and opens.hour == 7
+        and opens.date() > tz_now.replace(hour=23).date() - timedelta(days=1)
+    )
+    ok, opens = real(tz_now.replace(hour=5, minute=0))
+    assert not ok and opens.hour == 7 and opens.date() == tz_now.date()
+
+
+@override_settings(LOA={**__import__("django.conf").conf.settings.LOA, "FREQUENCY_CAP_DAY": 1})
+def test_frequency_cap_skips_contacts_who_got_a_promotion_today():
+    first = _campaign(4, template__tag="promotion")
+    services.campaign_send_now(campaign_id=first.pk)
+    second = CampaignFactory(
+        channel=first.channel, template=first.template, lists=list(first.lists.all())
+    )
+    services.campaign_send_now(campaign_id=second.pk)
+    assert set(Message.objects.filter(campaign=second).values_list("status", flat=True)) == {
+        "skipped"
+    }
+    assert Message.objects.filter(campaign=second, error_code="frequency_cap").count() == 4
+
+
+def test_rate_limit_paces_sends(scripted):
+    c = _campaign(40, kind="scripted", rate_limit=20)
+    t0 = time.monotonic()
+    services.campaign_send_now(campaign_id=c.pk)
+    elapsed = time.monotonic() - t0
+    starts = sorted(scripted.starts)
+    assert len(starts) == 40
+    # 40 sends at 20/s: the last starts ~1.95 s after the first; never faster than the limit
+    assert starts[-1] - starts[0] >= 39 / 20 - 0.05
+    for i in range(len(starts) - 20):
+        assert starts[i + 20] - starts[i] >= 1.0 - 0.02  # no 1-second window holds more than 20
+    assert elapsed < 6
+
+
+def test_reaper_sends_stuck_rows_to_reconciliation_and_sandbox_resolves_them():
+    c = _campaign(4)
+    services.campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
+    services.campaign_materialize(campaign_id=c.pk)
+    services.messages_claim(
+        campaign_id=c.pk, limit=10, kind="zalo_zns"
+    )  # a worker claims, then dies
+    Message.objects.filter(campaign=c).update(claimed_at=timezone.now() - timedelta(hours=1))
+    assert services.messages_reap_stuck() == 4
+    c.refresh_from_db()
+    assert c.unknown_count == 4
+    assert set(Message.objects.filter(campaign=c).values_list("status", flat=True)) == {"unknown"}
+    # The sandbox answers status polls; nothing is sent twice.
+    services.messages_reconcile()
+    c.refresh_from_db()
+    assert c.unknown_count == 0
+    assert not Message.objects.filter(campaign=c, status="unknown").exists()
+
+
+def test_sql_and_python_materialization_freeze_the_same_data(monkeypatch):
+    mapping = {
+        "customer_name": {"source": "field", "value": "name"},
+        "order_code": {"source": "attribute", "value": "order"},
+        "shop": {"source": "constant", "value": " Loa "},
+        "missing": {"source": "attribute", "value": "nope"},
+    }
+    a = _campaign(
+        5,
+        param_mapping=mapping,
+        template__params=["customer_name", "order_code", "shop", "missing"],
+    )
+    b = CampaignFactory(
+        channel=a.channel, template=a.template, lists=list(a.lists.all()), param_mapping=mapping
+    )
+    services.campaign_materialize(campaign_id=a.pk)
+    monkeypatch.setattr(services, "_materialize_sql", lambda campaign, audience: None)
+    services.campaign_materialize(campaign_id=b.pk)
+    da = {m.contact_id: m.template_data for m in Message.objects.filter(campaign=a)}
+    db = {m.contact_id: m.template_data for m in Message.objects.filter(campaign=b)}
+    assert da == db and len(da) == 5
+    assert next(iter(da.values()))["shop"] == "Loa" and next(iter(da.values()))["missing"] == ""
+    keys = list(Message.objects.filter(campaign=a).values_list("idempotency_key", "contact_id"))
+    assert all(k == services.idempotency_key(a, cid) for k, cid in keys)
+
+
+def test_materialization_is_idempotent():
+    c = _campaign(7)
+    assert services.campaign_materialize(campaign_id=c.pk) == 7
+    assert services.campaign_materialize(campaign_id=c.pk) == 7
+
+
+def test_unused_provider_stub_is_not_registered():
+    assert "scripted" not in registry.PROVIDERS
+    assert registry.PROVIDERS["sandbox"] is SandboxProvider
+    _ = TemplateFactory  # factories import check
