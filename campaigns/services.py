@@ -606,6 +606,7 @@ def messages_send_batch(
     def one(msg: Message) -> tuple[Message, SendResult, object]:
         if pacer:
             pacer.wait()
+        msg.sent_at = timezone.now()  # when the request left, for rate accounting and the charts
         try:
             result = provider.send(_outbound(campaign, msg, param_order))
         except Exception as exc:  # a bug in an adapter must not lose the claim: reconcile it
@@ -650,7 +651,7 @@ def messages_record_results(
         if res.outcome == SendOutcome.ACCEPTED:
             msg.provider_message_id = res.provider_message_id
             msg.fee = res.fee
-            msg.sent_at = now
+            msg.sent_at = msg.sent_at or now
             msg.error_class = msg.error_code = msg.error_message = ""
             accepted.append(msg)
         elif res.error_class == ErrorClass.PERMANENT:
@@ -677,11 +678,11 @@ def messages_record_results(
             retry.append(msg)
 
     with transaction.atomic():
-        sending = Message.objects.filter(status=S.SENDING)
+        fees = Decimal(0)
         if accepted:
             # A callback may have overtaken us (sending -> delivered): only rows still in
             # `sending` become `sent`, and only those are counted here.
-            out.sent = sending.bulk_update(
+            out.sent = messages_bulk_set(
                 [_with(m, status=S.SENT) for m in accepted],
                 [
                     "status",
@@ -692,32 +693,31 @@ def messages_record_results(
                     "error_code",
                     "error_message",
                 ],
-                batch_size=500,
+                only_status=S.SENDING,
             )
             # Rows a callback already moved still need their provider id for later callbacks.
-            Message.objects.filter(pk__in=[m.pk for m in accepted], provider_message_id="").exclude(
-                status=S.SENDING
-            ).bulk_update(accepted, ["provider_message_id"], batch_size=500)
+            if out.sent < len(accepted):
+                messages_bulk_set(
+                    accepted, ["provider_message_id"], only_blank="provider_message_id"
+                )
             fees = sum((m.fee for m in accepted if m.fee), Decimal(0))
-        else:
-            fees = Decimal(0)
         if failed:
-            out.failed = sending.bulk_update(
+            out.failed = messages_bulk_set(
                 [_with(m, status=S.FAILED) for m in failed],
                 ["status", "error_class", "error_code", "error_message", "failed_at"],
-                batch_size=500,
+                only_status=S.SENDING,
             )
         if unknown:
-            out.unknown = sending.bulk_update(
+            out.unknown = messages_bulk_set(
                 [_with(m, status=S.UNKNOWN) for m in unknown],
                 ["status", "error_class", "error_code", "error_message"],
-                batch_size=500,
+                only_status=S.SENDING,
             )
         if retry:
-            out.retry = sending.bulk_update(
+            out.retry = messages_bulk_set(
                 [_with(m, status=S.PENDING) for m in retry],
                 ["status", "error_class", "error_code", "error_message", "next_attempt_at"],
-                batch_size=500,
+                only_status=S.SENDING,
             )
         if out.sent or out.failed or out.unknown or fees:
             Campaign.objects.filter(pk=campaign_id).update(
@@ -730,6 +730,68 @@ def messages_record_results(
         if attempts:
             MessageAttempt.objects.bulk_create(attempts, batch_size=500)
     return out
+
+
+def messages_bulk_set(
+    messages: list[Message],
+    fields: list[str],
+    *,
+    only_status: str | None = None,
+    only_blank: str | None = None,
+    chunk: int = 500,
+) -> int:
+    """Write per-row values of `fields` for many messages in one statement per chunk:
+    UPDATE ... FROM (VALUES ...) AS v, guarded by the row's current status.
+
+    Django's bulk_update builds a CASE expression per field and row; at a few hundred rows per
+    batch it cost more CPU than the HTTP calls themselves (profiled: 7 ms per message)."""
+    if not messages:
+        return 0
+    table = connection.ops.quote_name(Message._meta.db_table)
+    model_fields = [Message._meta.get_field(f) for f in fields]
+    pg = connection.vendor == "postgresql"
+
+    def cast(expr: str, field) -> str:
+        return f"CAST({expr} AS {field.db_type(connection)})" if pg else expr
+
+    cols = ["id", *(f.column for f in model_fields)]
+    if pg:
+        alias = f"v({', '.join(cols)})"
+        ref = {c: f"v.{c}" for c in cols}
+    else:
+        # SQLite names VALUES columns column1..N; and a statement starting with WITH would not
+        # report its rowcount through the sqlite3 module, so no CTE here.
+        alias = "v"
+        ref = {c: f"v.column{i + 1}" for i, c in enumerate(cols)}
+    sets = ", ".join(
+        f"{connection.ops.quote_name(f.column)} = {cast(ref[f.column], f)}" for f in model_fields
+    )
+    guard = ""
+    guard_params: list = []
+    if only_status is not None:
+        guard += f" AND {table}.status = %s"
+        guard_params.append(only_status)
+    if only_blank is not None:
+        guard += f" AND {table}.{connection.ops.quote_name(only_blank)} = ''"
+    updated = 0
+    for i in range(0, len(messages), chunk):
+        part = messages[i : i + chunk]
+        params: list = []
+        for m in part:
+            params.append(m.pk)
+            params.extend(
+                f.get_db_prep_save(getattr(m, f.attname), connection) for f in model_fields
+            )
+        row = "(" + ", ".join(["%s"] * len(cols)) + ")"
+        id_ref = f"CAST({ref['id']} AS bigint)" if pg else ref["id"]
+        sql = (
+            f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([row] * len(part))}) AS {alias} "
+            f"WHERE {table}.id = {id_ref}{guard}"
+        )
+        with connection.cursor() as cur:
+            cur.execute(sql, params + guard_params)
+            updated += cur.rowcount
+    return updated
 
 
 def _with(msg: Message, **fields) -> Message:
@@ -1085,8 +1147,9 @@ def messages_reconcile(*, limit: int = 200) -> int:
             event = None
         if event is not None and event.status != EventStatus.UNKNOWN:
             moved += int(message_apply_event(message_id=msg.pk, event=event))
-        elif msg.status == S.UNKNOWN and provider.dedupes_idempotency_key:
-            # Safe to resend: the provider refuses a second copy of the same key (eSMS 124).
+        elif msg.status == S.UNKNOWN and _safe_to_resend(provider, msg, event, now):
+            # Safe: the provider dedupes the key (eSMS 124) within its window, or it positively
+            # has no record of the message (never arrived).
             with transaction.atomic():
                 n = Message.objects.filter(pk=msg.pk, status=S.UNKNOWN).update(
                     status=S.PENDING, next_attempt_at=None
@@ -1109,6 +1172,23 @@ def messages_reconcile(*, limit: int = 200) -> int:
         )
         campaign_start_drivers(campaign_id=campaign_id)
     return moved
+
+
+def _safe_to_resend(
+    provider: BaseProvider, msg: Message, event: StatusEvent | None, now: datetime
+) -> bool:
+    first_try = msg.claimed_at or msg.created_at
+    if (
+        provider.dedupes_idempotency_key
+        and (now - first_try).total_seconds() < provider.dedupe_window_seconds
+    ):
+        return True
+    # "not_found" from the provider's status API, some minutes after the attempt: it never
+    # arrived (a connect-level failure reported as a timeout, a request lost in a proxy).
+    not_found_after = timedelta(minutes=settings.LOA.get("RESEND_NOT_FOUND_AFTER_MINUTES", 10))
+    return bool(
+        event is not None and event.error_code == "not_found" and now - first_try > not_found_after
+    )
 
 
 def campaigns_start_due(*, now: datetime | None = None) -> list[int]:

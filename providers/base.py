@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import requests
 from django.conf import settings
-from requests.adapters import HTTPAdapter
 
-from providers.redact import redact_text
+from providers import http, ratelimit
+from providers.redact import redact_data, redact_text
 
 logger = logging.getLogger("loa.providers")
 
@@ -64,6 +64,8 @@ class AccountConfig:
     settings: dict[str, Any]
     webhook_url: str = ""
     rate_limit: float | None = None
+    # Zalo OA secret keys by oa_id, for X-ZEvent-Signature checks (OfficialAccount.get_secret()).
+    oa_secrets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,9 @@ class CallRecord:
     duration_ms: int
     request_body: str
     response_body: str
-    error: str = ""
+    error: str = ""  # transport error code (read_timeout, connection_reset, http_500, ...)
+    error_class: str = ""  # the ErrorClass the transport assigned, when it raised
+    attempts: int = 0  # HTTP attempts behind this one logical call (safe retries included)
 
 
 class BaseProvider:
@@ -203,6 +207,8 @@ class BaseProvider:
     # True when the provider itself refuses a second request with the same idempotency key, so an
     # ambiguous send may be retried safely (eSMS RequestId: code 124 within 24 h).
     dedupes_idempotency_key: ClassVar[bool] = False
+    # ...and for how long it remembers the key (eSMS: 24 h); a resend after that is a duplicate.
+    dedupe_window_seconds: ClassVar[float] = 0
     # Does this provider make HTTP calls at all? (the sandbox does not)
     uses_http: ClassVar[bool] = True
 
@@ -215,25 +221,29 @@ class BaseProvider:
         # reads it right after each send to record a MessageAttempt.
         self._local = threading.local()
 
-    # ---- HTTP plumbing -------------------------------------------------------------------------
+    # ---- HTTP plumbing (providers/http.py has the transport rules) ----------------------------
     @property
     def session(self) -> requests.Session:
+        """This account's pooled Session in this process (keep-alive across driver runs)."""
         if self._session is None:
-            s = requests.Session()
-            # Keep-alive pool sized for the driver's concurrency; no automatic retries here:
-            # a retry after the request was sent could double-send, so only the engine retries,
-            # and only for errors it has classified as safe.
-            adapter = HTTPAdapter(
-                pool_connections=4, pool_maxsize=settings.LOA["SEND_CONCURRENCY"] + 4, max_retries=0
-            )
-            s.mount("https://", adapter)
-            s.mount("http://", adapter)
-            s.headers["User-Agent"] = "Loa/0.1"
-            self._session = s
+            pool = int(settings.LOA.get("SEND_CONCURRENCY", 16)) * 2 + 4
+            key = (self.kind, self.config.account_id) if self.config.account_id else id(self)
+            self._session = http.session_for(key, pool)
         return self._session
 
+    @property
+    def http_policy(self) -> http.HttpPolicy:
+        """Timeouts and retry budget: settings.LOA, overridden per account by settings["http"]."""
+        overrides = self.settings.get("http") if isinstance(self.settings.get("http"), dict) else {}
+        return http.HttpPolicy.from_settings(settings.LOA, overrides)
+
     def secret_values(self) -> list[str]:
-        return [v for v in self.config.secrets.values() if isinstance(v, str) and v]
+        values = [v for v in self.config.secrets.values() if isinstance(v, str) and v]
+        values += [v for v in (self.config.oa_secrets or {}).values() if isinstance(v, str) and v]
+        return values
+
+    def rate_key(self, bucket: str) -> str:
+        return f"{self.kind}-{self.config.account_id or 0}-{bucket}"
 
     def request(
         self,
@@ -243,88 +253,132 @@ class BaseProvider:
         json_body: Any = None,
         params: dict | None = None,
         headers: dict | None = None,
+        data: Any = None,
+        bucket: str | None = None,
+        rate: float | None = None,
+        idempotent: bool = False,
     ) -> requests.Response:
-        """Perform one HTTP call; raise ProviderError with the right class on transport errors.
+        """Perform one logical HTTP call; raise ProviderError with the right class on failure.
 
-        A connect error means nothing reached the provider: RETRYABLE. A read timeout or a broken
-        connection after the request was written means we do not know: AMBIGUOUS.
+        - Rate: when `rate` (requests/s) is given, wait for a slot in the bucket `bucket` of this
+          account, shared by every worker on this machine (providers/ratelimit.py).
+        - Retries, only where provably safe: a connect error (nothing was sent); a 429 whose
+          Retry-After is short (the provider refused the request); and, for `idempotent` calls
+          only (status queries, lists), timeouts, resets and 502/503/504. A send that times out or
+          is reset after it was written is never retried here: it raises AMBIGUOUS and the engine
+          reconciles it (the engine also retries RETRYABLE results later, so the budget here is
+          deliberately small).
+        - One CallRecord per logical call (the last attempt; `attempts` counts them), secrets
+          redacted, for the engine's MessageAttempt rows (pop_last_call()).
         """
-        timeout = (settings.LOA["HTTP_CONNECT_TIMEOUT"], settings.LOA["HTTP_READ_TIMEOUT"])
+        policy = self.http_policy
+        timeout = (policy.connect_timeout, policy.read_timeout)
+        secrets = self.secret_values()
         started = time.monotonic()
-        body_text = json.dumps(json_body, ensure_ascii=False) if json_body is not None else ""
-        status = None
-        resp_text = ""
-        error = ""
+        if json_body is not None:
+            body_text = json.dumps(redact_data(json_body, secrets), ensure_ascii=False)
+        elif data is not None:
+            body_text = data if isinstance(data, str) else str(data)
+        else:
+            body_text = ""
+        record = CallRecord(
+            method=method,
+            url=redact_text(_full_url(url, params), secrets),
+            status=None,
+            duration_ms=0,
+            request_body=redact_text(body_text[:2000], secrets),
+            response_body="",
+        )
+        connect_left, r429_left, idem_left = (
+            policy.connect_retries,
+            policy.retry_429,
+            policy.idempotent_retries if idempotent else 0,
+        )
         try:
-            resp = self.session.request(
-                method, url, json=json_body, params=params, headers=headers, timeout=timeout
-            )
-            status = resp.status_code
-            resp_text = resp.text[:2000]
-            return resp
-        except requests.exceptions.ConnectTimeout as exc:
-            error = "connect timeout"
-            raise ProviderError(
-                ErrorClass.RETRYABLE,
-                "connect_timeout",
-                "Could not connect to the provider (timeout).",
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            # requests raises ConnectionError both for refused connections (nothing sent) and for
-            # resets after the body was written; only the first is provably safe to retry.
-            text = str(exc)
-            if (
-                "Connection refused" in text
-                or "Name or service not known" in text
-                or "NewConnectionError" in text
-            ):
-                error = "connection refused"
-                raise ProviderError(
-                    ErrorClass.RETRYABLE, "connect_error", "Could not connect to the provider."
-                ) from exc
-            error = "connection reset"
-            raise ProviderError(
-                ErrorClass.AMBIGUOUS,
-                "connection_reset",
-                "The connection broke after the request was sent.",
-            ) from exc
-        except requests.exceptions.Timeout as exc:
-            error = "read timeout"
-            raise ProviderError(
-                ErrorClass.AMBIGUOUS, "read_timeout", "The provider did not answer in time."
-            ) from exc
-        except requests.RequestException as exc:
-            error = type(exc).__name__
-            raise ProviderError(ErrorClass.AMBIGUOUS, "http_error", str(exc)[:200]) from exc
+            while True:
+                record.attempts += 1
+                if rate:
+                    ratelimit.acquire(self.rate_key(bucket or "default"), rate)
+                try:
+                    resp = self.session.request(
+                        method,
+                        url,
+                        json=json_body,
+                        data=data,
+                        params=params,
+                        headers=headers,
+                        timeout=timeout,
+                    )
+                except requests.RequestException as exc:
+                    meaning, code, text = http.classify_exception(exc)
+                    record.error = code
+                    if meaning == http.CONNECT and connect_left > 0:
+                        connect_left -= 1
+                        time.sleep(http.backoff(record.attempts))
+                        continue
+                    if meaning == http.UNKNOWN and idem_left > 0:
+                        idem_left -= 1
+                        time.sleep(http.backoff(record.attempts))
+                        continue
+                    klass = {
+                        http.CONNECT: ErrorClass.RETRYABLE,
+                        http.TLS_CONFIG: ErrorClass.CONFIGURATION,
+                    }.get(meaning, ErrorClass.AMBIGUOUS)
+                    record.error_class = str(klass)
+                    raise ProviderError(klass, code, text) from exc
+                record.status = resp.status_code
+                record.response_body = redact_text(resp.text[:2000], secrets)
+                record.error = ""
+                if resp.status_code == 429 and r429_left > 0:
+                    wait = http.parse_retry_after(resp.headers.get("Retry-After"))
+                    # Only with an explicit, short Retry-After: otherwise the engine decides.
+                    if wait is not None and wait <= policy.max_retry_after:
+                        r429_left -= 1
+                        time.sleep(wait)
+                        continue
+                if resp.status_code in (502, 503, 504) and idem_left > 0:
+                    idem_left -= 1
+                    time.sleep(http.backoff(record.attempts))
+                    continue
+                if resp.status_code >= 400:
+                    record.error = f"http_{resp.status_code}"
+                return resp
         finally:
-            secrets = self.secret_values()
-            self._local.last_call = CallRecord(
-                method=method,
-                url=redact_text(url, secrets),
-                status=status,
-                duration_ms=int((time.monotonic() - started) * 1000),
-                request_body=redact_text(body_text[:2000], secrets),
-                response_body=redact_text(resp_text, secrets),
-                error=error,
-            )
+            record.duration_ms = int((time.monotonic() - started) * 1000)
+            self._local.last_call = record
+            if record.error:
+                logger.info(
+                    "%s %s %s -> %s (%s, %d attempt(s), %d ms)",
+                    self.kind,
+                    method,
+                    record.url,
+                    record.status,
+                    record.error,
+                    record.attempts,
+                    record.duration_ms,
+                )
 
     @staticmethod
     def http_status_failure(resp: requests.Response) -> SendResult | None:
         """Generic classification of HTTP-level failures shared by every provider."""
         if resp.status_code == 429:
-            retry_after = resp.headers.get("Retry-After")
-            try:
-                wait = float(retry_after) if retry_after else 5.0
-            except ValueError:
-                wait = 5.0
+            wait = http.parse_retry_after(resp.headers.get("Retry-After"))
             return SendResult.failed(
-                ErrorClass.RETRYABLE, "http_429", "Rate limited by the provider.", retry_after=wait
+                ErrorClass.RETRYABLE,
+                "http_429",
+                "Rate limited by the provider.",
+                retry_after=wait if wait is not None else 5.0,
             )
         if resp.status_code in (401, 403):
             return SendResult.failed(
                 ErrorClass.CONFIGURATION,
                 f"http_{resp.status_code}",
                 "The provider refused our credentials.",
+            )
+        if resp.status_code == 408:
+            # The server gave up waiting for our request: it did not process it.
+            return SendResult.failed(
+                ErrorClass.RETRYABLE, "http_408", "The provider timed out reading the request."
             )
         if resp.status_code >= 500:
             # The provider may have accepted the message before failing: never resend blindly.
@@ -365,6 +419,14 @@ class BaseProvider:
         return []
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Release this instance's hold on the account's Session. The pooled connections stay
+        open for the next driver run in this process (http.close_sessions() closes them all)."""
+        self._session = None
+
+
+def _full_url(url: str, params: dict | None) -> str:
+    if not params:
+        return url
+    prepared = requests.models.PreparedRequest()
+    prepared.prepare_url(url, params)
+    return prepared.url or url

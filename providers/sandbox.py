@@ -56,6 +56,7 @@ class SandboxProvider(BaseProvider):
     channel_kinds = ("zalo_zns", "sms", "viber", "email")
     uses_http = False
     dedupes_idempotency_key = True
+    dedupe_window_seconds = 10 * 365 * 86400
     default_settings = {"callback_delay_seconds": None}
 
     def __init__(self, config):

@@ -58,7 +58,7 @@ def webhook_receive(
     malformed body with 400 and to get the dedupe key), one INSERT, one commit. Duplicates are
     recognized by the unique (account, dedupe_key) and stored too, marked as such.
     """
-    kept = {k.lower(): v[:500] for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+    kept = {k.lower(): v[:500].replace("\x00", "") for k, v in headers.items() if k.lower() in KEPT_HEADERS}
     raw = dict(
         account=account,
         method=method[:8],
@@ -75,7 +75,8 @@ def webhook_receive(
             processed_at=timezone.now(),
         )
         return Answer(413, OUT.REJECTED, "Body too large")
-    raw["body"] = body.decode("utf-8", errors="replace")
+    # PostgreSQL text cannot hold NUL: keep a visible replacement instead of failing the insert.
+    raw["body"] = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     request = WebhookRequest(method=method, query=query, body=body, headers=kept)
     try:
         parsed = _provider_for(account).parse_webhook(request)

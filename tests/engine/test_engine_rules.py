@@ -82,7 +82,7 @@ def test_each_outcome_class_lands_where_it_should(scripted):
         timezone.localtime(deferred.next_attempt_at).hour == 0
     )  # tomorrow, after the quota resets
     c.refresh_from_db()
-    assert c.status == Campaign.Status.RUNNING and "Waiting until" in c.status_reason
+    assert c.status == Campaign.Status.RUNNING and "00:05" in c.status_reason
     assert c.failed_count == 1 and c.unknown_count == 1
 
 
