@@ -1,5 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -10,8 +14,14 @@ from providers.registry import PROVIDERS
 ALL_SECRET_FIELDS = sorted({f for cls in PROVIDERS.values() for f in cls.secret_fields})
 
 
-class _ProviderAccountFormBase(forms.ModelForm):
-    """Secrets are write-only: the form never renders a stored value, and a blank field keeps it."""
+class ProviderAccountForm(forms.ModelForm):
+    """Secrets are write-only: the form never renders a stored value, and a blank field keeps it.
+
+    The secret fields are declared on the class (see below the class), not added in __init__:
+    the admin builds its form class from the fieldsets and refuses fields it cannot see there.
+    """
+
+    clear_secrets = forms.BooleanField(label=_("Clear all stored secrets"), required=False)
 
     class Meta:
         model = ProviderAccount
@@ -29,6 +39,15 @@ class _ProviderAccountFormBase(forms.ModelForm):
                 "{} {}", hint, _("Used by: {}").format(used_by)
             )
 
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        settings = cleaned.get("settings")
+        if kind and settings is not None:
+            for error in services.account_settings_errors(kind=kind, settings=settings):
+                self.add_error("settings", error)
+        return cleaned
+
     def save(self, commit=True):
         account = super().save(commit=False)
         current = {} if self.cleaned_data.get("clear_secrets") else account.get_secrets()
@@ -42,19 +61,12 @@ class _ProviderAccountFormBase(forms.ModelForm):
         return account
 
 
-# Declared on the class (not in __init__) so the admin's fieldsets know them.
-_SECRET_FORM_FIELDS = {
-    f"secret_{name}": forms.CharField(
-        label=name, required=False, widget=forms.PasswordInput(render_value=False)
+for _secret_name in ALL_SECRET_FIELDS:
+    _field = forms.CharField(
+        label=_secret_name, required=False, widget=forms.PasswordInput(render_value=False)
     )
-    for name in ALL_SECRET_FIELDS
-}
-_SECRET_FORM_FIELDS["clear_secrets"] = forms.BooleanField(
-    label=_("Clear all stored secrets"), required=False
-)
-ProviderAccountForm = type(
-    "ProviderAccountForm", (_ProviderAccountFormBase,), dict(_SECRET_FORM_FIELDS)
-)
+    ProviderAccountForm.base_fields[f"secret_{_secret_name}"] = _field
+    ProviderAccountForm.declared_fields[f"secret_{_secret_name}"] = _field
 
 
 class OfficialAccountInline(admin.TabularInline):
@@ -65,15 +77,45 @@ class OfficialAccountInline(admin.TabularInline):
     show_change_link = True
 
 
+class ReplyForm(forms.Form):
+    channel_id = forms.CharField(
+        label=_("Provider channel id"),
+        max_length=100,
+        help_text=_("The channelId of the inbound message (MMP publicId of your channel)."),
+    )
+    conversation_id = forms.CharField(
+        label=_("Conversation"),
+        max_length=100,
+        help_text=_("The sender of the inbound message (its public conversation id)."),
+    )
+    text = forms.CharField(label=_("Reply"), widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class ConsentForm(forms.Form):
+    phone = forms.CharField(label=_("Phone"), max_length=32)
+
+    def clean_phone(self):
+        from providers.phones import normalize_phone
+
+        result = normalize_phone(self.cleaned_data["phone"])
+        if not result.ok:
+            raise forms.ValidationError(result.error)
+        return result.phone
+
+
+def _report(modeladmin, request, label: str, ok: bool, text: str) -> None:
+    modeladmin.message_user(request, f"{label}: {text}", messages.SUCCESS if ok else messages.ERROR)
+
+
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(admin.ModelAdmin):
     form = ProviderAccountForm
     list_display = ["name", "kind", "is_active", "rate_limit", "last_callback_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name"]
-    readonly_fields = ["webhook_url_display", "last_callback_at", "secrets_status"]
+    readonly_fields = ["webhook_url_display", "last_callback_at", "secrets_status", "tools"]
     inlines = [OfficialAccountInline]
-    actions = ["test_connection", "sync_official_accounts"]
+    actions = ["test_connection", "sync_official_accounts", "sync_templates", "register_webhooks"]
 
     def get_fieldsets(self, request, obj=None):
         secret_names = [f"secret_{n}" for n in ALL_SECRET_FIELDS]
@@ -83,8 +125,27 @@ class ProviderAccountAdmin(admin.ModelAdmin):
                 _("Credentials (write-only)"),
                 {"fields": ["secrets_status", *secret_names, "clear_secrets"]},
             ),
-            (_("Settings"), {"fields": ["settings"]}),
+            (
+                _("Settings"),
+                {
+                    "fields": ["settings"],
+                    "description": _(
+                        "Provider options as JSON; see docs/PROVIDERS.md for each provider's keys."
+                    ),
+                },
+            ),
             (_("Webhook"), {"fields": ["webhook_url_display", "last_callback_at"]}),
+            (_("Tools"), {"fields": ["tools"]}),
+        ]
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/reply/",
+                self.admin_site.admin_view(self.reply_view),
+                name="providers_provideraccount_reply",
+            ),
+            *super().get_urls(),
         ]
 
     @admin.display(description=_("Webhook URL"))
@@ -107,21 +168,72 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         names = sorted(obj.get_secrets())
         return ", ".join(f"{n}: ••••" for n in names) if names else _("none")
 
+    @admin.display(description=_("Tools"))
+    def tools(self, obj):
+        if not obj.pk or not hasattr(obj.provider_class, "send_conversation_message"):
+            return _("Use the actions of the account list: test, sync OAs, sync templates.")
+        return format_html(
+            '<a class="button" href="{}">{}</a>',
+            reverse("admin:providers_provideraccount_reply", args=[obj.pk]),
+            _("Reply to a conversation"),
+        )
+
     @admin.action(description=_("Test connection"), permissions=["change"])
     def test_connection(self, request, queryset):
         for account in queryset:
             ok, text = services.account_test_connection(account=account)
-            self.message_user(
-                request, f"{account.name}: {text}", messages.SUCCESS if ok else messages.ERROR
-            )
+            _report(self, request, account.name, ok, text)
 
     @admin.action(description=_("Sync Official Accounts"), permissions=["change"])
     def sync_official_accounts(self, request, queryset):
         for account in queryset:
             ok, text = services.account_sync_official_accounts(account=account)
-            self.message_user(
-                request, f"{account.name}: {text}", messages.SUCCESS if ok else messages.ERROR
+            _report(self, request, account.name, ok, text)
+
+    @admin.action(description=_("Sync templates"), permissions=["change"])
+    def sync_templates(self, request, queryset):
+        for account in queryset:
+            ok, text = services.account_sync_templates(account=account)
+            _report(self, request, account.name, ok, text)
+
+    @admin.action(description=_("Register webhook URL at the provider"), permissions=["change"])
+    def register_webhooks(self, request, queryset):
+        for account in queryset:
+            ok, text = services.account_register_webhooks(account=account)
+            _report(self, request, account.name, ok, text)
+
+    def reply_view(self, request, object_id):
+        account = get_object_or_404(ProviderAccount, pk=object_id)
+        if not self.has_change_permission(request, account):
+            raise PermissionDenied
+        initial = {
+            "channel_id": request.GET.get("channel", ""),
+            "conversation_id": request.GET.get("conversation", ""),
+        }
+        form = ReplyForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            ok, text = services.inbound_reply(
+                account=account,
+                channel_external_id=form.cleaned_data["channel_id"],
+                conversation_id=form.cleaned_data["conversation_id"],
+                text=form.cleaned_data["text"],
             )
+            _report(self, request, account.name, ok, text)
+            if ok:
+                return redirect("admin:providers_provideraccount_change", account.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": account,
+            "title": _("Reply to a conversation"),
+            "intro": _(
+                "Sends a text into the conversation an inbound message opened "
+                "(Send Conversation Message)."
+            ),
+            "form": form,
+            "submit_label": _("Send reply"),
+        }
+        return TemplateResponse(request, "admin/providers/action_form.html", context)
 
 
 class OfficialAccountForm(forms.ModelForm):
@@ -168,3 +280,41 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["kind", "account", "is_active"]
     search_fields = ["name", "external_id"]
     list_select_related = ["account", "official_account"]
+    actions = ["check_channel"]
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/zalo-consent/",
+                self.admin_site.admin_view(self.consent_view),
+                name="providers_channel_zalo_consent",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description=_("Check channel status at the provider"), permissions=["change"])
+    def check_channel(self, request, queryset):
+        for channel in queryset.select_related("account"):
+            ok, text = services.channel_check(channel=channel)
+            _report(self, request, channel.name, ok, text)
+
+    def consent_view(self, request, object_id):
+        channel = get_object_or_404(Channel.objects.select_related("account"), pk=object_id)
+        if not self.has_change_permission(request, channel):
+            raise PermissionDenied
+        form = ConsentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            ok, text = services.channel_zalo_consent_check(
+                channel=channel, phone=form.cleaned_data["phone"]
+            )
+            _report(self, request, channel.name, ok, text)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": channel,
+            "title": _("Zalo consent status"),
+            "intro": _("Asks the provider whether this phone has granted consent on the channel."),
+            "form": form,
+            "submit_label": _("Check consent"),
+        }
+        return TemplateResponse(request, "admin/providers/action_form.html", context)

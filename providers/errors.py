@@ -1,9 +1,22 @@
-"""Zalo ZNS error codes: their class for the engine and their meaning for the marketer.
+"""One error model for every provider: what the engine does about a code, and what it means.
 
-Source: providers.md §4.5 (Zalo's error appendix via go-zns-wrapper errcode.go, zalo-otp
-ZaloErrorCode.php and zalo.cloud "handle error code"). eTelecom and eSMS pass these codes through
-(eTelecom `error_code`, eSMS `error_info.error`), so every adapter classifies with this one table.
+Every failure ends in one of five classes (providers.base.ErrorClass):
+
+- RETRYABLE: nothing was done (connect error, the provider asked us to slow down): send again later;
+- AMBIGUOUS: the outcome is unknown (timeout or reset after sending, 5xx): reconcile first;
+- DEFERRED: quota or Zalo's night window (-133): send again at the next allowed time;
+- PERMANENT: this recipient can never get this message (-108, -114, -118, -139, -141, ...);
+- CONFIGURATION: bad key, unknown OA or template: pause the campaign and tell a human.
+
+Tables here: Zalo ZNS codes (shared: eTelecom passes them in `error_code`, eSMS in
+`error_info.error`), eTelecom's Twirp error envelope, and the transport/HTTP codes every adapter
+produces. eSMS's own CodeResult table lives next to its adapter (providers/esms.py, ESMS_CODES).
+
+Zalo source: providers.md §4.5 (Zalo's error appendix via go-zns-wrapper errcode.go, zalo-otp
+ZaloErrorCode.php and zalo.cloud "handle error code").
 """
+
+import re
 
 from django.utils.translation import gettext_lazy as _
 
@@ -53,8 +66,9 @@ ZALO_ERRORS: dict[int, tuple[ErrorClass, str]] = {
     -120: (C, _("The Official Account lacks this permission.")),
     -1201: (C, _("The Official Account may not create templates.")),
     -1202: (C, _("The Official Account lacks a resource permission.")),
-    -121: (P, _("The request body was empty.")),
-    -122: (P, _("The request body format is invalid.")),
+    # Our request itself was malformed: the same for every recipient, so stop and tell a human.
+    -121: (C, _("The request body was empty.")),
+    -122: (C, _("The request body format is invalid.")),
     -123: (C, _("Zalo could not decode the RSA-encrypted data.")),
     -124: (C, _("The Zalo access token is invalid or expired.")),
     -1241: (C, _("The appsecret_proof is invalid.")),
@@ -115,14 +129,123 @@ def classify_zalo(code: int | str | None) -> tuple[ErrorClass, str]:
     return P, str(_("Zalo error {code}.")).format(code=icode)
 
 
+# eTelecom's error envelope is Twirp's: {"code": "<twirp code>", "msg": "..."} with the HTTP status
+# Twirp assigns to that code (providers.md §1.1: invalid_argument 400, unauthenticated 401,
+# bad_route when Content-Type is missing; the rest is the Twirp spec, twitchtv/twirp errors.go).
+TWIRP_CODES: dict[str, tuple[ErrorClass, str]] = {
+    # The request did not pass validation. At send time that is nearly always our configuration
+    # (OA id, template id, parameters the template does not have) rather than one recipient, and a
+    # wrong class would fail a whole list: pause and show the provider's text. (Zalo codes embedded
+    # in the message are classified by the Zalo table instead; see classify_twirp.)
+    "invalid_argument": (C, _("The provider refused the request as invalid.")),
+    "malformed": (C, _("The provider could not read our request.")),
+    "out_of_range": (C, _("A value in the request is out of range.")),
+    "bad_route": (C, _("The provider does not know this address: check the base URL.")),
+    "not_found": (C, _("The provider did not find the OA, template or message requested.")),
+    "unauthenticated": (C, _("The provider refused the API key.")),
+    "permission_denied": (C, _("The API key has no permission for this.")),
+    "failed_precondition": (C, _("The provider refused: the account or OA is not ready.")),
+    "unimplemented": (C, _("The provider does not support this operation.")),
+    # Refused before doing anything: safe to try again later.
+    "resource_exhausted": (R, _("The provider asked us to slow down.")),
+    "aborted": (R, _("The provider aborted the request; it will be retried.")),
+    # The request may have been carried out: reconcile before any resend.
+    "already_exists": (A, _("The provider says this message already exists; Loa is checking.")),
+    "canceled": (A, _("The request was cancelled; Loa is checking whether it was sent.")),
+    "deadline_exceeded": (A, _("The provider timed out; Loa is checking whether it was sent.")),
+    "internal": (A, _("The provider had an internal error; Loa is checking whether it was sent.")),
+    "unknown": (A, _("The provider had an unknown error; Loa is checking whether it was sent.")),
+    "unavailable": (A, _("The provider is unavailable; Loa is checking whether it was sent.")),
+    "dataloss": (A, _("The provider reported data loss; Loa is checking whether it was sent.")),
+}
+
+_ZALO_CODE_IN_TEXT = re.compile(r"(?<![\d-])(-1\d{2,3})(?!\d)")
+
+
+def classify_twirp(code: str, message: str = "", http_status: int | None = None) -> ErrorClass:
+    """Class of an eTelecom error envelope. A Zalo code quoted in `msg` (eTelecom relays Zalo's
+    refusals, [I] providers.md §1.3) wins: -118 is about the recipient whatever the envelope."""
+    m = _ZALO_CODE_IN_TEXT.search(message or "")
+    if m and int(m.group(1)) in ZALO_ERRORS:
+        return ZALO_ERRORS[int(m.group(1))][0]
+    if code in TWIRP_CODES:
+        return TWIRP_CODES[code][0]
+    return classify_http_status(http_status) if http_status else A
+
+
+def classify_http_status(status: int) -> ErrorClass:
+    """Class of a bare HTTP status when the body says nothing we understand."""
+    if status in (401, 403, 404, 405):
+        return C
+    if status in (408, 429):
+        return R
+    if status == 409:
+        return A  # "conflict" on a send usually means "already have it": reconcile
+    if status >= 500:
+        return A
+    if status >= 400:
+        return C
+    return A
+
+
+# Codes our adapters produce for conditions that are not a provider's error table.
+NOT_FOUND = "not_found"  # fetch_status: the provider positively has no record of the message
+
+_GENERIC = {
+    "connect_timeout": _("Could not connect to the provider; the message will be retried."),
+    "connect_error": _("Could not connect to the provider; the message will be retried."),
+    "tls_certificate": _("The provider's security certificate was refused: check the base URL."),
+    "tls_error": _(
+        "A secure-connection error broke the request; Loa is checking whether it was sent."
+    ),
+    "read_timeout": _("The provider did not answer in time; Loa is checking whether it was sent."),
+    "connection_reset": _("The connection broke mid-request; Loa is checking whether it was sent."),
+    "http_error": _("The request failed; Loa is checking whether it was sent."),
+    "bad_response": _("The provider answered something Loa could not read; Loa is checking."),
+    "http_400": _("The provider refused the request as invalid."),
+    "http_404": _("The provider does not know this address: check the base URL and paths."),
+    "http_408": _("The provider timed out reading the request; it will be retried."),
+    "http_409": _("The provider says this message already exists; Loa is checking."),
+    "http_422": _("The provider refused the message content."),
+    "http_429": _("The provider asked us to slow down."),
+    "http_500": _("The provider had a server error; Loa is checking whether it was sent."),
+    "http_502": _("The provider had a server error; Loa is checking whether it was sent."),
+    "http_503": _("The provider had a server error; Loa is checking whether it was sent."),
+    "http_504": _("The provider had a server error; Loa is checking whether it was sent."),
+    "http_401": _("The provider refused our credentials."),
+    "http_403": _("The provider refused our credentials."),
+    "missing_credentials": _("The provider account has no API key: enter it in the credentials."),
+    "missing_base_url": _("The provider account has no base URL: enter the one from the vendor."),
+    "bad_settings": _("The provider account's settings are invalid."),
+    "bad_template_id": _("The template id must be a number for this provider."),
+    "missing_channel": _("The channel has no provider channel id."),
+    "missing_recipient": _("The message has no recipient address."),
+    "missing_journey_id": _("Journey sending is on but this message has no journey id."),
+    "unsupported_channel": _("This provider account cannot send on this kind of channel."),
+    NOT_FOUND: _("The provider has no record of this message."),
+    "etelecom_N": _("eTelecom marked the message as failed without a reason."),
+    "esms_status_4": _("eSMS rejected the message."),
+    "esms_status_5": _("eSMS reported the message as failed."),
+    "esms_failed": _("eSMS reported the message as failed."),
+    "mmp_fail": _("The provider reported the message as failed."),
+    "opted_out": _("The contact opted out of this channel."),
+    "invalid_params": _("The message parameters did not pass validation."),
+    "stuck": _("A worker stopped while sending; Loa is checking with the provider."),
+    "adapter_error": _(
+        "Loa hit an internal error while sending; it is checking with the provider."
+    ),
+}
+
+
 def explain(code: str) -> str:
-    """Human explanation for any stored error code (Zalo, eSMS, HTTP); empty when unknown."""
+    """Human explanation for any stored error code (Zalo, eSMS, Twirp, HTTP); empty if unknown."""
     if not code:
         return ""
     try:
         icode = int(code)
     except ValueError:
-        return str(_GENERIC.get(code, ""))
+        text = _GENERIC.get(code) or (TWIRP_CODES.get(code) or (None, ""))[1]
+        return str(text) if text else ""
     if icode in ZALO_ERRORS:
         return str(ZALO_ERRORS[icode][1])
     from providers.esms import ESMS_CODES  # local: avoid an import cycle at module load
@@ -130,20 +253,3 @@ def explain(code: str) -> str:
     if icode in ESMS_CODES:
         return str(ESMS_CODES[icode][1])
     return ""
-
-
-_GENERIC = {
-    "connect_timeout": _("Could not connect to the provider; the message will be retried."),
-    "connect_error": _("Could not connect to the provider; the message will be retried."),
-    "read_timeout": _("The provider did not answer in time; Loa is checking whether it was sent."),
-    "connection_reset": _("The connection broke mid-request; Loa is checking whether it was sent."),
-    "http_429": _("The provider asked us to slow down."),
-    "http_500": _("The provider had a server error; Loa is checking whether it was sent."),
-    "http_502": _("The provider had a server error; Loa is checking whether it was sent."),
-    "http_503": _("The provider had a server error; Loa is checking whether it was sent."),
-    "http_401": _("The provider refused our credentials."),
-    "http_403": _("The provider refused our credentials."),
-    "opted_out": _("The contact opted out of this channel."),
-    "invalid_params": _("The message parameters did not pass validation."),
-    "stuck": _("A worker stopped while sending; Loa is checking with the provider."),
-}

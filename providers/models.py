@@ -90,7 +90,19 @@ class ProviderAccount(models.Model):
             settings=self.settings or {},
             webhook_url=self.webhook_url(),
             rate_limit=self.rate_limit,
+            oa_secrets=self.oa_secrets(),
         )
+
+    def oa_secrets(self) -> dict[str, str]:
+        """The Zalo OA secret keys of this account's OAs, by oa_id (X-ZEvent-Signature checks)."""
+        if not self.pk:
+            return {}
+        out = {}
+        for oa in self.official_accounts.exclude(secret_encrypted=""):
+            secret = oa.get_secret()
+            if secret:
+                out[oa.oa_id] = secret
+        return out
 
     def get_provider(self) -> BaseProvider:
         return self.provider_class(self.config())

@@ -1,15 +1,21 @@
 """The explicit provider registry: a stable id -> provider class. No import magic (allauth's
-registry, without its autodiscovery): adding a provider means adding one line here."""
+registry, without its autodiscovery): adding a provider means adding one line here. The ids are
+stored in ProviderAccount.kind: never rename one."""
 
 from __future__ import annotations
 
 from providers.base import BaseProvider
 from providers.esms import EsmsProvider
+from providers.etelecom import EtelecomProvider
+from providers.mmp import MetfoneMmpProvider, VnaMmpProvider
 from providers.sandbox import SandboxProvider
 
 PROVIDERS: dict[str, type[BaseProvider]] = {
     SandboxProvider.kind: SandboxProvider,
+    EtelecomProvider.kind: EtelecomProvider,
     EsmsProvider.kind: EsmsProvider,
+    VnaMmpProvider.kind: VnaMmpProvider,
+    MetfoneMmpProvider.kind: MetfoneMmpProvider,
 }
 
 

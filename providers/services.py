@@ -1,20 +1,64 @@
-"""Provider account services used by the admin: connection test and OA sync."""
+"""Provider account services used by the admin: connection test, OA sync, template sync, webhook
+registration, channel checks and conversation replies.
+
+Each returns (ok, sentence): what was done, or what went wrong in words a marketer can act on —
+never a traceback, never a secret.
+"""
 
 from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlsplit
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from providers.base import ProviderError
-from providers.models import OfficialAccount, ProviderAccount
+from providers.base import ErrorClass, ProviderError
+from providers.models import Channel, OfficialAccount, ProviderAccount
+from providers.redact import redact_text
+
+logger = logging.getLogger("loa.providers")
 
 
-def _explain(exc: Exception) -> str:
-    if isinstance(exc, ProviderError):
-        from providers.errors import explain
+def error_sentence(exc: Exception, *, account: ProviderAccount | None = None) -> str:
+    """A provider failure in words a marketer understands, with what to do about it."""
+    if not isinstance(exc, ProviderError):
+        logger.exception("unexpected provider error", exc_info=exc)
+        return _(
+            "Loa hit an unexpected error ({error}); the technical team can see it in the logs."
+        ).format(error=type(exc).__name__)
+    from providers.errors import explain
 
-        return explain(exc.code) or exc.message
-    return _("Unexpected error: {error}").format(error=type(exc).__name__)
+    host = ""
+    if account is not None:
+        try:
+            host = urlsplit(account.get_provider().base_url).netloc
+        except Exception:  # a broken account must still get its sentence
+            host = ""
+    code = exc.code
+    if code in ("connect_error", "connect_timeout"):
+        return _(
+            "Loa could not reach the provider{at}. Check the base URL, or try again in a few minutes."
+        ).format(at=f" ({host})" if host else "")
+    if code in ("http_401", "http_403", "unauthenticated", "permission_denied", "101"):
+        return _(
+            "The provider refused the credentials. Re-enter the API key (and secret) in this "
+            "account's credentials, then test again."
+        )
+    if code in ("http_404", "bad_route"):
+        return _(
+            "The provider does not know this address. Check the base URL (and, for MMP, the "
+            "paths in the settings)."
+        )
+    if code == "140":
+        return _("eSMS refused this server's IP address: ask eSMS to whitelist it.")
+    text = explain(code) or exc.message
+    if exc.error_class == ErrorClass.AMBIGUOUS:
+        return _(
+            "The provider did not answer properly ({text}). Try again in a few minutes."
+        ).format(text=text)
+    return text
 
 
 def account_test_connection(*, account: ProviderAccount) -> tuple[bool, str]:
@@ -22,7 +66,7 @@ def account_test_connection(*, account: ProviderAccount) -> tuple[bool, str]:
     try:
         return True, provider.test_connection()
     except Exception as exc:  # shown to the user in words, never a traceback
-        return False, _explain(exc)
+        return False, error_sentence(exc, account=account)
     finally:
         provider.close()
 
@@ -32,18 +76,167 @@ def account_sync_official_accounts(*, account: ProviderAccount) -> tuple[bool, s
     try:
         found = provider.list_official_accounts()
     except Exception as exc:
-        return False, _explain(exc)
+        return False, error_sentence(exc, account=account)
     finally:
         provider.close()
+    if not found:
+        return True, _(
+            "The provider lists no Zalo Official Account for this account "
+            "(multi-channel providers use Channels with the provider's channel id instead)."
+        )
     now = timezone.now()
+    created = 0
     for oa in found:
-        defaults = {"name": oa.get("name") or oa["oa_id"]}
+        defaults = {"name": (oa.get("name") or oa["oa_id"])[:200]}
         for key in ("quality", "daily_quota", "remaining_quota"):
             if oa.get(key) is not None:
                 defaults[key] = oa[key]
-        if "remaining_quota" in oa:
+        if oa.get("remaining_quota") is not None or oa.get("daily_quota") is not None:
             defaults["quota_updated_at"] = now
-        OfficialAccount.objects.update_or_create(
+        _oa, was_created = OfficialAccount.objects.update_or_create(
             account=account, oa_id=str(oa["oa_id"]), defaults=defaults
         )
-    return True, _("{n} Official Account(s) synced.").format(n=len(found))
+        created += int(was_created)
+    return True, _("{n} Official Account(s) synced: {new} new, {updated} updated.").format(
+        n=len(found), new=created, updated=len(found) - created
+    )
+
+
+def account_sync_templates(*, account: ProviderAccount) -> tuple[bool, str]:
+    """Delegate to templates_app (which owns templates) when it offers templates_sync."""
+    try:
+        from templates_app.services import templates_sync  # lazy: templates_app depends on us
+    except ImportError:
+        return False, _("Template sync is not available in this installation yet.")
+    try:
+        report = templates_sync(account=account)
+    except Exception as exc:
+        return False, error_sentence(exc, account=account)
+    if isinstance(report, tuple) and len(report) == 2:
+        return bool(report[0]), str(report[1])
+    if hasattr(report, "message"):
+        text = report.message() if callable(report.message) else str(report.message)
+        return bool(getattr(report, "ok", True)), str(text)
+    return True, str(report)
+
+
+def account_register_webhooks(*, account: ProviderAccount) -> tuple[bool, str]:
+    """Tell the provider where to send callbacks, where it has an API for that (eTelecom:
+    UpdateShopOA.webhook_url for each OA). Others take the URL per message or in their portal."""
+    provider = account.get_provider()
+    try:
+        register = getattr(provider, "register_webhooks", None)
+        if register is None:
+            return True, _(
+                "This provider is told the webhook URL per message or in its own portal: copy "
+                "the URL shown on this page there."
+            )
+        oa_ids = list(account.official_accounts.values_list("oa_id", flat=True))
+        if not oa_ids:
+            return False, _("Sync the Official Accounts first: there is no OA to register.")
+        done = register(oa_ids=oa_ids)
+        return True, _("Webhook URL registered for {n} Official Account(s).").format(n=len(done))
+    except Exception as exc:
+        return False, error_sentence(exc, account=account)
+    finally:
+        provider.close()
+
+
+def channel_check(*, channel: Channel) -> tuple[bool, str]:
+    """Ask a multi-channel provider about one channel (information and status)."""
+    provider = channel.account.get_provider()
+    try:
+        if not hasattr(provider, "channel_status"):
+            return True, _("This provider has no channel status to check; use Test connection.")
+        if not channel.external_id:
+            return False, _("Enter the provider's channel id (publicId) on this channel first.")
+        status = provider.channel_status(channel_id=channel.external_id)
+        return True, _("The provider answered for channel {name}: {status}").format(
+            name=channel.name, status=_short(status, provider.secret_values())
+        )
+    except Exception as exc:
+        return False, error_sentence(exc, account=channel.account)
+    finally:
+        provider.close()
+
+
+def channel_zalo_consent_check(*, channel: Channel, phone: str) -> tuple[bool, str]:
+    provider = channel.account.get_provider()
+    try:
+        if not hasattr(provider, "check_zalo_consent"):
+            return False, _("This provider has no Zalo consent check.")
+        answer = provider.check_zalo_consent(channel_id=channel.external_id, phone=phone)
+        return True, _("Consent status for {phone}: {answer}").format(
+            phone=phone, answer=_short(answer, provider.secret_values())
+        )
+    except Exception as exc:
+        return False, error_sentence(exc, account=channel.account)
+    finally:
+        provider.close()
+
+
+def inbound_reply(
+    *, account: ProviderAccount, channel_external_id: str, conversation_id: str, text: str
+) -> tuple[bool, str]:
+    """Reply to an inbound conversation message (MMP Send Conversation Message)."""
+    provider = account.get_provider()
+    try:
+        if not hasattr(provider, "send_conversation_message"):
+            return False, _("This provider cannot send conversation replies.")
+        message_id = provider.send_conversation_message(
+            channel_id=channel_external_id, conversation_id=conversation_id, text=text
+        )
+        return True, _("Reply sent{ref}.").format(ref=f" ({message_id})" if message_id else "")
+    except Exception as exc:
+        return False, error_sentence(exc, account=account)
+    finally:
+        provider.close()
+
+
+def _short(value, secrets: list[str], limit: int = 300) -> str:
+    """A provider's answer, shortened and with our secrets masked, for a message in the admin."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = redact_text(text, secrets)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def account_settings_errors(*, kind: str, settings: object) -> list[str]:
+    """What is wrong with an account's settings JSON, in words, before it is saved."""
+    from providers.registry import PROVIDERS
+
+    if not isinstance(settings, dict):
+        return [_('Settings must be a JSON object, like {"mode": "shop"}.')]
+    errors = []
+    cls = PROVIDERS.get(kind)
+    if cls is None:
+        return errors
+    unknown = sorted(set(settings) - set(cls.default_settings) - {"http"})
+    if unknown:
+        errors.append(
+            _("Unknown setting(s) for this provider: {names}. Known: {known}.").format(
+                names=", ".join(unknown), known=", ".join(sorted(cls.default_settings))
+            )
+        )
+    for key, value in settings.items():
+        default = cls.default_settings.get(key)
+        if isinstance(default, dict) and not isinstance(value, dict):
+            errors.append(_("Setting {key} must be a JSON object.").format(key=key))
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            errors.append(_("Setting {key} must be true or false.").format(key=key))
+    choices = {
+        "mode": ("shop", "partner"),
+        "environment": ("production", "sandbox", "dev"),
+        "sending_mode": ("default", "tag3") if kind == "etelecom" else ("1", "3"),
+        "api_version": ("v4", "v6"),
+        "phone_format": ("international", "local", "plus"),
+    }
+    for key, allowed in choices.items():
+        if key in settings and key in cls.default_settings and str(settings[key]) not in allowed:
+            errors.append(
+                _("Setting {key} must be one of: {allowed}.").format(
+                    key=key, allowed=", ".join(allowed)
+                )
+            )
+    if "http" in settings and not isinstance(settings["http"], dict):
+        errors.append(_("Setting http must be a JSON object (connect_timeout, read_timeout)."))
+    return errors

@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from providers.models import OfficialAccount, ProviderAccount
+from providers.models import ChannelKind, OfficialAccount, ProviderAccount
 
 
 class Template(models.Model):
@@ -33,19 +33,49 @@ class Template(models.Model):
     )
     provider_template_id = models.CharField(_("provider template id"), max_length=100)
     name = models.CharField(_("name"), max_length=200)
+    # ZNS templates are approved by Zalo with typed params; SMS, Viber and email templates are free
+    # content with {{placeholders}} that we render ourselves.
+    channel_kind = models.CharField(
+        _("channel"),
+        max_length=16,
+        choices=ChannelKind.choices,
+        default=ChannelKind.ZALO_ZNS,
+        help_text=_(
+            "Zalo ZNS templates are approved by Zalo; SMS, Viber and email templates are your own "
+            "text with {{placeholders}}."
+        ),
+    )
     tag = models.CharField(_("tag"), max_length=16, choices=Tag.choices, default=Tag.TRANSACTION)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
     )
     status_reason = models.CharField(_("status reason"), max_length=300, blank=True)
+    status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
     price = models.DecimalField(
         _("price per message (VND)"), max_digits=12, decimal_places=2, default=0
     )
-    preview_url = models.URLField(_("preview URL"), blank=True)
+    preview_url = models.URLField(_("preview URL"), max_length=500, blank=True)
+    subject = models.CharField(
+        _("email subject"),
+        max_length=300,
+        blank=True,
+        help_text=_("Email only; may contain {{placeholders}}."),
+    )
     body = models.TextField(
         _("preview text"),
         blank=True,
-        help_text=_("The message as the recipient sees it, with {{param}} placeholders."),
+        help_text=_(
+            "The message as the recipient sees it, with {{param}} placeholders. For email: the "
+            "HTML body (sanitized before sending; a plain-text part is generated)."
+        ),
+    )
+    strip_diacritics = models.BooleanField(
+        _("send without diacritics"),
+        default=False,
+        help_text=_(
+            "SMS: remove Vietnamese accents so the message fits GSM-7 (160 characters per "
+            "message instead of 70)."
+        ),
     )
     buttons = models.JSONField(_("buttons"), default=list, blank=True)
     synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)
@@ -89,13 +119,21 @@ class TemplateParam(models.Model):
         BANK_NOTE = "bank_note", _("Bank transfer note")
         NUMBER = "number", _("Number")
         DATE = "date", _("Date")
+        DIGITS = "digits", _("Digits only")
 
     template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="params")
     name = models.CharField(_("name"), max_length=100)
     param_type = models.CharField(_("type"), max_length=24, choices=Type.choices, default=Type.TEXT)
+    # The provider's own type name (Zalo "STRING", eSMS "type_number", ...), kept for diagnosis.
+    provider_type = models.CharField(_("provider type"), max_length=40, blank=True)
     required = models.BooleanField(_("required"), default=True)
     min_length = models.PositiveIntegerField(_("min length"), default=0)
-    max_length = models.PositiveIntegerField(_("max length"), null=True, blank=True)
+    max_length = models.PositiveIntegerField(
+        _("max length"),
+        null=True,
+        blank=True,
+        help_text=_("Empty = the default for the type (Zalo's documented limit)."),
+    )
     position = models.PositiveIntegerField(
         _("position"),
         default=0,
