@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run web worker test test-pg lint format bench messages clean
+.PHONY: install run web web-prod worker scheduler status test test-pg lint format bench messages clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
 	$(PY) manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
 	$(PY) manage.py loa_demo --quiet
 	@$(PY) manage.py loa_serve --host $(HOST) --port $(PORT)
@@ -26,6 +27,18 @@ web: install
 
 worker: install
 	$(PY) manage.py qcluster
+
+# Production roles (docs/OPERATIONS.md; the Procfile says the same): gunicorn behind a proxy,
+# qcluster workers, and optionally one dedicated scheduler (then run workers with Q_SCHEDULER=false).
+web-prod: install
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(VENV)/bin/gunicorn -c config/gunicorn.conf.py config.wsgi:application
+
+scheduler: install
+	Q_WORKERS=1 Q_SCHEDULER=true $(PY) manage.py qcluster
+
+status: install
+	$(PY) manage.py loa_status
 
 test: install
 	$(PY) -m pytest -q

@@ -1,16 +1,35 @@
-"""Admin for contacts, lists, imports and opt-outs (the Contact staff's rooms)."""
+"""Admin for contacts, lists, imports, segments and opt-outs (the Contact staff's rooms).
+
+Built for a million contacts: no full COUNT(*) (EstimatedCountPaginator), no sorting on
+unindexed columns, search through one indexed column (a trigram index on PostgreSQL), related
+objects through raw-id or autocomplete widgets, never a <select> of every contact.
+"""
 
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
-from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.translation import gettext_lazy as _
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from campaigns import services
-from campaigns.models import Contact, ContactImport, ContactList, ContactListMembership, OptOut
+from campaigns import import_views
+from campaigns.contacts import contacts_opt_out, segment_count, segment_queryset
+from campaigns.importing import contact_search_text
+from campaigns.models import (
+    Contact,
+    ContactImport,
+    ContactList,
+    ContactListMembership,
+    OptOut,
+    Segment,
+)
 from campaigns.paginator import EstimatedCountPaginator
 from campaigns.text import fold
+from providers.phones import normalize_phone
+
+# ---- contacts ------------------------------------------------------------------------------------
 
 
 class OptOutInline(admin.TabularInline):
@@ -24,15 +43,76 @@ class MembershipInline(admin.TabularInline):
     model = ContactListMembership
     fields = ["contact_list", "added_at"]
     readonly_fields = ["added_at"]
+    autocomplete_fields = ["contact_list"]
     extra = 0
+
+
+class OptedOutFilter(admin.SimpleListFilter):
+    title = gettext_lazy("opted out")
+    parameter_name = "opted_out"
+
+    def lookups(self, request, model_admin):
+        return [("any", _("Any channel")), *OptOut.CHANNEL_CHOICES]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        optouts = OptOut.objects.all()
+        if value != "any":
+            optouts = optouts.filter(channel_kind=value)
+        return queryset.filter(pk__in=optouts.values("contact_id"))
+
+
+class ListFilter(admin.SimpleListFilter):
+    title = gettext_lazy("list")
+    parameter_name = "list"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in ContactList.objects.values_list("pk", "name")[:200]]
+
+    def queryset(self, request, queryset):
+        if not (self.value() or "").isdigit():
+            return queryset
+        return queryset.filter(
+            pk__in=ContactListMembership.objects.filter(contact_list_id=self.value()).values(
+                "contact_id"
+            )
+        )
+
+
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = ["phone", "name", "attributes"]
+
+    def clean_phone(self):
+        result = normalize_phone(self.cleaned_data.get("phone"), mobile_only=False)
+        if not result.ok:
+            raise forms.ValidationError(result.error)
+        return result.phone
+
+    def clean_attributes(self):
+        value = self.cleaned_data.get("attributes")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(_('Attributes must be an object, like {"city": "Huế"}.'))
+        return value
 
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
+    form = ContactForm
+    change_list_template = "admin/campaigns/contact/change_list.html"
     list_display = ["phone", "name", "source", "created_at"]
-    search_fields = ["search_text"]
-    search_help_text = _("Search by name (accents optional: “nguyen” finds “Nguyễn”) or phone.")
-    list_filter = [("opt_outs__channel_kind", admin.AllValuesFieldListFilter)]
+    list_filter = [OptedOutFilter, ListFilter]
+    # Only indexed orderings: sorting a million rows by name would scan them all.
+    sortable_by = ["phone"]
+    search_fields = ["search_text"]  # the box shows; get_search_results does the work
+    search_help_text = gettext_lazy(
+        "Search by name (accents optional: “nguyen” finds “Nguyễn”) or by phone (any format)."
+    )
     readonly_fields = ["source", "source_import", "source_row", "created_at", "updated_at"]
     fields = [
         "phone",
@@ -48,72 +128,128 @@ class ContactAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+    list_select_related = []  # nothing related is shown: no join
+    actions = ["opt_out_all", "export_selected"]
 
     def get_search_results(self, request, queryset, search_term):
-        # One indexed column, folded the same way as the stored value; prefix match uses the index.
-        term = fold(search_term).lower().strip()
-        if not term:
-            return queryset, False
-        digits = "".join(ch for ch in term if ch.isdigit())
-        if (
-            digits
-            and len(digits) >= 6
-            and len(digits) == len(term.replace(" ", "").replace("+", ""))
-        ):
-            from providers.phones import normalize_phone
-
-            phone = normalize_phone(term).phone or digits
-            return queryset.filter(phone__startswith=phone), False
-        return queryset.filter(search_text__contains=term), False
+        return contact_search(queryset, search_term), False
 
     def save_model(self, request, obj, form, change):
-        obj.search_text = services.contact_search_key(obj)
+        obj.search_text = contact_search_text(obj.name)
+        if not change:
+            obj.source = obj.source or f"admin:{request.user.get_username()}"[:255]
         super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("export/", wrap(self.export_view), name="campaigns_contact_export"),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request):
+        """Export what the changelist shows (its filters and search), streamed."""
+        if not self.has_view_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        changelist = self.get_changelist_instance(request)
+        queryset = changelist.get_queryset(request)
+        return import_views.export_response(queryset, name=_("contacts"))
+
+    @admin.action(description=gettext_lazy("Opt out of all channels"), permissions=["change"])
+    def opt_out_all(self, request, queryset):
+        n = contacts_opt_out(
+            contact_ids=queryset.values_list("pk", flat=True),
+            channel_kind=OptOut.ALL,
+            reason=_("Opted out in the admin by {user}").format(user=request.user.get_username()),
+            source=OptOut.Source.ADMIN,
+        )
+        self.message_user(request, _("{n} contacts opted out.").format(n=n), messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Export selected contacts (CSV)"), permissions=["view"])
+    def export_selected(self, request, queryset):
+        return import_views.export_response(queryset, name=_("contacts"))
+
+
+def contact_search(queryset, term: str):
+    """Phones by their normalized prefix (an index range), names through the folded text."""
+    term = (term or "").strip()
+    if not term:
+        return queryset
+    compact = term.replace(" ", "").replace(".", "").replace("-", "")
+    digits = compact.lstrip("+")
+    if digits.isdigit():
+        if len(digits) >= 9:
+            phone = normalize_phone(term, mobile_only=False).phone
+            if phone:
+                return queryset.filter(phone=phone)
+        # A prefix typed as the user knows it: 0987…, 84987…, +84 987…
+        if digits.startswith("84"):
+            prefix = digits
+        elif digits.startswith("0"):
+            prefix = "84" + digits[1:]
+        else:
+            # Digits from the middle or the end of a number: no index can help, but the
+            # paginator stops at the first page of matches.
+            return queryset.filter(phone__contains=digits)
+        # A range on the unique index: works under any collation, unlike LIKE 'x%'.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return queryset.filter(phone__gte=prefix, phone__lt=upper)
+    folded = fold(term).lower()
+    q = Q()
+    for word in folded.split():
+        q &= Q(search_text__contains=word)
+    return queryset.filter(q)
+
+
+# ---- lists -----------------------------------------------------------------------------------------
 
 
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin):
-    list_display = ["name", "contact_count", "created_at", "import_link"]
+    list_display = ["name", "contact_count", "tag_list", "created_at", "links"]
     search_fields = ["name"]
-    readonly_fields = ["contact_count", "created_at"]
+    readonly_fields = ["contact_count", "created_at", "links"]
+    fields = ["name", "description", "tags", "contact_count", "created_at", "links"]
+    actions = ["export_lists"]
 
-    @admin.display(description=_("Upload"))
-    def import_link(self, obj):
-        url = reverse("admin:campaigns_contactimport_add") + f"?contact_list={obj.pk}"
-        return format_html('<a href="{}">{}</a>', url, _("Upload contacts"))
+    @admin.display(description=gettext_lazy("Tags"))
+    def tag_list(self, obj):
+        return ", ".join(str(t) for t in obj.tags) if isinstance(obj.tags, list) else ""
+
+    @admin.display(description=gettext_lazy("Contacts"))
+    def links(self, obj):
+        if not obj.pk:
+            return "-"
+        contacts = reverse("admin:campaigns_contact_changelist") + f"?list={obj.pk}"
+        upload = reverse("admin:campaigns_contactimport_add") + f"?contact_list={obj.pk}"
+        export = reverse("admin:campaigns_contact_export") + f"?list={obj.pk}"
+        return format_html(
+            '<a href="{}">{}</a> · <a href="{}">{}</a> · <a href="{}">{}</a>',
+            contacts,
+            _("View"),
+            upload,
+            _("Upload contacts"),
+            export,
+            _("Export (CSV)"),
+        )
+
+    @admin.action(description=gettext_lazy("Export the contacts of these lists (CSV)"))
+    def export_lists(self, request, queryset):
+        contacts = Contact.objects.filter(
+            pk__in=ContactListMembership.objects.filter(contact_list__in=queryset).values(
+                "contact_id"
+            )
+        )
+        name = queryset.first().name if queryset.count() == 1 else _("lists")
+        return import_views.export_response(contacts, name=name)
 
 
-class ContactImportForm(forms.ModelForm):
-    new_list_name = forms.CharField(label=_("…or a new list named"), required=False)
-
-    class Meta:
-        model = ContactImport
-        fields = ["file", "contact_list", "new_list_name", "merge_policy"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["contact_list"].required = False
-
-    def clean(self):
-        data = super().clean()
-        if not data.get("contact_list") and not data.get("new_list_name"):
-            raise ValidationError(_("Choose a list or name a new one."))
-        f = data.get("file")
-        if f is not None:
-            from django.conf import settings
-
-            if f.size > settings.CONTACT_UPLOAD_MAX_BYTES:
-                raise ValidationError(
-                    _("The file is larger than the {mb} MB limit.").format(
-                        mb=settings.CONTACT_UPLOAD_MAX_BYTES // (1024 * 1024)
-                    )
-                )
-        return data
+# ---- imports ---------------------------------------------------------------------------------------
 
 
 @admin.register(ContactImport)
 class ContactImportAdmin(admin.ModelAdmin):
-    form = ContactImportForm
+    change_form_template = "admin/campaigns/contactimport/change_form.html"
     list_display = [
         "original_name",
         "contact_list",
@@ -123,65 +259,177 @@ class ContactImportAdmin(admin.ModelAdmin):
         "updated_count",
         "duplicate_count",
         "invalid_count",
+        "created_by",
         "created_at",
     ]
     list_filter = ["status"]
-    list_select_related = ["contact_list"]
+    list_select_related = ["contact_list", "created_by"]
+    search_fields = ["original_name", "contact_list__name"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     readonly_fields = [
         "original_name",
         "contact_list",
         "status",
-        "progress",
         "encoding",
         "delimiter",
+        "merge_policy",
+        "mapping",
         "total_rows",
+        "processed_rows",
         "imported_count",
         "updated_count",
         "duplicate_count",
         "invalid_count",
         "legacy_rewritten_count",
         "warnings",
-        "error_report_link",
         "error_message",
         "created_by",
         "created_at",
         "started_at",
         "finished_at",
     ]
+    fields = readonly_fields
 
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["file", "contact_list", "new_list_name", "merge_policy"]
-        return self.readonly_fields
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.views = import_views.ImportViews(self)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/map/", wrap(self.views.map_view), name="campaigns_contactimport_map"),
+            path(
+                "<int:pk>/progress/",
+                wrap(self.views.progress_view),
+                name="campaigns_contactimport_progress",
+            ),
+            path(
+                "<int:pk>/errors.csv",
+                wrap(self.views.errors_view),
+                name="campaigns_contactimport_errors",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return self.views.upload_view(request, form_url, extra_context)
 
     def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
+        return False  # an import is a record; its pages are the upload, mapping and result
 
-    @admin.display(description=_("Progress"))
-    def progress(self, obj):
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if obj is not None:
+            if obj.status == ContactImport.Status.UPLOADED and self.has_add_permission(request):
+                return HttpResponseRedirect(
+                    reverse("admin:campaigns_contactimport_map", args=[obj.pk])
+                )
+            extra["progress"] = import_views.import_progress(obj)
+            extra["import"] = obj
+        return super().change_view(request, object_id, form_url, extra)
+
+
+# ---- opt-outs ----------------------------------------------------------------------------------
+
+
+@admin.register(OptOut)
+class OptOutAdmin(admin.ModelAdmin):
+    change_list_template = "admin/campaigns/contact/optout_change_list.html"
+    list_display = ["contact", "channel_kind", "source", "reason", "created_at"]
+    list_filter = ["channel_kind", "source"]
+    list_select_related = ["contact"]
+    raw_id_fields = ["contact"]
+    search_fields = ["=contact__phone"]
+    search_help_text = gettext_lazy("The full phone number, in any format.")
+    readonly_fields = ["created_at"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.views = import_views.OptOutViews(self)
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        phone = normalize_phone(search_term, mobile_only=False).phone
+        return queryset.filter(contact__phone=phone or search_term.strip()), False
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "upload/",
+                wrap(self.views.upload_view),
+                name="campaigns_optout_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+
+# ---- segments ----------------------------------------------------------------------------------
+
+
+class SegmentForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ["name", "description", "contact_lists", "match", "rules"]
+        widgets = {"rules": forms.Textarea(attrs={"rows": 6, "cols": 80})}
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    form = SegmentForm
+    list_display = ["name", "match", "rule_summary", "updated_at"]
+    search_fields = ["name"]
+    filter_horizontal = ["contact_lists"]
+    readonly_fields = ["live_count", "sample"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "description", "contact_lists", "match", "rules"]
+        return [*fields, "live_count", "sample"] if obj is not None else fields
+
+    @admin.display(description=gettext_lazy("Rules"))
+    def rule_summary(self, obj):
+        rules = obj.rules if isinstance(obj.rules, list) else []
+        joiner = f" {_('and') if obj.match == Segment.Match.ALL else _('or')} "
+        return joiner.join(
+            f"{r.get('attribute')} {r.get('op')} {r.get('value', '')}".strip()
+            for r in rules
+            if isinstance(r, dict)
+        )
+
+    @admin.display(description=gettext_lazy("Contacts now"))
+    def live_count(self, obj):
+        n = segment_count(obj)
+        if n is None:
+            return _("More than can be counted quickly (the count timed out).")
+        url = reverse("admin:campaigns_segment_export", args=[obj.pk])
         return format_html(
-            '<progress max="100" value="{}"></progress> {}%',
-            obj.progress_percent,
-            obj.progress_percent,
+            '<strong id="segment-count">{}</strong> · <a href="{}">{}</a>',
+            f"{n:,}",
+            url,
+            _("Export (CSV)"),
         )
 
-    @admin.display(description=_("Error report"))
-    def error_report_link(self, obj):
-        if not obj.error_report:
-            return _("No refused rows.") if obj.status == ContactImport.Status.COMPLETED else "-"
-        return format_html(
-            '<a href="{}">{}</a>', obj.error_report.url, _("Download the refused rows (CSV)")
-        )
+    @admin.display(description=gettext_lazy("First contacts"))
+    def sample(self, obj):
+        rows = list(segment_queryset(obj).order_by("-pk").values_list("phone", "name")[:10])
+        if not rows:
+            return "-"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} {}</li>", rows))
 
-    def save_model(self, request, obj, form, change):
-        if not obj.contact_list_id:
-            obj.contact_list, _created = ContactList.objects.get_or_create(
-                name=form.cleaned_data["new_list_name"]
-            )
-        obj.original_name = obj.original_name or getattr(
-            form.cleaned_data.get("file"), "name", "upload"
-        )
-        obj.created_by = request.user
-        obj.status = ContactImport.Status.QUEUED
-        super().save_model(request, obj, form, change)
-        services.contact_import_enqueue(import_id=obj.pk)
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/export/", wrap(self.export_view), name="campaigns_segment_export"),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request, pk):
+        segment = self.get_object(request, str(pk))
+        if segment is None or not self.has_view_permission(request, segment):
+            return HttpResponseRedirect(reverse("admin:index"))
+        return import_views.export_response(segment_queryset(segment), name=segment.name)

@@ -279,10 +279,12 @@ def _rule_q(alias: str, op: str, value) -> Q:
         for v in values:
             q |= Q(**{f"{alias}__iexact": str(v)})
         return q
+    # iexact "", not exact "": on SQLite an exact lookup on a JSON key compares JSON values
+    blank = Q(**{f"{alias}__iexact": ""})
     if op == "empty":
-        return is_null | Q(**{alias: ""})
+        return is_null | blank
     if op == "not_empty":
-        return ~is_null & ~Q(**{alias: ""})
+        return ~is_null & ~blank
     raise ValueError(op)
 
 

@@ -1,13 +1,18 @@
 """Loa settings: everything that differs between machines comes from the environment.
 
 Every variable read here is listed, with its default, in .env.example. `DJANGO_ENV=production`
-turns on the hardened profile: no secret has a default there, cookies are HTTPS-only, HSTS is on.
+turns on the hardened profile: no secret has a default there (SECRET_KEY, FIELD_ENCRYPTION_KEYS and
+ALLOWED_HOSTS must be set or the process refuses to start), cookies are HTTPS-only, HSTS is on,
+logs are JSON lines. `DJANGO_ENV=production python manage.py check --deploy` reports nothing.
+Operations (deployment, backups, key rotation, monitoring): docs/OPERATIONS.md.
 """
 
 from pathlib import Path
 
 import environ
 from django.utils.translation import gettext_lazy as _
+
+from config.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,13 +28,26 @@ if PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY")  # no default: refuse to start without one
 else:
     SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-loa-key-change-me-for-anything-public")
+# Rotating SECRET_KEY: put the old one here (comma-separated) for a session lifetime, so
+# sessions and password-reset links made with it stay valid (docs/OPERATIONS.md).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost"])
+if PRODUCTION:
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")  # no default: e.g. loa.example.com
+else:
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# Origins allowed to POST forms, e.g. https://loa.example.com (needed when the admin is served
+# under another origin than the Host the proxy passes on).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-# Where providers reach our webhooks from the internet, e.g. https://loa.example.com
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Where providers reach our webhooks from the internet, e.g. https://loa.example.com. Required
+# in production: a wrong default would send every provider callback to nowhere.
+PUBLIC_BASE_URL = (
+    env.str("PUBLIC_BASE_URL")
+    if PRODUCTION
+    else env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+).rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_q",
+    "config.apps.LoaConfig",
     "providers",
     "templates_app",
     "campaigns",
@@ -47,8 +66,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later line (even a security redirect) has the request id and real address.
+    "config.middleware.RequestIdMiddleware",
+    "config.middleware.ClientIpMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.WebhookGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,6 +118,41 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# ---- Cache -----------------------------------------------------------------------------------
+# Shared by every process: the login lockout and the webhook throttle count here. A database
+# table by default (one machine, or several on one PostgreSQL), Redis when REDIS_URL is set.
+# The table is made by `createcachetable` (run by `make run`, and after every `migrate`).
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("CACHE_REDIS_URL", default="") or REDIS_URL,
+            "KEY_PREFIX": "loa",
+            "TIMEOUT": 300,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "loa_cache",
+            "TIMEOUT": 300,
+            "OPTIONS": {"MAX_ENTRIES": 50_000},
+        }
+    }
+# django-q2's cluster statistics (with the ORM broker; the Redis broker keeps them in Redis).
+# The guard loop saves them twice a second per cluster: kept in process memory on SQLite, so the
+# single write lock serves the send engine, and shared through the database cache on PostgreSQL.
+CACHES["qstats"] = (
+    {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "qstats"}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    else dict(CACHES["default"])
+)
+
+# ModelBackend that first refuses locked username+address pairs (config/security.py).
+AUTHENTICATION_BACKENDS = ["config.security.LockoutModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -105,12 +163,13 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="vi")
 LANGUAGES = [("vi", _("Vietnamese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["config.formats"]  # Vietnamese numbers 1.000.000 (config/formats/vi)
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Ho_Chi_Minh")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 STORAGES = {
@@ -124,17 +183,26 @@ STORAGES = {
     },
 }
 
-# Uploads: Django itself has no maximum size; ours is checked before a file is read.
+# Uploads: Django itself has no maximum file size; ours is checked by the import form before
+# the file is read, and the reverse proxy refuses bigger bodies before they reach us (nginx
+# client_max_body_size, see docs/OPERATIONS.md: keep it a little above CONTACT_UPLOAD_MAX_BYTES).
 CONTACT_UPLOAD_MAX_BYTES = env.int("CONTACT_UPLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 CONTACT_UPLOAD_MAX_ROWS = env.int("CONTACT_UPLOAD_MAX_ROWS", default=5_000_000)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Files above this size are streamed to a temporary file on disk instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=5 * 1024 * 1024)
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
+# Non-file request bodies (forms, webhook JSON) are read into memory: 2.5 MB is Django's default
+# and ten times the largest webhook we keep (webhooks.services.MAX_BODY = 256 KB).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
 # ---- django-q2 -------------------------------------------------------------------------------
 # timeout < retry, always: the ORM broker re-presents a task after `retry` seconds, so a retry
 # shorter than a task's run would start it twice (django-q2 docs). Our driver tasks stop
 # themselves well inside `timeout` and re-enqueue, and correctness never depends on the queue.
-REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "loa",
     "workers": env.int("Q_WORKERS", default=2),
@@ -148,6 +216,11 @@ Q_CLUSTER = {
     "label": "Django Q2",
     "sync": env.bool("Q_SYNC", default=False),
     "poll": 0.2,
+    # Every cluster runs the scheduler by default: django-q2 reads due schedules under
+    # SELECT ... FOR UPDATE, so one tick fires once however many clusters run. Q_SCHEDULER=false
+    # on worker machines + one dedicated scheduler process is the other layout (Procfile).
+    "scheduler": env.bool("Q_SCHEDULER", default=True),
+    "cache": "qstats",
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -170,39 +243,62 @@ LOA = {
     "HTTP_READ_TIMEOUT": env.float("LOA_HTTP_READ_TIMEOUT", default=20.0),
 }
 
+# ---- Data retention (manage.py purge_old_data, daily schedule) ----------------------------------
+# Days to keep each kind of row; 0 keeps them forever. Messages are deleted only for campaigns
+# that ended (completed or cancelled) that long ago; the campaign and its counters stay.
+LOA_RETENTION_ATTEMPT_DAYS = env.int("LOA_RETENTION_ATTEMPT_DAYS", default=30)
+LOA_RETENTION_WEBHOOK_DAYS = env.int("LOA_RETENTION_WEBHOOK_DAYS", default=90)
+LOA_RETENTION_MESSAGE_DAYS = env.int("LOA_RETENTION_MESSAGE_DAYS", default=365)
+LOA_RETENTION_BATCH_SIZE = env.int("LOA_RETENTION_BATCH_SIZE", default=2000)
+
 # ---- Security --------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)  # a working day
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Reverse proxies in front of the web processes (nginx = 1). The client's address is then read
+# from X-Forwarded-For (config.middleware.ClientIpMiddleware); 0 = use the socket's address.
+# Production assumes one proxy: with a proxy and 0, every client would share the proxy's address
+# for the login lockout and the webhook throttle.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1 if PRODUCTION else 0)
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    # Webhooks must answer providers over HTTPS too; /healthz stays reachable for the proxy.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    # Webhooks must answer providers over HTTPS too; the health endpoints stay reachable for a
+    # load balancer probing the web process directly over HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# Login lockout (config/security.py): failures per username+address within the window lock the
+# pair; failures per address (any username) lock the address.
+LOGIN_LOCKOUT_FAILURES = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
+LOGIN_LOCKOUT_IP_FAILURES = env.int("LOGIN_LOCKOUT_IP_FAILURES", default=50)
+LOGIN_LOCKOUT_WINDOW = env.int("LOGIN_LOCKOUT_WINDOW", default=900)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+# Unknown webhook tokens per address within the window before /webhooks/ answers 429 (0 = off).
+LOA_WEBHOOK_NOT_FOUND_LIMIT = env.int("LOA_WEBHOOK_NOT_FOUND_LIMIT", default=50)
+LOA_WEBHOOK_NOT_FOUND_WINDOW = env.int("LOA_WEBHOOK_NOT_FOUND_WINDOW", default=600)
 
 # Keys that encrypt provider secrets at rest (comma-separated, newest first; see OPERATIONS.md).
-FIELD_ENCRYPTION_KEYS = env.list(
-    "FIELD_ENCRYPTION_KEYS",
-    default=[] if PRODUCTION else ["ZGV2LW9ubHktbG9hLWZpZWxkLWtleS0wMDAwMDAwMDA="],
-)
+if PRODUCTION:
+    FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")  # no default in production
+else:
+    FIELD_ENCRYPTION_KEYS = env.list(
+        "FIELD_ENCRYPTION_KEYS", default=["ZGV2LW9ubHktbG9hLWZpZWxkLWtleS0wMDAwMDAwMDA="]
+    )
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "django_q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
-    },
-}
+# JSON lines in production (one object per record, with request_id), plain text in development;
+# both pass through the redaction filter (config/logging.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+LOGGING = logging_config(
+    fmt=LOG_FORMAT,
+    level=env.str("LOG_LEVEL", default="INFO"),
+    q_level=env.str("Q_LOG_LEVEL", default="WARNING"),
+)

@@ -5,6 +5,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from config import health
+from config.security import LockoutAdminAuthenticationForm
+
+# The admin login refuses a locked username+address pair with a clear message (config/security.py).
+admin.site.login_form = LockoutAdminAuthenticationForm
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

@@ -1,0 +1,338 @@
+"""Contact import benchmark: generate a realistic file, import it end to end, print the figures.
+
+    .venv/bin/python bench/import_contacts.py --rows 1000000 \\
+        --database-url postgres://postgres@127.0.0.1:5432/loa_bench
+
+What it does:
+1. generates a CSV (UTF-8): phone in mixed formats (0987..., 84987..., +84 987 ..., 987...
+   without its zero, 84987....0 from Excel, (+84) 98-765-4321, 0987.654.321, legacy 0168...),
+   a Vietnamese name, 3 attributes; 5% invalid phones (E-notation, too short, letters, empty),
+   5% duplicates of earlier rows (in another format);
+2. migrates the database, then runs `manage.py import_contacts FILE --list ...` in a child process
+   (end to end: Django start, file copy into storage, detection, parsing, saving) and prints the
+   wall time, rows/s, and the child's peak RSS (the figure that must stay under 300 MB);
+3. times the contact changelist and searches through Django's test client against whatever the
+   database holds (server time: request in, response rendered), median of several runs.
+
+Flags: --skip-import, --skip-admin, --keep-file, --file PATH (reuse a file), --fresh (empty the
+contact tables first; use it only on a benchmark database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SURNAMES = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Vũ",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+]
+MIDDLE = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Ngọc", "Thanh", "Quốc", "Xuân", "Thu", "Gia", "Bảo"]
+GIVEN = [
+    "An",
+    "Bình",
+    "Châu",
+    "Dũng",
+    "Giang",
+    "Hà",
+    "Hải",
+    "Hạnh",
+    "Hùng",
+    "Hương",
+    "Khánh",
+    "Lan",
+    "Linh",
+    "Long",
+    "Mai",
+    "Nam",
+    "Nga",
+    "Phúc",
+    "Quân",
+    "Quỳnh",
+    "Sơn",
+    "Tâm",
+    "Thảo",
+    "Trang",
+    "Tuấn",
+    "Việt",
+    "Yến",
+]
+CITIES = [
+    "Hà Nội",
+    "TP. Hồ Chí Minh",
+    "Đà Nẵng",
+    "Hải Phòng",
+    "Cần Thơ",
+    "Huế",
+    "Nha Trang",
+    "Vũng Tàu",
+]
+PREFIXES = [
+    "32",
+    "33",
+    "34",
+    "35",
+    "36",
+    "37",
+    "38",
+    "39",
+    "70",
+    "76",
+    "77",
+    "78",
+    "79",
+    "81",
+    "82",
+    "83",
+    "84",
+    "85",
+    "86",
+    "88",
+    "89",
+    "90",
+    "91",
+    "93",
+    "94",
+    "96",
+    "97",
+    "98",
+    "56",
+    "58",
+    "59",
+]
+LEGACY = {
+    "32": "162",
+    "33": "163",
+    "34": "164",
+    "35": "165",
+    "36": "166",
+    "37": "167",
+    "38": "168",
+    "39": "169",
+}
+
+
+def _formats(national: str, rnd: random.Random) -> str:
+    k = rnd.random()
+    if k < 0.35:
+        return "0" + national
+    if k < 0.50:
+        return "84" + national
+    if k < 0.60:
+        return f"+84 {national[:2]} {national[2:5]} {national[5:]}"
+    if k < 0.70:
+        return national  # Excel dropped the leading zero
+    if k < 0.78:
+        return "84" + national + ".0"
+    if k < 0.86:
+        return f"(+84) {national[:2]}-{national[2:5]}-{national[5:]}"
+    if k < 0.94:
+        return f"0{national[:3]}.{national[3:6]}.{national[6:]}"
+    if national[:2] in LEGACY:
+        return "0" + LEGACY[national[:2]] + national[2:]  # 11-digit number from before 2018
+    return "0" + national
+
+
+def _invalid(rnd: random.Random) -> str:
+    return rnd.choice(["8.49877E+10", "12345", "abc", "", "0987", "+1 202 555 0147", "02439123456"])
+
+
+def generate(
+    path: Path, rows: int, *, seed: int = 42, invalid: float = 0.05, dup: float = 0.05
+) -> None:
+    rnd = random.Random(seed)
+    recent: list[str] = []
+    used: set[str] = set()
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("SĐT,Họ tên,Thành phố,Mã đơn,Số tiền\n")
+        for i in range(rows):
+            k = rnd.random()
+            if k < invalid:
+                phone = _invalid(rnd)
+            elif k < invalid + dup and recent:
+                phone = _formats(rnd.choice(recent), rnd)
+            else:
+                while True:
+                    national = rnd.choice(PREFIXES) + f"{rnd.randrange(10**7):07d}"
+                    if national not in used:
+                        break
+                used.add(national)
+                if len(recent) < 5000:
+                    recent.append(national)
+                else:
+                    recent[rnd.randrange(5000)] = national
+                phone = _formats(national, rnd)
+            name = f"{rnd.choice(SURNAMES)} {rnd.choice(MIDDLE)} {rnd.choice(GIVEN)}"
+            fh.write(
+                f'{phone},{name},{rnd.choice(CITIES)},DH{i:07d},"{rnd.randrange(100, 9000) * 1000}"\n'
+            )
+
+
+def run_import(path: Path, env: dict) -> dict:
+    list_name = f"bench {time.strftime('%Y%m%d-%H%M%S')}"
+    cmd = [sys.executable, "manage.py", "import_contacts", str(path), "--list", list_name]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(proc.stdout.strip())
+    if proc.returncode:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        raise SystemExit("import failed")
+    counts = dict(
+        part.split("=")
+        for line in proc.stdout.splitlines()
+        if line.startswith("total=")
+        for part in line.split()
+    )
+    return {"wall": wall, "peak_mb": max(peak_kb, before) / 1024, "counts": counts}
+
+
+def _setup_django(env: dict) -> None:
+    os.environ.update(env)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def bench_admin(env: dict, runs: int = 5) -> None:
+    _setup_django(env)
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+
+    from campaigns.models import Contact
+
+    user, _ = User.objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    sample = (
+        Contact.objects.order_by("-id").values_list("phone", flat=True).first() or "84987654321"
+    )
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM campaigns_contact")
+        total = cur.fetchone()[0]
+    print(f"admin at {total:,} contacts ({connection.vendor}):")
+    urls = {
+        "changelist": "/admin/campaigns/contact/",
+        "changelist page 50": "/admin/campaigns/contact/?p=49",
+        "search 'nguyen' (common)": "/admin/campaigns/contact/?q=nguyen",
+        "search 'quynh' (diacritics)": "/admin/campaigns/contact/?q=qu%E1%BB%B3nh",
+        "search 'hoang thu' (rare pair)": "/admin/campaigns/contact/?q=hoang+thu+yen",
+        "search phone prefix": f"/admin/campaigns/contact/?q=0{sample[2:8]}",
+        "search no match": "/admin/campaigns/contact/?q=zzqxv",
+        "list filter opted-out": "/admin/campaigns/contact/?opted_out=all",
+    }
+    for label, url in urls.items():
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            response = client.get(url)
+            times.append((time.perf_counter() - t0) * 1000)
+            if response.status_code != 200:
+                raise SystemExit(f"{url}: HTTP {response.status_code}")
+        print(
+            f"  {label:34s} median {statistics.median(times):7.1f} ms  (min {min(times):.1f}, max {max(times):.1f})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--file", type=Path, help="reuse this file instead of generating one")
+    parser.add_argument("--keep-file", action="store_true")
+    parser.add_argument("--skip-import", action="store_true")
+    parser.add_argument("--skip-admin", action="store_true")
+    parser.add_argument("--fresh", action="store_true", help="empty the contact tables first")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+
+    env = dict(os.environ)
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+    env.setdefault("MEDIA_ROOT", str(Path(tempfile.gettempdir()) / "loa-bench-media"))
+    env["DEBUG"] = "false"  # no query log, like production
+    db = env.get("DATABASE_URL", "sqlite (default)")
+    print(
+        f"database: {db.split('@')[-1]}  cpus: {os.cpu_count()}  python: {sys.version.split()[0]}"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+    )
+    if args.fresh:
+        _setup_django(env)
+        from django.db import connection
+
+        with connection.cursor() as cur:
+            # Contacts referenced by campaign messages stay (their FK is PROTECT).
+            cur.execute("DELETE FROM campaigns_optout")
+            cur.execute("DELETE FROM campaigns_contactlistmembership")
+            cur.execute("UPDATE campaigns_contact SET source_import_id = NULL")
+            cur.execute(
+                "DELETE FROM campaigns_contact WHERE id NOT IN (SELECT contact_id FROM campaigns_message)"
+            )
+            cur.execute("DELETE FROM campaigns_contactimport")
+            cur.execute("UPDATE campaigns_contactlist SET contact_count = 0")
+            if connection.vendor == "postgresql":
+                cur.execute("VACUUM ANALYZE campaigns_contact")
+
+    if not args.skip_import:
+        path = args.file
+        generated = False
+        if path is None:
+            path = Path(tempfile.gettempdir()) / f"loa-bench-{args.rows}.csv"
+            t0 = time.perf_counter()
+            generate(path, args.rows, seed=args.seed)
+            generated = True
+            print(
+                f"generated {args.rows:,} rows ({path.stat().st_size / 1048576:.1f} MB) in {time.perf_counter() - t0:.1f} s: {path}"
+            )
+        try:
+            result = run_import(path, env)
+        finally:
+            if generated and not args.keep_file:
+                path.unlink(missing_ok=True)
+        total = int(result["counts"].get("total", 0))
+        print(
+            f"IMPORT {total:,} rows in {result['wall']:.1f} s end to end = {total / result['wall']:,.0f} rows/s; "
+            f"peak RSS {result['peak_mb']:.0f} MB"
+        )
+    if not args.skip_admin:
+        bench_admin(env)
+
+
+if __name__ == "__main__":
+    main()

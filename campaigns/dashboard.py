@@ -1,0 +1,366 @@
+"""Reads for the admin dashboard (the admin index), and the geometry of its server-side charts.
+
+Everything here must stay cheap on a messages table of many millions: message figures are read
+from an id range found by binary search on the primary key (messages are created in id order, so
+"created since" is an id range, no index on a time column needed), and the whole dashboard is
+cached for a minute. Charts are plain SVG drawn by templates from the geometry computed here: no
+JavaScript library, no CDN.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Campaign, ContactImport, Message
+from providers.models import Channel, OfficialAccount, ProviderAccount
+
+CACHE_KEY = "loa:dashboard:v1"
+CACHE_SECONDS = 60
+DAYS = 7
+# Messages sent later than they were created (night window, quota, retries) still count: the id
+# range starts this long before the window.
+CREATED_MARGIN = timedelta(days=2)
+WEBHOOK_FRESH = timedelta(hours=1)
+WEBHOOK_STALE = timedelta(hours=24)
+
+S = Message.Status
+
+
+# ---- message figures ---------------------------------------------------------------------------
+
+
+def first_message_id_since(since: datetime) -> int | None:
+    """The smallest message id created at or after `since` (None if none): a binary search over
+    the primary key, ~30 index probes whatever the table's size."""
+    bounds = Message.objects.aggregate(lo=Min("id"), hi=Max("id"))
+    lo, hi = bounds["lo"], bounds["hi"]
+    if lo is None:
+        return None
+    hi += 1  # the answer lies in [lo, hi]; hi means "none"
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = Message.objects.filter(pk__gte=mid).order_by("pk").values_list("created_at").first()
+        if row is None or row[0] >= since:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+# Up to this many message ids in the window are counted exactly; beyond, an even sample of
+# DASH_SAMPLE ids is read by primary key and each stands for `stride` messages (the figures are
+# then marked as estimates). Ids are dense: messages are never deleted by hand.
+DASH_EXACT = 60_000
+DASH_SAMPLE = 6_000
+
+
+def _day_rows(*, since: datetime) -> tuple[list[dict], bool]:
+    """Per (campaign, local day): sent, delivered, read, failed, for messages that were sent or
+    failed since `since`; and whether the figures are estimated from a sample."""
+    from django.db import connection
+    from django.db.models.functions import Mod
+
+    first_id = first_message_id_since(since - CREATED_MARGIN)
+    if first_id is None:
+        return [], False
+    last_id = Message.objects.aggregate(hi=Max("id"))["hi"] or first_id
+    qs = Message.objects.filter(pk__gte=first_id)
+    stride = 1
+    if last_id - first_id + 1 > DASH_EXACT:
+        stride = -(-(last_id - first_id + 1) // DASH_SAMPLE)
+        if connection.vendor == "postgresql":
+            qs = Message.objects.extra(
+                where=[
+                    f"{Message._meta.db_table}.id = ANY(ARRAY("
+                    "SELECT generate_series(%s::bigint, %s::bigint, %s::bigint)))"
+                ],
+                params=[first_id, last_id, stride],
+            )
+        else:
+            qs = qs.alias(m=Mod("id", stride)).filter(m=first_id % stride)
+    tz = timezone.get_current_timezone()
+    rows = list(
+        qs.filter(Q(sent_at__gte=since) | Q(failed_at__gte=since))
+        .annotate(day=TruncDate(Coalesce("sent_at", "failed_at"), tzinfo=tz))
+        .values("campaign_id", "day")
+        .annotate(
+            sent=Count("id", filter=Q(sent_at__isnull=False)),
+            delivered=Count("id", filter=Q(status__in=[S.DELIVERED, S.READ])),
+            read=Count("id", filter=Q(status=S.READ)),
+            failed=Count("id", filter=Q(status=S.FAILED)),
+        )
+        .order_by()
+    )
+    if stride > 1:
+        for r in rows:
+            for k in ("sent", "delivered", "read", "failed"):
+                r[k] *= stride
+    return rows, stride > 1
+
+
+def _empty_totals() -> dict:
+    return {"sent": 0, "delivered": 0, "read": 0, "failed": 0}
+
+
+def _add(into: dict, row: dict) -> None:
+    for k in ("sent", "delivered", "read", "failed"):
+        into[k] += row[k]
+
+
+def _rates(t: dict) -> dict:
+    sent = t["sent"]
+    return {
+        **t,
+        "delivery_rate": round(100 * t["delivered"] / sent, 1) if sent else None,
+        "read_rate": round(100 * t["read"] / sent, 1) if sent else None,
+    }
+
+
+def dashboard_message_stats(*, now: datetime | None = None) -> dict:
+    now = timezone.localtime(now or timezone.now())
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    week_start = today - timedelta(days=DAYS - 1)
+    rows, estimated = _day_rows(since=week_start)
+    campaign_ids = {r["campaign_id"] for r in rows}
+    channel_of = dict(Campaign.objects.filter(pk__in=campaign_ids).values_list("pk", "channel_id"))
+    channels = {
+        c.pk: c
+        for c in Channel.objects.filter(pk__in=set(channel_of.values())).select_related(
+            "official_account"
+        )
+    }
+    today_t, week_t = _empty_totals(), _empty_totals()
+    per_day = {(week_start + timedelta(days=i)).date(): _empty_totals() for i in range(DAYS)}
+    per_channel: dict[int, dict] = {}
+    for r in rows:
+        _add(week_t, r)
+        if r["day"] == today.date():
+            _add(today_t, r)
+        if r["day"] in per_day:
+            _add(per_day[r["day"]], r)
+        ch = channel_of.get(r["campaign_id"])
+        _add(per_channel.setdefault(ch, _empty_totals()), r)
+    by_channel = []
+    for ch_id, t in sorted(per_channel.items(), key=lambda kv: -kv[1]["sent"]):
+        ch = channels.get(ch_id)
+        by_channel.append(
+            {
+                "channel": ch.name if ch else "?",
+                "kind": ch.get_kind_display() if ch else "",
+                "oa": ch.official_account.name if ch and ch.official_account_id else "",
+                **_rates(t),
+            }
+        )
+    days = [{"day": d, **t} for d, t in per_day.items()]
+    return {
+        "today": _rates(today_t),
+        "week": _rates(week_t),
+        "days": days,
+        "by_channel": by_channel,
+        "estimated": estimated,
+    }
+
+
+# ---- the rest of the house ---------------------------------------------------------------------
+
+
+def dashboard_campaigns(*, limit: int = 10) -> list[dict]:
+    active = [Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED]
+    rows = (
+        Campaign.objects.filter(status__in=active)
+        .select_related("channel")
+        .order_by("status", "scheduled_at", "-started_at")[:limit]
+    )
+    return [
+        {
+            "pk": c.pk,
+            "name": c.name,
+            "status": c.status,
+            "status_label": c.get_status_display(),
+            "channel": c.channel.name,
+            "progress": c.progress_percent,
+            "total": c.total_count,
+            "scheduled_at": c.scheduled_at,
+            "reason": c.status_reason,
+        }
+        for c in rows
+    ]
+
+
+def dashboard_official_accounts() -> list[dict]:
+    out = []
+    for oa in OfficialAccount.objects.select_related("account").order_by("name"):
+        quota, left = oa.daily_quota, oa.remaining_quota
+        out.append(
+            {
+                "name": oa.name,
+                "oa_id": oa.oa_id,
+                "account": oa.account.name,
+                "quality": oa.quality,
+                "quality_label": oa.get_quality_display(),
+                "daily_quota": quota,
+                "remaining": left,
+                "pct_left": round(100 * left / quota) if quota and left is not None else None,
+                "seen_at": oa.quota_updated_at,
+            }
+        )
+    return out
+
+
+def dashboard_failed_imports(*, days: int = 7, limit: int = 5) -> list[dict]:
+    since = timezone.now() - timedelta(days=days)
+    rows = ContactImport.objects.filter(
+        status=ContactImport.Status.FAILED, created_at__gte=since
+    ).order_by("-created_at")[:limit]
+    return [
+        {"pk": i.pk, "name": i.original_name, "error": i.error_message, "at": i.created_at}
+        for i in rows
+    ]
+
+
+def dashboard_webhooks(*, now: datetime | None = None) -> list[dict]:
+    """Per active provider account: when its last callback arrived. Delivery receipts that stop
+    arriving are the first sign of a broken webhook (wrong URL, expired token, firewall)."""
+    now = now or timezone.now()
+    out = []
+    for acc in ProviderAccount.objects.filter(is_active=True).order_by("name"):
+        last = acc.last_callback_at
+        if last is None:
+            health = "never"
+        elif now - last <= WEBHOOK_FRESH:
+            health = "ok"
+        elif now - last <= WEBHOOK_STALE:
+            health = "quiet"
+        else:
+            health = "stale"
+        out.append(
+            {
+                "pk": acc.pk,
+                "name": acc.name,
+                "kind": acc.get_kind_display(),
+                "last": last,
+                "health": health,
+            }
+        )
+    return out
+
+
+def dashboard_data(*, use_cache: bool = True) -> dict:
+    """Everything the dashboard shows, cached for a minute (the index is every admin's home)."""
+    if use_cache:
+        hit = cache.get(CACHE_KEY)
+        if hit is not None:
+            return hit
+    stats = dashboard_message_stats()
+    data = {
+        "stats": stats,
+        "days_chart": column_chart(
+            [
+                {"label": d["day"].strftime("%d/%m"), "value": d["sent"], "extra": d["delivered"]}
+                for d in stats["days"]
+            ]
+        ),
+        "campaigns": dashboard_campaigns(),
+        "official_accounts": dashboard_official_accounts(),
+        "failed_imports": dashboard_failed_imports(),
+        "webhooks": dashboard_webhooks(),
+        "generated_at": timezone.now(),
+    }
+    if use_cache:
+        cache.set(CACHE_KEY, data, CACHE_SECONDS)
+    return data
+
+
+# ---- chart geometry (SVG drawn by templates) ---------------------------------------------------
+
+
+def _nice_max(value: float) -> int:
+    """Round an axis maximum up to 1, 2 or 5 times a power of ten."""
+    if value <= 0:
+        return 1
+    magnitude = 10 ** (len(str(int(value))) - 1)
+    for m in (1, 2, 5, 10):
+        if value <= m * magnitude:
+            return int(m * magnitude)
+    return int(10 * magnitude)
+
+
+def column_chart(
+    points: list[dict], *, width: int = 600, height: int = 160, pad_left: int = 48
+) -> dict:
+    """Columns for [{"label", "value", "extra"?}] in a width x height box. "extra" (<= value) is
+    drawn as an inner, darker column (e.g. delivered within sent)."""
+    pad_top, pad_bottom = 8, 22
+    plot_h = height - pad_top - pad_bottom
+    plot_w = width - pad_left - 4
+    top = _nice_max(max((p["value"] for p in points), default=0))
+    n = max(1, len(points))
+    slot = plot_w / n
+    bar_w = min(48.0, max(1.0, slot * 0.7))  # a few buckets must not look like a wall
+    bars = []
+    label_every = max(1, n // 8)
+    for i, p in enumerate(points):
+        h = plot_h * p["value"] / top
+        eh = plot_h * min(p.get("extra") or 0, p["value"]) / top
+        x = pad_left + i * slot + (slot - bar_w) / 2
+        bars.append(
+            {
+                "x": round(x, 1),
+                "y": round(pad_top + plot_h - h, 1),
+                "w": round(bar_w, 1),
+                "h": round(h, 1),
+                "ey": round(pad_top + plot_h - eh, 1),
+                "eh": round(eh, 1),
+                "label": p["label"],
+                "value": p["value"],
+                "extra": p.get("extra"),
+                "show_label": i % label_every == 0,
+                "lx": round(x + bar_w / 2, 1),
+            }
+        )
+    ticks = [
+        {"value": v, "y": round(pad_top + plot_h - plot_h * v / top, 1)} for v in (0, top // 2, top)
+    ]
+    return {
+        "width": width,
+        "height": height,
+        "bars": bars,
+        "ticks": ticks,
+        "axis_x": pad_left,
+        "axis_y": pad_top + plot_h,
+        "label_y": height - 6,
+        "right": width - 4,
+        "empty": not any(p["value"] for p in points),
+    }
+
+
+TIMELINE_TITLES = {
+    10: _("Messages sent per 10 seconds"),
+    30: _("Messages sent per 30 seconds"),
+    60: _("Messages sent per minute"),
+    300: _("Messages sent per 5 minutes"),
+    900: _("Messages sent per 15 minutes"),
+    3600: _("Messages sent per hour"),
+    6 * 3600: _("Messages sent per 6 hours"),
+    86400: _("Messages sent per day"),
+}
+
+
+def timeline_chart(timeline: dict) -> dict:
+    """The campaign page's "sends over time" chart from selectors.campaign_send_timeline."""
+    step = timeline.get("step") or 60
+    fmt = "%d/%m" if step >= 86400 else "%H:%M" if step >= 60 else "%H:%M:%S"
+    points = [
+        {"label": timezone.localtime(b["start"]).strftime(fmt), "value": b["count"]}
+        for b in timeline.get("buckets", [])
+    ]
+    chart = column_chart(points)
+    chart["title"] = str(TIMELINE_TITLES.get(step, TIMELINE_TITLES[60]))
+    chart["sampled"] = timeline.get("sampled", False)
+    return chart

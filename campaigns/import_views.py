@@ -1,0 +1,375 @@
+"""Admin views of the contact import flow: upload -> preview and column mapping -> progress ->
+result; the opt-out file upload; contact exports. Thin: each calls one service in importing.py or
+contacts.py. Registered by the ModelAdmins in admin_contacts.py (wrapped in admin_view)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from campaigns import importing
+from campaigns.contacts import contacts_export_csv, opt_out_file_process
+from campaigns.importing import ImportFileError
+from campaigns.models import ContactImport, ContactList, OptOut
+
+IGNORE, PHONE, NAME, ATTRIBUTE = "ignore", "phone", "name", "attribute"
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy(
+            "CSV, TSV or Excel .xlsx, in any encoding (UTF-8, UTF-16 “Unicode Text”, "
+            "Windows-1258). The first row may be a header."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.tsv,.txt,.xlsx"}),
+    )
+    contact_list = forms.ModelChoiceField(
+        label=gettext_lazy("Add to the list"),
+        queryset=ContactList.objects.order_by("name"),
+        required=False,
+    )
+    new_list_name = forms.CharField(
+        label=gettext_lazy("…or a new list named"), required=False, max_length=200
+    )
+    merge_policy = forms.ChoiceField(
+        label=gettext_lazy("Contacts that already exist"),
+        choices=ContactImport.MergePolicy.choices,
+        initial=ContactImport.MergePolicy.FILL,
+        help_text=gettext_lazy(
+            "Keep: existing contacts are not changed (only added to the list). Overwrite: the "
+            "file's non-empty cells replace their values. Fill blanks: only empty values are "
+            "filled. Opt-outs are never cleared."
+        ),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("contact_list") and not (data.get("new_list_name") or "").strip():
+            raise forms.ValidationError(_("Choose a list or name a new one."))
+        upload = data.get("file")
+        if upload is not None and upload.size > settings.CONTACT_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                _("The file is larger than the {mb} MB limit.").format(
+                    mb=settings.CONTACT_UPLOAD_MAX_BYTES // (1024 * 1024)
+                )
+            )
+        return data
+
+
+class OptOutUploadForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("File"),
+        help_text=gettext_lazy("CSV, TSV or .xlsx with a phone column (“phone”, “SĐT”, …)."),
+    )
+    channel_kind = forms.ChoiceField(
+        label=gettext_lazy("Opt out of"), choices=OptOut.CHANNEL_CHOICES, initial=OptOut.ALL
+    )
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300, required=False)
+
+
+class ImportViews:
+    """The extra pages of ContactImportAdmin."""
+
+    def __init__(self, model_admin):
+        self.model_admin = model_admin
+        self.admin_site = model_admin.admin_site
+
+    def _context(self, request, **extra):
+        opts = ContactImport._meta
+        return {
+            **self.admin_site.each_context(request),
+            "opts": opts,
+            "app_label": opts.app_label,
+            "has_view_permission": self.model_admin.has_view_permission(request),
+            **extra,
+        }
+
+    def _require_add(self, request):
+        if not self.model_admin.has_add_permission(request):
+            raise PermissionDenied
+
+    # ---- 1. upload ------------------------------------------------------------------------
+
+    def upload_view(self, request, form_url="", extra_context=None):
+        self._require_add(request)
+        # Refuse an oversized body before Django reads it into a temporary file.
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        too_big = request.method == "POST" and length > settings.CONTACT_UPLOAD_MAX_BYTES + 65536
+        if too_big:
+            form = UploadForm()
+            form.full_clean()
+            form.add_error(
+                None,
+                _("The file is larger than the {mb} MB limit.").format(
+                    mb=settings.CONTACT_UPLOAD_MAX_BYTES // (1024 * 1024)
+                ),
+            )
+        elif request.method == "POST":
+            form = UploadForm(request.POST, request.FILES)
+            if form.is_valid():
+                data = form.cleaned_data
+                contact_list = data["contact_list"]
+                if contact_list is None:
+                    contact_list, _created = ContactList.objects.get_or_create(
+                        name=data["new_list_name"].strip()
+                    )
+                upload = data["file"]
+                try:
+                    imp = importing.contact_import_prepare(
+                        file=upload,
+                        filename=upload.name,
+                        contact_list=contact_list,
+                        merge_policy=data["merge_policy"],
+                        user=request.user,
+                    )
+                except ImportFileError as exc:
+                    form.add_error("file", str(exc))
+                else:
+                    return HttpResponseRedirect(
+                        reverse("admin:campaigns_contactimport_map", args=[imp.pk])
+                    )
+        else:
+            initial = {}
+            if request.GET.get("contact_list", "").isdigit():
+                initial["contact_list"] = request.GET["contact_list"]
+            form = UploadForm(initial=initial)
+        context = self._context(
+            request,
+            title=_("Upload contacts"),
+            form=form,
+            max_mb=settings.CONTACT_UPLOAD_MAX_BYTES // (1024 * 1024),
+            max_rows=settings.CONTACT_UPLOAD_MAX_ROWS,
+        )
+        return TemplateResponse(request, "admin/campaigns/contactimport/upload.html", context)
+
+    # ---- 2. preview and mapping -----------------------------------------------------------
+
+    def map_view(self, request, pk):
+        self._require_add(request)
+        imp = get_object_or_404(ContactImport.objects.select_related("contact_list"), pk=pk)
+        if imp.status != ContactImport.Status.UPLOADED:
+            return HttpResponseRedirect(
+                reverse("admin:campaigns_contactimport_change", args=[imp.pk])
+            )
+        errors: list[str] = []
+        if request.method == "POST" and request.POST.get("reread"):
+            encoding = request.POST.get("encoding") or ""
+            delimiter = request.POST.get("delimiter") or ""
+            if encoding in importing.ENCODING_CHOICES and (
+                delimiter in importing.DELIMITER_CHOICES
+            ):
+                ContactImport.objects.filter(pk=imp.pk).update(
+                    encoding=encoding, delimiter=delimiter, mapping={}
+                )
+                imp.refresh_from_db()
+        try:
+            preview = importing.contact_import_preview(imp=imp)
+        except ImportFileError as exc:
+            messages.error(request, str(exc))
+            # Back to the detected reading: a wrong manual choice must not lock the import.
+            ContactImport.objects.filter(pk=imp.pk).update(encoding="", delimiter="", mapping={})
+            return HttpResponseRedirect(request.path)
+        if not imp.mapping:
+            ContactImport.objects.filter(pk=imp.pk).update(mapping=preview.mapping)
+            imp.mapping = preview.mapping
+        ncols = len(preview.header)
+        choices = self._choices(preview, ncols)
+        if request.method == "POST" and not request.POST.get("reread"):
+            mapping, errors = self._mapping_from_post(request.POST, preview, ncols)
+            if not errors:
+                try:
+                    importing.contact_import_set_mapping(imp=imp, mapping=mapping, ncols=ncols)
+                except ImportFileError as exc:
+                    errors = [str(exc)]
+                else:
+                    importing.contact_import_start(import_id=imp.pk)
+                    return HttpResponseRedirect(
+                        reverse("admin:campaigns_contactimport_change", args=[imp.pk])
+                    )
+            choices = self._choices(preview, ncols, post=request.POST)
+        context = self._context(
+            request,
+            title=_("Check the columns"),
+            original=imp,
+            preview=preview,
+            columns=choices,
+            errors=errors,
+            encodings=[(e, importing.ENCODING_LABELS[e]) for e in importing.ENCODING_CHOICES],
+            delimiters=[(d, importing.DELIMITER_LABELS[d]) for d in importing.DELIMITER_CHOICES],
+            has_header=preview.mapping.get("has_header", True),
+        )
+        return TemplateResponse(request, "admin/campaigns/contactimport/map.html", context)
+
+    @staticmethod
+    def _choices(preview, ncols, post=None):
+        mapping = preview.mapping
+        attrs = {int(k): v for k, v in (mapping.get("attributes") or {}).items()}
+        columns = []
+        for i in range(ncols):
+            if post is not None:
+                role = post.get(f"map_{i}", IGNORE)
+                key = post.get(f"key_{i}", "")
+            else:
+                role = (
+                    PHONE
+                    if mapping.get("phone") == i
+                    else NAME
+                    if mapping.get("name") == i
+                    else ATTRIBUTE
+                    if i in attrs
+                    else IGNORE
+                )
+                key = (
+                    attrs.get(i) or importing.slugify_header(preview.header[i]) or f"column_{i + 1}"
+                )
+            columns.append(
+                {
+                    "index": i,
+                    "title": preview.header[i],
+                    "role": role,
+                    "key": key,
+                    "samples": [r[i] if i < len(r) else "" for r in preview.rows[:3]],
+                }
+            )
+        return columns
+
+    @staticmethod
+    def _mapping_from_post(post, preview, ncols) -> tuple[dict, list[str]]:
+        errors = []
+        phone = name = None
+        attributes: dict[str, str] = {}
+        used: set[str] = set()
+        for i in range(ncols):
+            role = post.get(f"map_{i}", IGNORE)
+            if role == PHONE:
+                if phone is not None:
+                    errors.append(_("Choose only one phone column."))
+                phone = i
+            elif role == NAME:
+                if name is not None:
+                    errors.append(_("Choose only one name column."))
+                name = i
+            elif role == ATTRIBUTE:
+                key = importing.slugify_header(post.get(f"key_{i}", "")) or (
+                    importing.slugify_header(preview.header[i]) or f"column_{i + 1}"
+                )
+                attributes[str(i)] = importing.unique_key(key, used)
+        if phone is None:
+            errors.append(_("Choose the column that holds the phone numbers."))
+        mapping = {
+            "has_header": post.get("has_header") == "1",
+            "phone": phone,
+            "name": name,
+            "attributes": attributes,
+        }
+        return mapping, sorted(set(errors))
+
+    # ---- 3. progress and result -----------------------------------------------------------
+
+    def progress_view(self, request, pk):
+        if not self.model_admin.has_view_permission(request):
+            raise PermissionDenied
+        imp = get_object_or_404(ContactImport, pk=pk)
+        return JsonResponse(import_progress(imp))
+
+    def errors_view(self, request, pk):
+        """The error report, through the admin (it holds personal data: never a public URL)."""
+        if not self.model_admin.has_view_permission(request):
+            raise PermissionDenied
+        imp = get_object_or_404(ContactImport, pk=pk)
+        if not imp.error_report:
+            raise Http404
+        name = f"{importing.slugify_header(imp.original_name) or 'import'}-errors.csv"
+        return FileResponse(
+            imp.error_report.open("rb"),
+            as_attachment=True,
+            filename=name,
+            content_type="text/csv; charset=utf-8",
+        )
+
+
+def import_progress(imp: ContactImport) -> dict:
+    finished = imp.status in (ContactImport.Status.COMPLETED, ContactImport.Status.FAILED)
+    return {
+        "status": imp.status,
+        "status_label": str(imp.get_status_display()),
+        "phase": imp.phase,
+        "phase_label": {
+            "reading": _("Reading the file"),
+            "saving": _("Saving the contacts"),
+        }.get(imp.phase, ""),
+        "percent": imp.progress_percent if not finished else 100,
+        "processed": imp.processed_rows,
+        "total": imp.total_rows,
+        "imported": imp.imported_count,
+        "updated": imp.updated_count,
+        "duplicate": imp.duplicate_count,
+        "invalid": imp.invalid_count,
+        "finished": finished,
+    }
+
+
+class OptOutViews:
+    """The "Upload opt-out file" page of OptOutAdmin."""
+
+    def __init__(self, model_admin):
+        self.model_admin = model_admin
+        self.admin_site = model_admin.admin_site
+
+    def upload_view(self, request):
+        if not self.model_admin.has_add_permission(request):
+            raise PermissionDenied
+        result = None
+        if request.method == "POST":
+            form = OptOutUploadForm(request.POST, request.FILES)
+            if form.is_valid():
+                upload = form.cleaned_data["file"]
+                try:
+                    result = opt_out_file_process(
+                        file=upload,
+                        channel_kind=form.cleaned_data["channel_kind"],
+                        reason=form.cleaned_data["reason"]
+                        or _("Opt-out file {name}").format(name=upload.name),
+                    )
+                except ImportFileError as exc:
+                    form.add_error("file", str(exc))
+        else:
+            form = OptOutUploadForm()
+        opts = OptOut._meta
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": opts,
+            "app_label": opts.app_label,
+            "title": _("Upload an opt-out file"),
+            "form": form,
+            "result": result,
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/campaigns/contact/optout_upload.html", context)
+
+
+def export_response(queryset, *, name: str) -> StreamingHttpResponse:
+    """A streamed, injection-safe CSV of contacts (memory flat whatever the size)."""
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(
+        contacts_export_csv(queryset=queryset), content_type="text/csv; charset=utf-8"
+    )
+    filename = f"{importing.slugify_header(name) or 'contacts'}-{stamp}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

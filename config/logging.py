@@ -1,0 +1,173 @@
+"""Structured logs: one JSON object per line, a request id on every record, no secrets.
+
+Wired in settings.LOGGING (and in config/gunicorn.conf.py for gunicorn's own loggers):
+
+- `RequestIdFilter` copies the current request id (set by config.middleware.RequestIdMiddleware
+  in a contextvar) onto each record, so a web request's lines can be found together;
+- `RedactFilter` masks credentials in the final text of each record: the field patterns of
+  providers/redact.py (ApiKey=..., "SecretKey": "...") and every secret value this process has
+  decrypted (providers.crypto keeps that set), including inside tracebacks;
+- `JsonFormatter` writes one JSON line per record (newlines in messages and tracebacks escaped,
+  so a multi-line traceback stays one line for the log shipper).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+from datetime import UTC, datetime
+
+# "-" when a record is not made inside a web request (workers, management commands).
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("loa_request_id", default="-")
+
+# LogRecord attributes that are not "extra" fields.
+_STANDARD_ATTRS = set(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
+) | {"message", "asctime", "request_id", "taskName"}
+
+
+def get_request_id() -> str:
+    return request_id_var.get()
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = request_id_var.get()
+        return True
+
+
+def _redact(text: str) -> str:
+    # Imported lazily: this module is loaded by logging.config before Django apps are ready.
+    from providers.crypto import known_secret_values
+    from providers.redact import redact_text
+
+    return redact_text(text, known_secret_values())
+
+
+class RedactFilter(logging.Filter):
+    """Render the message once, redact it, and freeze it on the record (args cleared), so every
+    handler and formatter downstream sees only the redacted text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the record
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = _redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _redact(record.exc_text)
+            # the formatter would re-render exc_info from the live exception: drop it
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = _redact(record.stack_info)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, message, request_id, process, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "gunicorn.access" and isinstance(record.args, dict):
+            return self._access(record)
+        out = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+            "pid": record.process or os.getpid(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                out[key] = value if _jsonable(value) else repr(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = record.stack_info
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+    @staticmethod
+    def _access(record: logging.LogRecord) -> str:
+        """gunicorn's access logger passes its atoms dict as args: emit them as fields."""
+        a = record.args
+        out = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": "gunicorn.access",
+            "request_id": a.get("{x-request-id}o") or a.get("{x-request-id}i") or "-",
+            "remote": a.get("h"),
+            "method": a.get("m"),
+            "path": a.get("U"),
+            "query": a.get("q"),
+            "status": _int_or(a.get("s")),
+            "bytes": _int_or(a.get("B")),
+            "duration_ms": _int_or(a.get("M")),
+            "user_agent": a.get("a"),
+            "pid": record.process or os.getpid(),
+        }
+        # Query strings can carry credentials (a provider calling back with a key in the URL).
+        if out["query"]:
+            out["query"] = _redact(str(out["query"]))
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def _int_or(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _jsonable(value) -> bool:
+    return isinstance(value, str | int | float | bool | type(None) | list | dict)
+
+
+class PlainFormatter(logging.Formatter):
+    """Human-readable lines for development, with the request id."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return super().format(record)
+
+
+def logging_config(*, fmt: str, level: str, q_level: str) -> dict:
+    """The LOGGING dict for settings.py: `fmt` is "json" or "plain"."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "request_id": {"()": "config.logging.RequestIdFilter"},
+            "redact": {"()": "config.logging.RedactFilter"},
+        },
+        "formatters": {
+            "json": {"()": "config.logging.JsonFormatter"},
+            "plain": {"()": "config.logging.PlainFormatter"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json" if fmt == "json" else "plain",
+                "filters": ["request_id", "redact"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # Django's own request logger already goes to root; SQL logs never (they hold data).
+            "django.db.backends": {"level": "WARNING"},
+            "django_q": {"level": q_level},
+            # urllib3 at DEBUG logs full URLs, which may hold provider credentials
+            "urllib3": {"level": "WARNING"},
+        },
+    }
