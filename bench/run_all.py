@@ -15,8 +15,9 @@ Size: by default each runs at a size that fits a small 2-core machine: with `--q
 script accepts it (it appears in its --help), else with the small-size flags of QUICK_ARGS
 below (only those its --help lists). `--full` runs every script at its own defaults.
 
-Database: children get DATABASE_URL from --database-url, else from the environment, else a fresh
-SQLite file under tmp/bench/ -- never the development database.
+Database: children get DATABASE_URL from --database-url, else from the environment, else each
+benchmark gets its own fresh SQLite file under tmp/bench/ (so one's rows cannot collide with the
+next one's) -- never the development database.
 
 THE CONVENTION every benchmark follows (also in bench/README.md). Print one line per figure,
 to stdout, starting at the beginning of the line:
@@ -163,10 +164,17 @@ def size_args(name: str, help_text: str, full: bool) -> list[str]:
     return args
 
 
-def run_one(name: str, *, env: dict, full: bool, timeout: float, log_dir: Path) -> Run:
+def run_one(
+    name: str, *, env: dict, full: bool, timeout: float, log_dir: Path, own_db: bool = False
+) -> Run:
     path = BENCH_DIR / f"{name}.py"
     if not path.exists():
         return Run(benchmark=name, status="missing")
+    if own_db:
+        db = log_dir / f"{name}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        env = {**env, "DATABASE_URL": f"sqlite:///{db}"}
     args = size_args(name, script_help(path, env), full)
     log = log_dir / f"{name}.log"
     started = time.monotonic()
@@ -218,7 +226,11 @@ def table_rows(runs: list[Run]) -> list[list[str]]:
             rows.append([r.benchmark, "(not written yet)", "", "", "", "", ""])
             continue
         if not r.figures:
-            note = {"ok": "(no FIGURE lines)", "failed": "CRASHED", "timeout": "TIMED OUT"}
+            note = {
+                "ok": "(no FIGURE lines, see its log)",
+                "failed": "CRASHED",
+                "timeout": "TIMED OUT",
+            }
             rows.append([r.benchmark, note[r.status], "", "", "", "", f"{r.seconds}s"])
             continue
         for i, f in enumerate(r.figures):
@@ -317,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log_dir = ROOT / "tmp" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
-    database_url = opts.database_url or f"sqlite:///{log_dir / 'bench.sqlite3'}"
+    own_db = not opts.database_url
+    database_url = opts.database_url or f"sqlite:///{log_dir / '<benchmark>.sqlite3'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(
         DATABASE_URL=database_url,
@@ -333,7 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for name in names:
         print(f"  running {name} ...", end=" ", flush=True)
-        run = run_one(name, env=env, full=opts.full, timeout=opts.timeout, log_dir=log_dir)
+        run = run_one(
+            name, env=env, full=opts.full, timeout=opts.timeout, log_dir=log_dir, own_db=own_db
+        )
         runs.append(run)
         extra = f" {' '.join(run.args)}" if run.args else ""
         print(f"{run.status} ({run.seconds}s{extra})" if run.status != "missing" else "missing")

@@ -31,6 +31,7 @@ import unicodedata
 import warnings
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -66,7 +67,9 @@ BATCH = 2000
 XLSX_MAX_RATIO = 200  # uncompressed/compressed for a big zip member; real sheets stay below ~20
 XLSX_RATIO_MIN_SIZE = 10 * 1024 * 1024
 XLSX_MAX_MEMBERS = 10_000
-IMPORT_LOCK = 4_154_003  # pg_advisory_xact_lock key: imports save one at a time
+IMPORT_LOCK = 4_154_003  # pg_advisory_xact_lock keys IMPORT_LOCK + bucket
+SAVE_PARTS = 2  # PostgreSQL connections saving a big file at once (a power of 2)
+PARALLEL_MIN_ROWS = 50_000
 
 
 def max_bytes() -> int:
@@ -863,7 +866,7 @@ def contact_import_execute(*, imp: ContactImport) -> ImportCounts:
         try:
             keys = list((mapping.get("attributes") or {}).values())
             sink = (
-                _PostgresSink(imp, report, keys)
+                _PostgresSink(imp, report, keys, rows=estimated)
                 if connection.vendor == "postgresql"
                 else _BatchSink(imp, report, keys)
             )
@@ -1231,11 +1234,19 @@ def _recount_list(list_id: int) -> None:
 class _PostgresSink:
     """COPY into a temporary staging table in chunks, then set-based SQL (see the module doc)."""
 
-    def __init__(self, imp: ContactImport, report: _Report, keys: list[str]):
+    def __init__(self, imp: ContactImport, report: _Report, keys: list[str], *, rows: int = 0):
         self.imp = imp
         self.report = report
         self.keys = keys
         self.table = f"loa_import_stage_{imp.pk}"
+        # A big file is saved by SAVE_PARTS connections at once, each taking the phones of one
+        # hash bucket (the saving is CPU-bound inside PostgreSQL: one backend uses one core).
+        # Their sessions must see the staged rows, so the table is UNLOGGED (shared, never
+        # WAL-logged) rather than TEMPORARY, and the rows must be committed: not inside a
+        # transaction (tests run inside one, and take the single-connection path).
+        self.parts = (
+            SAVE_PARTS if rows >= PARALLEL_MIN_ROWS and not connection.in_atomic_block else 1
+        )
         self._copy = self._copy_cm = self._cursor = None
         self.staged_valid = 0
         self.blank_values = [""] * len(keys)
@@ -1244,11 +1255,11 @@ class _PostgresSink:
         self.columns = ", ".join(
             ["row_no", "phone", "raw", "name", "search", "reason", *self.attr_columns]
         )
+        kind = "UNLOGGED" if self.parts > 1 else "TEMPORARY"  # neither is WAL-logged
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {self.table}")
-            # A temporary table: private to this session, never WAL-logged, gone on disconnect.
             cur.execute(
-                f"CREATE TEMPORARY TABLE {self.table} ("
+                f"CREATE {kind} TABLE {self.table} ("
                 " row_no integer NOT NULL, phone text, raw text, name text, search text,"
                 " reason text" + "".join(f", {c} text" for c in self.attr_columns) + ")"
             )
@@ -1312,38 +1323,59 @@ class _PostgresSink:
             cur.execute(f"ANALYZE {self.table}")
             if counts.invalid or self.staged_valid:
                 self._write_report(cur)
-            t1 = time.monotonic()
-            with transaction.atomic():
-                # The sorts and hashes over a million staged rows fit in memory with this.
-                cur.execute("SET LOCAL work_mem = '128MB'")
-                # Imports save one at a time: then nobody else inserts these phones meanwhile
-                # (but an admin or an opt-out might: the IntegrityError branch below).
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK])
-                try:
-                    with transaction.atomic():
-                        cur.execute(self._sql(self._fast_sql(imp.merge_policy)), params)
-                        distinct, inserted, added = cur.fetchone()
-                except IntegrityError:
-                    logger.info(
-                        "import %s: a phone appeared meanwhile, saving with ON CONFLICT", imp.pk
-                    )
-                    cur.execute(self._sql(self._concurrent_sql(imp.merge_policy)), params)
-                    distinct, inserted, added = cur.fetchone()
-                t2 = time.monotonic()
-                _recount_list(imp.contact_list_id)
-            t3 = time.monotonic()
+        t1 = time.monotonic()
+        if self.parts == 1:
+            results = [self._save_part(0, params)]
+        else:
+            with ThreadPoolExecutor(self.parts) as pool:
+                results = list(
+                    pool.map(lambda k: self._save_part_thread(k, params), range(self.parts))
+                )
+        distinct, inserted, added = (sum(r[i] for r in results) for i in range(3))
+        t2 = time.monotonic()
+        with transaction.atomic():
+            _recount_list(imp.contact_list_id)
         logger.info(
-            "import %s saved: report %.1fs, upsert and memberships %.1fs (%s added to the list), "
-            "commit %.1fs",
+            "import %s saved: report %.1fs, upsert and memberships %.1fs in %s part(s) "
+            "(%s added to the list)",
             imp.pk,
             t1 - t0,
             t2 - t1,
+            self.parts,
             added,
-            t3 - t2,
         )
         counts.imported = inserted
         counts.updated = distinct - inserted
         counts.duplicates = self.staged_valid - distinct
+
+    def _save_part(self, k: int, params: dict) -> tuple[int, int, int]:
+        """Save the phones of hash bucket k (all of them with one part), in one transaction:
+        (distinct phones, contacts inserted, memberships added)."""
+        policy = self.imp.merge_policy
+        part = "true" if self.parts == 1 else f"(hashtext(phone) & {self.parts - 1}) = {k}"
+        with transaction.atomic(), connection.cursor() as cur:
+            # The sorts and hashes over a million staged rows fit in memory with this.
+            cur.execute("SET LOCAL work_mem = '128MB'")
+            # Imports save one at a time (per bucket): then nobody else inserts these phones
+            # meanwhile, except an admin or an opt-out: the IntegrityError branch below.
+            for key in [k] if self.parts > 1 else range(SAVE_PARTS):
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK + key])
+            try:
+                with transaction.atomic():
+                    cur.execute(self._sql(self._fast_sql(policy), part), params)
+                    return cur.fetchone()
+            except IntegrityError:
+                logger.info(
+                    "import %s: a phone appeared meanwhile, saving with ON CONFLICT", self.imp.pk
+                )
+                cur.execute(self._sql(self._concurrent_sql(policy), part), params)
+                return cur.fetchone()
+
+    def _save_part_thread(self, k: int, params: dict) -> tuple[int, int, int]:
+        try:
+            return self._save_part(k, params)
+        finally:
+            connection.close()  # this thread's own connection
 
     def _write_report(self, cur) -> None:
         """Refused rows (invalid, then duplicates of an earlier row), in row order, straight from
@@ -1369,8 +1401,12 @@ class _PostgresSink:
                     self.report.file.write(data)
                     self.report.rows += 1  # only "any rows?" matters
 
-    def _sql(self, template: str) -> str:
-        return template.replace("{table}", self.table).replace("{attrs}", self._attrs_sql())
+    def _sql(self, template: str, part: str = "true") -> str:
+        return (
+            template.replace("{table}", self.table)
+            .replace("{attrs}", self._attrs_sql())
+            .replace("{part}", part)
+        )
 
     # The merge policies in SQL (merge_values() is the same in Python, for other databases).
     # {o}: the existing row; {n}_name, {n}_attrs, {n}_search: the file's values. Existing
@@ -1414,7 +1450,7 @@ class _PostgresSink:
     _SRC = (
         "WITH src AS MATERIALIZED ("
         " SELECT DISTINCT ON (phone) phone, name, {attrs} AS attrs, search, row_no"
-        " FROM {table} WHERE phone IS NOT NULL ORDER BY phone, row_no)"
+        " FROM {table} WHERE phone IS NOT NULL AND {part} ORDER BY phone, row_no)"
     )
     _INSERT = (
         "INSERT INTO campaigns_contact AS c (phone, name, attributes, search_text, source,"

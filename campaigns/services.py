@@ -33,6 +33,7 @@ from providers.base import (
     SendResult,
     StatusEvent,
 )
+from providers.redact import redact_text
 from templates_app.rendering import ContactData, render_params
 
 logger = logging.getLogger("loa.engine")
@@ -579,6 +580,26 @@ def _outbound(
     campaign: Campaign, message: Message, param_order: tuple[str, ...]
 ) -> OutboundMessage:
     channel = campaign.channel
+    content, subject = campaign.content, ""
+    if content:
+        # Free-content channels (SMS, Viber, email): placeholders filled per recipient from the
+        # same frozen data; email HTML sanitized (templates_app.content).
+        from templates_app.content import render_content
+
+        template = campaign.template
+        rendered = render_content(
+            channel_kind=channel.kind,
+            body=content,
+            data=message.template_data or {},
+            subject=getattr(template, "subject", "") if template else "",
+            strip_diacritics=bool(getattr(template, "strip_diacritics", False))
+            if template
+            else False,
+        )
+        content, subject = (
+            (rendered.html or rendered.text) if channel.kind == "email" else rendered.text,
+            rendered.subject,
+        )
     return OutboundMessage(
         idempotency_key=message.idempotency_key,
         phone=message.phone,
@@ -589,7 +610,8 @@ def _outbound(
         oa_id=channel.official_account.oa_id if channel.official_account_id else "",
         channel_external_id=channel.external_id,
         test_mode=campaign.test_mode,
-        content=campaign.content,
+        content=content,
+        subject=subject,
     )
 
 
@@ -603,6 +625,8 @@ def messages_send_batch(
     """Send claimed messages concurrently, then write every result in bulk."""
     param_order = campaign.template.ordered_param_names() if campaign.template_id else ()
 
+    secrets = provider.secret_values()
+
     def one(msg: Message) -> tuple[Message, SendResult, object]:
         if pacer:
             pacer.wait()
@@ -612,6 +636,9 @@ def messages_send_batch(
         except Exception as exc:  # a bug in an adapter must not lose the claim: reconcile it
             logger.exception("provider %s crashed on message %s", provider.kind, msg.pk)
             result = SendResult.failed(ErrorClass.AMBIGUOUS, "adapter_error", str(exc)[:300])
+        if result.error_message:
+            # A provider may echo our credentials in its error text; it is stored and shown.
+            result.error_message = redact_text(result.error_message, secrets)
         return msg, result, provider.pop_last_call()
 
     workers = max(1, int(settings.LOA["SEND_CONCURRENCY"]))

@@ -178,7 +178,20 @@ def normalize_phone(raw: object, *, mobile_only: bool = True) -> PhoneResult:
         legacy = True
     if len(national) == 9 and _VN_MOBILE.fullmatch(national):
         return PhoneResult("84" + national, "", legacy)
+    if mobile_only and not (8 <= len(national) <= 10 and national[0] in "12"):
+        # Not a mobile, and not a fixed line / toll-free number either (those start with 1 or
+        # 2 and deserve phonenumbers' precise answer): refused without parsing it.
+        return PhoneResult(None, _invalid_message(text))
     return _slow_path("+84" + national, mobile_only, legacy=legacy, original=text)
+
+
+def _invalid_message(shown: str) -> str:
+    return str(
+        _(
+            "Not a valid Vietnamese phone number: {value} (a mobile has 10 digits starting "
+            "with 0, like 0912 345 678)"
+        )
+    ).format(value=shown)
 
 
 def _ascii_digits(text: str) -> str:
@@ -199,15 +212,7 @@ def _slow_path(
     if num.country_code != 84:
         return PhoneResult(None, str(_("Not a Vietnamese number: {value}")).format(value=shown))
     if not phonenumbers.is_valid_number(num):
-        return PhoneResult(
-            None,
-            str(
-                _(
-                    "Not a valid Vietnamese phone number: {value} (a mobile has 10 digits "
-                    "starting with 0, like 0912 345 678)"
-                )
-            ).format(value=shown),
-        )
+        return PhoneResult(None, _invalid_message(shown))
     if mobile_only and phonenumbers.number_type(num) not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,

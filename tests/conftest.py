@@ -103,8 +103,14 @@ class QCluster:
 
 
 @pytest.fixture
-def qcluster(transactional_db):
-    """Start real qcluster processes on demand: `c = qcluster()`; all are stopped at teardown."""
+def qcluster(transactional_db, monkeypatch):
+    """Start real qcluster processes on demand: `c = qcluster()`; all are stopped at teardown.
+
+    While a test uses real clusters, tasks it enqueues go to the broker (the test settings run
+    them inline otherwise)."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
     started = []
 
     def start(**env):

@@ -155,3 +155,33 @@ def test_import_status_fields(run_import):
     assert imp.phase == ""
     assert imp.started_at and imp.finished_at
     assert imp.processed_rows == imp.total_rows == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_parallel_save_on_postgresql(postgres_only, monkeypatch, contact_list):
+    """Big files are saved by two connections (one per hash bucket of the phones); the result
+    is the same as one connection's. Rows are committed here, so this test is transactional."""
+    import io
+
+    from django.db import connection
+
+    from campaigns import importing
+
+    monkeypatch.setattr(importing, "PARALLEL_MIN_ROWS", 10)
+    Contact.objects.create(phone="84900000003", name="", attributes={"city": ""})
+    lines = ["phone,name,city"] + [f"09{i % 300:08d},Tên {i},Huế" for i in range(400)]
+    imp = importing.contact_import_prepare(
+        file=io.BytesIO(("\n".join(lines) + "\n").encode()),
+        filename="big.csv",
+        contact_list=contact_list,
+    )
+    imp = importing.contact_import_run(import_id=imp.pk)
+    assert_adds_up(imp)
+    assert (imp.imported_count, imp.updated_count, imp.duplicate_count) == (299, 1, 100)
+    filled = Contact.objects.get(phone="84900000003")
+    assert (filled.name, filled.attributes) == ("Tên 3", {"city": "Huế"})
+    contact_list.refresh_from_db()
+    assert contact_list.contact_count == 300
+    with connection.cursor() as cur:  # the shared staging table is gone
+        cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'loa_import_stage_%%'")
+        assert cur.fetchone()[0] == 0

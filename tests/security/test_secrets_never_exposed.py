@@ -101,20 +101,6 @@ def echo_accept(request):
     )
 
 
-# The engine writes the provider's error text (eSMS ErrorMessage, or str(exc) of an adapter
-# crash) to Message.error_message, MessageAttempt.error and the campaign's status reason without
-# passing it through providers.redact: a provider that echoes the key puts it in those columns
-# (and in the CSV export). Fix belongs at one seam in campaigns/services.py
-# (messages_record_results: redact_text(res.error_message, provider.secret_values())) or in the
-# adapters; strict, so this marker must go when it is fixed.
-ENGINE_ECHO_LEAK = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine records the provider's error text unredacted (reported; fix in "
-    "campaigns/services.py or the adapters)",
-)
-
-
 def _send_with_echoing_errors(account) -> Campaign:
     cl = ContactListFactory(size=6)
     campaign = CampaignFactory(lists=[cl], channel=ChannelFactory(account=account))
@@ -151,7 +137,6 @@ def test_echoed_secret_stays_out_of_recorded_bodies_logs_and_admin_pages(
     assert_clean(console_output.getvalue(), "the log output")
 
 
-@ENGINE_ECHO_LEAK
 @pytest.mark.django_db(transaction=True)
 def test_echoed_secret_is_in_no_row_page_or_export(esms_account, admin_client):
     campaign = _send_with_echoing_errors(esms_account)
@@ -206,7 +191,6 @@ def test_secret_is_not_logged_when_the_adapter_crashes_or_the_connection_breaks(
         assert_clean(json.dumps(row, default=str), "a MessageAttempt body")
 
 
-@ENGINE_ECHO_LEAK
 @pytest.mark.django_db(transaction=True)
 def test_secret_is_not_recorded_when_the_adapter_crashes(esms_account):
     _send_with_crashing_transport(esms_account)
