@@ -190,9 +190,21 @@ def webhook_throttle_enabled() -> bool:
     return _conf("LOA_WEBHOOK_NOT_FOUND_LIMIT", 50) > 0
 
 
+_block_seen: dict[str, tuple[float, float]] = {}
+
+
 def webhook_throttled_for(ip: str) -> int:
-    until = _cache_call(lambda: cache.get(f"loa:wh404:block:{_h(ip)}"), None)
-    return max(0, int(float(until) - time.time() + 0.999)) if until else 0
+    """Seconds this address stays blocked. Remembered for 2 s per process: providers call back
+    hundreds of times a second from a few addresses, and each lookup is a cache (database) read."""
+    now = time.time()
+    seen = _block_seen.get(ip)
+    if seen is None or now - seen[0] > 2:
+        until = _cache_call(lambda: cache.get(f"loa:wh404:block:{_h(ip)}"), None)
+        seen = (now, float(until) if until else 0.0)
+        if len(_block_seen) > 10_000:
+            _block_seen.clear()
+        _block_seen[ip] = seen
+    return max(0, int(seen[1] - now + 0.999)) if seen[1] else 0
 
 
 def webhook_note_not_found(ip: str) -> None:
@@ -203,6 +215,7 @@ def webhook_note_not_found(ip: str) -> None:
     if count >= limit:
         until = time.time() + window
         _cache_call(lambda: cache.set(f"loa:wh404:block:{_h(ip)}", until, window), None)
+        _block_seen[ip] = (time.time(), until)
         _cache_call(lambda: cache.delete(key), None)
         logger.warning(
             "webhook throttle: %s unknown tokens from one address; answering 429 for %s s",

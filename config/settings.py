@@ -299,6 +299,6 @@ else:
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
 LOGGING = logging_config(
     fmt=LOG_FORMAT,
-    level=env.str("LOG_LEVEL", default="INFO"),
-    q_level=env.str("Q_LOG_LEVEL", default="WARNING"),
+    level=env.str("LOG_LEVEL", default="INFO").upper(),
+    q_level=env.str("Q_LOG_LEVEL", default="WARNING").upper(),
 )

@@ -37,3 +37,19 @@ def fake_templates(monkeypatch) -> FakeList:
 
     monkeypatch.setattr(SandboxProvider, "list_templates", list_templates)
     return fake
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages are asserted in English; the project's default language is Vietnamese."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def client(client):
+    """Admin pages in English too (LocaleMiddleware reads Accept-Language)."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client

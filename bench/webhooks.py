@@ -1,0 +1,276 @@
+"""Webhook intake benchmark: status callbacks per second through the real server, latency, and
+zero lost.
+
+    python bench/webhooks.py --database-url postgres://postgres@127.0.0.1:5432/loa_bench
+    python bench/webhooks.py --quick
+
+It creates a campaign of M messages already accepted by eSMS, starts gunicorn (config/
+gunicorn.conf.py) and one qcluster (which applies the stored events in batches), then a load
+generator on the same machine (separate processes, keep-alive connections) sends each message's
+eSMS GET callback, plus a share of exact duplicates, as fast as the server answers. It reports
+the sustained rate and p50/p99 latency, waits for every event to be applied, and checks that the
+database holds exactly what was sent: one stored event per request, one delivered status per
+message, counters equal to the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def figure(name, value, unit="-", target="-", ok=None, **extra):
+    okv = "-" if ok is None else ("yes" if ok else "no")
+    tail = "".join(f" {k}={v}" for k, v in extra.items())
+    print(f"FIGURE {name}={value} {unit} target={target} ok={okv}{tail}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _client(args):
+    """One load process: `threads` keep-alive connections sending its share of paths."""
+    import threading
+
+    port, paths, threads = args
+    latencies: list[float] = []
+    errors = [0]
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    chunks = [paths[i::threads] for i in range(threads)]
+
+    def run(chunk):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        for path in chunk:
+            t0 = time.perf_counter()
+            for _attempt in range(3):
+                try:
+                    conn.request("GET", path, headers={"Connection": "keep-alive"})
+                    resp = conn.getresponse()
+                    resp.read()
+                    break
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                    with lock:
+                        errors[0] += 1
+            else:
+                continue
+            mine.append(time.perf_counter() - t0)
+            with lock:
+                statuses[resp.status] = statuses.get(resp.status, 0) + 1
+        with lock:
+            latencies.extend(mine)
+        conn.close()
+
+    ts = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return latencies, errors[0], statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Webhook intake benchmark")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--messages", type=int, default=30_000)
+    parser.add_argument(
+        "--duplicates", type=float, default=0.1, help="share of callbacks sent twice"
+    )
+    parser.add_argument("--clients", type=int, default=2, help="load generator processes")
+    parser.add_argument("--threads", type=int, default=16, help="connections per load process")
+    parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="5,000 messages")
+    args = parser.parse_args()
+    if args.quick:
+        args.messages = 5_000
+    if args.database_url:
+        os.environ["DATABASE_URL"] = args.database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    vendor = connection.vendor
+    sys.path.insert(0, str(ROOT / "bench"))
+    from send_campaign import make_contacts, new_campaign, setup_channel
+
+    from campaigns import services
+    from campaigns.models import Campaign, Message
+    from webhooks.models import WebhookEvent
+
+    channel, template = setup_channel("http://127.0.0.1:9")  # never called: messages are pre-sent
+    list_id = make_contacts(args.messages)
+    campaign = new_campaign(channel, template, list_id)
+    services.campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING, note="bench")
+    services.campaign_materialize(campaign_id=campaign.pk)
+    # As after a send: every message accepted by eSMS with an SMSID.
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE campaigns_message SET status = 'sent', provider_message_id = 'sms-' || id "
+            "WHERE campaign_id = %s",
+            [campaign.pk],
+        )
+    Campaign.objects.filter(pk=campaign.pk).update(sent_count=args.messages, status="completed")
+    token = channel.account.webhook_token
+    rows = list(
+        Message.objects.filter(campaign=campaign).values_list(
+            "provider_message_id", "idempotency_key", "phone"
+        )
+    )
+    paths = []
+    for smsid, key, phone in rows:
+        q = {
+            "SMSID": smsid,
+            "SendFailed": "0",
+            "SendStatus": "5",
+            "SendSuccess": "1",
+            "TotalPrice": "300.0000",
+            "TotalReceiver": "1",
+            "TotalSent": "1",
+            "RequestId": key,
+            "TypeId": "25",
+            "telcoid": "2",
+            "phonenumber": "0" + phone[2:],
+            "partnerids": "z" + smsid,
+            "error_info": '{"error":0,"message":"Success","data":{"delivery_time":null,"status":1}}',
+        }
+        paths.append(f"/webhooks/{token}/?{urlencode(q)}")
+    n_dupes = int(len(paths) * args.duplicates)
+    paths = paths + paths[:n_dupes]
+    import random
+
+    random.Random(1).shuffle(paths)
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(args.web_workers),
+        "GUNICORN_THREADS": str(args.web_threads),
+        "GUNICORN_ACCESS_LOG": "/dev/null",
+        "LOG_LEVEL": "warning",
+        "GUNICORN_MAX_REQUESTS": "0",
+        "Q_WORKERS": "1",
+        "Q_LOG_LEVEL": "ERROR",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+    web = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "-c",
+            "config/gunicorn.conf.py",
+            "config.wsgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=open(ROOT / "tmp" / "bench-gunicorn.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(1)
+        shares = [paths[i :: args.clients] for i in range(args.clients)]
+        t0 = time.perf_counter()
+        with mp.get_context("fork").Pool(args.clients) as pool:
+            results = pool.map(_client, [(port, share, args.threads) for share in shares])
+        elapsed = time.perf_counter() - t0
+        latencies = sorted(x for r in results for x in r[0])
+        errors = sum(r[1] for r in results)
+        statuses: dict[int, int] = {}
+        for r in results:
+            for k, v in r[2].items():
+                statuses[k] = statuses.get(k, 0) + v
+        if not latencies:
+            raise SystemExit(f"no request succeeded: {errors} connection errors, statuses {statuses}")
+        rate = len(latencies) / elapsed
+        p50 = latencies[len(latencies) // 2] * 1000
+        p99 = latencies[int(len(latencies) * 0.99)] * 1000
+        figure(
+            "webhook_callbacks_per_s",
+            round(rate, 1),
+            "req/s",
+            ">=1000",
+            rate >= 1000,
+            size=len(paths),
+            db=vendor,
+        )
+        figure("webhook_p50_ms", round(p50, 1), "ms", "-", None, db=vendor)
+        figure("webhook_p99_ms", round(p99, 1), "ms", "<100", p99 < 100, db=vendor)
+        # wait for the applier, then count
+        deadline = time.monotonic() + 300
+        while (
+            time.monotonic() < deadline and WebhookEvent.objects.filter(outcome="received").exists()
+        ):
+            time.sleep(1)
+        stored = WebhookEvent.objects.filter(account=channel.account).count()
+        applied = WebhookEvent.objects.filter(account=channel.account, outcome="applied").count()
+        dup = WebhookEvent.objects.filter(account=channel.account, outcome="duplicate").count()
+        delivered = Message.objects.filter(campaign=campaign, status="delivered").count()
+        c = Campaign.objects.get(pk=campaign.pk)
+        lost = (
+            (len(paths) - stored) + (args.messages - delivered) + abs(c.delivered_count - delivered)
+        )
+        figure(
+            "webhook_lost",
+            lost,
+            "-",
+            "==0",
+            lost == 0,
+            sent=len(paths),
+            stored=stored,
+            applied=applied,
+            duplicates=dup,
+            delivered=delivered,
+            counter=c.delivered_count,
+            http_errors=errors,
+            statuses="/".join(f"{k}:{v}" for k, v in sorted(statuses.items())),
+        )
+    finally:
+        for proc in (web, cluster):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()
