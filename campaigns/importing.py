@@ -76,6 +76,7 @@ BATCH = 2000
 XLSX_MAX_RATIO = 200  # uncompressed/compressed for a big zip member; real sheets stay below ~20
 XLSX_RATIO_MIN_SIZE = 10 * 1024 * 1024
 XLSX_MAX_MEMBERS = 10_000
+XLSX_MAX_SHARED_STRINGS = 200 * 1024 * 1024
 IMPORT_LOCK = 4_154_003  # pg_advisory_xact_lock keys IMPORT_LOCK + bucket
 SAVE_PARTS = 2  # PostgreSQL connections saving a big file at once (a power of 2)
 PARALLEL_MIN_ROWS = 50_000
@@ -455,7 +456,16 @@ def _xlsx_inspect(fh, info: TableInfo) -> None:
                     "upload that instead."
                 ).format(size=max(total, m.file_size) // 1048576, ratio=int(ratio))
             )
-    names = {m.filename for m in members}
+    names = {m.filename: m for m in members}
+    strings = names.get("xl/sharedStrings.xml")
+    if strings is not None and strings.file_size > XLSX_MAX_SHARED_STRINGS:
+        # openpyxl keeps every shared string in memory, even in read-only mode.
+        raise ImportFileError(
+            _(
+                "The workbook's text table is {size} MB: too big to open safely. Save the sheet "
+                "as “CSV UTF-8” and upload that instead."
+            ).format(size=strings.file_size // 1048576)
+        )
     if "xl/workbook.xml" not in names:
         raise ImportFileError(_("The file is a zip archive, not an Excel .xlsx workbook."))
     fh.seek(0)
@@ -546,6 +556,11 @@ def _csv_lines(fh, info: TableInfo) -> Iterator[str]:
         block = carry + chunk
         cut = block.rfind("\n") + 1
         if not cut:
+            if len(block) > 16 * READ_CHUNK:
+                # 16 MB without a line break is no contact list: hand it to the parser, which
+                # reports it as a refused row, rather than hold ever more of it in memory.
+                yield _nfc(block)
+                block = ""
             carry = block
             continue
         carry = block[cut:]

@@ -241,6 +241,27 @@ LOA = {
     "SANDBOX_CALLBACK_DELAY": env.float("LOA_SANDBOX_CALLBACK_DELAY", default=3.0),
     "HTTP_CONNECT_TIMEOUT": env.float("LOA_HTTP_CONNECT_TIMEOUT", default=5.0),
     "HTTP_READ_TIMEOUT": env.float("LOA_HTTP_READ_TIMEOUT", default=20.0),
+    # Promotion (tag-3) messages only inside this local window (Decree 91/2020: 07:00-22:00).
+    "QUIET_HOURS": env.str("LOA_QUIET_HOURS", default="07:00-22:00"),
+    # At most N promotion messages per contact per day / per 7 days across campaigns (0 = no cap).
+    "FREQUENCY_CAP_DAY": env.int("LOA_FREQUENCY_CAP_DAY", default=1),
+    "FREQUENCY_CAP_WEEK": env.int("LOA_FREQUENCY_CAP_WEEK", default=3),
+    # A scheduled campaign older than this does not fire by itself (a restored server must not
+    # blast yesterday's campaign): it waits for a human.
+    "SCHEDULE_GRACE_SECONDS": env.int("LOA_SCHEDULE_GRACE_SECONDS", default=3600),
+    # Auto-pause when this share of messages fails, once this many were handled.
+    "FAILURE_PAUSE_RATE": env.float("LOA_FAILURE_PAUSE_RATE", default=0.5),
+    "FAILURE_PAUSE_MIN": env.int("LOA_FAILURE_PAUSE_MIN", default=50),
+    # Poll the provider for `sent` messages with no receipt after this long.
+    "RECONCILE_AFTER_MINUTES": env.int("LOA_RECONCILE_AFTER_MINUTES", default=30),
+    # Resend an `unknown` message the provider positively has no record of, after this long.
+    "RESEND_NOT_FOUND_AFTER_MINUTES": env.int("LOA_RESEND_NOT_FOUND_AFTER_MINUTES", default=10),
+    # Callbacks for messages never recorded are retried, then marked expired, after this long.
+    "UNMATCHED_RETENTION_HOURS": env.int("LOA_UNMATCHED_RETENTION_HOURS", default=72),
+    # Inbound replies that opt the contact out of the channel (compared without diacritics).
+    "OPT_OUT_KEYWORDS": env.list(
+        "LOA_OPT_OUT_KEYWORDS", default=["TU CHOI", "TUCHOI", "HUY", "STOP", "UNSUBSCRIBE"]
+    ),
 }
 
 # ---- Data retention (manage.py purge_old_data, daily schedule) ----------------------------------
