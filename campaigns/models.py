@@ -364,8 +364,21 @@ class Message(models.Model):
         SKIPPED = "skipped", _("Skipped")
         CANCELLED = "cancelled", _("Cancelled")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="messages")
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="messages")
+    # No database foreign-key constraints: materializing a million messages would spend most of
+    # its time in two per-row constraint triggers (measured: 16 s for 200k rows on PostgreSQL 15).
+    # Rows are only ever inserted from existing campaigns and contacts (INSERT ... SELECT from
+    # the contacts table), and the ORM still cascades/protects on delete.
+    # (campaign_id lookups use the unique (campaign, contact) and the claim index)
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_constraint=False,
+        db_index=False,
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="messages", db_constraint=False
+    )
     phone = models.CharField(_("phone"), max_length=16)
     template_data = models.JSONField(_("template data"), default=dict, blank=True)
     # Deterministic per (campaign, contact): eSMS RequestId, eTelecom tracking_id, MMP clientMessageId.
