@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -30,6 +31,21 @@ from campaigns.text import fold
 from providers.phones import normalize_phone
 
 # ---- contacts ------------------------------------------------------------------------------------
+
+
+class ContactPaginator(EstimatedCountPaginator):
+    """A searched or filtered list counts its matches only up to CAP (+1, meaning "more"): a
+    LIMITed count stops early, where counting every "nguyen" among a million contacts would
+    not (the unfiltered count stays the planner's estimate)."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if not qs.query.where:
+            return super().count
+        return qs.order_by()[: self.CAP + 1].count()
 
 
 class OptOutInline(admin.TabularInline):
@@ -125,8 +141,9 @@ class ContactAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     inlines = [OptOutInline, MembershipInline]
-    paginator = EstimatedCountPaginator
+    paginator = ContactPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice over a million rows
     list_per_page = 50
     list_select_related = []  # nothing related is shown: no join
     actions = ["opt_out_all", "export_selected"]
@@ -267,29 +284,33 @@ class ContactImportAdmin(admin.ModelAdmin):
     search_fields = ["original_name", "contact_list__name"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    # The counts, warnings and error are in the panel above the fields (change_form.html).
     readonly_fields = [
         "original_name",
         "contact_list",
         "status",
-        "encoding",
-        "delimiter",
         "merge_policy",
+        "encoding_label",
+        "delimiter_label",
         "mapping",
-        "total_rows",
-        "processed_rows",
-        "imported_count",
-        "updated_count",
-        "duplicate_count",
-        "invalid_count",
-        "legacy_rewritten_count",
-        "warnings",
-        "error_message",
         "created_by",
         "created_at",
         "started_at",
         "finished_at",
     ]
     fields = readonly_fields
+
+    @admin.display(description=gettext_lazy("Encoding"))
+    def encoding_label(self, obj):
+        from campaigns.importing import ENCODING_LABELS
+
+        return ENCODING_LABELS.get(obj.encoding, obj.encoding) or "XLSX"
+
+    @admin.display(description=gettext_lazy("Delimiter"))
+    def delimiter_label(self, obj):
+        from campaigns.importing import DELIMITER_LABELS
+
+        return DELIMITER_LABELS.get(obj.delimiter, obj.delimiter) or "-"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -346,6 +367,7 @@ class OptOutAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -163,6 +163,9 @@ class ImportViews:
     def map_view(self, request, pk):
         self._require_add(request)
         imp = get_object_or_404(ContactImport.objects.select_related("contact_list"), pk=pk)
+        if request.method == "POST" and request.POST.get("retry"):
+            importing.contact_import_retry(import_id=imp.pk)
+            return HttpResponseRedirect(request.path)
         if imp.status != ContactImport.Status.UPLOADED:
             return HttpResponseRedirect(
                 reverse("admin:campaigns_contactimport_change", args=[imp.pk])

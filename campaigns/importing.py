@@ -80,6 +80,7 @@ XLSX_MAX_SHARED_STRINGS = 200 * 1024 * 1024
 IMPORT_LOCK = 4_154_003  # pg_advisory_xact_lock keys IMPORT_LOCK + bucket
 SAVE_PARTS = 2  # PostgreSQL connections saving a big file at once (a power of 2)
 PARALLEL_MIN_ROWS = 50_000
+ANALYZE_AFTER = 20_000  # new contacts after which the import refreshes the planner statistics
 
 
 def max_bytes() -> int:
@@ -204,11 +205,14 @@ def _size(fh) -> int:
     return size
 
 
-def inspect_file(fh, *, encoding: str | None = None, delimiter: str | None = None) -> TableInfo:
+def inspect_file(
+    fh, *, encoding: str | None = None, delimiter: str | None = None, quick: bool = False
+) -> TableInfo:
     """Decide how to read a file, before reading its rows. Raises ImportFileError with the reason.
 
     `fh` is a binary, seekable file. The size limit is checked first; a CSV is then scanned once
     as bytes (strict decoding + line count: the row limit is checked before any row is parsed).
+    `quick` (a known encoding, for a preview) skips that scan.
     """
     size = _size(fh)
     if size > max_bytes():
@@ -238,7 +242,7 @@ def inspect_file(fh, *, encoding: str | None = None, delimiter: str | None = Non
         )
     info = TableInfo(kind="csv", size=size)
     info.encoding = encoding or _detect_encoding(fh, head, info)
-    if encoding:
+    if encoding and not quick:
         try:
             _scan(fh, info, encoding, "strict" if encoding in ENCODING_CHOICES else "replace")
         except (UnicodeDecodeError, LookupError) as exc:
@@ -745,8 +749,17 @@ def _storage_name(filename: str) -> str:
 
 def contact_import_preview(*, imp: ContactImport) -> Preview:
     with imp.file.open("rb") as fh:
-        info = inspect_file(fh, encoding=imp.encoding or None, delimiter=imp.delimiter or None)
-        first, rows = read_preview(fh, info)
+        info = inspect_file(
+            fh, encoding=imp.encoding or None, delimiter=imp.delimiter or None, quick=True
+        )
+        try:
+            first, rows = read_preview(fh, info)
+        except UnicodeDecodeError as exc:  # an encoding chosen by hand that does not fit
+            raise ImportFileError(
+                _(
+                    "The file cannot be read as {encoding} ({error}). Choose another encoding."
+                ).format(encoding=info.encoding_label, error=exc)
+            ) from exc
     mapping = imp.mapping or guess_mapping(first, rows)
     has_header = mapping.get("has_header", True)
     header = column_titles(first, rows, has_header)
@@ -761,6 +774,21 @@ def contact_import_set_mapping(*, imp: ContactImport, mapping: dict, ncols: int)
         raise ImportFileError(" ".join(errors))
     ContactImport.objects.filter(pk=imp.pk).update(mapping=mapping)
     imp.mapping = mapping
+
+
+def contact_import_retry(*, import_id: int) -> bool:
+    """A failed import back to its mapping step, to run again (saving is an upsert, so rows a
+    failed run already saved are merged, not duplicated)."""
+    return bool(
+        ContactImport.objects.filter(pk=import_id, status=ContactImport.Status.FAILED).update(
+            status=ContactImport.Status.UPLOADED,
+            phase="",
+            error_message="",
+            processed_rows=0,
+            started_at=None,
+            finished_at=None,
+        )
+    )
 
 
 def task_timeout(rows: int) -> int:
@@ -809,8 +837,6 @@ class ImportCounts:
 
 class _Report:
     """The refused rows as CSV, on disk while the import runs (memory stays flat)."""
-
-    HEADER = ("row", "value", "reason")
 
     def __init__(self):
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 - lives until close()
@@ -957,6 +983,17 @@ def contact_import_execute(*, imp: ContactImport) -> ImportCounts:
         error_report=report_name,
         finished_at=timezone.now(),
     )
+    if connection.vendor == "postgresql" and counts.imported >= ANALYZE_AFTER:
+        # The import is done for the user; now refresh the planner's statistics, or searches
+        # on a table that just grew by a million rows get their plans from its old size
+        # (autovacuum would analyze it too, but only within minutes).
+        started = time.monotonic()
+        try:
+            with connection.cursor() as cur:
+                cur.execute("ANALYZE campaigns_contact, campaigns_contactlistmembership")
+        except Exception:  # statistics are an optimisation: never fail an import for them
+            logger.warning("import %s: ANALYZE failed", imp.pk, exc_info=True)
+        logger.info("import %s: tables analyzed in %.1fs", imp.pk, time.monotonic() - started)
     return counts
 
 
@@ -1072,6 +1109,7 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
         add(rowno, phone, raw, name, values)
         if total >= next_progress:
             next_progress += PROGRESS_EVERY
+            logger.debug("import %s: %s rows, peak RSS %s kB", imp.pk, total, _peak_rss_kb())
             sink.flush()
             ContactImport.objects.filter(pk=imp.pk).update(
                 processed_rows=total, total_rows=max(estimated, total)
@@ -1104,6 +1142,12 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
             ).format(n=f"{counts.legacy:,}")
         )
     return counts, found, records
+
+
+def _peak_rss_kb() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _oversized(name: str, values: list[str], attr_cols: list[tuple[int, str]]) -> str:
@@ -1290,13 +1334,17 @@ class _PostgresSink:
         self.columns = ", ".join(
             ["row_no", "phone", "raw", "name", "search", "reason", *self.attr_columns]
         )
+        self.dups = f"{self.table}_dups"  # rows repeating an earlier row's phone
         kind = "UNLOGGED" if self.parts > 1 else "TEMPORARY"  # neither is WAL-logged
         with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cur.execute(f"DROP TABLE IF EXISTS {self.table}, {self.dups}")
             cur.execute(
                 f"CREATE {kind} TABLE {self.table} ("
                 " row_no integer NOT NULL, phone text, raw text, name text, search text,"
                 " reason text" + "".join(f", {c} text" for c in self.attr_columns) + ")"
+            )
+            cur.execute(
+                f"CREATE {kind} TABLE {self.dups} (row_no integer, raw text, first_row integer)"
             )
 
     def _writer(self):
@@ -1356,9 +1404,6 @@ class _PostgresSink:
         t0 = time.monotonic()
         with connection.cursor() as cur:
             cur.execute(f"ANALYZE {self.table}")
-            if counts.invalid or self.staged_valid:
-                self._write_report(cur)
-        t1 = time.monotonic()
         if self.parts == 1:
             results = [self._save_part(0, params)]
         else:
@@ -1367,17 +1412,22 @@ class _PostgresSink:
                     pool.map(lambda k: self._save_part_thread(k, params), range(self.parts))
                 )
         distinct, inserted, added = (sum(r[i] for r in results) for i in range(3))
-        t2 = time.monotonic()
+        t1 = time.monotonic()
         with transaction.atomic():
             _recount_list(imp.contact_list_id)
+        if counts.invalid or self.staged_valid > distinct:
+            with connection.cursor() as cur:
+                self._write_report(cur)
+        t2 = time.monotonic()
         logger.info(
-            "import %s saved: report %.1fs, upsert and memberships %.1fs in %s part(s) "
-            "(%s added to the list)",
+            "import %s saved: upsert and memberships %.1fs in %s part(s) (%s added to the "
+            "list), report %.1fs; peak RSS %s kB",
             imp.pk,
             t1 - t0,
-            t2 - t1,
             self.parts,
             added,
+            t2 - t1,
+            _peak_rss_kb(),
         )
         counts.imported = inserted
         counts.updated = distinct - inserted
@@ -1413,21 +1463,16 @@ class _PostgresSink:
             connection.close()  # this thread's own connection
 
     def _write_report(self, cur) -> None:
-        """Refused rows (invalid, then duplicates of an earlier row), in row order, straight from
-        the staging table into the report file."""
+        """Refused rows (invalid, and duplicates of an earlier row), in row order, straight from
+        the staging tables into the report file."""
         safe = (
-            "CASE WHEN left({c}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') "
-            "THEN '''' || {c} ELSE {c} END"
+            "CASE WHEN left(raw, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') "
+            "THEN '''' || raw ELSE raw END"
         )
         query = (
-            f"COPY (WITH firsts AS (SELECT phone, min(row_no) AS first FROM {self.table}"
-            " WHERE phone IS NOT NULL GROUP BY phone HAVING count(*) > 1)"
-            f" SELECT s.row_no, {safe.format(c='s.raw')},"
-            " CASE WHEN s.phone IS NULL THEN s.reason"
-            "  ELSE replace(%(dup)s, '{row}', f.first::text) END"
-            f" FROM {self.table} s LEFT JOIN firsts f ON f.phone = s.phone"
-            " WHERE s.phone IS NULL OR (f.first IS NOT NULL AND s.row_no <> f.first)"
-            " ORDER BY s.row_no) TO STDOUT WITH (FORMAT csv)"
+            f"COPY (SELECT row_no, {safe}, reason FROM {self.table} WHERE phone IS NULL"
+            f" UNION ALL SELECT row_no, {safe}, replace(%(dup)s, '{{row}}', first_row::text)"
+            f" FROM {self.dups} ORDER BY 1) TO STDOUT WITH (FORMAT csv)"
         )
         self.report.text.flush()
         with cur.cursor.copy(query, {"dup": _dup_reason()}) as copy:
@@ -1439,6 +1484,7 @@ class _PostgresSink:
     def _sql(self, template: str, part: str = "true") -> str:
         return (
             template.replace("{table}", self.table)
+            .replace("{dups}", self.dups)
             .replace("{attrs}", self._attrs_sql())
             .replace("{part}", part)
         )
@@ -1492,6 +1538,13 @@ class _PostgresSink:
         " source_import_id, source_row, created_at, updated_at)"
         " SELECT phone, name, attrs, search, %(source)s, %(import_id)s, row_no, %(now)s, %(now)s"
     )
+    # The rows that repeat an earlier row's phone, for the report (computed here, where the
+    # deduplicated rows are at hand, and in parallel when the saving is).
+    _DUPS = (
+        ", dup AS (INSERT INTO {dups} (row_no, raw, first_row)"
+        " SELECT s.row_no, s.raw, src.row_no FROM {table} s JOIN src ON src.phone = s.phone"
+        " WHERE s.row_no <> src.row_no)"  # (src holds this part's phones only)
+    )
     _MEMBERS = (
         "INSERT INTO campaigns_contactlistmembership (contact_list_id, contact_id, added_at)"
         " SELECT %(list_id)s, id, %(now)s"
@@ -1512,7 +1565,7 @@ class _PostgresSink:
                 f" WHERE c.phone = src.phone AND ({changed}) RETURNING 1)"
             )
         return (
-            cls._SRC + ", old AS MATERIALIZED ("
+            cls._SRC + cls._DUPS + ", old AS MATERIALIZED ("
             " SELECT c.id, c.phone FROM src JOIN campaigns_contact c ON c.phone = src.phone)"
             f", ins AS ({cls._INSERT} FROM src"
             "  WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.phone = src.phone) RETURNING c.id)"
@@ -1536,7 +1589,7 @@ class _PostgresSink:
             )
             action = f"UPDATE SET {assign} WHERE {changed}"
         return (
-            cls._SRC + ", old AS MATERIALIZED ("
+            cls._SRC + cls._DUPS + ", old AS MATERIALIZED ("
             " SELECT c.id FROM src JOIN campaigns_contact c ON c.phone = src.phone)"
             f", up AS ({cls._INSERT} FROM src ON CONFLICT (phone) DO {action}"
             "  RETURNING c.id, (xmax = 0) AS inserted)"
@@ -1554,6 +1607,6 @@ class _PostgresSink:
             pass
         try:
             with connection.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+                cur.execute(f"DROP TABLE IF EXISTS {self.table}, {self.dups}")
         except Exception:  # the connection may be gone; the temp table goes with it
             logger.warning("could not drop %s", self.table, exc_info=True)

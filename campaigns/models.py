@@ -382,10 +382,11 @@ class Message(models.Model):
     phone = models.CharField(_("phone"), max_length=16)
     template_data = models.JSONField(_("template data"), default=dict, blank=True)
     # Deterministic per (campaign, contact): eSMS RequestId, eTelecom tracking_id, MMP clientMessageId.
-    idempotency_key = models.CharField(_("idempotency key"), max_length=64, unique=True)
-    provider_message_id = models.CharField(
-        _("provider message id"), max_length=100, blank=True, db_index=True
-    )
+    # Unique through Meta.constraints, not unique=True: on PostgreSQL that would add a second,
+    # LIKE-only index that every inserted message pays for.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=64)
+    # Indexed (partially, below) only once set: a fresh message has none yet.
+    provider_message_id = models.CharField(_("provider message id"), max_length=100, blank=True)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
     )
@@ -409,13 +410,35 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "contact"], name="uniq_message_per_contact")
+            models.UniqueConstraint(
+                fields=["campaign", "contact"], name="uniq_message_per_contact"
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="uniq_message_idempotency_key"
+            ),
         ]
         indexes = [
             # the driver's claim: pending rows of one campaign in id order
             models.Index(fields=["campaign", "status", "id"], name="msg_claim_idx"),
-            # the reaper and reconciliation: rows stuck in a status since a time
-            models.Index(fields=["status", "claimed_at"], name="msg_stuck_idx"),
+            # the reaper and reconciliation: rows in sending/unknown/sent since a time. Partial, so
+            # materializing a million pending rows does not maintain it.
+            models.Index(
+                fields=["status", "claimed_at"],
+                name="msg_inflight_idx",
+                condition=models.Q(status__in=["sending", "unknown"]),
+            ),
+            # reconciliation: `sent` rows still without a receipt after a while
+            models.Index(
+                fields=["sent_at"],
+                name="msg_sent_no_receipt_idx",
+                condition=models.Q(status="sent"),
+            ),
+            # webhooks and status polls find messages by the provider's id
+            models.Index(
+                fields=["provider_message_id"],
+                name="msg_provider_id_idx",
+                condition=~models.Q(provider_message_id=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -290,28 +290,32 @@ def _materialize_sql(campaign: Campaign, audience) -> int | None:
     now = timezone.now()
     prefix = idempotency_key(campaign, 0)[:-1]  # "loa{id}t{stamp}c"
     data = JSONObject(**exprs) if exprs else Value("{}")
-    select = audience.annotate(
-        _cid=Value(campaign.pk, output_field=IntegerField()),
-        _key=Concat(Value(prefix), Cast("pk", CharField()), output_field=CharField()),
-        _data=data,
-        _status=Value(S.PENDING),
-        _blank=Value(""),
-        _zero=Value(0, output_field=IntegerField()),
-        _now=Value(now, output_field=DateTimeField()),
-    ).values_list(
-        "_cid",
-        "pk",
-        "phone",
-        "_key",
-        "_data",
-        "_status",
-        "_blank",
-        "_blank",
-        "_blank",
-        "_blank",
-        "_zero",
-        "_now",
-        "_now",
+    select = (
+        audience.order_by()
+        .annotate(
+            _cid=Value(campaign.pk, output_field=IntegerField()),
+            _key=Concat(Value(prefix), Cast("pk", CharField()), output_field=CharField()),
+            _data=data,
+            _status=Value(S.PENDING),
+            _blank=Value(""),
+            _zero=Value(0, output_field=IntegerField()),
+            _now=Value(now, output_field=DateTimeField()),
+        )
+        .values_list(
+            "_cid",
+            "pk",
+            "phone",
+            "_key",
+            "_data",
+            "_status",
+            "_blank",
+            "_blank",
+            "_blank",
+            "_blank",
+            "_zero",
+            "_now",
+            "_now",
+        )
     )
     sql, params = select.query.sql_with_params()
     table = Message._meta.db_table
@@ -319,10 +323,14 @@ def _materialize_sql(campaign: Campaign, audience) -> int | None:
         "campaign_id, contact_id, phone, idempotency_key, template_data, status, provider_message_id, "
         "error_class, error_code, error_message, attempts, created_at, updated_at"
     )
-    # "WHERE true" keeps SQLite's parser from reading ON CONFLICT as part of a join.
-    where = "" if " WHERE " in sql else " WHERE true"
+    # The first build of a campaign inserts plainly (ON CONFLICT's speculative insertion costs a
+    # third more per row); a re-run keeps only what is missing. "WHERE true" keeps SQLite's parser
+    # from reading ON CONFLICT as part of a join.
+    if Message.objects.filter(campaign_id=campaign.pk).exists():
+        where = "" if " WHERE " in sql else " WHERE true"
+        sql = f"{sql}{where} ON CONFLICT DO NOTHING"
     with connection.cursor() as cur:
-        cur.execute(f"INSERT INTO {table} ({cols}) {sql}{where} ON CONFLICT DO NOTHING", params)
+        cur.execute(f"INSERT INTO {table} ({cols}) {sql}", params)
         return cur.rowcount
 
 

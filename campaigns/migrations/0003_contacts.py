@@ -16,12 +16,18 @@ def add_trigram_index(apps, schema_editor):
         "CREATE INDEX IF NOT EXISTS campaigns_contact_search_trgm "
         "ON campaigns_contact USING gin (search_text gin_trgm_ops)"
     )
+    # LIKE '%term%' is estimated from the column's histogram only when it keeps 100 entries
+    # besides the most common values; with the default target (100) and names that repeat it
+    # does not, and the planner guesses (measured at 880k contacts: a 3% term estimated at
+    # 0.01%, a 240 ms bitmap scan chosen over a 0.5 ms backward scan of the primary key).
+    schema_editor.execute("ALTER TABLE campaigns_contact ALTER COLUMN search_text SET STATISTICS 300")
 
 
 def drop_trigram_index(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute("DROP INDEX IF EXISTS campaigns_contact_search_trgm")
+    schema_editor.execute("ALTER TABLE campaigns_contact ALTER COLUMN search_text SET STATISTICS -1")
 
 
 class Migration(migrations.Migration):

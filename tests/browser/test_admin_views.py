@@ -358,13 +358,24 @@ def test_marketer_cannot_open_provider_credentials(client, marketer, setup):
     assert reverse("admin:providers_provideraccount_changelist") not in index
 
 
-def test_vietnamese_is_the_default_and_english_is_one_click_away(client, marketer):
-    r = client.get(reverse("admin:index"))
+def test_vietnamese_for_vietnamese_browsers_and_english_one_click_away(client, marketer):
+    r = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="vi-VN,vi;q=0.9")
     assert r.headers["Content-Language"] == "vi"
+    assert "Tổng quan" in r.content.decode()  # the dashboard's title, translated
     r = client.post(reverse("set_language"), {"language": "en", "next": "/admin/"})
     assert r.status_code == 302
-    r = client.get(reverse("admin:index"))
-    assert r.headers["Content-Language"] == "en"
+    r = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="vi-VN,vi;q=0.9")
+    assert r.headers["Content-Language"] == "en"  # the choice wins over the browser's
+
+
+def test_numbers_are_grouped_the_vietnamese_way():
+    from django.contrib.humanize.templatetags.humanize import intcomma
+    from django.utils import translation
+
+    with translation.override("vi"):
+        assert intcomma(1234567) == "1.234.567"
+    with translation.override("en"):
+        assert intcomma(1234567) == "1,234,567"
 
 
 def test_custom_404_page(client, marketer):

@@ -298,3 +298,38 @@ def test_contact_staff_role_can_upload(client, django_capture_on_commit_callback
     imp.refresh_from_db()
     assert imp.imported_count == 3
     assert client.get(reverse("admin:campaigns_contact_changelist")).status_code == 200
+
+
+def test_a_failed_import_can_be_retried(admin_client):
+    upload(admin_client, hostile.no_phone_column())
+    imp = ContactImport.objects.get()
+    from campaigns.importing import contact_import_run
+
+    ContactImport.objects.filter(pk=imp.pk).update(status=ContactImport.Status.QUEUED)
+    imp = contact_import_run(import_id=imp.pk)
+    assert imp.status == ContactImport.Status.FAILED
+    page = admin_client.get(reverse("admin:campaigns_contactimport_change", args=[imp.pk]))
+    html = page.content.decode()
+    assert 'id="import-error"' in html and "No phone column" in html
+    assert 'id="retry-import"' in html
+    map_url = reverse("admin:campaigns_contactimport_map", args=[imp.pk])
+    response = admin_client.post(map_url, {"retry": "1"})
+    assert response.status_code == 302 and response["Location"] == map_url
+    assert 'id="start-import"' in admin_client.get(map_url).content.decode()
+    imp.refresh_from_db()
+    assert imp.status == ContactImport.Status.UPLOADED
+
+
+def test_searched_changelist_counts_only_up_to_a_cap(admin_client, monkeypatch):
+    from campaigns.admin_contacts import ContactPaginator
+
+    monkeypatch.setattr(ContactPaginator, "CAP", 3)
+    for i in range(6):
+        Contact.objects.create(
+            phone=f"8498765430{i}", name=f"Nguyễn {i}", search_text=f"nguyen {i}"
+        )
+    paginator = ContactPaginator(Contact.objects.filter(search_text__contains="nguyen"), 2)
+    assert paginator.count == 4  # CAP + 1: "more than 3"
+    assert ContactPaginator(Contact.objects.filter(search_text__contains="nguyen 5"), 2).count == 1
+    page = admin_client.get(reverse("admin:campaigns_contact_changelist"), {"q": "nguyen"})
+    assert page.status_code == 200

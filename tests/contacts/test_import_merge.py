@@ -182,6 +182,11 @@ def test_parallel_save_on_postgresql(postgres_only, monkeypatch, contact_list):
     assert (filled.name, filled.attributes) == ("Tên 3", {"city": "Huế"})
     contact_list.refresh_from_db()
     assert contact_list.contact_count == 300
+    from tests.contacts.conftest import report_rows
+
+    _header, *rows = report_rows(imp)
+    assert [int(r[0]) for r in rows] == list(range(302, 402))  # in row order, both parts
+    assert "row 2;" in rows[0][2]  # row 302 repeats row 2's phone
     with connection.cursor() as cur:  # the shared staging table is gone
         cur.execute("SELECT count(*) FROM pg_class WHERE relname LIKE 'loa_import_stage_%%'")
         assert cur.fetchone()[0] == 0
