@@ -281,7 +281,7 @@ class Command(BaseCommand):
     def _run_to_completion(self, campaign):
         """Send the finished demo campaign right now, in this process, through the real engine."""
         from providers.models import SandboxCallback
-        from webhooks.services import sandbox_callbacks_deliver
+        from webhooks.services import sandbox_callbacks_deliver, webhook_events_apply
 
         services.campaign_transition(
             campaign_id=campaign.pk, to=Campaign.Status.RUNNING, note="Demo"
@@ -290,3 +290,5 @@ class Command(BaseCommand):
         services.campaign_drive(campaign_id=campaign.pk, time_budget=120)
         SandboxCallback.objects.update(due_at=timezone.now())
         sandbox_callbacks_deliver(limit=100_000)
+        while webhook_events_apply(limit=1000):  # as the worker would, right now
+            pass
