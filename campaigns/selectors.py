@@ -88,12 +88,10 @@ def campaign_recent_failures(*, campaign: Campaign, limit: int = 10) -> list[dic
 
 
 def campaign_preflight(*, campaign: Campaign) -> dict:
-    from campaigns.models import Contact
-    from campaigns.services import audience_queryset, campaign_check_sendable
+    from campaigns.services import audience_all_queryset, audience_queryset, campaign_check_sendable
 
-    in_lists = (
-        Contact.objects.filter(memberships__contact_list__campaigns=campaign).distinct().count()
-    )
+    # everyone the lists and segments target, opted out or not
+    in_lists = audience_all_queryset(campaign).count()
     recipients = audience_queryset(campaign).count()
     price = campaign.template.price if campaign.template_id else 0
     oa = campaign.channel.official_account

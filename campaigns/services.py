@@ -120,8 +120,8 @@ def campaign_check_sendable(campaign: Campaign) -> list[str]:
         errors += validate_mapping(
             campaign.param_mapping or {}, list(campaign.template.ordered_param_names())
         )
-    if not campaign.lists.exists():
-        errors.append(_("Choose at least one contact list."))
+    if not campaign.lists.exists() and not campaign.segments.exists():
+        errors.append(_("Choose at least one contact list or segment."))
     return errors
 
 
