@@ -187,7 +187,7 @@ def main() -> None:
         cwd=ROOT,
         env=env,
         start_new_session=True,
-        stdout=open(ROOT / "tmp" / "bench-gunicorn.log", "wb"),
+        stdout=open(ROOT / "tmp" / "bench-gunicorn.log", "wb"),  # noqa: SIM115 - lives as long as the server
         stderr=subprocess.STDOUT,
     )
     cluster = subprocess.Popen(
@@ -218,7 +218,9 @@ def main() -> None:
             for k, v in r[2].items():
                 statuses[k] = statuses.get(k, 0) + v
         if not latencies:
-            raise SystemExit(f"no request succeeded: {errors} connection errors, statuses {statuses}")
+            raise SystemExit(
+                f"no request succeeded: {errors} connection errors, statuses {statuses}"
+            )
         rate = len(latencies) / elapsed
         p50 = latencies[len(latencies) // 2] * 1000
         p99 = latencies[int(len(latencies) * 0.99)] * 1000

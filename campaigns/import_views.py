@@ -4,10 +4,13 @@ contacts.py. Registered by the ModelAdmins in admin_contacts.py (wrapped in admi
 
 from __future__ import annotations
 
+from functools import partial
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import (
     FileResponse,
     Http404,
@@ -21,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_protect
 
 from campaigns import importing
 from campaigns.contacts import contacts_export_csv, opt_out_file_process
@@ -28,6 +32,29 @@ from campaigns.importing import ImportFileError
 from campaigns.models import ContactImport, ContactList, OptOut
 
 IGNORE, PHONE, NAME, ATTRIBUTE = "ignore", "phone", "name", "attribute"
+
+
+class UploadLimitHandler(FileUploadHandler):
+    """Stops an upload at CONTACT_UPLOAD_MAX_BYTES: the rest of the body is read and dropped,
+    never written to disk, and the page says why."""
+
+    def __init__(self, request, limit: int):
+        super().__init__(request)
+        self.limit = limit
+        self.exceeded = False
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        if content_length and content_length > self.limit + 64 * 1024:
+            self.exceeded = True  # known from the header: stop at the first chunk
+
+    def receive_data_chunk(self, raw_data, start):
+        if self.exceeded or start + len(raw_data) > self.limit:
+            self.exceeded = True
+            raise StopUpload(connection_reset=False)
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
 
 
 class UploadForm(forms.Form):
@@ -107,18 +134,25 @@ class ImportViews:
     # ---- 1. upload ------------------------------------------------------------------------
 
     def upload_view(self, request, form_url="", extra_context=None):
+        """Django has no upload size limit: this handler stops storing the body past ours.
+        It must be installed before anything reads request.POST, CSRF checking included, so
+        the admin page is csrf_exempt (admin_contacts) and CSRF is checked here, after it."""
+        limit = UploadLimitHandler(request, settings.CONTACT_UPLOAD_MAX_BYTES)
+        request.upload_handlers.insert(0, limit)
+        return csrf_protect(partial(self._upload, limit=limit))(request)
+
+    def _upload(self, request, limit):
         self._require_add(request)
-        # Refuse an oversized body before Django reads it into a temporary file.
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        too_big = request.method == "POST" and length > settings.CONTACT_UPLOAD_MAX_BYTES + 65536
-        if too_big:
-            form = UploadForm()
-            form.full_clean()
-            form.add_error(
-                None,
-                _("The file is larger than the {mb} MB limit.").format(
-                    mb=settings.CONTACT_UPLOAD_MAX_BYTES // (1024 * 1024)
-                ),
+        # (reading request.FILES parses the body: only then does the handler know)
+        if request.method == "POST" and (request.FILES is not None) and limit.exceeded:
+            form = UploadForm(request.POST)
+            form.is_valid()
+            form.errors["file"] = form.error_class(
+                [
+                    _("The file is larger than the {mb} MB limit.").format(
+                        mb=settings.CONTACT_UPLOAD_MAX_BYTES // (1024 * 1024)
+                    )
+                ]
             )
         elif request.method == "POST":
             form = UploadForm(request.POST, request.FILES)

@@ -1298,9 +1298,10 @@ def campaigns_kick_running() -> int:
 
 
 def contact_search_key(contact: Contact) -> str:
-    from campaigns.text import search_key
+    """The folded name (phones are searched on the phone column, see importing)."""
+    from campaigns.importing import contact_search_text
 
-    return search_key(contact.name, contact.phone)
+    return contact_search_text(contact.name)
 
 
 def contact_import_enqueue(*, import_id: int) -> None:

@@ -3,8 +3,8 @@
 import factory
 from django.contrib.auth.models import Group, User
 
+from campaigns.importing import contact_search_text
 from campaigns.models import Campaign, Contact, ContactList, ContactListMembership
-from campaigns.text import search_key
 from providers.models import Channel, OfficialAccount, ProviderAccount
 from templates_app.models import Template, TemplateParam
 
@@ -92,7 +92,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
     phone = factory.Sequence(lambda n: f"8490{n:07d}")
     name = factory.Sequence(lambda n: f"Nguyễn Văn {n}")
     attributes = factory.LazyFunction(lambda: {"order": "DH001"})
-    search_text = factory.LazyAttribute(lambda o: search_key(o.name, o.phone))
+    search_text = factory.LazyAttribute(lambda o: contact_search_text(o.name))
 
 
 class ContactListFactory(factory.django.DjangoModelFactory):

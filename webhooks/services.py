@@ -58,7 +58,11 @@ def webhook_receive(
     malformed body with 400 and to get the dedupe key), one INSERT, one commit. Duplicates are
     recognized by the unique (account, dedupe_key) and stored too, marked as such.
     """
-    kept = {k.lower(): v[:500].replace("\x00", "") for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+    kept = {
+        k.lower(): v[:500].replace("\x00", "")
+        for k, v in headers.items()
+        if k.lower() in KEPT_HEADERS
+    }
     raw = dict(
         account=account,
         method=method[:8],
@@ -272,11 +276,16 @@ def inbound_store(
         opted_out=opted,
         event=event,
     )
-    if opted and contact is not None:
-        OptOut.objects.get_or_create(
-            contact=contact,
+    if opted and phone:
+        # One service for every opt-out source (admin, file, reply): it keeps the first reason
+        # and time as evidence, and creates the contact if the number is not one yet.
+        from campaigns.contacts import contact_opt_out
+
+        contact_opt_out(
+            phone=phone,
             channel_kind=channel.kind if channel else OptOut.ALL,
-            defaults={"reason": inbound.text[:300], "source": OptOut.Source.REPLY},
+            reason=inbound.text[:300],
+            source=OptOut.Source.REPLY,
         )
     return msg
 

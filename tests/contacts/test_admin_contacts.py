@@ -333,3 +333,41 @@ def test_searched_changelist_counts_only_up_to_a_cap(admin_client, monkeypatch):
     assert ContactPaginator(Contact.objects.filter(search_text__contains="nguyen 5"), 2).count == 1
     page = admin_client.get(reverse("admin:campaigns_contact_changelist"), {"q": "nguyen"})
     assert page.status_code == 200
+
+
+def test_upload_limit_stops_storing_the_body(admin_client, settings):
+    settings.CONTACT_UPLOAD_MAX_BYTES = 1000
+    response = upload(admin_client, b"phone\n" + b"0987654321\n" * 500)
+    assert response.status_code == 200
+    assert "larger than the 0 MB limit" in response.content.decode()
+    assert ContactImport.objects.count() == 0
+
+
+def test_upload_still_checks_csrf(admin_user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    response = client.post(
+        UPLOAD,
+        {
+            "new_list_name": "x",
+            "merge_policy": "fill",
+            "file": SimpleUploadedFile("a.csv", hostile.utf8_bom()),
+        },
+    )
+    assert response.status_code == 403
+    assert ContactImport.objects.count() == 0
+    page = client.get(UPLOAD)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    ok = client.post(
+        UPLOAD,
+        {
+            "csrfmiddlewaretoken": token,
+            "new_list_name": "x",
+            "merge_policy": "fill",
+            "file": SimpleUploadedFile("a.csv", hostile.utf8_bom()),
+        },
+    )
+    assert ok.status_code == 302
+    assert ContactImport.objects.count() == 1

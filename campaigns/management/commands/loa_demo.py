@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns import services
+from campaigns.importing import contact_search_text
 from campaigns.models import Campaign, Contact, ContactList, ContactListMembership
-from campaigns.text import search_key
 from providers.models import Channel, OfficialAccount, ProviderAccount
 from templates_app.models import Template, TemplateParam
 
@@ -231,7 +231,7 @@ class Command(BaseCommand):
                     phone=phone,
                     name=name,
                     attributes=attrs,
-                    search_text=search_key(name, phone),
+                    search_text=contact_search_text(name),
                     source="demo",
                 )
             )
