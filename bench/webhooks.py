@@ -31,16 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def figure(name, value, unit="-", target="-", ok=None, **extra):
-    okv = "-" if ok is None else ("yes" if ok else "no")
-    tail = "".join(f" {k}={v}" for k, v in extra.items())
-    print(f"FIGURE {name}={value} {unit} target={target} ok={okv}{tail}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(1, str(ROOT / "bench"))
+from send_campaign import figure, free_port  # noqa: E402  (one FIGURE printer for the benchmarks)
 
 
 def _client(args):
@@ -114,7 +106,6 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     vendor = connection.vendor
-    sys.path.insert(0, str(ROOT / "bench"))
     from send_campaign import make_contacts, new_campaign, setup_channel
 
     from campaigns import services

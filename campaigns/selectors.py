@@ -114,6 +114,28 @@ def _safe(value) -> str:
     return "'" + text if text and text[0] in "=+-@\t\r" else text
 
 
+EXPORT_FIELDS = (
+    "phone",
+    "contact__name",
+    "status",
+    "error_code",
+    "error_message",
+    "fee",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+    "provider_message_id",
+)
+
+
+def _export_rows_queryset(campaign: Campaign):
+    """Every recipient's outcome, in message order: the rows of both exports (CSV and XLSX)."""
+    return (
+        Message.objects.filter(campaign_id=campaign.pk).order_by("id").values_list(*EXPORT_FIELDS)
+    )
+
+
 def campaign_export_rows(*, campaign: Campaign) -> Iterator[str]:
     """CSV of every recipient's outcome, streamed; cells are formula-injection safe."""
     buf = io.StringIO()
@@ -133,23 +155,7 @@ def campaign_export_rows(*, campaign: Campaign) -> Iterator[str]:
     ]
     w.writerow(header)
     yield "\ufeff" + buf.getvalue()
-    qs = (
-        Message.objects.filter(campaign=campaign)
-        .order_by("id")
-        .values_list(
-            "phone",
-            "contact__name",
-            "status",
-            "error_code",
-            "error_message",
-            "fee",
-            "sent_at",
-            "delivered_at",
-            "read_at",
-            "failed_at",
-            "provider_message_id",
-        )
-    )
+    qs = _export_rows_queryset(campaign)
     for row in qs.iterator(chunk_size=2000):
         buf.seek(0)
         buf.truncate()
@@ -362,23 +368,7 @@ def campaign_export_xlsx(*, campaign: Campaign, fileobj) -> int:
         cell.font = bold
         header.append(cell)
     ws.append(header)
-    qs = (
-        Message.objects.filter(campaign_id=campaign.pk)
-        .order_by("id")
-        .values_list(
-            "phone",
-            "contact__name",
-            "status",
-            "error_code",
-            "error_message",
-            "fee",
-            "sent_at",
-            "delivered_at",
-            "read_at",
-            "failed_at",
-            "provider_message_id",
-        )
-    )
+    qs = _export_rows_queryset(campaign)
     meanings: dict[str, str] = {}
 
     def local(v):
