@@ -1274,11 +1274,21 @@ def campaigns_start_due(*, now: datetime | None = None) -> list[int]:
     return started
 
 
-def campaigns_kick_running() -> int:
+def campaigns_kick_running(*, idle_seconds: float | None = None) -> int:
     """Restart drivers for running campaigns with due pending rows (after a restart or a deferral).
-    Extra drivers are harmless: claims are exclusive."""
+
+    Only campaigns whose drivers have been quiet for a while (every batch touches the campaign
+    row's updated_at): a live driver re-enqueues itself, and kicking a busy campaign every minute
+    would pile driver tasks in front of everything else in the queue. Extra drivers would still be
+    harmless for correctness: claims are exclusive."""
     now = timezone.now()
-    ids = list(Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True))
+    if idle_seconds is None:
+        idle_seconds = settings.LOA["DRIVER_TIME_BUDGET"] + 30
+    ids = list(
+        Campaign.objects.filter(
+            status=Campaign.Status.RUNNING, updated_at__lte=now - timedelta(seconds=idle_seconds)
+        ).values_list("pk", flat=True)
+    )
     kicked = 0
     for cid in ids:
         due = (

@@ -65,7 +65,7 @@ def _settle(campaign, fake, qcluster, cluster=None, rounds: int = 6):
     for _ in range(rounds):
         if cluster is None or cluster.proc.poll() is not None:
             cluster = qcluster(**CLUSTER_ENV)
-        services.campaigns_kick_running()
+        services.campaigns_kick_running(idle_seconds=0)
         wait_for(
             lambda: not Message.objects.filter(campaign=campaign, status="pending").exists(),
             timeout=90,
@@ -116,7 +116,7 @@ def test_sigkill_ten_times_during_a_campaign(qcluster):
             cluster.kill()  # SIGKILL the whole cluster, mid-batch
             kills += 1
             cluster = qcluster(**CLUSTER_ENV)
-            services.campaigns_kick_running()
+            services.campaigns_kick_running(idle_seconds=0)
         assert kills == 10
         counts = _settle(campaign, fake, qcluster, cluster)
         assert counts == {"sent": 400}, counts
@@ -146,7 +146,7 @@ def test_two_clusters_at_once(qcluster):
         campaign = _campaign(fake, 400)
         first, _second = qcluster(**CLUSTER_ENV), qcluster(**CLUSTER_ENV)
         services.campaign_send_now(campaign_id=campaign.pk)
-        services.campaigns_kick_running()  # more drivers than one cluster would run
+        services.campaigns_kick_running(idle_seconds=0)  # more drivers than one cluster would run
         assert wait_for(
             lambda: Campaign.objects.get(pk=campaign.pk).status == "completed", timeout=120
         ), first.output()
