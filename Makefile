@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run web web-prod worker scheduler status test test-pg lint format bench messages clean
+.PHONY: install run web web-prod worker scheduler status test lint format bench messages clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,7 +55,7 @@ bench: install
 	$(PY) bench/run_all.py
 
 messages: install
-	$(PY) manage.py makemessages -l vi --ignore=.venv --ignore=bench --ignore=tests
+	$(PY) manage.py makemessages -l vi --ignore=.venv --ignore=bench --ignore=tests --ignore=tmp
 	$(PY) manage.py compilemessages --ignore=.venv
 
 clean:
