@@ -11,6 +11,8 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOA = {**LOA, "SANDBOX_CALLBACK_DELAY": 0.0, "SEND_CONCURRENCY": 4}
 MEDIA_ROOT = BASE_DIR / "tmp" / "test-media"
+# tmp/ is not in git: a fresh clone must get it before the test database file is created there.
+(BASE_DIR / "tmp").mkdir(exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One file per test run (parallel runs must not share it); e2e tests read the name back.
     import os
