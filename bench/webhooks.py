@@ -156,6 +156,7 @@ def main() -> None:
     random.Random(1).shuffle(paths)
 
     port = free_port()
+    (ROOT / "tmp").mkdir(exist_ok=True)
     env = {
         **os.environ,
         "PORT": str(port),
