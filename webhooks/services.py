@@ -281,12 +281,15 @@ def inbound_store(
         # and time as evidence, and creates the contact if the number is not one yet.
         from campaigns.contacts import contact_opt_out
 
-        contact_opt_out(
+        opt_out = contact_opt_out(
             phone=phone,
             channel_kind=channel.kind if channel else OptOut.ALL,
             reason=inbound.text[:300],
             source=OptOut.Source.REPLY,
         )
+        if msg.contact_id is None:  # the number became a contact just now
+            InboundMessage.objects.filter(pk=msg.pk).update(contact=opt_out.contact)
+            msg.contact = opt_out.contact
     return msg
 
 
