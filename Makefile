@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: install run web web-prod worker scheduler status test lint format bench messages clean
+.PHONY: install run web web-prod webhooks-prod worker scheduler status test lint format bench messages clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ worker: install
 web-prod: install
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(VENV)/bin/gunicorn -c config/gunicorn.conf.py config.wsgi:application
+
+# Provider callbacks on their own server (docs/OPERATIONS.md, "The webhooks role").
+webhooks-prod: install
+	$(VENV)/bin/granian --interface wsgi --no-ws --host $(HOST) --port $${WEBHOOKS_PORT:-8001} \
+		--workers $${WEBHOOKS_WORKERS:-2} --blocking-threads $${WEBHOOKS_THREADS:-16} config.wsgi:application
 
 scheduler: install
 	Q_WORKERS=1 Q_SCHEDULER=true $(PY) manage.py qcluster

@@ -41,8 +41,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cpu_seconds(pgid: int) -> float:
-    """user+sys of every live process in a process group, plus what its dead children used."""
+def cpu_seconds(pgid: int | None = None, comm: str | None = None) -> float:
+    """user+sys of every live process in a process group (or with this command name), plus what
+    their dead children used."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for entry in os.listdir("/proc"):
@@ -53,7 +54,9 @@ def cpu_seconds(pgid: int) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) != pgid:  # field 5 (pgrp) after pid and comm
+        if pgid is not None and int(fields[2]) != pgid:  # field 5 (pgrp) after pid and comm
+            continue
+        if comm is not None and stat[stat.index("(") + 1 : stat.rindex(")")] != comm:
             continue
         utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
         total += utime + stime + cutime + cstime

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 
 sys.path.insert(1, str(ROOT / "bench"))
-from send_campaign import figure, free_port  # noqa: E402  (one FIGURE printer for the benchmarks)
+from send_campaign import cpu_seconds, figure, free_port  # noqa: E402  (one FIGURE printer for the benchmarks)
 
 
 def _client(args):
@@ -79,6 +79,17 @@ def _client(args):
     return latencies, errors[0], statuses
 
 
+def _cpu_by_role(web_pid: int, cluster_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the web server, the worker cluster, PostgreSQL and the load
+    generator (this process's reaped children: the client pool once it has ended)."""
+    return {
+        "web": cpu_seconds(pgid=web_pid),
+        "applier": cpu_seconds(pgid=cluster_pid),
+        "postgres": cpu_seconds(comm="postgres"),
+        "load_generator": os.times().children_user + os.times().children_system,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Webhook intake benchmark")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
@@ -90,6 +101,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16, help="connections per load process")
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--web-threads", type=int, default=8)
+    parser.add_argument(
+        "--server",
+        choices=("granian", "gunicorn"),
+        default="granian",
+        help="the web server in front of config.wsgi (docs/OPERATIONS.md: the webhooks role)",
+    )
     parser.add_argument("--quick", action="store_true", help="5,000 messages")
     args = parser.parse_args()
     if args.quick:
@@ -169,17 +186,38 @@ def main() -> None:
         "Q_LOG_LEVEL": "ERROR",
         "ALLOWED_HOSTS": "127.0.0.1",
     }
-    web = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
+    bindir = Path(sys.executable).parent
+    if args.server == "gunicorn":
+        command = [
+            str(bindir / "gunicorn"),
             "-c",
             "config/gunicorn.conf.py",
             "config.wsgi:application",
-        ],
+        ]
+    else:
+        command = [
+            str(bindir / "granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.web_workers),
+            "--blocking-threads",
+            str(args.web_threads),
+            "--no-ws",
+            "--log-level",
+            "warning",
+            "config.wsgi:application",
+        ]
+    web = subprocess.Popen(
+        command,
         cwd=ROOT,
         env=env,
         start_new_session=True,
-        stdout=open(ROOT / "tmp" / "bench-gunicorn.log", "wb"),  # noqa: SIM115 - lives as long as the server
+        stdout=open(ROOT / "tmp" / "bench-web.log", "wb"),  # noqa: SIM115 - lives as long as the server
         stderr=subprocess.STDOUT,
     )
     cluster = subprocess.Popen(
@@ -199,10 +237,12 @@ def main() -> None:
                 time.sleep(0.2)
         time.sleep(1)
         shares = [paths[i :: args.clients] for i in range(args.clients)]
+        cpu0 = _cpu_by_role(web.pid, cluster.pid)
         t0 = time.perf_counter()
         with mp.get_context("fork").Pool(args.clients) as pool:
             results = pool.map(_client, [(port, share, args.threads) for share in shares])
         elapsed = time.perf_counter() - t0
+        cpu = {k: v - cpu0[k] for k, v in _cpu_by_role(web.pid, cluster.pid).items()}
         latencies = sorted(x for r in results for x in r[0])
         errors = sum(r[1] for r in results)
         statuses: dict[int, int] = {}
@@ -226,6 +266,16 @@ def main() -> None:
             db=vendor,
         )
         figure("webhook_p50_ms", round(p50, 1), "ms", "-", None, db=vendor)
+        # Where the two cores went during the load, per request (the applier keeps running
+        # after the load for what is still queued; that part is not in these numbers).
+        figure(
+            "webhook_cpu_ms_per_request",
+            round(sum(cpu.values()) / len(latencies) * 1000, 3),
+            "ms",
+            "-",
+            None,
+            **{k: round(v / len(latencies) * 1000, 3) for k, v in cpu.items()},
+        )
         figure("webhook_p99_ms", round(p99, 1), "ms", "<100", p99 < 100, db=vendor)
         # wait for the applier, then count
         deadline = time.monotonic() + 300

@@ -16,15 +16,15 @@ from config.logging import request_id_var
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The client's address: REMOTE_ADDR, or the entry of X-Forwarded-For added by the last of
-    TRUSTED_PROXY_COUNT reverse proxies. Only proxies we run are trusted: anything left of their
-    entries was written by the client and may be forged."""
-    remote = request.META.get("REMOTE_ADDR", "") or ""
+def client_ip(meta: dict) -> str:
+    """The client's address from a request's META (or a WSGI environ): REMOTE_ADDR, or the entry
+    of X-Forwarded-For added by the last of TRUSTED_PROXY_COUNT reverse proxies. Only proxies we
+    run are trusted: anything left of their entries was written by the client and may be forged."""
+    remote = meta.get("REMOTE_ADDR", "") or ""
     hops = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
     if hops <= 0:
         return remote
-    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [p.strip() for p in meta.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     forwarded = [p for p in forwarded if p]
     candidate = forwarded[-hops] if len(forwarded) >= hops else (forwarded[0] if forwarded else "")
     try:
@@ -45,7 +45,7 @@ class ClientIpMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if getattr(settings, "TRUSTED_PROXY_COUNT", 0):
-            request.META["REMOTE_ADDR"] = client_ip(request)
+            request.META["REMOTE_ADDR"] = client_ip(request.META)
         return self.get_response(request)
 
 

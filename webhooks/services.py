@@ -6,20 +6,23 @@ retrying); 400 for a malformed body; 404 for an unknown token. Never a 500 for b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from campaigns.bulk import rows_bulk_set
 from campaigns.services import messages_apply_events, messages_find
 from providers.base import ParsedWebhook, WebhookRejected, WebhookRequest
 from providers.models import ProviderAccount, SandboxCallback
+from webhooks import intake
 from webhooks.models import InboundMessage, WebhookEvent
 
 logger = logging.getLogger("loa.webhooks")
@@ -42,12 +45,19 @@ class Answer:
     outcome: str
     detail: str = ""
 
+    def payload(self) -> dict[str, str]:
+        """The JSON body, the same from the view and from the WSGI fast path."""
+        body = {"status": self.outcome}
+        if self.status >= 400:
+            body["error"] = self.detail
+        return body
+
 
 def webhook_receive(
     *,
     account: ProviderAccount,
     method: str,
-    query: dict[str, str],
+    query_string: str,
     body: bytes,
     headers: dict[str, str],
     remote_addr: str | None = None,
@@ -55,62 +65,78 @@ def webhook_receive(
     """Store the raw request and answer; statuses are applied in batches right after.
 
     The request path does the least that keeps the promise: parse (pure Python, to refuse a
-    malformed body with 400 and to get the dedupe key), one INSERT, one commit. Duplicates are
-    recognized by the unique (account, dedupe_key) and stored too, marked as such.
+    malformed body with 400 and to get the dedupe key) and one row written through the group
+    commit (webhooks.intake), which shares the INSERT and the COMMIT with concurrent callbacks.
+    Duplicates are recognized by the unique (account, dedupe_key) and stored too, marked as such.
+    `query_string` is the request's raw query string (as in the WSGI environ), stored as it came.
     """
+    try:
+        return _receive(account, method, query_string, body, headers, remote_addr)
+    except DatabaseError:
+        # A database that is down or refuses the row is not the caller's fault: 503, so the
+        # provider retries later; never a 500 page.
+        logger.exception("webhook intake could not store a callback")
+        return Answer(503, "unavailable", "Could not store the callback; retry later")
+
+
+def _receive(
+    account: ProviderAccount,
+    method: str,
+    query_string: str,
+    body: bytes,
+    headers: dict[str, str],
+    remote_addr: str | None,
+) -> Answer:
+    # WSGI hands the query string over as latin-1 text of the raw bytes; a provider that sends
+    # UTF-8 unescaped means UTF-8 (Django's request.GET decodes it the same way).
+    with contextlib.suppress(UnicodeError):
+        query_string = query_string.encode("latin-1").decode("utf-8")
     kept = {
         k.lower(): v[:500].replace("\x00", "")
         for k, v in headers.items()
         if k.lower() in KEPT_HEADERS
     }
-    raw = dict(
-        account=account,
+    raw = intake.event_row(
+        account_id=account.pk,
         method=method[:8],
-        query=urlencode(query)[:10000],
+        query=query_string[:10000].replace("\x00", ""),
         headers=kept,
         remote_addr=remote_addr,
     )
     if len(body) > MAX_BODY:
-        WebhookEvent.objects.create(
-            **raw,
-            body="",
-            outcome=OUT.REJECTED,
-            outcome_detail="Body too large",
-            processed_at=timezone.now(),
-        )
-        return Answer(413, OUT.REJECTED, "Body too large")
+        return _refuse(raw, 413, "Body too large")
     # PostgreSQL text cannot hold NUL: keep a visible replacement instead of failing the insert.
     raw["body"] = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    try:
+        # Last value wins for a repeated name, as Django's request.GET.get does.
+        query = dict(
+            parse_qsl(query_string, keep_blank_values=True, errors="replace", max_num_fields=1000)
+        )
+    except ValueError:
+        return _refuse(raw, 400, "Too many query parameters")
     request = WebhookRequest(method=method, query=query, body=body, headers=kept)
     try:
         parsed = _provider_for(account).parse_webhook(request)
     except WebhookRejected as exc:
-        WebhookEvent.objects.create(
-            **raw, outcome=OUT.REJECTED, outcome_detail=str(exc)[:500], processed_at=timezone.now()
-        )
-        return Answer(exc.status, OUT.REJECTED, str(exc))
+        return _refuse(raw, exc.status, str(exc))
     except Exception as exc:  # a parser bug must not become a 500 the provider retries forever
         logger.exception("webhook parser of %s crashed", account.kind)
-        WebhookEvent.objects.create(
-            **raw,
-            outcome=OUT.REJECTED,
-            outcome_detail=f"Parser error: {type(exc).__name__}",
-            processed_at=timezone.now(),
-        )
+        _refuse(raw, 400, f"Parser error: {type(exc).__name__}")
         return Answer(400, OUT.REJECTED, "Could not parse the callback")
 
     _touch_account(account)
-    key = (parsed.dedupe_key or "")[:120]
-    try:
-        with transaction.atomic():
-            WebhookEvent.objects.create(**raw, dedupe_key=key)
-    except IntegrityError:
-        WebhookEvent.objects.create(
-            **raw, outcome=OUT.DUPLICATE, outcome_detail=key, processed_at=timezone.now()
-        )
+    raw["dedupe_key"] = (parsed.dedupe_key or "")[:120]
+    if not intake.writer.store(raw):
         return Answer(200, OUT.DUPLICATE)
     _trigger_applier()
     return Answer(200, OUT.RECEIVED)
+
+
+def _refuse(raw: dict, status: int, detail: str) -> Answer:
+    """Keep a refused request too (the log shows what was wrong with it) and answer."""
+    raw.update(outcome=OUT.REJECTED, outcome_detail=detail[:500], processed_at=timezone.now())
+    intake.writer.store(raw)
+    return Answer(status, OUT.REJECTED, detail)
 
 
 _providers: dict[int, tuple[float, object, object]] = {}
@@ -169,13 +195,16 @@ def webhook_events_apply(
             qs = qs.filter(pk__in=ids)
         if connection.features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
-        events = list(qs.select_related("account")[:limit])
+        events = list(qs[:limit])
         if not events:
             return {}
+        # Each account once, not joined onto every event row.
+        accounts = ProviderAccount.objects.in_bulk({ev.account_id for ev in events})
         parsed_by_event: dict[int, ParsedWebhook | None] = {}
         for ev in events:
             try:
-                parsed_by_event[ev.pk] = _provider_for(ev.account).parse_webhook(_request_of(ev))
+                provider = _provider_for(accounts[ev.account_id])
+                parsed_by_event[ev.pk] = provider.parse_webhook(_request_of(ev))
             except (
                 Exception
             ) as exc:  # stored events were parsed once; a change of parser may refuse them
@@ -204,7 +233,7 @@ def webhook_events_apply(
             p = parsed_by_event[ev.pk]
             if p is not None:
                 for inbound in p.inbound:
-                    inbound_store(account=ev.account, event=ev, inbound=inbound)
+                    inbound_store(account=accounts[ev.account_id], event=ev, inbound=inbound)
                 if ev.pk in unmatched:
                     ev.outcome, ev.outcome_detail = (
                         OUT.UNMATCHED,
@@ -224,10 +253,10 @@ def webhook_events_apply(
             ev.processed_at = now
             ev.attempts += 1
             done[ev.outcome] += 1
-        WebhookEvent.objects.bulk_update(
+        rows_bulk_set(
+            WebhookEvent,
             events,
-            ["outcome", "outcome_detail", "message_id", "processed_at", "attempts"],
-            batch_size=500,
+            ["outcome", "outcome_detail", "message", "processed_at", "attempts"],
         )
     done["changes"] = changes
     return dict(done)
@@ -344,7 +373,7 @@ def sandbox_callbacks_deliver(*, limit: int = 1000) -> int:
         webhook_receive(
             account=cb.account,
             method="POST",
-            query={},
+            query_string="",
             body=json.dumps(cb.payload).encode(),
             headers={"Content-Type": "application/json", "User-Agent": "Loa-Sandbox"},
             remote_addr="127.0.0.1",

@@ -19,12 +19,9 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
     answer = webhook_receive(
         account=account,
         method=request.method,
-        query={k: request.GET.get(k, "") for k in request.GET},
+        query_string=request.META.get("QUERY_STRING", ""),
         body=request.body,
         headers=dict(request.headers),
         remote_addr=request.META.get("REMOTE_ADDR"),
     )
-    body = {"status": answer.outcome}
-    if answer.status >= 400:
-        body["error"] = answer.detail
-    return JsonResponse(body, status=answer.status)
+    return JsonResponse(answer.payload(), status=answer.status)

@@ -24,7 +24,7 @@ from config.middleware import client_ip
 def test_client_ip(rf, hops, xff, expected):
     request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=xff)
     with override_settings(TRUSTED_PROXY_COUNT=hops):
-        assert client_ip(request) == expected
+        assert client_ip(request.META) == expected
 
 
 @override_settings(TRUSTED_PROXY_COUNT=1)

@@ -55,7 +55,7 @@ def _post(account, payload):
     return webhook_receive(
         account=account,
         method="POST",
-        query={},
+        query_string="",
         body=json.dumps(payload).encode(),
         headers={"Content-Type": "application/json"},
     )

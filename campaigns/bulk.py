@@ -1,0 +1,115 @@
+"""Set-based writes of per-row values, for the hot paths (send results, status application,
+webhook intake and outcomes).
+
+Django's bulk_update builds a CASE expression per field and row; at a few hundred rows per batch
+it cost more CPU than the work itself (profiled: 7 ms per message on the send path, 3 ms per
+event in the webhook applier). One `UPDATE … FROM …` per chunk does the same in one statement.
+
+On PostgreSQL the rows travel as one array per column (`unnest(%s::bigint[], …)`): the statement
+text is the same whatever the number of rows, so psycopg does not re-parse thousands of
+placeholders each time (that parsing alone was a third of the applier's CPU). SQLite gets
+`VALUES (…), (…)`.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import Model
+
+
+def _value(obj, f):
+    """A field's value from a model instance, or from a dict keyed by attname ("pk" for the
+    primary key): the hot paths need not build model instances just to write a few columns."""
+    if isinstance(obj, dict):
+        return obj["pk"] if f.primary_key else obj[f.attname]
+    return getattr(obj, f.attname)
+
+
+def _pg_rows(fields, objs, *, pk=None) -> tuple[str, list[str], list]:
+    """`unnest(%s::type[], ...)`, its column names, and one list per column."""
+    cols = ([pk] if pk is not None else []) + list(fields)
+    arrays = [[f.get_db_prep_save(_value(obj, f), connection) for obj in objs] for f in cols]
+    sql = "unnest(" + ", ".join(f"%s::{f.db_type(connection)}[]" for f in cols) + ")"
+    return sql, [f.column for f in cols], arrays
+
+
+def rows_insert(
+    model: type[Model],
+    objs: list[Model],
+    fields: list,
+    *,
+    ignore_conflicts: bool = False,
+    returning: tuple[str, ...] = (),
+) -> list[tuple]:
+    """INSERT the objects' values of `fields` (model fields) in one statement; with
+    `ignore_conflicts`, rows that hit a unique constraint are skipped (ON CONFLICT DO NOTHING, no
+    target: whichever unique index it is). Returns the `returning` columns of the rows inserted."""
+    if not objs:
+        return []
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    if connection.vendor == "postgresql" and len(objs) > 1:
+        source, _cols, params = _pg_rows(fields, objs)
+        sql = f"INSERT INTO {table} ({names}) SELECT * FROM {source}"
+    else:
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        params = [f.get_db_prep_save(_value(obj, f), connection) for obj in objs for f in fields]
+        sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * len(objs))}"
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += " RETURNING " + ", ".join(connection.ops.quote_name(c) for c in returning)
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if returning else []
+
+
+def rows_bulk_set(
+    model: type[Model],
+    objs: list[Model] | list[dict],
+    fields: list[str],
+    *,
+    guard: str = "",
+    guard_params: list | tuple = (),
+    chunk: int = 1000,
+) -> int:
+    """Write each object's values of `fields` to its row; returns the rows updated. `objs` are
+    model instances, or dicts keyed by "pk" and the fields' attnames.
+
+    `guard` is extra SQL appended to the WHERE clause (starting with " AND "), referring to the
+    table by its quoted name, with `guard_params` for its placeholders."""
+    if not objs:
+        return 0
+    table = connection.ops.quote_name(model._meta.db_table)
+    model_fields = [model._meta.get_field(f) for f in fields]
+    pk = model._meta.pk
+    qn = connection.ops.quote_name
+    sets = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in model_fields)
+    updated = 0
+    for i in range(0, len(objs), chunk):
+        part = objs[i : i + chunk]
+        if connection.vendor == "postgresql":
+            source, cols, params = _pg_rows(model_fields, part, pk=pk)
+            sql = (
+                f"UPDATE {table} SET {sets} FROM {source} AS v({', '.join(qn(c) for c in cols)}) "
+                f"WHERE {table}.{qn(pk.column)} = v.{qn(pk.column)}{guard}"
+            )
+        else:
+            # SQLite names VALUES columns column1..N; and a statement starting with WITH would
+            # not report its rowcount through the sqlite3 module, so no CTE here.
+            row = "(" + ", ".join(["%s"] * (len(model_fields) + 1)) + ")"
+            params = []
+            for obj in part:
+                params.append(_value(obj, pk))
+                params.extend(f.get_db_prep_save(_value(obj, f), connection) for f in model_fields)
+            sqlite_sets = ", ".join(
+                f"{qn(f.column)} = v.column{n + 2}" for n, f in enumerate(model_fields)
+            )
+            sql = (
+                f"UPDATE {table} SET {sqlite_sets} FROM (VALUES {', '.join([row] * len(part))}) "
+                f"AS v WHERE {table}.{qn(pk.column)} = v.column1{guard}"
+            )
+        with connection.cursor() as cur:
+            cur.execute(sql, [*params, *guard_params])
+            updated += cur.rowcount
+    return updated
