@@ -16,7 +16,6 @@ message, counters equal to the rows.
 from __future__ import annotations
 
 import argparse
-import http.client
 import multiprocessing as mp
 import os
 import signal
@@ -36,47 +35,74 @@ from send_campaign import cpu_seconds, figure, free_port  # noqa: E402  (one FIG
 
 
 def _client(args):
-    """One load process: `threads` keep-alive connections sending its share of paths."""
-    import threading
+    """One load process: `conns` keep-alive HTTP/1.1 connections driven by one selector loop,
+    each sending its next request as soon as the previous answer is in. A lean client on
+    purpose: http.client parses every response's headers with the email package and costs
+    ~0.3 ms of CPU per request, which on a 2-core box is CPU taken from the server under test."""
+    import selectors
 
-    port, paths, threads = args
+    port, paths, conns = args
     latencies: list[float] = []
-    errors = [0]
     statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    chunks = [paths[i::threads] for i in range(threads)]
+    errors = 0
+    todo = list(reversed(paths))
+    sel = selectors.DefaultSelector()
 
-    def run(chunk):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        for path in chunk:
-            t0 = time.perf_counter()
-            for _attempt in range(3):
-                try:
-                    conn.request("GET", path, headers={"Connection": "keep-alive"})
-                    resp = conn.getresponse()
-                    resp.read()
-                    break
-                except (OSError, http.client.HTTPException):
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                    with lock:
-                        errors[0] += 1
-            else:
+    def connect():
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def send(state):
+        path = todo.pop()
+        state.update(path=path, buf=b"", t0=time.perf_counter(), tries=state.get("tries", 0))
+        state["sock"].sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: loa-bench\r\n\r\n".encode()
+        )
+
+    for _ in range(min(conns, len(todo))):
+        state = {"sock": connect()}
+        sel.register(state["sock"], selectors.EVENT_READ, state)
+        send(state)
+    while sel.get_map():
+        for key, _mask in sel.select(timeout=30):
+            state = key.data
+            try:
+                chunk = state["sock"].recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:  # the server closed the connection: reconnect, resend the same path
+                errors += 1
+                sel.unregister(state["sock"])
+                state["sock"].close()
+                state["sock"] = connect()
+                sel.register(state["sock"], selectors.EVENT_READ, state)
+                todo.append(state["path"])
+                send(state)
                 continue
-            mine.append(time.perf_counter() - t0)
-            with lock:
-                statuses[resp.status] = statuses.get(resp.status, 0) + 1
-        with lock:
-            latencies.extend(mine)
-        conn.close()
-
-    ts = [threading.Thread(target=run, args=(c,)) for c in chunks]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return latencies, errors[0], statuses
+            buf = state["buf"] + chunk
+            head_end = buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                state["buf"] = buf
+                continue
+            head = buf[:head_end].decode("latin-1")
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                name, _, value = line.partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            if len(buf) < head_end + 4 + length:
+                state["buf"] = buf
+                continue
+            latencies.append(time.perf_counter() - state["t0"])
+            code = int(head.split(" ", 2)[1])
+            statuses[code] = statuses.get(code, 0) + 1
+            if todo:
+                send(state)
+            else:
+                sel.unregister(state["sock"])
+                state["sock"].close()
+    return latencies, errors, statuses
 
 
 def _cpu_by_role(web_pid: int, cluster_pid: int) -> dict[str, float]:
@@ -99,8 +125,9 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=2, help="load generator processes")
     parser.add_argument("--threads", type=int, default=16, help="connections per load process")
-    parser.add_argument("--web-workers", type=int, default=3)
-    parser.add_argument("--web-threads", type=int, default=8)
+    # The webhooks role as docs/OPERATIONS.md sizes it for two cores.
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-threads", type=int, default=16)
     parser.add_argument(
         "--server",
         choices=("granian", "gunicorn"),

@@ -354,6 +354,7 @@ class CampaignAdmin(admin.ModelAdmin):
             extra_context["is_draft"] = campaign.status == Campaign.Status.DRAFT
             extra_context["can_edit"] = self.has_change_permission(request, campaign)
             extra_context["show_save_and_add_another"] = False
+            extra_context["replies"] = selectors.campaign_replies(campaign=campaign)
         return super().change_view(request, object_id, form_url, extra_context)
 
 

@@ -11,13 +11,15 @@ from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 
-from campaigns import import_views
+from campaigns import import_views, selectors
 from campaigns.contacts import contacts_opt_out, segment_count, segment_queryset
 from campaigns.importing import contact_search_text
 from campaigns.models import (
@@ -131,7 +133,14 @@ class ContactAdmin(admin.ModelAdmin):
     search_help_text = gettext_lazy(
         "Search by name (accents optional: “nguyen” finds “Nguyễn”) or by phone (any format)."
     )
-    readonly_fields = ["source", "source_import", "source_row", "created_at", "updated_at"]
+    readonly_fields = [
+        "source",
+        "source_import",
+        "source_row",
+        "created_at",
+        "updated_at",
+        "replies",
+    ]
     fields = [
         "phone",
         "name",
@@ -141,6 +150,7 @@ class ContactAdmin(admin.ModelAdmin):
         "source_row",
         "created_at",
         "updated_at",
+        "replies",
     ]
     inlines = [OptOutInline, MembershipInline]
     paginator = ContactPaginator
@@ -149,6 +159,33 @@ class ContactAdmin(admin.ModelAdmin):
     list_per_page = 50
     list_select_related = []  # nothing related is shown: no join
     actions = ["opt_out_all", "export_selected"]
+
+    @admin.display(description=gettext_lazy("Replies"))
+    def replies(self, obj):
+        """What the contact wrote back (MMP conversation webhooks), newest first."""
+        rows = selectors.contact_replies(contact=obj)
+        if not rows:
+            return _("No replies.")
+        return format_html(
+            '<table class="loa-replies"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            _("Received"),
+            _("Channel"),
+            _("Text"),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+                (
+                    (
+                        date_format(localtime(r.received_at), "SHORT_DATETIME_FORMAT"),
+                        r.channel or "—",
+                        r.text,
+                        format_html(" <strong>({})</strong>", _("opt-out")) if r.opted_out else "",
+                    )
+                    for r in rows
+                ),
+            ),
+        )
 
     def get_search_results(self, request, queryset, search_term):
         return contact_search(queryset, search_term), False

@@ -8,10 +8,11 @@ import io
 from collections.abc import Iterator
 from datetime import UTC
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count
 from django.utils import timezone
 
-from campaigns.models import Campaign, Message, OptOut
+from campaigns.models import Campaign, Contact, Message, OptOut
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
@@ -399,3 +400,43 @@ def campaign_export_xlsx(*, campaign: Campaign, fileobj) -> int:
         written += 1
     wb.save(fileobj)
     return written
+
+
+# ---- replies (inbound messages) ---------------------------------------------------------------
+# Stored by the webhooks app (webhooks.models.InboundMessage, linked to the contact). campaigns
+# sits below webhooks and does not import it: the model is reached through Contact's reverse
+# relation, which exists whenever the webhooks app is installed.
+
+
+def _inbound_model():
+    try:
+        return Contact._meta.get_field("inbound_messages").related_model
+    except FieldDoesNotExist:  # webhooks not installed: no replies to show
+        return None
+
+
+def contact_replies(*, contact: Contact, limit: int = 20) -> list:
+    """The contact's most recent replies, newest first, with their channel."""
+    model = _inbound_model()
+    if model is None or contact.pk is None:
+        return []
+    return list(
+        model.objects.filter(contact=contact).select_related("channel").order_by("-pk")[:limit]
+    )
+
+
+def campaign_replies(*, campaign: Campaign, limit: int = 20) -> list:
+    """Replies from the campaign's recipients on its channel since it started, newest first."""
+    model = _inbound_model()
+    if model is None or campaign.started_at is None:
+        return []
+    recipients = Message.objects.filter(campaign=campaign).values("contact_id")
+    return list(
+        model.objects.filter(
+            contact_id__in=recipients,
+            channel_id=campaign.channel_id,
+            received_at__gte=campaign.started_at,
+        )
+        .select_related("contact")
+        .order_by("-pk")[:limit]
+    )

@@ -56,47 +56,66 @@ def event_row(*, account_id: int, **values) -> dict:
 @dataclass(eq=False)
 class _Slot:
     event: dict
+    wake: threading.Event
     done: bool = False
+    written: bool = False
     new: bool = False
     error: BaseException | None = None
 
 
 class GroupCommit:
-    """Leader/follower writer of WebhookEvent rows for one process (see the module docstring)."""
+    """Leader/follower writer of WebhookEvent rows for one process (see the module docstring).
+
+    Each waiting request sleeps on its own Event: the leader wakes exactly the requests it
+    wrote, and hands the lead to the first one still queued, instead of waking every thread of
+    the worker to find out who is next."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Slot] = []
         self._writing = False
 
     def store(self, event: dict) -> bool:
-        """Store `event` (an event_row) and return True if its dedupe key was new. A keyed event whose
-        key is already stored for the account is stored with outcome `duplicate` instead, and
-        False is returned. Raises the database's error if the row could not be written."""
-        slot = _Slot(event)
+        """Store `event` (an event_row) and return True if its dedupe key was new. A keyed event
+        whose key is already stored for the account is stored with outcome `duplicate` instead,
+        and False is returned. Raises the database's error if the row could not be written."""
+        slot = _Slot(event, threading.Event())
         if connection.in_atomic_block:
             # The caller's transaction is not ours to commit others' rows in: they would be
             # answered as stored and then rolled back with it.
             _write([slot])
             return _result(slot)
-        with self._cond:
+        with self._lock:
             self._queue.append(slot)
-            while not slot.done:
-                if not self._writing:
-                    self._writing = True
-                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                    break
-                self._cond.wait()
-            else:
+            lead = not self._writing
+            self._writing = True
+        if not lead:
+            slot.wake.wait()
+            if slot.done:
                 return _result(slot)
+            # Not written yet: the previous leader handed the lead to this request.
+        with self._lock:
+            batch, self._queue = self._queue, []
         try:
             _write(batch)
+        except BaseException as exc:
+            # Not a database error (those are per row, below): a bug. No request of this batch
+            # may be answered as stored unless its row was.
+            logger.exception("webhook group commit failed")
+            for s in batch:
+                if not s.written and s.error is None:
+                    s.error = exc
         finally:
-            with self._cond:
+            with self._lock:
                 for s in batch:
                     s.done = True
-                self._writing = False
-                self._cond.notify_all()
+                successor = self._queue[0] if self._queue else None
+                self._writing = successor is not None
+            for s in batch:
+                if s is not slot:
+                    s.wake.set()
+            if successor is not None:
+                successor.wake.set()
         return _result(slot)
 
 
@@ -110,6 +129,11 @@ _FIELDS = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
 
 
 def _write(batch: list[_Slot]) -> None:
+    for i in range(0, len(batch), MAX_BATCH):
+        _write_chunk(batch[i : i + MAX_BATCH])
+
+
+def _write_chunk(batch: list[_Slot]) -> None:
     """Write a batch: the new rows in one statement, then the duplicates in another. Each runs
     in autocommit (one round trip, no BEGIN/COMMIT): nothing is answered before both are done,
     so a crash between them loses nothing a provider will not send again. If a statement fails,
@@ -151,16 +175,21 @@ def _each(slots: list[_Slot], *, returning: bool) -> set[tuple[int, str]]:
     if not slots:
         return set()
     try:
-        return _insert_rows([s.event for s in slots], returning=returning)
+        inserted = _insert_rows([s.event for s in slots], returning=returning)
     except DatabaseError as exc:
         if len(slots) == 1:
             slots[0].error = exc
             return set()
         logger.warning("webhook batch of %s failed (%s); writing rows one by one", len(slots), exc)
-    inserted: set[tuple[int, str]] = set()
+    else:
+        for slot in slots:
+            slot.written = True
+        return inserted
+    inserted = set()
     for slot in slots:
         try:
             inserted |= _insert_rows([slot.event], returning=returning)
+            slot.written = True
         except DatabaseError as exc:
             slot.error = exc
     return inserted

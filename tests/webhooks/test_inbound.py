@@ -69,3 +69,41 @@ def test_a_reply_from_an_unknown_number_still_records_the_refusal(client):
     contact = Contact.objects.get(phone="84912345678")
     assert OptOut.objects.filter(contact=contact, channel_kind=channel.kind).exists()
     assert InboundMessage.objects.get().contact == contact
+
+
+def test_replies_show_on_the_contact_and_the_campaign_pages(client, admin_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, Message
+    from tests.factories import CampaignFactory
+
+    account, channel = _mmp()
+    contact = ContactFactory(phone="84901888484", name="Trần Thị Bình")
+    campaign = CampaignFactory(
+        channel=channel,
+        template__account=account,
+        status=Campaign.Status.COMPLETED,
+        started_at=timezone.now() - timedelta(hours=1),
+    )
+    Message.objects.create(
+        campaign=campaign,
+        contact=contact,
+        phone=contact.phone,
+        idempotency_key="reply-test-1",
+        status=Message.Status.DELIVERED,
+    )
+    payload = {
+        **SEED,
+        "messageId": "m-reply",
+        "message": {"type": "text", "message": "Cho tôi hỏi giá sản phẩm"},
+        "contact": {**SEED["contact"], "phone": "0901888484"},
+    }
+    assert _post(client, account, payload).status_code == 200
+    contact_page = admin_client.get(reverse("admin:campaigns_contact_change", args=[contact.pk]))
+    assert "Cho tôi hỏi giá sản phẩm" in contact_page.content.decode()
+    campaign_page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    html = campaign_page.content.decode()
+    assert 'id="replies"' in html and "Cho tôi hỏi giá sản phẩm" in html
+    assert "Trần Thị Bình" in html
