@@ -29,7 +29,7 @@ def _pg_rows(fields, objs, *, pk=None) -> tuple[str, list[str], list]:
     """`unnest(%s::type[], ...)`, its column names, and one list per column."""
     cols = ([pk] if pk is not None else []) + list(fields)
     arrays = [[f.get_db_prep_save(_value(obj, f), connection) for obj in objs] for f in cols]
-    sql = "unnest(" + ", ".join(f"%s::{f.db_type(connection)}[]" for f in cols) + ")"
+    sql = "unnest(" + ", ".join(f"%b::{f.db_type(connection)}[]" for f in cols) + ")"
     return sql, [f.column for f in cols], arrays
 
 
@@ -44,6 +44,17 @@ def rows_insert(
     """INSERT the objects' values of `fields` (model fields) in one statement; with
     `ignore_conflicts`, rows that hit a unique constraint are skipped (ON CONFLICT DO NOTHING, no
     target: whichever unique index it is). Returns the `returning` columns of the rows inserted."""
+    if len(objs) > 1000:  # SQLite binds at most 32,766 parameters a statement
+        out: list[tuple] = []
+        for i in range(0, len(objs), 1000):
+            out += rows_insert(
+                model,
+                objs[i : i + 1000],
+                fields,
+                ignore_conflicts=ignore_conflicts,
+                returning=returning,
+            )
+        return out
     if not objs:
         return []
     table = connection.ops.quote_name(model._meta.db_table)

@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.bulk import rows_bulk_set
+from campaigns.bulk import rows_bulk_set, rows_insert
 from campaigns.models import Campaign, CampaignEvent, Contact, Message, MessageAttempt, OptOut
 from providers.base import (
     BaseProvider,
@@ -691,15 +691,16 @@ def messages_record_results(
     for msg, res, call in results:
         if call is not None:
             attempts.append(
-                MessageAttempt(
-                    message_id=msg.pk,
-                    status_code=call.status,
-                    duration_ms=call.duration_ms,
-                    request_body=call.request_body,
-                    response_body=call.response_body,
-                    error_class=str(res.error_class or ""),
-                    error=(call.error or res.error_message)[:300],
-                )
+                {
+                    "message_id": msg.pk,
+                    "status_code": call.status,
+                    "duration_ms": call.duration_ms,
+                    "request_body": call.request_body,
+                    "response_body": call.response_body,
+                    "error_class": str(res.error_class or ""),
+                    "error": (call.error or res.error_message)[:300],
+                    "created_at": now,
+                }
             )
         msg.error_class = str(res.error_class or "")
         msg.error_code = res.error_code
@@ -784,8 +785,11 @@ def messages_record_results(
                 updated_at=now,
             )
         if attempts:
-            MessageAttempt.objects.bulk_create(attempts, batch_size=500)
+            rows_insert(MessageAttempt, attempts, _ATTEMPT_FIELDS)
     return out
+
+
+_ATTEMPT_FIELDS = [f for f in MessageAttempt._meta.concrete_fields if not f.primary_key]
 
 
 def messages_bulk_set(

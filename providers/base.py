@@ -276,9 +276,10 @@ class BaseProvider:
         secrets = self.secret_values()
         started = time.monotonic()
         if json_body is not None:
-            body_text = json.dumps(redact_data(json_body, secrets), ensure_ascii=False)
+            # redact_data already passed every value through redact_text: no second pass.
+            body_text = json.dumps(redact_data(json_body, secrets), ensure_ascii=False)[:2000]
         elif data is not None:
-            body_text = data if isinstance(data, str) else str(data)
+            body_text = redact_text((data if isinstance(data, str) else str(data))[:2000], secrets)
         else:
             body_text = ""
         record = CallRecord(
@@ -286,7 +287,7 @@ class BaseProvider:
             url=redact_text(_full_url(url, params), secrets),
             status=None,
             duration_ms=0,
-            request_body=redact_text(body_text[:2000], secrets),
+            request_body=body_text,
             response_body="",
         )
         connect_left, r429_left, idem_left = (
@@ -300,7 +301,8 @@ class BaseProvider:
                 if rate:
                     ratelimit.acquire(self.rate_key(bucket or "default"), rate)
                 try:
-                    resp = self.session.request(
+                    resp = http.send(
+                        self.session,
                         method,
                         url,
                         json=json_body,

@@ -85,6 +85,34 @@ def new_session(pool_size: int) -> requests.Session:
     return s
 
 
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout,
+    json: Any = None,
+    data: Any = None,
+    params: dict | None = None,
+    headers: dict | None = None,
+) -> requests.Response:
+    """Session.request, without the per-call merging it does for features Loa turns off
+    (cookies, auth, proxies from the environment, session-level params): the request is
+    prepared directly and handed to the Session's adapter, the one that `responses` mocks in
+    the tests. Profiled on the send path, Session.request's merging was a tenth of the CPU of
+    a send."""
+    prepared = requests.PreparedRequest()
+    prepared.prepare(
+        method=method,
+        url=url,
+        headers={**session.headers, **headers} if headers else session.headers.copy(),
+        json=json,
+        data=data,
+        params=params,
+    )
+    return session.send(prepared, timeout=timeout, proxies={})
+
+
 def session_for(key: Any, pool_size: int) -> requests.Session:
     """The pooled Session of one account in this process (created on first use)."""
     pid = os.getpid()
