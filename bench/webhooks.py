@@ -149,6 +149,11 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    from django_q.models import OrmQ
+
+    # Tasks an earlier run left queued in this bench database (its cluster was stopped with
+    # work pending) would run first and skew the figures.
+    OrmQ.objects.all().delete()
     vendor = connection.vendor
     from send_campaign import make_contacts, new_campaign, setup_channel
 

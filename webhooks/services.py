@@ -15,6 +15,7 @@ from datetime import timedelta
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -167,13 +168,27 @@ def _touch_account(account: ProviderAccount) -> None:
         ProviderAccount.objects.filter(pk=account.pk).update(last_callback_at=timezone.now())
 
 
+APPLY_PENDING_KEY = "loa:webhook-apply-pending"
+
+
 def _trigger_applier() -> None:
-    """Ask a worker to apply received events; at most every 0.5 s per process (the applier takes
-    everything waiting, so one request per burst is enough; the every-minute tick is the backstop)."""
+    """Ask a worker to apply received events: at most every 0.5 s per process, and only if no
+    applier task is already waiting in the queue (a cache flag the task clears when it starts).
+    The applier takes everything waiting, so one queued task is enough; without the flag, a
+    sustained burst queued tasks faster than one worker ran them, and campaign drivers waited
+    behind hundreds of them. The flag expires after 30 s in case a queued task is lost; the
+    every-minute tick is the backstop."""
     now = time.monotonic()
-    if now - _last_trigger[0] < 0.5 and not settings.Q_CLUSTER.get("sync"):
+    sync = settings.Q_CLUSTER.get("sync")
+    if now - _last_trigger[0] < 0.5 and not sync:
         return
     _last_trigger[0] = now
+    if not sync:
+        try:
+            if not cache.add(APPLY_PENDING_KEY, 1, timeout=30):
+                return
+        except Exception:  # a cache outage must not stop the applier: enqueue anyway
+            logger.warning("webhook applier flag unavailable; enqueueing", exc_info=True)
     from django_q.tasks import async_task
 
     transaction.on_commit(

@@ -41,10 +41,16 @@ def webhook_apply_task() -> dict:
     trigger may not bring another one: after the queue looks empty this task waits past the
     throttle window and looks once more before it ends (the every-minute tick is the backstop)."""
     from django.conf import settings
+    from django.core.cache import cache
 
     from webhooks.models import WebhookEvent
-    from webhooks.services import webhook_events_apply
+    from webhooks.services import APPLY_PENDING_KEY, webhook_events_apply
 
+    # Running now: a callback stored from here on may queue one more applier behind this one.
+    try:
+        cache.delete(APPLY_PENDING_KEY)
+    except Exception:  # the flag only saves queue slots; its expiry (30 s) covers an outage
+        logger.warning("webhook applier flag unavailable", exc_info=True)
     total: dict = {}
     last_look = False
     for _ in range(200):  # bounded: the next trigger or the every-minute tick continues
