@@ -283,3 +283,25 @@ def test_one_row_the_database_refuses_fails_only_its_own_request():
     assert set(WebhookEvent.objects.values_list("dedupe_key", flat=True)) == {
         f"ok{i}" for i in range(12)
     }
+
+
+@pytest.mark.django_db
+def test_a_burst_queues_one_applier_task_not_one_per_trigger(
+    monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    from webhooks import services
+
+    queued = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda func, **kw: queued.append(func))
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(5):
+            services._last_trigger[0] = 0.0  # past the per-process throttle each time
+            services._trigger_applier()
+    assert queued == ["webhooks.tasks.webhook_apply_task"]
+    # The task clears the flag when it starts: the next burst queues one more.
+    cache.delete(services.APPLY_PENDING_KEY)
+    with django_capture_on_commit_callbacks(execute=True):
+        services._last_trigger[0] = 0.0
+        services._trigger_applier()
+    assert len(queued) == 2
