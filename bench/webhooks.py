@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 
 sys.path.insert(1, str(ROOT / "bench"))
-from send_campaign import cpu_seconds, figure, free_port  # noqa: E402  (one FIGURE printer for the benchmarks)
+from send_campaign import cpu_seconds, figure, free_port, machine_speed  # noqa: E402  (one FIGURE printer for the benchmarks)
 
 
 def _client(args):
@@ -204,6 +204,7 @@ def main() -> None:
 
     random.Random(1).shuffle(paths)
 
+    machine_speed()
     port = free_port()
     (ROOT / "tmp").mkdir(exist_ok=True)
     env = {

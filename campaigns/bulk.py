@@ -13,8 +13,16 @@ placeholders each time (that parsing alone was a third of the applier's CPU). SQ
 
 from __future__ import annotations
 
-from django.db import connection
+from functools import lru_cache
+
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
+
+
+def _conn():
+    # The connection wrapper itself, looked up once per call: every attribute read through
+    # django.db.connection goes through a thread-local lookup, and the hot paths read dozens.
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def _value(obj, f):
@@ -25,12 +33,37 @@ def _value(obj, f):
     return getattr(obj, f.attname)
 
 
-def _pg_rows(fields, objs, *, pk=None) -> tuple[str, list[str], list]:
-    """`unnest(%s::type[], ...)`, its column names, and one list per column."""
+def _pg_rows(conn, fields, objs, *, pk=None) -> tuple[str, list[str], list]:
+    """`unnest(%b::type[], ...)`, its column names, and one list per column. Binary arrays: the
+    text format escapes every quote of every stored request body, one regex match at a time."""
     cols = ([pk] if pk is not None else []) + list(fields)
-    arrays = [[f.get_db_prep_save(_value(obj, f), connection) for obj in objs] for f in cols]
-    sql = "unnest(" + ", ".join(f"%b::{f.db_type(connection)}[]" for f in cols) + ")"
-    return sql, [f.column for f in cols], arrays
+    arrays = [[f.get_db_prep_save(_value(obj, f), conn) for obj in objs] for f in cols]
+    return _unnest_sql(conn.vendor, tuple(cols)), [f.column for f in cols], arrays
+
+
+@lru_cache(maxsize=256)
+def _unnest_sql(vendor: str, cols: tuple) -> str:
+    conn = connections[DEFAULT_DB_ALIAS]
+    return "unnest(" + ", ".join(f"%b::{f.db_type(conn)}[]" for f in cols) + ")"
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(
+    vendor: str, table: str, fields: tuple, rows: int, ignore: bool, returning: tuple
+) -> str:
+    """The INSERT text for `rows` rows (0: PostgreSQL arrays), built once per shape."""
+    qn = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    names = ", ".join(qn(f.column) for f in fields)
+    if rows == 0:
+        sql = f"INSERT INTO {qn(table)} ({names}) SELECT * FROM {_unnest_sql(vendor, fields)}"
+    else:
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = f"INSERT INTO {qn(table)} ({names}) VALUES {', '.join([row] * rows)}"
+    if ignore:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning:
+        sql += " RETURNING " + ", ".join(qn(c) for c in returning)
+    return sql
 
 
 def rows_insert(
@@ -57,35 +90,33 @@ def rows_insert(
         return out
     if not objs:
         return []
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    if connection.vendor == "postgresql" and len(objs) > 1:
-        source, _cols, params = _pg_rows(fields, objs)
-        sql = f"INSERT INTO {table} ({names}) SELECT * FROM {source}"
+    conn = _conn()
+    fields = tuple(fields)
+    if conn.vendor == "postgresql" and len(objs) > 1:
+        params = [[f.get_db_prep_save(_value(obj, f), conn) for obj in objs] for f in fields]
+        rows = 0
     else:
-        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        params = [f.get_db_prep_save(_value(obj, f), connection) for obj in objs for f in fields]
-        sql = f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * len(objs))}"
-    if ignore_conflicts:
-        sql += " ON CONFLICT DO NOTHING"
-    if returning:
-        sql += " RETURNING " + ", ".join(connection.ops.quote_name(c) for c in returning)
-    return _execute(sql, params, fetch=bool(returning))[0]
+        params = [f.get_db_prep_save(_value(obj, f), conn) for obj in objs for f in fields]
+        rows = len(objs)
+    sql = _insert_sql(
+        conn.vendor, model._meta.db_table, fields, rows, ignore_conflicts, tuple(returning)
+    )
+    return _execute(conn, sql, params, fetch=bool(returning))[0]
 
 
-def _execute(sql: str, params: list, *, fetch: bool = False):
+def _execute(conn, sql: str, params: list, *, fetch: bool = False):
     """Run one hot-path statement. On PostgreSQL: with the parameters bound by the server and
     the statement prepared once per connection (psycopg's `prepare=True`), so neither side
     re-parses the same INSERT or UPDATE a thousand times a second; Django's cursor would quote
     every value into the SQL text client-side. Errors come out as Django's, as usual."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cur:
+    if conn.vendor != "postgresql":
+        with conn.cursor() as cur:
             cur.execute(sql, params)
             return (cur.fetchall() if fetch else []), cur.rowcount
     import psycopg
 
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
+    conn.ensure_connection()
+    with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cur:
         cur.execute(sql, params, prepare=True)
         return (cur.fetchall() if fetch else []), cur.rowcount
 
@@ -106,16 +137,17 @@ def rows_bulk_set(
     table by its quoted name, with `guard_params` for its placeholders."""
     if not objs:
         return 0
-    table = connection.ops.quote_name(model._meta.db_table)
+    conn = _conn()
+    qn = conn.ops.quote_name
+    table = qn(model._meta.db_table)
     model_fields = [model._meta.get_field(f) for f in fields]
     pk = model._meta.pk
-    qn = connection.ops.quote_name
     sets = ", ".join(f"{qn(f.column)} = v.{qn(f.column)}" for f in model_fields)
     updated = 0
     for i in range(0, len(objs), chunk):
         part = objs[i : i + chunk]
-        if connection.vendor == "postgresql":
-            source, cols, params = _pg_rows(model_fields, part, pk=pk)
+        if conn.vendor == "postgresql":
+            source, cols, params = _pg_rows(conn, model_fields, part, pk=pk)
             sql = (
                 f"UPDATE {table} SET {sets} FROM {source} AS v({', '.join(qn(c) for c in cols)}) "
                 f"WHERE {table}.{qn(pk.column)} = v.{qn(pk.column)}{guard}"
@@ -127,7 +159,7 @@ def rows_bulk_set(
             params = []
             for obj in part:
                 params.append(_value(obj, pk))
-                params.extend(f.get_db_prep_save(_value(obj, f), connection) for f in model_fields)
+                params.extend(f.get_db_prep_save(_value(obj, f), conn) for f in model_fields)
             sqlite_sets = ", ".join(
                 f"{qn(f.column)} = v.column{n + 2}" for n, f in enumerate(model_fields)
             )
@@ -135,5 +167,5 @@ def rows_bulk_set(
                 f"UPDATE {table} SET {sqlite_sets} FROM (VALUES {', '.join([row] * len(part))}) "
                 f"AS v WHERE {table}.{qn(pk.column)} = v.column1{guard}"
             )
-        updated += _execute(sql, [*params, *guard_params])[1]
+        updated += _execute(conn, sql, [*params, *guard_params])[1]
     return updated
