@@ -235,6 +235,9 @@ LOA = {
     # A driver task stops after this many seconds and re-enqueues itself (well below Q timeout).
     "DRIVER_TIME_BUDGET": env.int("LOA_DRIVER_TIME_BUDGET", default=60),
     "DRIVERS_PER_CAMPAIGN": env.int("LOA_DRIVERS_PER_CAMPAIGN", default=2),
+    # PostgreSQL work_mem for building a campaign's messages (one transaction at a time): a
+    # million recipients de-duplicated and joined in memory instead of spilled to disk.
+    "MATERIALIZE_WORK_MEM": env.str("LOA_MATERIALIZE_WORK_MEM", default="256MB"),
     # Rows stuck in `sending` longer than this go to reconciliation, never blindly back to pending.
     "STUCK_SENDING_SECONDS": env.int("LOA_STUCK_SENDING_SECONDS", default=600),
     # How long the sandbox provider waits before "delivering" its simulated callbacks.
