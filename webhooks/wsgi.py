@@ -27,8 +27,11 @@ from django.db import DatabaseError, connections
 from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
 
+from config import security
 from config.logging import request_id_var
 from config.middleware import _REQUEST_ID_RE, _TOKEN_RE, WEBHOOK_PREFIX, client_ip
+from providers.models import ProviderAccount
+from webhooks.services import KEPT_HEADERS, MAX_BODY, Answer, webhook_receive
 
 logger = logging.getLogger("loa.webhooks")
 
@@ -65,40 +68,38 @@ class WebhookFastPath:
         content_length = environ.get("CONTENT_LENGTH") or "0"
         if not content_length.isdigit() or environ.get("HTTP_TRANSFER_ENCODING"):
             return None
-        from config import security
-        from webhooks.services import MAX_BODY, Answer, webhook_receive
-
         if int(content_length) > MAX_BODY:
             return None
         ip = client_ip(environ)
         if security.webhook_throttle_enabled() and security.webhook_throttled_for(ip):
             return None
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        rid = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         try:
             account = self._account(token)
         except DatabaseError:
             logger.exception("webhook fast path: account lookup failed")
-            account = None
-            answer = Answer(503, "unavailable", "Could not store the callback; retry later")
-        else:
-            if account is None:
-                return None
-        incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        rid = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
-        if account is not None:
-            body = environ["wsgi.input"].read(int(content_length)) if content_length != "0" else b""
-            headers = {name: environ[key] for name, key in _HEADER_KEYS if key in environ}
-            ctx = request_id_var.set(rid)
-            try:
-                answer = webhook_receive(
-                    account=account,
-                    method=environ["REQUEST_METHOD"],
-                    query_string=environ.get("QUERY_STRING", ""),
-                    body=body,
-                    headers=headers,
-                    remote_addr=ip or None,
-                )
-            finally:
-                request_id_var.reset(ctx)
+            unavailable = Answer(503, "unavailable", "Could not store the callback; retry later")
+            return self._respond(environ, start_response, rid, unavailable)
+        if account is None:
+            return None
+        body = environ["wsgi.input"].read(int(content_length)) if content_length != "0" else b""
+        headers = {name: environ[key] for name, key in _HEADER_KEYS if key in environ}
+        ctx = request_id_var.set(rid)
+        try:
+            answer = webhook_receive(
+                account=account,
+                method=environ["REQUEST_METHOD"],
+                query_string=environ.get("QUERY_STRING", ""),
+                body=body,
+                headers=headers,
+                remote_addr=ip or None,
+            )
+        finally:
+            request_id_var.reset(ctx)
+        return self._respond(environ, start_response, rid, answer)
+
+    def _respond(self, environ, start_response, rid: str, answer: Answer):
         payload = json.dumps(answer.payload()).encode()
         status = HTTPStatus(answer.status)
         headers = [
@@ -117,8 +118,6 @@ class WebhookFastPath:
         hit = self._accounts.get(token)
         if hit and hit[0] > now:
             return hit[1]
-        from providers.models import ProviderAccount
-
         account = ProviderAccount.objects.filter(webhook_token=token, is_active=True).first()
         if account is None or not constant_time_compare(account.webhook_token, token):
             return None
@@ -205,10 +204,4 @@ def _environ_key(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
 
 
-def _header_keys():
-    from webhooks.services import KEPT_HEADERS
-
-    return [(h, _environ_key(h)) for h in KEPT_HEADERS]
-
-
-_HEADER_KEYS = _header_keys()
+_HEADER_KEYS = [(h, _environ_key(h)) for h in KEPT_HEADERS]
