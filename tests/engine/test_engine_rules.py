@@ -268,7 +268,7 @@ def test_sql_and_python_materialization_freeze_the_same_data(monkeypatch):
         channel=a.channel, template=a.template, lists=list(a.lists.all()), param_mapping=mapping
     )
     services.campaign_materialize(campaign_id=a.pk)
-    monkeypatch.setattr(services, "_materialize_sql", lambda campaign, audience: None)
+    monkeypatch.setattr(services, "_materialize_sql", lambda campaign, audience, **kw: None)
     services.campaign_materialize(campaign_id=b.pk)
     da = {m.contact_id: m.template_data for m in Message.objects.filter(campaign=a)}
     db = {m.contact_id: m.template_data for m in Message.objects.filter(campaign=b)}
