@@ -387,7 +387,12 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
             total = inserted
         else:
             total = Message.objects.filter(campaign_id=campaign_id).count()
-        everyone = audience_all_queryset(campaign).count()
+        # Nobody opted out of this channel: nobody was left out, no second pass over the lists.
+        kinds = [campaign.channel.kind, OptOut.ALL]
+        if OptOut.objects.filter(channel_kind__in=kinds).exists():
+            everyone = audience_all_queryset(campaign).count()
+        else:
+            everyone = total
     excluded = {"opted_out": max(0, everyone - total)}
     Campaign.objects.filter(pk=campaign_id).update(total_count=total, excluded=excluded)
     return total
