@@ -141,20 +141,8 @@ def campaign_export_rows(*, campaign: Campaign) -> Iterator[str]:
     """CSV of every recipient's outcome, streamed; cells are formula-injection safe."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    header = [
-        "phone",
-        "name",
-        "status",
-        "error_code",
-        "error_message",
-        "fee",
-        "sent_at",
-        "delivered_at",
-        "read_at",
-        "failed_at",
-        "provider_message_id",
-    ]
-    w.writerow(header)
+    # The column names of EXPORT_FIELDS, "contact__name" shown as "name".
+    w.writerow([f.removeprefix("contact__") for f in EXPORT_FIELDS])
     yield "\ufeff" + buf.getvalue()
     qs = _export_rows_queryset(campaign)
     for row in qs.iterator(chunk_size=2000):
