@@ -479,7 +479,9 @@ class MessageAdmin(admin.ModelAdmin):
     # 50 rows: rendering a row costs more than finding it; a million-row list stays fast.
     list_per_page = 50
     list_filter = [CampaignFilter, "status", ErrorClassFilter]
-    search_fields = ["=phone", "=provider_message_id", "=idempotency_key", "=error_code"]
+    # The idempotency key is searched in get_search_results (through the (campaign, contact)
+    # index: the key has no index of its own).
+    search_fields = ["=phone", "=provider_message_id", "=error_code"]
     search_help_text = _("Exact phone (84…), provider message id, idempotency key or error code.")
     list_select_related = ["campaign"]
     raw_id_fields = ["campaign", "contact"]
@@ -520,6 +522,14 @@ class MessageAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Messages are the record of what was sent (and paid for): never deleted by hand.
         return False
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        ids = services.idempotency_key_parse(term)
+        if ids is not None:
+            found = queryset.filter(campaign_id=ids[0], contact_id=ids[1], idempotency_key=term)
+            return found, False
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description=_("Meaning"))
     def explained_error(self, obj):

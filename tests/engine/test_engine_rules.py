@@ -288,3 +288,33 @@ def test_unused_provider_stub_is_not_registered():
     assert "scripted" not in registry.PROVIDERS
     assert registry.PROVIDERS["sandbox"] is SandboxProvider
     _ = TemplateFactory  # factories import check
+
+
+def test_messages_found_by_key_through_campaign_and_contact(admin_client):
+    """The key has no index of its own: it is parsed into (campaign, contact), and the exact key
+    must match too (a reused campaign id after a database reset has another stamp)."""
+    from providers.base import EventStatus, StatusEvent
+
+    c = _campaign(3)
+    services.campaign_materialize(campaign_id=c.pk)
+    msgs = list(Message.objects.filter(campaign=c).order_by("pk"))
+    account_id = c.channel.account_id
+    stale = msgs[1].idempotency_key.replace("t", "t0", 1)  # same ids, another stamp
+    events = [
+        StatusEvent(status=EventStatus.DELIVERED, idempotency_key=msgs[0].idempotency_key),
+        StatusEvent(status=EventStatus.DELIVERED, idempotency_key=stale),
+        StatusEvent(status=EventStatus.DELIVERED, idempotency_key="not-ours"),
+    ]
+    assert services.idempotency_key_parse(msgs[0].idempotency_key) == (c.pk, msgs[0].contact_id)
+    assert services.idempotency_key_parse("loatest0a1b") is None
+    assert services.messages_find(account_id=account_id, events=events) == [msgs[0].pk, None, None]
+    other = ProviderAccountFactory(kind="sandbox")
+    assert services.messages_find(account_id=other.pk, events=events[:1]) == [None]
+    assert (
+        services.message_find(account_id=account_id, idempotency_key=msgs[2].idempotency_key)
+        == msgs[2].pk
+    )
+    # The admin's search box finds a message by its key.
+    resp = admin_client.get("/admin/campaigns/message/", {"q": msgs[2].idempotency_key})
+    assert resp.status_code == 200
+    assert list(resp.context["cl"].result_list) == [msgs[2]]
