@@ -11,7 +11,7 @@ delayed on purpose: a lone request is written at once, in its own thread, on its
 
 Duplicates are decided by the database, not by a read first: one
 `INSERT … ON CONFLICT DO NOTHING RETURNING` tells which keys were new; the others are stored as
-`duplicate` rows (every request is kept) in the same transaction.
+`duplicate` rows (every request is kept) by a second statement, before any of them is answered.
 """
 
 from __future__ import annotations
