@@ -609,7 +609,24 @@ def messages_claim(
             Message.objects.filter(pk__in=claim).update(
                 status=S.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
             )
-    return list(Message.objects.filter(pk__in=claim, status=S.SENDING)) if claim else []
+    if not claim:
+        return []
+    return list(Message.objects.filter(pk__in=claim, status=S.SENDING).only(*_CLAIMED_FIELDS))
+
+
+# What sending reads of a claimed message (the rest is written, never read: loading all 23
+# columns into model instances was a tenth of a driver's CPU).
+_CLAIMED_FIELDS = (
+    "id",
+    "campaign_id",
+    "contact_id",
+    "phone",
+    "template_data",
+    "idempotency_key",
+    "status",
+    "attempts",
+    "sent_at",
+)
 
 
 @dataclass

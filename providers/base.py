@@ -331,6 +331,18 @@ class BaseProvider:
                 record.status = resp.status_code
                 record.response_body = redact_text(resp.text[:2000], secrets)
                 record.error = ""
+                if 300 <= resp.status_code < 400:
+                    # Not followed (http.send): the base URL is wrong, and only a human can say
+                    # whether the address it names is the provider's. Nothing was processed.
+                    record.error = f"http_{resp.status_code}"
+                    record.error_class = str(ErrorClass.CONFIGURATION)
+                    location = redact_text(resp.headers.get("Location", "")[:200], secrets)
+                    raise ProviderError(
+                        ErrorClass.CONFIGURATION,
+                        f"http_{resp.status_code}",
+                        f"The provider answered with a redirect ({resp.status_code}"
+                        f"{' to ' + location if location else ''}): check the account's base URL.",
+                    )
                 if resp.status_code == 429 and r429_left > 0:
                     wait = http.parse_retry_after(resp.headers.get("Retry-After"))
                     # Only with an explicit, short Retry-After: otherwise the engine decides.

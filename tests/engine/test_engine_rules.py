@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db.models import Count
 from django.test import override_settings
 from django.utils import timezone
 
@@ -318,3 +319,29 @@ def test_messages_found_by_key_through_campaign_and_contact(admin_client):
     resp = admin_client.get("/admin/campaigns/message/", {"q": msgs[2].idempotency_key})
     assert resp.status_code == 200
     assert list(resp.context["cl"].result_list) == [msgs[2]]
+
+
+def test_a_batch_is_recorded_in_a_fixed_number_of_queries(scripted, django_assert_max_num_queries):
+    """Claimed messages carry only the columns sending reads; recording every outcome class must
+    not load the others row by row (40 messages, 5 outcomes: the same few statements)."""
+    c = _campaign(40, kind="scripted")
+    phones = list(c.lists.first().contacts.order_by("pk").values_list("phone", flat=True))
+    outcomes = [
+        None,
+        SendResult.failed(ErrorClass.PERMANENT, -118, "Zalo account not existed"),
+        SendResult.failed(ErrorClass.AMBIGUOUS, "read_timeout", "timeout"),
+        SendResult.failed(ErrorClass.RETRYABLE, "connect_error", "refused"),
+        SendResult.failed(ErrorClass.DEFERRED, -144, "OA daily quota exceeded"),
+    ]
+    scripted.script = {p: outcomes[i % 5] for i, p in enumerate(phones) if outcomes[i % 5]}
+    services.campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
+    services.campaign_materialize(campaign_id=c.pk)
+    provider = c.channel.account.get_provider()
+    batch = services.messages_claim(campaign_id=c.pk, limit=40, kind="zalo_zns")
+    with django_assert_max_num_queries(12):
+        out = services.messages_send_batch(campaign=c, provider=provider, messages=batch)
+    assert (out.sent, out.failed, out.unknown, out.retry) == (8, 8, 8, 16)
+    by_status = dict(
+        Message.objects.filter(campaign=c).values_list("status").annotate(n=Count("id"))
+    )
+    assert by_status == {"sent": 8, "failed": 8, "unknown": 8, "pending": 16}

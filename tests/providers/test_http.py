@@ -8,6 +8,7 @@ read timeout, or is not listening at all.
 from __future__ import annotations
 
 import multiprocessing
+import re
 import socket
 import threading
 import time
@@ -139,6 +140,36 @@ def test_5xx_on_a_send_is_returned_once_and_ambiguous():
     assert len(responses.calls) == 1
     result = BaseProvider.http_status_failure(resp)
     assert result.error_class == ErrorClass.AMBIGUOUS and result.error_code == "http_503"
+
+
+@responses.activate
+def test_a_redirect_is_not_followed_and_pauses_as_configuration():
+    """A POST must not be re-sent elsewhere (301/302 turn it into a GET without its body)."""
+    moved = "https://api.example.test/v2/thing"
+    responses.add(responses.POST, URL, status=301, headers={"Location": moved})
+    responses.add(responses.GET, moved, json={"ok": 1})
+    p = plain()
+    with pytest.raises(ProviderError) as err:
+        p.request("POST", URL, json_body={})
+    assert err.value.error_class == ErrorClass.CONFIGURATION and err.value.code == "http_301"
+    assert moved in err.value.message
+    assert len(responses.calls) == 1
+    assert p.pop_last_call().error == "http_301"
+    # Through an adapter, the whole send is refused as configuration: the campaign pauses.
+    responses.add(responses.POST, re.compile(r"https://esms\.example\.test/.*"), status=302)
+    result = esms(base_url="https://esms.example.test/v1").send(message())
+    assert result.outcome == SendOutcome.FAILED
+    assert result.error_class == ErrorClass.CONFIGURATION
+
+
+@responses.activate
+def test_cookies_from_a_provider_are_not_kept_between_calls():
+    responses.add(responses.POST, URL, json={}, headers={"Set-Cookie": "sid=abc; Path=/"})
+    responses.add(responses.POST, URL, json={})
+    p = plain()
+    p.request("POST", URL, json_body={})
+    p.request("POST", URL, json_body={})
+    assert "Cookie" not in responses.calls[1].request.headers
 
 
 @responses.activate
