@@ -724,8 +724,11 @@ def messages_send_batch(
     provider: BaseProvider,
     messages: list[Message],
     pacer: RatePacer | None = None,
+    pool: ThreadPoolExecutor | None = None,
 ) -> BatchOutcome:
-    """Send claimed messages concurrently, then write every result in bulk."""
+    """Send claimed messages concurrently, then write every result in bulk. A driver passes its
+    own `pool`, kept for all its batches (starting and joining 40 threads per batch of 400 was
+    a twentieth of its CPU)."""
     param_order = campaign.template.ordered_param_names() if campaign.template_id else ()
 
     secrets = provider.secret_values()
@@ -747,9 +750,11 @@ def messages_send_batch(
     workers = max(1, int(settings.LOA["SEND_CONCURRENCY"]))
     if len(messages) == 1 or workers == 1:
         results = [one(m) for m in messages]
+    elif pool is not None:
+        results = list(pool.map(one, messages))
     else:
-        with ThreadPoolExecutor(max_workers=min(workers, len(messages))) as pool:
-            results = list(pool.map(one, messages))
+        with ThreadPoolExecutor(max_workers=min(workers, len(messages))) as own:
+            results = list(own.map(one, messages))
     outcome = messages_record_results(campaign_id=campaign.pk, results=results)
     provider.after_batch()
     return outcome
@@ -934,6 +939,7 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> str
         batch_size = max(1, min(batch_size, int(min(rates) * 5) or 1))
     promotion = _is_promotion(campaign)
     provider = campaign.channel.account.get_provider()
+    pool = ThreadPoolExecutor(max_workers=max(1, int(settings.LOA["SEND_CONCURRENCY"])))
     try:
         while True:
             status = (
@@ -958,7 +964,7 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> str
             if not batch:
                 return "done" if campaign_maybe_complete(campaign_id=campaign_id) else "waiting"
             out = messages_send_batch(
-                campaign=campaign, provider=provider, messages=batch, pacer=pacer
+                campaign=campaign, provider=provider, messages=batch, pacer=pacer, pool=pool
             )
             if out.config_error:
                 campaign_transition(
@@ -986,6 +992,7 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> str
             if holder:
                 lease_renew(lease_name, holder, budget + 30)
     finally:
+        pool.shutdown(wait=True)
         provider.close()
         if holder:
             lease_release(lease_name, holder)
