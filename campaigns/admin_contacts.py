@@ -331,7 +331,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         "merge_policy",
         "encoding_label",
         "delimiter_label",
-        "mapping",
+        "mapping_label",
         "created_by",
         "created_at",
         "started_at",
@@ -350,6 +350,25 @@ class ContactImportAdmin(admin.ModelAdmin):
         from campaigns.importing import DELIMITER_LABELS
 
         return DELIMITER_LABELS.get(obj.delimiter, obj.delimiter) or "-"
+
+    @admin.display(description=gettext_lazy("Columns"))
+    def mapping_label(self, obj):
+        """The mapping as people read it: "column 1 → phone", not the stored JSON."""
+        m = obj.mapping or {}
+        if m.get("phone") is None:
+            return "-"
+        parts = [(m["phone"], gettext_lazy("phone"))]
+        if m.get("name") is not None:
+            parts.append((m["name"], gettext_lazy("name")))
+        parts += [(int(i), f"“{key}”") for i, key in (m.get("attributes") or {}).items()]
+        return format_html_join(
+            " · ",
+            "{} {} → {}",
+            (
+                (gettext_lazy("column"), int(i) + 1, role)
+                for i, role in sorted(parts, key=lambda p: p[0])
+            ),
+        )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

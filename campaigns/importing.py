@@ -48,8 +48,9 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from campaigns.models import Contact, ContactImport, ContactList, ContactListMembership
 from campaigns.text import fold
@@ -178,11 +179,13 @@ class TableInfo:
 
     @property
     def encoding_label(self) -> str:
-        return ENCODING_LABELS.get(self.encoding, self.encoding) if self.kind == "csv" else "XLSX"
+        return (
+            str(ENCODING_LABELS.get(self.encoding, self.encoding)) if self.kind == "csv" else "XLSX"
+        )
 
     @property
     def delimiter_label(self) -> str:
-        return DELIMITER_LABELS.get(self.delimiter, self.delimiter)
+        return str(DELIMITER_LABELS.get(self.delimiter, self.delimiter))
 
 
 ENCODING_LABELS = {
@@ -191,9 +194,14 @@ ENCODING_LABELS = {
     "utf-16": "UTF-16 (BOM)",
     "utf-16-le": "UTF-16 LE",
     "utf-16-be": "UTF-16 BE",
-    "cp1258": "Windows-1258 (Vietnamese)",
+    "cp1258": gettext_lazy("Windows-1258 (Vietnamese)"),
 }
-DELIMITER_LABELS = {",": "comma (,)", ";": "semicolon (;)", "\t": "tab", "|": "pipe (|)"}
+DELIMITER_LABELS = {
+    ",": gettext_lazy("comma (,)"),
+    ";": gettext_lazy("semicolon (;)"),
+    "\t": gettext_lazy("tab"),
+    "|": gettext_lazy("pipe (|)"),
+}
 ENCODING_CHOICES = ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "cp1258"]
 DELIMITER_CHOICES = [",", ";", "\t", "|"]
 
@@ -735,6 +743,7 @@ def contact_import_prepare(
         warnings=info.warnings,
         created_by=user if getattr(user, "pk", None) else None,
         status=ContactImport.Status.UPLOADED,
+        language=translation.get_language() or "",
     )
     file.seek(0)
     imp.file.save(_storage_name(filename), File(file, name=filename), save=False)
@@ -875,14 +884,15 @@ def contact_import_run(*, import_id: int) -> ContactImport:
     imp = ContactImport.objects.select_related("contact_list").get(pk=import_id)
     if not claimed:
         return imp
-    try:
-        contact_import_execute(imp=imp)
-    except ImportFileError as exc:
-        _fail(imp, str(exc))
-    except Exception as exc:
-        logger.exception("contact import %s failed", import_id)
-        _fail(imp, _("The import stopped on an unexpected error: {error}").format(error=exc))
-        raise
+    with translation.override(imp.language or settings.LANGUAGE_CODE):
+        try:
+            contact_import_execute(imp=imp)
+        except ImportFileError as exc:
+            _fail(imp, str(exc))
+        except Exception as exc:
+            logger.exception("contact import %s failed", import_id)
+            _fail(imp, _("The import stopped on an unexpected error: {error}").format(error=exc))
+            raise
     imp.refresh_from_db()
     return imp
 

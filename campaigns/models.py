@@ -168,12 +168,20 @@ class ContactImport(models.Model):
     invalid_count = models.PositiveIntegerField(_("invalid"), default=0)
     legacy_rewritten_count = models.PositiveIntegerField(_("legacy numbers rewritten"), default=0)
     warnings = models.JSONField(_("warnings"), default=list, blank=True)
+    # The uploader's language: the worker writes the warnings and the refused rows' reasons in
+    # it (they are stored text, shown to that person).
+    language = models.CharField(_("language"), max_length=16, blank=True)
     error_report = models.FileField(
         _("error report"), upload_to="imports/reports/%Y/%m/", blank=True
     )
     error_message = models.TextField(_("error"), blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
     )
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)

@@ -76,6 +76,7 @@ def ensure_roles() -> None:
     from django.contrib.auth.models import Group, Permission
 
     roles = importlib.import_module("campaigns.migrations.0002_roles_and_schedules").ROLES
+    later = importlib.import_module("campaigns.migrations.0007_segment_permissions").GRANTS
     for role, perms in roles.items():
         group, created = Group.objects.get_or_create(name=role)
         if not created and group.permissions.exists():
@@ -87,6 +88,9 @@ def ensure_roles() -> None:
             if codename != "*":
                 qs = qs.filter(codename=codename)
             chosen += list(qs)
+        chosen += Permission.objects.filter(
+            content_type__app_label="campaigns", codename__in=later.get(role, [])
+        )
         group.permissions.set(chosen)
 
 

@@ -83,6 +83,10 @@ def test_upload_preview_map_and_result(admin_client, django_capture_on_commit_ca
     assert count(html, "count-duplicate") == 0
     assert count(html, "count-invalid") == 0
     assert Contact.objects.get(phone="84987654321").attributes == {"tinh": "Hà Nội"}
+    # The mapping as people read it, not the stored JSON; the run spoke the uploader's language.
+    assert "column 2 → name · column 3 → phone · column 4 → “tinh”" in html
+    assert '"phone": 2' not in html
+    assert imp.language == translation.get_language()
 
     progress = admin_client.get(
         reverse("admin:campaigns_contactimport_progress", args=[imp.pk])
