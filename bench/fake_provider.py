@@ -79,6 +79,7 @@ class FakeProviders:
         callbacks: bool = True,
         callback_urls: dict[str, str] | None = None,
         etelecom_callback: str = "message",  # "message" (zl_oa_message) or "zalo"
+        daily_quota: int | None = None,
         seed: int | None = None,
     ):
         self.host = host
@@ -92,6 +93,10 @@ class FakeProviders:
         self.callbacks = callbacks
         self.callback_urls = dict(callback_urls or {})
         self.etelecom_callback = etelecom_callback
+        # The OA's daily ZNS quota (eTelecom sends): past it, Zalo's -144 until new_day().
+        self.daily_quota = daily_quota
+        self.quota_used = 0
+        self.accepted_by_key: Counter[tuple[str, str]] = Counter()
         self.random = random.Random(seed)
         self.lock = threading.Lock()
         self.calls_by_key: Counter[tuple[str, str]] = Counter()
@@ -164,8 +169,21 @@ class FakeProviders:
         with self.lock:
             return self.calls_by_key[(provider, key)]
 
+    def accepted(self, provider: str, key: str) -> int:
+        """Sends with this key the provider took as messages (a quota refusal is a call, but no
+        message: sending it again the next day is right, not a duplicate)."""
+        with self.lock:
+            return self.accepted_by_key[(provider, key)]
+
+    def new_day(self) -> None:
+        """Midnight at the provider: the daily quota is whole again."""
+        with self.lock:
+            self.quota_used = 0
+
     def reset(self) -> None:
         with self.lock:
+            self.accepted_by_key.clear()
+            self.quota_used = 0
             self.calls_by_key.clear()
             self.requests.clear()
             self.forced.clear()
@@ -529,7 +547,14 @@ class _Handler(BaseHTTPRequestHandler):
                     "etelecom",
                     key,
                 )
-            failed, code, text = fake.outcome()
+            with fake.lock:
+                over_quota = fake.daily_quota is not None and fake.quota_used >= fake.daily_quota
+                fake.quota_used += not over_quota
+            if over_quota:
+                # eTelecom relays Zalo's refusal as a failed message ([I] providers.md §1.3).
+                failed, code, text = True, -144, "OA daily quota exceeded"
+            else:
+                failed, code, text = fake.outcome()
             now = _now_iso()
             message = {
                 "id": str(next(fake._seq) + 1_000_000),
@@ -557,6 +582,7 @@ class _Handler(BaseHTTPRequestHandler):
                 fake.messages[message["msg_id"]] = message
                 if key:
                     fake.by_key[("etelecom", key)] = message["msg_id"]
+                    fake.accepted_by_key[("etelecom", key)] += not over_quota
             if not failed:
                 self._etelecom_callback(message)
             return 200, message, "etelecom", key
@@ -824,6 +850,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--etelecom-webhook", default="", help="URL for eTelecom callbacks")
     parser.add_argument("--mmp-webhook", default="", help="URL for MMP status callbacks")
     parser.add_argument("--etelecom-callback", choices=("message", "zalo"), default="message")
+    parser.add_argument(
+        "--daily-quota", type=int, default=None, help="eTelecom sends per day before -144"
+    )
     args = parser.parse_args(argv)
     fake = FakeProviders(
         host=args.host,
@@ -837,6 +866,7 @@ def main(argv: list[str] | None = None) -> None:
         callbacks=not args.no_callbacks,
         callback_urls={"etelecom": args.etelecom_webhook, "mmp": args.mmp_webhook},
         etelecom_callback=args.etelecom_callback,
+        daily_quota=args.daily_quota,
     ).start()
     print(f"fake providers on {fake.base_url}")
     for kind in ("esms", "esms_status", "etelecom", "mmp"):

@@ -162,12 +162,18 @@ TWIRP_CODES: dict[str, tuple[ErrorClass, str]] = {
 _ZALO_CODE_IN_TEXT = re.compile(r"(?<![\d-])(-1\d{2,3})(?!\d)")
 
 
+def zalo_code_in_text(message: str) -> int | None:
+    """The known Zalo error code an eTelecom envelope quotes in its text ("... -144 ..."), if any."""
+    m = _ZALO_CODE_IN_TEXT.search(message or "")
+    return int(m.group(1)) if m and int(m.group(1)) in ZALO_ERRORS else None
+
+
 def classify_twirp(code: str, message: str = "", http_status: int | None = None) -> ErrorClass:
     """Class of an eTelecom error envelope. A Zalo code quoted in `msg` (eTelecom relays Zalo's
     refusals, [I] providers.md §1.3) wins: -118 is about the recipient whatever the envelope."""
-    m = _ZALO_CODE_IN_TEXT.search(message or "")
-    if m and int(m.group(1)) in ZALO_ERRORS:
-        return ZALO_ERRORS[int(m.group(1))][0]
+    zalo_code = zalo_code_in_text(message)
+    if zalo_code is not None:
+        return ZALO_ERRORS[zalo_code][0]
     if code in TWIRP_CODES:
         return TWIRP_CODES[code][0]
     return classify_http_status(http_status) if http_status else A

@@ -31,7 +31,13 @@ from providers.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from providers.errors import NOT_FOUND, TWIRP_CODES, classify_twirp, classify_zalo
+from providers.errors import (
+    NOT_FOUND,
+    TWIRP_CODES,
+    classify_twirp,
+    classify_zalo,
+    zalo_code_in_text,
+)
 from providers.phones import to_local
 
 A, P, C = ErrorClass.AMBIGUOUS, ErrorClass.PERMANENT, ErrorClass.CONFIGURATION
@@ -235,7 +241,10 @@ class EtelecomProvider(BaseProvider):
                 klass = classify_twirp(code, msg, resp.status_code)
                 if code not in TWIRP_CODES and resp.status_code == 429:
                     klass = ErrorClass.RETRYABLE
-                raise ProviderError(klass, code, msg or code)
+                # A relayed Zalo refusal is reported as Zalo's code: the engine waits for the
+                # quota's midnight on -144/-147, the night window's 06:00 on -133, by code.
+                zalo_code = zalo_code_in_text(msg)
+                raise ProviderError(klass, str(zalo_code) if zalo_code else code, msg or code)
             failure = self.http_status_failure(resp)
             if failure:
                 raise ProviderError(failure.error_class, failure.error_code, failure.error_message)

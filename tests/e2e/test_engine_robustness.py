@@ -179,3 +179,64 @@ def test_timeouts_and_5xx_on_20_percent_never_duplicate(qcluster):
         counts = _settle(campaign, fake, qcluster, cluster)
         assert counts == {"sent": 200}, counts
         _assert_exactly_once(campaign, fake)
+
+
+def test_quota_exhausted_midway_waits_for_the_next_day_then_completes(qcluster):
+    """The OA's daily quota (60) runs out midway through 150 messages: the rest wait for the
+    quota's midnight (Asia/Ho_Chi_Minh), nothing is sent meanwhile, and the next days finish the
+    job. "The next day" is simulated: the fake provider's quota is reset and the waiting rows'
+    time is moved to now, as the clock would; the scheduler's kick restarts the drivers."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    with FakeProviders(latency_ms=5, callbacks=False, daily_quota=60, seed=5) as fake:
+        campaign = _campaign(fake, 150)
+        cluster = qcluster(**CLUSTER_ENV)
+        services.campaign_send_now(campaign_id=campaign.pk)
+
+        def waiting():
+            rows = Message.objects.filter(campaign=campaign)
+            return not rows.filter(status="sending").exists() and not (
+                rows.filter(status="pending", next_attempt_at__isnull=True).exists()
+            )
+
+        assert wait_for(waiting, timeout=60), cluster.output()
+        campaign.refresh_from_db()
+        assert campaign.status == "running" and campaign.sent_count == 60, campaign.status_reason
+        tomorrow = (timezone.localtime() + timedelta(days=1)).replace(
+            hour=0, minute=5, second=0, microsecond=0
+        )
+        pending = Message.objects.filter(campaign=campaign, status="pending")
+        assert pending.count() == 90
+        assert set(pending.values_list("next_attempt_at", flat=True)) == {tomorrow}
+        assert tomorrow.strftime("%d/%m/%Y 00:05") in campaign.status_reason
+        refused = set(pending.filter(error_code="-144").values_list("idempotency_key", flat=True))
+        assert refused  # the calls that met the empty quota, waiting like the rest
+        calls = fake.total
+        time.sleep(3)
+        services.campaigns_kick_running(idle_seconds=0)  # the tick finds nothing due today
+        time.sleep(2)
+        assert fake.total == calls
+
+        # Day 2 sends 60 more and waits again; day 3 finishes.
+        for day, sent in ((2, 120), (3, 150)):
+            fake.new_day()
+            pending.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+            services.campaigns_kick_running(idle_seconds=0)
+            done = wait_for(
+                lambda: waiting() and Campaign.objects.get(pk=campaign.pk).sent_count == sent,  # noqa: B023
+                timeout=60,
+            )
+            assert done, (day, _counts(campaign), cluster.output())
+        assert wait_for(
+            lambda: Campaign.objects.get(pk=campaign.pk).status == "completed", timeout=30
+        ), (_counts(campaign), cluster.output())
+        assert _counts(campaign) == {"sent": 150}
+        keys = list(
+            Message.objects.filter(campaign=campaign).values_list("idempotency_key", flat=True)
+        )
+        # Every contact got exactly one message; a call met the empty quota at most once a day.
+        assert all(fake.accepted("etelecom", k) == 1 for k in keys)
+        assert refused <= {k for k in keys if fake.count("etelecom", k) > 1}
+        assert all(fake.count("etelecom", k) <= 3 for k in keys)

@@ -194,7 +194,13 @@ def test_send_refused_by_zalo_in_the_message_object():
             400,
             {"code": "invalid_argument", "msg": "zalo: -108 phone invalid"},
             ErrorClass.PERMANENT,
-            "invalid_argument",
+            "-108",  # Zalo's code, as when Zalo's refusal comes back in the message object
+        ),
+        (
+            400,
+            {"code": "failed_precondition", "msg": "zalo error -144: OA daily quota exceeded"},
+            ErrorClass.DEFERRED,
+            "-144",  # the engine waits for the quota's midnight by this code
         ),
         (
             429,
