@@ -209,6 +209,13 @@ _GENERIC = {
     "http_error": _("The request failed; Loa is checking whether it was sent."),
     "bad_response": _("The provider answered something Loa could not read; Loa is checking."),
     "http_400": _("The provider refused the request as invalid."),
+    **dict.fromkeys(
+        ["http_300", "http_301", "http_302", "http_303", "http_307", "http_308"],
+        _(
+            "The provider answered with a redirect, which Loa does not follow: check the "
+            "account's base URL."
+        ),
+    ),
     "http_404": _("The provider does not know this address: check the base URL and paths."),
     "http_408": _("The provider timed out reading the request; it will be retried."),
     "http_409": _("The provider says this message already exists; Loa is checking."),

@@ -19,11 +19,13 @@ from email.utils import format_datetime
 import pytest
 import requests
 import responses
+from django.utils import translation
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from bench.fake_provider import FakeProviders
 from providers import http, ratelimit
 from providers.base import BaseProvider, ErrorClass, ProviderError, SendOutcome
+from providers.errors import explain
 from providers.esms import EsmsProvider
 from providers.etelecom import EtelecomProvider
 
@@ -160,6 +162,8 @@ def test_a_redirect_is_not_followed_and_pauses_as_configuration():
     result = esms(base_url="https://esms.example.test/v1").send(message())
     assert result.outcome == SendOutcome.FAILED
     assert result.error_class == ErrorClass.CONFIGURATION
+    with translation.override("en"):  # what the admin shows next to the code
+        assert "base URL" in explain(result.error_code)
 
 
 @responses.activate
