@@ -260,9 +260,68 @@ def contact_search(queryset, term: str):
 # ---- lists -----------------------------------------------------------------------------------------
 
 
+MAX_TAG = 50
+
+
+class ContactListForm(forms.ModelForm):
+    """Tags typed as people type them ("vip, Hà Nội"), kept as a JSON list."""
+
+    tags = forms.CharField(
+        label=gettext_lazy("Tags"),
+        required=False,
+        help_text=gettext_lazy("Separated by commas, for example: vip, Hà Nội, khách cũ."),
+    )
+
+    class Meta:
+        model = ContactList
+        fields = ["name", "description", "tags"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tags = self.instance.tags if isinstance(self.instance.tags, list) else []
+        self.initial["tags"] = ", ".join(str(t) for t in tags)
+
+    def clean_tags(self) -> list[str]:
+        tags: list[str] = []
+        for part in (self.cleaned_data.get("tags") or "").split(","):
+            tag = " ".join(part.split())
+            if len(tag) > MAX_TAG:
+                raise forms.ValidationError(
+                    _("A tag is at most {n} characters: “{tag}”.").format(n=MAX_TAG, tag=tag)
+                )
+            if tag and tag.casefold() not in {t.casefold() for t in tags}:
+                tags.append(tag)
+        return tags
+
+
+class TagFilter(admin.SimpleListFilter):
+    title = gettext_lazy("tag")
+    parameter_name = "tag"
+
+    def lookups(self, request, model_admin):
+        # Lists are few (hundreds, not millions): their tags are gathered here, on every
+        # database (SQLite has no JSON containment lookup).
+        tags = {
+            str(t) for ts in ContactList.objects.values_list("tags", flat=True) for t in ts or []
+        }
+        return [(t, t) for t in sorted(tags, key=str.casefold)]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        ids = [
+            pk
+            for pk, tags in queryset.values_list("pk", "tags")
+            if isinstance(tags, list) and self.value() in tags
+        ]
+        return queryset.filter(pk__in=ids)
+
+
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin):
+    form = ContactListForm
     list_display = ["name", "contact_count", "tag_list", "created_at", "links"]
+    list_filter = [TagFilter]
     search_fields = ["name"]
     readonly_fields = ["contact_count", "created_at", "links"]
     fields = ["name", "description", "tags", "contact_count", "created_at", "links"]

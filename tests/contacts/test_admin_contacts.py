@@ -375,3 +375,20 @@ def test_upload_still_checks_csrf(admin_user):
     )
     assert ok.status_code == 302
     assert ContactImport.objects.count() == 1
+
+
+def test_list_tags_are_typed_as_text_and_filter_the_lists(admin_client):
+    add = reverse("admin:campaigns_contactlist_add")
+    response = admin_client.post(
+        add, {"name": "Khách VIP", "description": "", "tags": " vip,  Hà Nội , VIP,, khách cũ "}
+    )
+    assert response.status_code == 302
+    vip = ContactList.objects.get(name="Khách VIP")
+    assert vip.tags == ["vip", "Hà Nội", "khách cũ"]  # trimmed, deduplicated, order kept
+    ContactList.objects.create(name="Khác", tags=["hcm"])
+    page = admin_client.get(reverse("admin:campaigns_contactlist_change", args=[vip.pk]))
+    assert 'value="vip, Hà Nội, khách cũ"' in page.content.decode()
+    filtered = admin_client.get(reverse("admin:campaigns_contactlist_changelist"), {"tag": "hcm"})
+    assert [cl.name for cl in filtered.context["cl"].result_list] == ["Khác"]
+    too_long = admin_client.post(add, {"name": "X", "description": "", "tags": "a" * 51})
+    assert too_long.status_code == 200 and ContactList.objects.filter(name="X").count() == 0
