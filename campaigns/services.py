@@ -219,7 +219,8 @@ def idempotency_key(campaign: Campaign, contact_id: int) -> str:
     return f"loa{campaign.pk}t{_b36(stamp)}c{contact_id}"
 
 
-_KEY_RE = re.compile(r"loa([0-9]+)t[0-9a-z]+c([0-9]+)")
+# At most 18 digits an id: whatever a callback quotes, the ids fit a bigint (no overflow error).
+_KEY_RE = re.compile(r"loa([0-9]{1,18})t[0-9a-z]{1,13}c([0-9]{1,18})")
 
 
 def idempotency_key_parse(key: str) -> tuple[int, int] | None:

@@ -305,10 +305,13 @@ def test_messages_found_by_key_through_campaign_and_contact(admin_client):
         StatusEvent(status=EventStatus.DELIVERED, idempotency_key=msgs[0].idempotency_key),
         StatusEvent(status=EventStatus.DELIVERED, idempotency_key=stale),
         StatusEvent(status=EventStatus.DELIVERED, idempotency_key="not-ours"),
+        StatusEvent(status=EventStatus.DELIVERED, idempotency_key=f"loa{c.pk}t1c{'9' * 18}"),
     ]
     assert services.idempotency_key_parse(msgs[0].idempotency_key) == (c.pk, msgs[0].contact_id)
     assert services.idempotency_key_parse("loatest0a1b") is None
-    assert services.messages_find(account_id=account_id, events=events) == [msgs[0].pk, None, None]
+    assert services.idempotency_key_parse("loa" + "9" * 30 + "t1c1") is None  # no overflow
+    found = services.messages_find(account_id=account_id, events=events)
+    assert found == [msgs[0].pk, None, None, None]
     other = ProviderAccountFactory(kind="sandbox")
     assert services.messages_find(account_id=other.pk, events=events[:1]) == [None]
     assert (
