@@ -11,7 +11,8 @@ One threaded HTTP/1.1 (keep-alive) server on 127.0.0.1 speaks, under path prefix
   /mmp/api/v1/...                  VNA/Metfone MMP at the paths Loa assumes (providers/mmp.py)
 
 with configurable latency, an error rate (HTTP 500, hangs that the client sees as timeouts,
-connection resets), a count of calls per idempotency key (eSMS RequestId, eTelecom tracking_id,
+connection resets), an OA daily quota for eTelecom sends (Zalo's -144 once it is used up, until
+new_day()), a count of calls per idempotency key (eSMS RequestId, eTelecom tracking_id,
 MMP clientMessageId) so tests can prove "exactly one provider call per contact", and callbacks
 in each provider's documented format delivered after a delay (eSMS: GET on the CallbackUrl of the
 send; eTelecom: POST of the message object or of Zalo's user_received_message; MMP: POST of the

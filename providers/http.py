@@ -99,7 +99,7 @@ def send(
     """One request through the Session's adapter (the one `responses` mocks in the tests),
     without what Session.request and Session.send add for features Loa turns off: cookies (a
     cookie jar parsed on every answer), auth and proxies from the environment, session-level
-    params, hooks, and redirects. Profiled on the send path, those were a fifth of the CPU of a
+    params, hooks, and redirects. Profiled on the send path, those were a tenth of the CPU of a
     send.
 
     Redirects are not followed: a 301/302 would turn a POST into a GET to another address and
