@@ -5,6 +5,8 @@ unindexed columns, search through one indexed column (a trigram index on Postgre
 objects through raw-id or autocomplete widgets, never a <select> of every contact.
 """
 
+import unicodedata
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
@@ -284,7 +286,7 @@ class ContactListForm(forms.ModelForm):
     def clean_tags(self) -> list[str]:
         tags: list[str] = []
         for part in (self.cleaned_data.get("tags") or "").split(","):
-            tag = " ".join(part.split())
+            tag = unicodedata.normalize("NFC", " ".join(part.split()))
             if len(tag) > MAX_TAG:
                 raise forms.ValidationError(
                     _("A tag is at most {n} characters: “{tag}”.").format(n=MAX_TAG, tag=tag)

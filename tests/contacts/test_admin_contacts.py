@@ -4,6 +4,7 @@ export, opt-out upload, segments. Element ids are the ones the browser test reli
 import csv
 import io
 import re
+import unicodedata
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -380,7 +381,13 @@ def test_upload_still_checks_csrf(admin_user):
 def test_list_tags_are_typed_as_text_and_filter_the_lists(admin_client):
     add = reverse("admin:campaigns_contactlist_add")
     response = admin_client.post(
-        add, {"name": "Khách VIP", "description": "", "tags": " vip,  Hà Nội , VIP,, khách cũ "}
+        add,
+        {
+            "name": "Khách VIP",
+            "description": "",
+            # decomposed accents (a Mac keyboard) are the same tag as composed ones
+            "tags": " vip,  Hà Nội , VIP,, khách cũ, " + unicodedata.normalize("NFD", "Hà Nội"),
+        },
     )
     assert response.status_code == 302
     vip = ContactList.objects.get(name="Khách VIP")
