@@ -87,7 +87,7 @@ class CampaignEventInline(admin.TabularInline):
 
     @admin.display(description=_("Note"))
     def note_text(self, obj):
-        return obj.note or "-"
+        return obj.note_text() or "-"
 
     @admin.display(description=_("By"))
     def who(self, obj):
@@ -130,7 +130,7 @@ class CampaignAdmin(admin.ModelAdmin):
     autocomplete_fields = []
     filter_horizontal = ["lists", *(["segments"] if _HAS_SEGMENTS else [])]
     inlines = [CampaignEventInline]
-    readonly_fields = ["status", "status_reason", "created_by", "started_at", "finished_at"]
+    readonly_fields = ["status", "reason", "created_by", "started_at", "finished_at"]
 
     def get_readonly_fields(self, request, obj=None):
         ro = list(self.readonly_fields)
@@ -155,8 +155,12 @@ class CampaignAdmin(admin.ModelAdmin):
         return [
             (None, {"fields": ["name", "scheduled_at", "rate_limit"]}),
             (_("What is sent"), {"fields": sent}),
-            (_("When"), {"fields": ["status_reason", "created_by", "started_at", "finished_at"]}),
+            (_("When"), {"fields": ["reason", "created_by", "started_at", "finished_at"]}),
         ]
+
+    @admin.display(description=_("Status reason"))
+    def reason(self, obj):
+        return obj.reason_text() or "-"
 
     @admin.display(description=_("Parameters"))
     def mapping_display(self, obj):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Coalesce, TruncDate
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, ContactImport, Message
@@ -187,7 +188,7 @@ def dashboard_campaigns(*, limit: int = 10) -> list[dict]:
             "progress": c.progress_percent,
             "total": c.total_count,
             "scheduled_at": c.scheduled_at,
-            "reason": c.status_reason,
+            "reason": c.reason_text(),
         }
         for c in rows
     ]
@@ -251,10 +252,19 @@ def dashboard_webhooks(*, now: datetime | None = None) -> list[dict]:
     return out
 
 
+def _cache_key() -> str:
+    # Per language: the data holds translated labels and reasons (campaigns.notes).
+    return f"{CACHE_KEY}:{translation.get_language() or settings.LANGUAGE_CODE}"
+
+
+def dashboard_cache_clear() -> None:
+    cache.delete_many([f"{CACHE_KEY}:{code}" for code, _name in settings.LANGUAGES])
+
+
 def dashboard_data(*, use_cache: bool = True) -> dict:
     """Everything the dashboard shows, cached for a minute (the index is every admin's home)."""
     if use_cache:
-        hit = cache.get(CACHE_KEY)
+        hit = cache.get(_cache_key())
         if hit is not None:
             return hit
     stats = dashboard_message_stats()
@@ -273,7 +283,7 @@ def dashboard_data(*, use_cache: bool = True) -> dict:
         "generated_at": timezone.now(),
     }
     if use_cache:
-        cache.set(CACHE_KEY, data, CACHE_SECONDS)
+        cache.set(_cache_key(), data, CACHE_SECONDS)
     return data
 
 

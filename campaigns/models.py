@@ -291,6 +291,9 @@ class Campaign(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True
     )
     status_reason = models.CharField(_("status reason"), max_length=500, blank=True)
+    # The same reason as a message id and its arguments, shown in each reader's language
+    # (campaigns.notes); empty for a reason a person typed.
+    status_reason_i18n = models.JSONField(default=dict, blank=True, editable=False)
     scheduled_at = models.DateTimeField(_("send at"), null=True, blank=True)
     rate_limit = models.FloatField(_("rate limit (messages/s)"), null=True, blank=True)
     test_mode = models.BooleanField(
@@ -338,6 +341,12 @@ class Campaign(models.Model):
         handled = min(self.total_count, self.sent_count + self.failed_count + self.skipped_count)
         return int(100 * handled / self.total_count)
 
+    def reason_text(self) -> str:
+        """The status reason in the reader's language (campaigns.notes)."""
+        from campaigns.notes import render
+
+        return render(self.status_reason, self.status_reason_i18n)
+
 
 class CampaignEvent(models.Model):
     """The history of a campaign's transitions, with who did it and why."""
@@ -346,6 +355,7 @@ class CampaignEvent(models.Model):
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16)
     note = models.CharField(max_length=500, blank=True)
+    note_i18n = models.JSONField(default=dict, blank=True, editable=False)  # campaigns.notes
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -358,6 +368,12 @@ class CampaignEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status} -> {self.to_status}"
+
+    def note_text(self) -> str:
+        """The note in the reader's language (campaigns.notes)."""
+        from campaigns.notes import render
+
+        return render(self.note, self.note_i18n)
 
 
 class Message(models.Model):

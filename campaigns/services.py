@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from campaigns.bulk import rows_bulk_set, rows_insert
 from campaigns.models import (
@@ -35,6 +36,8 @@ from campaigns.models import (
     MessageAttempt,
     OptOut,
 )
+from campaigns.notes import Note
+from campaigns.notes import split as split_note
 from providers.base import (
     BaseProvider,
     ErrorClass,
@@ -86,9 +89,12 @@ ALLOWED = {
 
 
 def campaign_transition(
-    *, campaign_id: int, to: str, user=None, note: str = "", expect: set | None = None
+    *, campaign_id: int, to: str, user=None, note: str | Note = "", expect: set | None = None
 ) -> bool:
-    """Move a campaign to `to` if its current status allows it (compare-and-set); log history."""
+    """Move a campaign to `to` if its current status allows it (compare-and-set); log history.
+    A Note is stored so that each reader sees it in their language; a plain string (what a
+    person typed) as it is."""
+    text, stored = split_note(note)
     with transaction.atomic():
         current = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
         if current is None or to not in ALLOWED.get(current, set()):
@@ -97,18 +103,19 @@ def campaign_transition(
             return False
         fields = {"status": to, "updated_at": timezone.now()}
         if to == Campaign.Status.RUNNING:
-            fields["status_reason"] = ""
+            fields["status_reason"], fields["status_reason_i18n"] = "", {}
         if to in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED, Campaign.Status.FAILED):
             fields["finished_at"] = timezone.now()
         if to == Campaign.Status.PAUSED or to == Campaign.Status.FAILED:
-            fields["status_reason"] = note[:500]
+            fields["status_reason"], fields["status_reason_i18n"] = text, stored
         if not Campaign.objects.filter(pk=campaign_id, status=current).update(**fields):
             return False
         CampaignEvent.objects.create(
             campaign_id=campaign_id,
             from_status=current,
             to_status=to,
-            note=note[:500],
+            note=text,
+            note_i18n=stored,
             user=user if getattr(user, "pk", None) else None,
         )
     return True
@@ -146,7 +153,7 @@ def campaign_send_now(*, campaign_id: int, user=None) -> int:
         to=Campaign.Status.RUNNING,
         user=user,
         expect={Campaign.Status.DRAFT, Campaign.Status.SCHEDULED},
-        note=_("Send started"),
+        note=Note(gettext_noop("Send started")),
     ):
         raise ValidationError(
             _("This campaign cannot be sent from its current status ({status}).").format(
@@ -171,7 +178,10 @@ def campaign_schedule(*, campaign_id: int, when: datetime, user=None) -> None:
         campaign_id=campaign_id,
         to=Campaign.Status.SCHEDULED,
         user=user,
-        note=_("Scheduled for {when}").format(when=timezone.localtime(when)),
+        note=Note(
+            gettext_noop("Scheduled for {when}"),
+            when=timezone.localtime(when).strftime("%d/%m/%Y %H:%M"),
+        ),
     ):
         raise ValidationError(_("This campaign cannot be scheduled from its current status."))
 
@@ -181,7 +191,7 @@ def campaign_pause(*, campaign_id: int, user=None, reason: str = "") -> bool:
         campaign_id=campaign_id,
         to=Campaign.Status.PAUSED,
         user=user,
-        note=reason or _("Paused by a user"),
+        note=reason or Note(gettext_noop("Paused by a user")),
     )
 
 
@@ -190,7 +200,7 @@ def campaign_resume(*, campaign_id: int, user=None) -> bool:
         campaign_id=campaign_id,
         to=Campaign.Status.RUNNING,
         user=user,
-        note=_("Resumed"),
+        note=Note(gettext_noop("Resumed")),
         expect={Campaign.Status.PAUSED, Campaign.Status.FAILED},
     )
     if ok:
@@ -201,7 +211,10 @@ def campaign_resume(*, campaign_id: int, user=None) -> bool:
 def campaign_cancel(*, campaign_id: int, user=None) -> int:
     """End a campaign: every message not yet handed to the provider is cancelled."""
     if not campaign_transition(
-        campaign_id=campaign_id, to=Campaign.Status.CANCELLED, user=user, note=_("Cancelled")
+        campaign_id=campaign_id,
+        to=Campaign.Status.CANCELLED,
+        user=user,
+        note=Note(gettext_noop("Cancelled")),
     ):
         return -1
     return Message.objects.filter(campaign_id=campaign_id, status=S.PENDING).update(
@@ -971,8 +984,9 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> str
                 campaign_transition(
                     campaign_id=campaign_id,
                     to=Campaign.Status.PAUSED,
-                    note=_("Paused: the provider refused the configuration ({error}).").format(
-                        error=out.config_error
+                    note=Note(
+                        gettext_noop("Paused: the provider refused the configuration ({error})."),
+                        error=out.config_error,
                     ),
                 )
                 return "config_error"
@@ -981,11 +995,13 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> str
                 Message.objects.filter(campaign_id=campaign_id, status=S.PENDING).filter(
                     Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=out.deferred_until)
                 ).update(next_attempt_at=out.deferred_until)
-                Campaign.objects.filter(pk=campaign_id).update(
-                    status_reason=_("Waiting until {when}: {why}").format(
+                _set_reason(
+                    campaign_id,
+                    Note(
+                        gettext_noop("Waiting until {when}: {why}"),
                         when=timezone.localtime(out.deferred_until).strftime("%d/%m/%Y %H:%M"),
                         why=out.deferred_reason,
-                    )[:500]
+                    ),
                 )
                 return "deferred"
             if campaign_check_failure_rate(campaign_id=campaign_id):
@@ -1010,11 +1026,22 @@ def campaign_check_failure_rate(*, campaign_id: int) -> bool:
     return campaign_transition(
         campaign_id=campaign_id,
         to=Campaign.Status.PAUSED,
-        note=_(
-            "Paused automatically: {failed} of {handled} messages failed (over {pct}%). Check the failures, then "
-            "resume."
-        ).format(failed=c["failed_count"], handled=handled, pct=int(threshold * 100)),
+        note=Note(
+            gettext_noop(
+                "Paused automatically: {failed} of {handled} messages failed (over {pct}%). "
+                "Check the failures, then resume."
+            ),
+            failed=c["failed_count"],
+            handled=handled,
+            pct=int(threshold * 100),
+        ),
     )
+
+
+def _set_reason(campaign_id: int, note: str | Note) -> None:
+    """Say why a campaign waits, without a transition (campaigns.notes for the language)."""
+    text, stored = split_note(note)
+    Campaign.objects.filter(pk=campaign_id).update(status_reason=text, status_reason_i18n=stored)
 
 
 def _requeue(campaign_id: int) -> None:
@@ -1033,7 +1060,7 @@ def campaign_maybe_complete(*, campaign_id: int) -> bool:
     return campaign_transition(
         campaign_id=campaign_id,
         to=Campaign.Status.COMPLETED,
-        note=_("Every message was handed to the provider"),
+        note=Note(gettext_noop("Every message was handed to the provider")),
         expect={Campaign.Status.RUNNING},
     )
 
@@ -1276,7 +1303,7 @@ def messages_reconcile(*, limit: int = 200) -> int:
             campaign_id=campaign_id,
             to=Campaign.Status.RUNNING,
             expect={Campaign.Status.COMPLETED},
-            note=_("Resending messages whose outcome was unknown"),
+            note=Note(gettext_noop("Resending messages whose outcome was unknown")),
         )
         campaign_start_drivers(campaign_id=campaign_id)
     return moved
@@ -1307,17 +1334,21 @@ def campaigns_start_due(*, now: datetime | None = None) -> list[int]:
     for c in Campaign.objects.filter(status=Campaign.Status.SCHEDULED, scheduled_at__lte=now):
         if c.scheduled_at < now - grace:
             if not c.status_reason:
-                Campaign.objects.filter(pk=c.pk).update(
-                    status_reason=_(
-                        "The scheduled time passed more than the grace window ago; confirm to send it now."
-                    )
+                _set_reason(
+                    c.pk,
+                    Note(
+                        gettext_noop(
+                            "The scheduled time passed more than the grace window ago; confirm to "
+                            "send it now."
+                        )
+                    ),
                 )
             continue
         try:
             campaign_send_now(campaign_id=c.pk)
             started.append(c.pk)
         except ValidationError as exc:
-            Campaign.objects.filter(pk=c.pk).update(status_reason="; ".join(exc.messages)[:500])
+            _set_reason(c.pk, "; ".join(exc.messages))
     return started
 
 

@@ -26,11 +26,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import selectors, services
 from campaigns.models import Campaign, Contact, ContactList, ContactListMembership, OptOut
+from campaigns.notes import Note
 from providers.models import Channel, ChannelKind
 from templates_app import rendering
 from templates_app.models import Template, TemplateParam
@@ -410,7 +411,7 @@ def campaign_unschedule(*, campaign_id: int, user=None) -> bool:
         campaign_id=campaign_id,
         to=Campaign.Status.DRAFT,
         user=user,
-        note=gettext("Back to draft"),
+        note=Note(gettext_noop("Back to draft")),
         expect={Campaign.Status.SCHEDULED},
     )
 
