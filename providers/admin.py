@@ -32,7 +32,7 @@ class ProviderAccountForm(forms.ModelForm):
         stored = set(self.instance.get_secrets()) if self.instance.pk else set()
         for name in ALL_SECRET_FIELDS:
             used_by = ", ".join(
-                cls.label for cls in PROVIDERS.values() if name in cls.secret_fields
+                str(cls.label) for cls in PROVIDERS.values() if name in cls.secret_fields
             )
             hint = _("Stored; leave blank to keep it.") if name in stored else _("Not set.")
             self.fields[f"secret_{name}"].help_text = format_html(

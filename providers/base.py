@@ -197,7 +197,7 @@ class CallRecord:
 
 class BaseProvider:
     kind: ClassVar[str] = ""
-    label: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # may be a lazy translation (the sandbox's is): str() it to join
     default_base_url: ClassVar[str] = ""
     # Names of the credentials this provider needs; shown write-only in the admin.
     secret_fields: ClassVar[tuple[str, ...]] = ()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from providers.base import (
     BaseProvider,
@@ -52,7 +53,7 @@ def _fate(key: str) -> tuple[str, int | None, str]:
 
 class SandboxProvider(BaseProvider):
     kind = "sandbox"
-    label = "Sandbox (no real sends)"
+    label = gettext_lazy("Sandbox (no real sends)")
     channel_kinds = ("zalo_zns", "sms", "viber", "email")
     uses_http = False
     dedupes_idempotency_key = True
