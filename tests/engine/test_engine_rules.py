@@ -318,10 +318,20 @@ def test_messages_found_by_key_through_campaign_and_contact(admin_client):
         services.message_find(account_id=account_id, idempotency_key=msgs[2].idempotency_key)
         == msgs[2].pk
     )
-    # The admin's search box finds a message by its key.
-    resp = admin_client.get("/admin/campaigns/message/", {"q": msgs[2].idempotency_key})
-    assert resp.status_code == 200
-    assert list(resp.context["cl"].result_list) == [msgs[2]]
+
+    # The admin's search box finds a message by its key, by its phone in any format (through
+    # the contact), and still by error code.
+    def search(q):
+        resp = admin_client.get("/admin/campaigns/message/", {"q": q})
+        assert resp.status_code == 200
+        return list(resp.context["cl"].result_list)
+
+    assert search(msgs[2].idempotency_key) == [msgs[2]]
+    local = "0" + msgs[1].phone[2:5] + " " + msgs[1].phone[5:8] + " " + msgs[1].phone[8:]
+    assert search(local) == [msgs[1]] and search("+" + msgs[1].phone) == [msgs[1]]
+    Message.objects.filter(pk=msgs[0].pk).update(error_code="-118")
+    assert search("-118") == [msgs[0]]
+    assert search("84999999999") == []
 
 
 def test_a_batch_is_recorded_in_a_fixed_number_of_queries(scripted, django_assert_max_num_queries):
