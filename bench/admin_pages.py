@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 TAG = "bench-admin"  # Contact.source and campaign-name prefix of the rows this script owns
@@ -271,7 +272,7 @@ def measure(big_id: int, runs: int) -> dict[str, float]:
     from django.test.utils import CaptureQueriesContext
 
     from campaigns.dashboard import dashboard_cache_clear
-    from campaigns.models import Campaign
+    from campaigns.models import Campaign, Message
 
     user, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
@@ -294,6 +295,13 @@ def measure(big_id: int, runs: int) -> dict[str, float]:
         "  … page 50": f"/admin/campaigns/message/?campaign__id__exact={big.pk}&p=49",
         "dashboard (cache cleared)": "/admin/",
     }
+    # "Did this customer get our message?": a phone typed as people type it, all campaigns.
+    sample = Message.objects.filter(campaign_id=big.pk).values_list("phone", flat=True).first()
+    if sample:
+        local = f"0{sample[2:5]} {sample[5:8]} {sample[8:]}"
+        pages["message search by phone, all campaigns"] = "/admin/campaigns/message/?" + (
+            urlencode({"q": local})
+        )
     results = {}
     for label, url in pages.items():
         times = []
