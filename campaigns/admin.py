@@ -29,6 +29,7 @@ from campaigns.models import (
 )
 from campaigns.paginator import EstimatedCountPaginator
 from campaigns.wizard import CampaignWizard
+from providers.phones import normalize_phone
 
 _HAS_SEGMENTS = wizard.segments_enabled()
 
@@ -532,8 +533,6 @@ class MessageAdmin(admin.ModelAdmin):
         return False
 
     def get_search_results(self, request, queryset, search_term):
-        from providers.phones import normalize_phone
-
         term = search_term.strip()
         ids = services.idempotency_key_parse(term)
         if ids is not None:

@@ -35,7 +35,7 @@ def test_a_note_written_in_vietnamese_reads_in_english_and_back():
         assert campaign.reason_text() == campaign.status_reason
 
 
-def test_what_a_person_typed_is_kept_as_typed(admin_client):
+def test_what_a_person_typed_is_kept_as_typed():
     campaign = CampaignFactory(lists=[ContactListFactory(size=1)], status="running")
     services.campaign_pause(campaign_id=campaign.pk, reason="Chờ khách duyệt lại nội dung")
     campaign.refresh_from_db()
