@@ -16,6 +16,7 @@ from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -161,6 +162,69 @@ class ContactAdmin(admin.ModelAdmin):
     list_per_page = 50
     list_select_related = []  # nothing related is shown: no join
     actions = ["opt_out_all", "export_selected"]
+
+    def _shows_messages(self, request, obj) -> bool:
+        # Contact staff manage contacts, not campaigns: the messages are for those who may see them.
+        return obj is not None and request.user.has_perm("campaigns.view_message")
+
+    def get_fields(self, request, obj=None):
+        fields = list(self.fields)
+        if self._shows_messages(request, obj):
+            fields.insert(fields.index("replies"), "sent_messages")
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        extra = ["sent_messages"] if self._shows_messages(request, obj) else []
+        return [*self.readonly_fields, *extra]
+
+    @admin.display(description=gettext_lazy("Messages sent"))
+    def sent_messages(self, obj):
+        """The last messages Loa sent this contact: campaign, status, error, times."""
+        rows = selectors.contact_messages(contact=obj)
+        if not rows:
+            return _("No message yet.")
+
+        def when(value):
+            return date_format(localtime(value), "SHORT_DATETIME_FORMAT") if value else "—"
+
+        table = format_html(
+            '<table class="loa-replies" id="contact-messages"><thead><tr>{}</tr></thead>'
+            "<tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<th>{}</th>",
+                (
+                    (label,)
+                    for label in (
+                        _("Campaign"),
+                        _("Status"),
+                        _("Error"),
+                        _("Sent"),
+                        _("Delivered"),
+                        _("Read"),
+                    )
+                ),
+            ),
+            format_html_join(
+                "",
+                '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+                "<td>{}</td></tr>",
+                (
+                    (
+                        reverse("admin:campaigns_message_change", args=[m.pk]),
+                        m.campaign.name,
+                        m.get_status_display(),
+                        m.error_code or "",
+                        when(m.sent_at),
+                        when(m.delivered_at),
+                        when(m.read_at),
+                    )
+                    for m in rows
+                ),
+            ),
+        )
+        every = reverse("admin:campaigns_message_changelist") + "?" + urlencode({"q": obj.phone})
+        return format_html('{}<p><a href="{}">{}</a></p>', table, every, _("All messages"))
 
     @admin.display(description=gettext_lazy("Replies"))
     def replies(self, obj):

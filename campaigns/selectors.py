@@ -413,6 +413,16 @@ def contact_replies(*, contact: Contact, limit: int = 20) -> list:
     )
 
 
+def contact_messages(*, contact: Contact, limit: int = 20) -> list:
+    """What Loa sent this contact, newest first, through the contact index (the support
+    question "did this customer get our message?")."""
+    if contact.pk is None:
+        return []
+    return list(
+        Message.objects.filter(contact=contact).select_related("campaign").order_by("-pk")[:limit]
+    )
+
+
 def campaign_replies(*, campaign: Campaign, limit: int = 20) -> list:
     """Replies from the campaign's recipients on its channel since it started, newest first."""
     model = _inbound_model()

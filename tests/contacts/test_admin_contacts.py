@@ -399,3 +399,24 @@ def test_list_tags_are_typed_as_text_and_filter_the_lists(admin_client):
     assert [cl.name for cl in filtered.context["cl"].result_list] == ["Khác"]
     too_long = admin_client.post(add, {"name": "X", "description": "", "tags": "a" * 51})
     assert too_long.status_code == 200 and ContactList.objects.filter(name="X").count() == 0
+
+
+def test_the_contact_page_shows_what_was_sent_to_the_contact(admin_client, client):
+    from campaigns import services
+    from campaigns.models import Message
+    from tests.factories import CampaignFactory, ContactListFactory, UserFactory
+
+    campaign = CampaignFactory(name="Ưu đãi tháng 12", lists=[ContactListFactory(size=2)])
+    services.campaign_materialize(campaign_id=campaign.pk)
+    msg = Message.objects.filter(campaign=campaign).order_by("pk").first()
+    Message.objects.filter(pk=msg.pk).update(status="failed", error_code="-118")
+    url = reverse("admin:campaigns_contact_change", args=[msg.contact_id])
+    with translation.override("en"):
+        html = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="contact-messages"' in html and "Ưu đãi tháng 12" in html and "-118" in html
+    assert reverse("admin:campaigns_message_change", args=[msg.pk]) in html
+    # Contact staff manage contacts, not campaigns: no messages on their page.
+    staff = UserFactory(username="thu", groups=["Contact staff"])
+    client.force_login(staff)
+    page = client.get(url)
+    assert page.status_code == 200 and 'id="contact-messages"' not in page.content.decode()
