@@ -124,6 +124,20 @@ class ContactForm(forms.ModelForm):
         return value
 
 
+def _when(value) -> str:
+    return date_format(localtime(value), "SHORT_DATETIME_FORMAT") if value else "—"
+
+
+def _table(headers, row_format: str, rows, *, table_id: str = ""):
+    """A small read-only table on a contact's page (messages sent, replies)."""
+    return format_html(
+        '<table class="loa-replies"{}><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        format_html(' id="{}"', table_id) if table_id else "",
+        format_html_join("", "<th>{}</th>", ((h,) for h in headers)),
+        format_html_join("", row_format, rows),
+    )
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     form = ContactForm
@@ -142,6 +156,7 @@ class ContactAdmin(admin.ModelAdmin):
         "source_row",
         "created_at",
         "updated_at",
+        "sent_messages",  # shown only to those who may view messages (get_fields)
         "replies",
     ]
     fields = [
@@ -173,55 +188,29 @@ class ContactAdmin(admin.ModelAdmin):
             fields.insert(fields.index("replies"), "sent_messages")
         return fields
 
-    def get_readonly_fields(self, request, obj=None):
-        extra = ["sent_messages"] if self._shows_messages(request, obj) else []
-        return [*self.readonly_fields, *extra]
-
     @admin.display(description=gettext_lazy("Messages sent"))
     def sent_messages(self, obj):
         """The last messages Loa sent this contact: campaign, status, error, times."""
         rows = selectors.contact_messages(contact=obj)
         if not rows:
             return _("No message yet.")
-
-        def when(value):
-            return date_format(localtime(value), "SHORT_DATETIME_FORMAT") if value else "—"
-
-        table = format_html(
-            '<table class="loa-replies" id="contact-messages"><thead><tr>{}</tr></thead>'
-            "<tbody>{}</tbody></table>",
-            format_html_join(
-                "",
-                "<th>{}</th>",
+        table = _table(
+            [_("Campaign"), _("Status"), _("Error"), _("Sent"), _("Delivered"), _("Read")],
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>",
+            (
                 (
-                    (label,)
-                    for label in (
-                        _("Campaign"),
-                        _("Status"),
-                        _("Error"),
-                        _("Sent"),
-                        _("Delivered"),
-                        _("Read"),
-                    )
-                ),
+                    reverse("admin:campaigns_message_change", args=[m.pk]),
+                    m.campaign.name,
+                    m.get_status_display(),
+                    m.error_code or "",
+                    _when(m.sent_at),
+                    _when(m.delivered_at),
+                    _when(m.read_at),
+                )
+                for m in rows
             ),
-            format_html_join(
-                "",
-                '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
-                "<td>{}</td></tr>",
-                (
-                    (
-                        reverse("admin:campaigns_message_change", args=[m.pk]),
-                        m.campaign.name,
-                        m.get_status_display(),
-                        m.error_code or "",
-                        when(m.sent_at),
-                        when(m.delivered_at),
-                        when(m.read_at),
-                    )
-                    for m in rows
-                ),
-            ),
+            table_id="contact-messages",
         )
         every = reverse("admin:campaigns_message_changelist") + "?" + urlencode({"q": obj.phone})
         return format_html('{}<p><a href="{}">{}</a></p>', table, every, _("All messages"))
@@ -232,24 +221,17 @@ class ContactAdmin(admin.ModelAdmin):
         rows = selectors.contact_replies(contact=obj)
         if not rows:
             return _("No replies.")
-        return format_html(
-            '<table class="loa-replies"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr>'
-            "</thead><tbody>{}</tbody></table>",
-            _("Received"),
-            _("Channel"),
-            _("Text"),
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+        return _table(
+            [_("Received"), _("Channel"), _("Text")],
+            "<tr><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+            (
                 (
-                    (
-                        date_format(localtime(r.received_at), "SHORT_DATETIME_FORMAT"),
-                        r.channel or "—",
-                        r.text,
-                        format_html(" <strong>({})</strong>", _("opt-out")) if r.opted_out else "",
-                    )
-                    for r in rows
-                ),
+                    _when(r.received_at),
+                    r.channel or "—",
+                    r.text,
+                    format_html(" <strong>({})</strong>", _("opt-out")) if r.opted_out else "",
+                )
+                for r in rows
             ),
         )
 
