@@ -32,18 +32,12 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as `python bench/admin_pages.py`: the project importable
+
+from bench._common import setup_django  # noqa: E402 (after the path above)
+
 TAG = "bench-admin"  # Contact.source and campaign-name prefix of the rows this script owns
 TARGETS_MS = {"campaign page": 200, "message list of the campaign": 300}
-
-
-def _setup_django(env: dict) -> None:
-    os.environ.update(env)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
 
 
 def _defaults(model, skip: set[str]) -> tuple[list[str], list]:
@@ -96,17 +90,27 @@ def cleanup() -> None:
 
 def create(n: int) -> tuple[int, int]:
     """N contacts, a campaign of N messages and a newer one of N/10. Returns the campaign ids."""
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from campaigns.models import Campaign, Contact, ContactList, ContactListMembership
-    from providers.models import Channel, OfficialAccount, ProviderAccount
-    from templates_app.models import Template, TemplateParam
+    from django.db import connection
 
     if connection.vendor != "postgresql":
         raise SystemExit(
             "creating a million rows needs PostgreSQL: pass --database-url postgres://"
         )
+    channel, template = _channel()
+    list_id = _contacts(n)
+    big, newer = _campaigns(n, channel, template, list_id)
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE campaigns_message")
+        cur.execute("VACUUM ANALYZE campaigns_contact")
+    return big, newer
+
+
+def _channel():
+    """The sandbox account, OA, channel and two-parameter template the campaigns use (made once,
+    found again by name on the next run)."""
+    from providers.models import Channel, OfficialAccount, ProviderAccount
+    from templates_app.models import Template, TemplateParam
+
     account, _ = ProviderAccount.objects.get_or_create(name=f"{TAG} sandbox", kind="sandbox")
     oa, _ = OfficialAccount.objects.get_or_create(
         account=account,
@@ -130,8 +134,16 @@ def create(n: int) -> tuple[int, int]:
     if created:
         for i, name in enumerate(["customer_name", "order_code"]):
             TemplateParam.objects.create(template=template, name=name, position=i, max_length=30)
-    cl, _ = ContactList.objects.get_or_create(name=f"{TAG} list")
+    return channel, template
 
+
+def _contacts(n: int) -> int:
+    """N contacts (source TAG) in the TAG list, in two set-based statements; the list's id."""
+    from django.db import connection, transaction
+
+    from campaigns.models import Contact, ContactList, ContactListMembership
+
+    cl, _ = ContactList.objects.get_or_create(name=f"{TAG} list")
     t0 = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cur:
         overrides = {
@@ -159,6 +171,14 @@ def create(n: int) -> tuple[int, int]:
         )
     ContactList.objects.filter(pk=cl.pk).update(contact_count=n)
     print(f"  {n:,} contacts in {time.perf_counter() - t0:.1f} s")
+    return cl.pk
+
+
+def _campaigns(n: int, channel, template, list_id: int) -> tuple[int, int]:
+    """The big finished campaign (N messages over two hours) and a newer one of N/10."""
+    from django.utils import timezone
+
+    from campaigns.models import Campaign
 
     now = timezone.now()
     started = now - timezone.timedelta(hours=3)
@@ -174,7 +194,7 @@ def create(n: int) -> tuple[int, int]:
         started_at=started,
         finished_at=started + timezone.timedelta(hours=2),
     )
-    big.lists.add(cl)
+    big.lists.add(list_id)
     newer = Campaign.objects.create(
         name=f"{TAG}: newer",
         channel=channel,
@@ -185,9 +205,6 @@ def create(n: int) -> tuple[int, int]:
     )
     _messages(big, n, started, span_seconds=7200)
     _messages(newer, max(1, n // 10), now - timezone.timedelta(minutes=30), span_seconds=1200)
-    with connection.cursor() as cur:
-        cur.execute("VACUUM ANALYZE campaigns_message")
-        cur.execute("VACUUM ANALYZE campaigns_contact")
     return big.pk, newer.pk
 
 
@@ -354,7 +371,7 @@ def main() -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
-    _setup_django(env)
+    setup_django(env)
     from campaigns.models import Campaign
 
     if args.skip_create:

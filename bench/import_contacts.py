@@ -33,25 +33,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as `python bench/import_contacts.py`: the project importable
 
-SURNAMES = [
-    "Nguyễn",
-    "Trần",
-    "Lê",
-    "Phạm",
-    "Hoàng",
-    "Huỳnh",
-    "Phan",
-    "Vũ",
-    "Võ",
-    "Đặng",
-    "Bùi",
-    "Đỗ",
-    "Hồ",
-    "Ngô",
-    "Dương",
-    "Lý",
-]
+from bench._common import setup_django  # noqa: E402 (after the path above)
+from webhooks.management import demo_people  # noqa: E402
+
+# The demo's surnames, then four more: a file of 1M rows wants a wider spread.
+SURNAMES = [*demo_people.SURNAMES, "Hồ", "Ngô", "Dương", "Lý"]
 MIDDLE = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Ngọc", "Thanh", "Quốc", "Xuân", "Thu", "Gia", "Bảo"]
 GIVEN = [
     "An",
@@ -92,39 +80,8 @@ CITIES = [
     "Nha Trang",
     "Vũng Tàu",
 ]
-PREFIXES = [
-    "32",
-    "33",
-    "34",
-    "35",
-    "36",
-    "37",
-    "38",
-    "39",
-    "70",
-    "76",
-    "77",
-    "78",
-    "79",
-    "81",
-    "82",
-    "83",
-    "84",
-    "85",
-    "86",
-    "88",
-    "89",
-    "90",
-    "91",
-    "93",
-    "94",
-    "96",
-    "97",
-    "98",
-    "56",
-    "58",
-    "59",
-]
+# Every current mobile prefix: the demo's, and the four it leaves out.
+PREFIXES = [*demo_people.PREFIXES, "81", "82", "89", "59"]
 LEGACY = {
     "32": "162",
     "33": "163",
@@ -270,18 +227,8 @@ def run_import(path: Path, env: dict) -> dict:
     }
 
 
-def _setup_django(env: dict) -> None:
-    os.environ.update(env)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-
-
 def bench_admin(env: dict, runs: int = 5) -> None:
-    _setup_django(env)
+    setup_django(env)
     from django.contrib.auth.models import User
     from django.db import connection
     from django.test import Client
@@ -350,7 +297,7 @@ def main() -> None:
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
     if args.fresh:
-        _setup_django(env)
+        setup_django(env)
         from django.db import connection
 
         with connection.cursor() as cur:

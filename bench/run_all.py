@@ -9,7 +9,7 @@
 Each benchmark is a script bench/<name>.py run as its own process (so one crash or leak cannot
 skew the next). Known ones run first, in this order: import_contacts, validate_audience,
 send_campaign, webhooks, admin_pages; any other bench/*.py runs after them (not run_all.py,
-fake_provider.py, nor files starting with "_"). Missing ones are listed, not fatal.
+fake_provider, nor files starting with "_"). Missing ones are listed, not fatal.
 
 Size: by default each runs at a size that fits a small 2-core machine: with `--quick` when the
 script accepts it (it appears in its --help), else with the small-size flags of QUICK_ARGS

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import signal
+import random
 import socket
 import subprocess
 import sys
@@ -27,11 +27,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as `python bench/webhooks.py`: the project importable
 
-
-sys.path.insert(1, str(ROOT / "bench"))
-from send_campaign import cpu_seconds, figure, free_port, machine_speed  # noqa: E402  (one FIGURE printer for the benchmarks)
+from bench import _common as common  # noqa: E402 (after the path above)
+from bench._fixtures import make_contacts, new_campaign, setup_channel  # noqa: E402
+from bench.fake_provider import esms as fake_esms  # noqa: E402
 
 
 def _client(args):
@@ -109,14 +109,14 @@ def _cpu_by_role(web_pid: int, cluster_pid: int) -> dict[str, float]:
     """CPU seconds so far of the web server, the worker cluster, PostgreSQL and the load
     generator (this process's reaped children: the client pool once it has ended)."""
     return {
-        "web": cpu_seconds(pgid=web_pid),
-        "applier": cpu_seconds(pgid=cluster_pid),
-        "postgres": cpu_seconds(comm="postgres"),
+        "web": common.cpu_seconds(pgid=web_pid),
+        "applier": common.cpu_seconds(pgid=cluster_pid),
+        "postgres": common.cpu_seconds(comm="postgres"),
         "load_generator": os.times().children_user + os.times().children_system,
     }
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Webhook intake benchmark")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--messages", type=int, default=30_000)
@@ -138,87 +138,63 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.messages = 5_000
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    import django
+    return args
 
-    django.setup()
-    from django.core.management import call_command
+
+def sent_campaign(messages: int):
+    """A campaign of `messages` messages, as after a send: every one accepted by eSMS with an
+    SMSID. Returns (channel, campaign)."""
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
-    from django_q.models import OrmQ
-
-    # Tasks an earlier run left queued in this bench database (its cluster was stopped with
-    # work pending) would run first and skew the figures.
-    OrmQ.objects.all().delete()
-    vendor = connection.vendor
-    from send_campaign import make_contacts, new_campaign, setup_channel
-
-    from campaigns import services
-    from campaigns.models import Campaign, Message
-    from webhooks.models import WebhookEvent
+    from campaigns.engine.lifecycle import campaign_transition
+    from campaigns.engine.materialize import campaign_materialize
+    from campaigns.models import Campaign
 
     channel, template = setup_channel("http://127.0.0.1:9")  # never called: messages are pre-sent
-    list_id = make_contacts(args.messages)
+    list_id = make_contacts(messages)
     campaign = new_campaign(channel, template, list_id)
-    services.campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING, note="bench")
-    services.campaign_materialize(campaign_id=campaign.pk)
-    # As after a send: every message accepted by eSMS with an SMSID.
+    campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING, note="bench")
+    campaign_materialize(campaign_id=campaign.pk)
     with connection.cursor() as cur:
         cur.execute(
             "UPDATE campaigns_message SET status = 'sent', provider_message_id = 'sms-' || id "
             "WHERE campaign_id = %s",
             [campaign.pk],
         )
-    Campaign.objects.filter(pk=campaign.pk).update(sent_count=args.messages, status="completed")
-    token = channel.account.webhook_token
-    rows = list(
-        Message.objects.filter(campaign=campaign).values_list(
-            "provider_message_id", "idempotency_key", "phone"
-        )
+    Campaign.objects.filter(pk=campaign.pk).update(sent_count=messages, status="completed")
+    return channel, campaign
+
+
+def callback_paths(campaign, token: str, duplicates: float) -> list[str]:
+    """Each message's eSMS delivered callback (the fake provider's, providers.md §2.5) as a GET
+    path on the webhook URL, plus a share of exact duplicates, shuffled."""
+    from campaigns.models import Message
+
+    rows = Message.objects.filter(campaign=campaign).values_list(
+        "provider_message_id", "idempotency_key", "phone"
     )
+    oa_id = campaign.channel.official_account.oa_id
+    template_id = campaign.template.provider_template_id
     paths = []
     for smsid, key, phone in rows:
-        q = {
+        record = {
             "SMSID": smsid,
-            "SendFailed": "0",
-            "SendStatus": "5",
-            "SendSuccess": "1",
-            "TotalPrice": "300.0000",
-            "TotalReceiver": "1",
-            "TotalSent": "1",
             "RequestId": key,
-            "TypeId": "25",
-            "telcoid": "2",
-            "phonenumber": "0" + phone[2:],
-            "partnerids": "z" + smsid,
-            "error_info": '{"error":0,"message":"Success","data":{"delivery_time":null,"status":1}}',
+            "phone": "0" + phone[2:],
+            "zalo_msg_id": "z" + smsid,
+            "oaid": oa_id,
+            "tempid": template_id,
+            "failed": False,
         }
-        paths.append(f"/webhooks/{token}/?{urlencode(q)}")
-    n_dupes = int(len(paths) * args.duplicates)
+        paths.append(f"/webhooks/{token}/?{urlencode(fake_esms.callback(record))}")
+    n_dupes = int(len(paths) * duplicates)
     paths = paths + paths[:n_dupes]
-    import random
-
     random.Random(1).shuffle(paths)
+    return paths
 
-    machine_speed()
-    port = free_port()
-    (ROOT / "tmp").mkdir(exist_ok=True)
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "WEB_CONCURRENCY": str(args.web_workers),
-        "GUNICORN_THREADS": str(args.web_threads),
-        "GUNICORN_ACCESS_LOG": "/dev/null",
-        "LOG_LEVEL": "warning",
-        "GUNICORN_MAX_REQUESTS": "0",
-        "Q_WORKERS": "1",
-        "Q_LOG_LEVEL": "ERROR",
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
+
+def start_web(args: argparse.Namespace, env: dict, port: int) -> subprocess.Popen:
+    """The web server (granian or gunicorn) in front of config.wsgi, its log in tmp/."""
     bindir = Path(sys.executable).parent
     if args.server == "gunicorn":
         command = [
@@ -245,7 +221,7 @@ def main() -> None:
             "warning",
             "config.wsgi:application",
         ]
-    web = subprocess.Popen(
+    return subprocess.Popen(
         command,
         cwd=ROOT,
         env=env,
@@ -253,100 +229,138 @@ def main() -> None:
         stdout=open(ROOT / "tmp" / "bench-web.log", "wb"),  # noqa: SIM115 - lives as long as the server
         stderr=subprocess.STDOUT,
     )
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+
+
+def server_env(args: argparse.Namespace, port: int) -> dict:
+    """The environment of the web server and the cluster: the webhooks role's sizing."""
+    return {
+        **os.environ,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(args.web_workers),
+        "GUNICORN_THREADS": str(args.web_threads),
+        "GUNICORN_ACCESS_LOG": "/dev/null",
+        "LOG_LEVEL": "warning",
+        "GUNICORN_MAX_REQUESTS": "0",
+        "Q_WORKERS": "1",
+        "Q_LOG_LEVEL": "ERROR",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+
+
+def run_load(args: argparse.Namespace, port: int, paths: list[str], web, cluster):
+    """Every path sent by the load processes. Returns (latencies sorted, connection errors,
+    HTTP statuses counted, elapsed s, CPU s per role during the load)."""
+    shares = [paths[i :: args.clients] for i in range(args.clients)]
+    cpu0 = _cpu_by_role(web.pid, cluster.pid)
+    t0 = time.perf_counter()
+    with mp.get_context("fork").Pool(args.clients) as pool:
+        results = pool.map(_client, [(port, share, args.threads) for share in shares])
+    elapsed = time.perf_counter() - t0
+    cpu = {k: v - cpu0[k] for k, v in _cpu_by_role(web.pid, cluster.pid).items()}
+    latencies = sorted(x for r in results for x in r[0])
+    errors = sum(r[1] for r in results)
+    statuses: dict[int, int] = {}
+    for r in results:
+        for k, v in r[2].items():
+            statuses[k] = statuses.get(k, 0) + v
+    return latencies, errors, statuses, elapsed, cpu
+
+
+def report_load(latencies, elapsed: float, cpu: dict, size: int, vendor: str) -> None:
+    """The rate, the latencies, and where the CPU went per request."""
+    rate = len(latencies) / elapsed
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[int(len(latencies) * 0.99)] * 1000
+    common.figure(
+        "webhook_callbacks_per_s",
+        round(rate, 1),
+        "req/s",
+        ">=1000",
+        rate >= 1000,
+        size=size,
+        db=vendor,
     )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+    common.figure("webhook_p50_ms", round(p50, 1), "ms", "-", None, db=vendor)
+    # Where the two cores went during the load, per request (the applier keeps running
+    # after the load for what is still queued; that part is not in these numbers).
+    common.figure(
+        "webhook_cpu_ms_per_request",
+        round(sum(cpu.values()) / len(latencies) * 1000, 3),
+        "ms",
+        "-",
+        None,
+        **{k: round(v / len(latencies) * 1000, 3) for k, v in cpu.items()},
+    )
+    common.figure("webhook_p99_ms", round(p99, 1), "ms", "<100", p99 < 100, db=vendor)
+
+
+def report_lost(channel, campaign, *, sent: int, messages: int, errors: int, statuses) -> None:
+    """Wait for the applier, then check the database holds exactly what was sent."""
+    from campaigns.models import Campaign, Message
+    from webhooks.models import WebhookEvent
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and WebhookEvent.objects.filter(outcome="received").exists():
         time.sleep(1)
-        shares = [paths[i :: args.clients] for i in range(args.clients)]
-        cpu0 = _cpu_by_role(web.pid, cluster.pid)
-        t0 = time.perf_counter()
-        with mp.get_context("fork").Pool(args.clients) as pool:
-            results = pool.map(_client, [(port, share, args.threads) for share in shares])
-        elapsed = time.perf_counter() - t0
-        cpu = {k: v - cpu0[k] for k, v in _cpu_by_role(web.pid, cluster.pid).items()}
-        latencies = sorted(x for r in results for x in r[0])
-        errors = sum(r[1] for r in results)
-        statuses: dict[int, int] = {}
-        for r in results:
-            for k, v in r[2].items():
-                statuses[k] = statuses.get(k, 0) + v
+    stored = WebhookEvent.objects.filter(account=channel.account).count()
+    applied = WebhookEvent.objects.filter(account=channel.account, outcome="applied").count()
+    dup = WebhookEvent.objects.filter(account=channel.account, outcome="duplicate").count()
+    delivered = Message.objects.filter(campaign=campaign, status="delivered").count()
+    c = Campaign.objects.get(pk=campaign.pk)
+    lost = (sent - stored) + (messages - delivered) + abs(c.delivered_count - delivered)
+    common.figure(
+        "webhook_lost",
+        lost,
+        "-",
+        "==0",
+        lost == 0,
+        sent=sent,
+        stored=stored,
+        applied=applied,
+        duplicates=dup,
+        delivered=delivered,
+        counter=c.delivered_count,
+        http_errors=errors,
+        statuses="/".join(f"{k}:{v}" for k, v in sorted(statuses.items())),
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    env = {"LOG_LEVEL": "WARNING"}
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+    common.setup_django(env)
+    vendor = common.migrate_and_clear_queue()
+    channel, campaign = sent_campaign(args.messages)
+    paths = callback_paths(campaign, channel.account.webhook_token, args.duplicates)
+
+    common.machine_speed()
+    port = common.free_port()
+    (ROOT / "tmp").mkdir(exist_ok=True)
+    servers_env = server_env(args, port)
+    web = start_web(args, servers_env, port)
+    cluster = common.start_qcluster(servers_env)
+    try:
+        common.wait_for_port(port, tries=100, pause=0.2)
+        time.sleep(1)
+        latencies, errors, statuses, elapsed, cpu = run_load(args, port, paths, web, cluster)
         if not latencies:
             raise SystemExit(
                 f"no request succeeded: {errors} connection errors, statuses {statuses}"
             )
-        rate = len(latencies) / elapsed
-        p50 = latencies[len(latencies) // 2] * 1000
-        p99 = latencies[int(len(latencies) * 0.99)] * 1000
-        figure(
-            "webhook_callbacks_per_s",
-            round(rate, 1),
-            "req/s",
-            ">=1000",
-            rate >= 1000,
-            size=len(paths),
-            db=vendor,
-        )
-        figure("webhook_p50_ms", round(p50, 1), "ms", "-", None, db=vendor)
-        # Where the two cores went during the load, per request (the applier keeps running
-        # after the load for what is still queued; that part is not in these numbers).
-        figure(
-            "webhook_cpu_ms_per_request",
-            round(sum(cpu.values()) / len(latencies) * 1000, 3),
-            "ms",
-            "-",
-            None,
-            **{k: round(v / len(latencies) * 1000, 3) for k, v in cpu.items()},
-        )
-        figure("webhook_p99_ms", round(p99, 1), "ms", "<100", p99 < 100, db=vendor)
-        # wait for the applier, then count
-        deadline = time.monotonic() + 300
-        while (
-            time.monotonic() < deadline and WebhookEvent.objects.filter(outcome="received").exists()
-        ):
-            time.sleep(1)
-        stored = WebhookEvent.objects.filter(account=channel.account).count()
-        applied = WebhookEvent.objects.filter(account=channel.account, outcome="applied").count()
-        dup = WebhookEvent.objects.filter(account=channel.account, outcome="duplicate").count()
-        delivered = Message.objects.filter(campaign=campaign, status="delivered").count()
-        c = Campaign.objects.get(pk=campaign.pk)
-        lost = (
-            (len(paths) - stored) + (args.messages - delivered) + abs(c.delivered_count - delivered)
-        )
-        figure(
-            "webhook_lost",
-            lost,
-            "-",
-            "==0",
-            lost == 0,
+        report_load(latencies, elapsed, cpu, len(paths), vendor)
+        report_lost(
+            channel,
+            campaign,
             sent=len(paths),
-            stored=stored,
-            applied=applied,
-            duplicates=dup,
-            delivered=delivered,
-            counter=c.delivered_count,
-            http_errors=errors,
-            statuses="/".join(f"{k}:{v}" for k, v in sorted(statuses.items())),
+            messages=args.messages,
+            errors=errors,
+            statuses=statuses,
         )
     finally:
         for proc in (web, cluster):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+            common.stop_process_group(proc)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@ import tempfile
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -17,8 +17,14 @@ from campaigns import (
     admin_contacts,  # noqa: F401  (registers the contact admins)
     dashboard,
     selectors,
-    services,
     wizard,
+)
+from campaigns.engine.keys import idempotency_key_parse
+from campaigns.engine.lifecycle import (
+    campaign_cancel,
+    campaign_pause,
+    campaign_resume,
+    campaign_send_now,
 )
 from campaigns.models import (
     Campaign,
@@ -28,8 +34,10 @@ from campaigns.models import (
     MessageAttempt,
 )
 from campaigns.paginator import EstimatedCountPaginator
+from campaigns.validation_admin import validation_urls
 from campaigns.wizard import CampaignWizard
-from providers.phones import normalize_phone
+from providers.shared.errors import Refused
+from providers.shared.phones import normalize_phone
 
 _HAS_SEGMENTS = wizard.segments_enabled()
 
@@ -237,6 +245,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 wrap(self.export_xlsx_view),
                 name="campaigns_campaign_export_xlsx",
             ),
+            *validation_urls(self.admin_site),
             *super().get_urls(),
         ]
 
@@ -248,10 +257,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
     ACTIONS = {
         "unschedule": (_("Back to draft"), wizard.campaign_unschedule),
-        "send": (_("Send now"), services.campaign_send_now),
-        "pause": (_("Pause"), services.campaign_pause),
-        "resume": (_("Resume"), services.campaign_resume),
-        "cancel": (_("Cancel the campaign"), services.campaign_cancel),
+        "send": (_("Send now"), campaign_send_now),
+        "pause": (_("Pause"), campaign_pause),
+        "resume": (_("Resume"), campaign_resume),
+        "cancel": (_("Cancel the campaign"), campaign_cancel),
     }
 
     def _get_campaign(self, request, pk) -> Campaign:
@@ -284,7 +293,7 @@ class CampaignAdmin(admin.ModelAdmin):
         if request.method == "POST":
             try:
                 result = func(campaign_id=campaign.pk, user=request.user)
-                if result is False or result == -1:
+                if result is False or result is None:
                     self.message_user(
                         request,
                         _("Nothing changed: the campaign moved on meanwhile."),
@@ -294,8 +303,8 @@ class CampaignAdmin(admin.ModelAdmin):
                     self.message_user(
                         request, _("{action}: done.").format(action=label), messages.SUCCESS
                     )
-            except ValidationError as exc:
-                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            except Refused as exc:
+                self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(change_url)
         context = {
             **self.admin_site.each_context(request),
@@ -534,7 +543,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
-        ids = services.idempotency_key_parse(term)
+        ids = idempotency_key_parse(term)
         if ids is not None:
             found = queryset.filter(campaign_id=ids[0], contact_id=ids[1], idempotency_key=term)
             return found, False

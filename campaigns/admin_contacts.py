@@ -23,8 +23,10 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 
 from campaigns import import_views, selectors
-from campaigns.contacts import contacts_opt_out, segment_count, segment_queryset
-from campaigns.importing import contact_search_text
+from campaigns.contacts.importing.files import DELIMITER_LABELS, ENCODING_LABELS
+from campaigns.contacts.optout import contacts_opt_out
+from campaigns.contacts.search import contact_search_text
+from campaigns.contacts.segments import segment_count, segment_queryset
 from campaigns.models import (
     Contact,
     ContactImport,
@@ -34,8 +36,8 @@ from campaigns.models import (
     Segment,
 )
 from campaigns.paginator import EstimatedCountPaginator
-from campaigns.text import fold
-from providers.phones import normalize_phone
+from providers.shared.phones import normalize_phone
+from providers.shared.text import fold
 
 # ---- contacts ------------------------------------------------------------------------------------
 
@@ -448,14 +450,10 @@ class ContactImportAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Encoding"))
     def encoding_label(self, obj):
-        from campaigns.importing import ENCODING_LABELS
-
         return ENCODING_LABELS.get(obj.encoding, obj.encoding) or "XLSX"
 
     @admin.display(description=gettext_lazy("Delimiter"))
     def delimiter_label(self, obj):
-        from campaigns.importing import DELIMITER_LABELS
-
         return DELIMITER_LABELS.get(obj.delimiter, obj.delimiter) or "-"
 
     @admin.display(description=gettext_lazy("Columns"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 
@@ -113,8 +114,6 @@ def _execute(conn, sql: str, params: list, *, fetch: bool = False):
         with conn.cursor() as cur:
             cur.execute(sql, params)
             return (cur.fetchall() if fetch else []), cur.rowcount
-    import psycopg
-
     conn.ensure_connection()
     with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cur:
         cur.execute(sql, params, prepare=True)

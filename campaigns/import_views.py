@@ -1,6 +1,7 @@
 """Admin views of the contact import flow: upload -> preview and column mapping -> progress ->
-result; the opt-out file upload; contact exports. Thin: each calls one service in importing.py or
-contacts.py. Registered by the ModelAdmins in admin_contacts.py (wrapped in admin_view)."""
+result; the opt-out file upload; contact exports. Thin: each calls one service of
+campaigns/contacts/ (importing/, optout, export). Registered by the ModelAdmins in
+admin_contacts.py (wrapped in admin_view)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,23 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_protect
 
-from campaigns import importing
-from campaigns.contacts import contacts_export_csv, opt_out_file_process
-from campaigns.importing import ImportFileError
+from campaigns.contacts.export import contacts_export_csv
+from campaigns.contacts.importing.files import (
+    DELIMITER_CHOICES,
+    DELIMITER_LABELS,
+    ENCODING_CHOICES,
+    ENCODING_LABELS,
+    ImportFileError,
+)
+from campaigns.contacts.importing.mapping import slugify_header, unique_key
+from campaigns.contacts.importing.run import (
+    contact_import_prepare,
+    contact_import_preview,
+    contact_import_retry,
+    contact_import_set_mapping,
+    contact_import_start,
+)
+from campaigns.contacts.optout import opt_out_file_process
 from campaigns.models import ContactImport, ContactList, OptOut
 
 IGNORE, PHONE, NAME, ATTRIBUTE = "ignore", "phone", "name", "attribute"
@@ -165,7 +180,7 @@ class ImportViews:
                     )
                 upload = data["file"]
                 try:
-                    imp = importing.contact_import_prepare(
+                    imp = contact_import_prepare(
                         file=upload,
                         filename=upload.name,
                         contact_list=contact_list,
@@ -198,7 +213,7 @@ class ImportViews:
         self._require_add(request)
         imp = get_object_or_404(ContactImport.objects.select_related("contact_list"), pk=pk)
         if request.method == "POST" and request.POST.get("retry"):
-            importing.contact_import_retry(import_id=imp.pk)
+            contact_import_retry(import_id=imp.pk)
             return HttpResponseRedirect(request.path)
         if imp.status != ContactImport.Status.UPLOADED:
             return HttpResponseRedirect(
@@ -208,15 +223,13 @@ class ImportViews:
         if request.method == "POST" and request.POST.get("reread"):
             encoding = request.POST.get("encoding") or ""
             delimiter = request.POST.get("delimiter") or ""
-            if encoding in importing.ENCODING_CHOICES and (
-                delimiter in importing.DELIMITER_CHOICES
-            ):
+            if encoding in ENCODING_CHOICES and (delimiter in DELIMITER_CHOICES):
                 ContactImport.objects.filter(pk=imp.pk).update(
                     encoding=encoding, delimiter=delimiter, mapping={}
                 )
                 imp.refresh_from_db()
         try:
-            preview = importing.contact_import_preview(imp=imp)
+            preview = contact_import_preview(imp=imp)
         except ImportFileError as exc:
             messages.error(request, str(exc))
             # Back to the detected reading: a wrong manual choice must not lock the import.
@@ -231,11 +244,11 @@ class ImportViews:
             mapping, errors = self._mapping_from_post(request.POST, preview, ncols)
             if not errors:
                 try:
-                    importing.contact_import_set_mapping(imp=imp, mapping=mapping, ncols=ncols)
+                    contact_import_set_mapping(imp=imp, mapping=mapping, ncols=ncols)
                 except ImportFileError as exc:
                     errors = [str(exc)]
                 else:
-                    importing.contact_import_start(import_id=imp.pk)
+                    contact_import_start(import_id=imp.pk)
                     return HttpResponseRedirect(
                         reverse("admin:campaigns_contactimport_change", args=[imp.pk])
                     )
@@ -247,8 +260,8 @@ class ImportViews:
             preview=preview,
             columns=choices,
             errors=errors,
-            encodings=[(e, importing.ENCODING_LABELS[e]) for e in importing.ENCODING_CHOICES],
-            delimiters=[(d, importing.DELIMITER_LABELS[d]) for d in importing.DELIMITER_CHOICES],
+            encodings=[(e, ENCODING_LABELS[e]) for e in ENCODING_CHOICES],
+            delimiters=[(d, DELIMITER_LABELS[d]) for d in DELIMITER_CHOICES],
             has_header=preview.mapping.get("has_header", True),
         )
         return TemplateResponse(request, "admin/campaigns/contactimport/map.html", context)
@@ -272,9 +285,7 @@ class ImportViews:
                     if i in attrs
                     else IGNORE
                 )
-                key = (
-                    attrs.get(i) or importing.slugify_header(preview.header[i]) or f"column_{i + 1}"
-                )
+                key = attrs.get(i) or slugify_header(preview.header[i]) or f"column_{i + 1}"
             columns.append(
                 {
                     "index": i,
@@ -303,10 +314,10 @@ class ImportViews:
                     errors.append(_("Choose only one name column."))
                 name = i
             elif role == ATTRIBUTE:
-                key = importing.slugify_header(post.get(f"key_{i}", "")) or (
-                    importing.slugify_header(preview.header[i]) or f"column_{i + 1}"
+                key = slugify_header(post.get(f"key_{i}", "")) or (
+                    slugify_header(preview.header[i]) or f"column_{i + 1}"
                 )
-                attributes[str(i)] = importing.unique_key(key, used)
+                attributes[str(i)] = unique_key(key, used)
         if phone is None:
             errors.append(_("Choose the column that holds the phone numbers."))
         mapping = {
@@ -332,7 +343,7 @@ class ImportViews:
         imp = get_object_or_404(ContactImport, pk=pk)
         if not imp.error_report:
             raise Http404
-        name = f"{importing.slugify_header(imp.original_name) or 'import'}-errors.csv"
+        name = f"{slugify_header(imp.original_name) or 'import'}-errors.csv"
         return FileResponse(
             imp.error_report.open("rb"),
             as_attachment=True,
@@ -407,6 +418,6 @@ def export_response(queryset, *, name: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
         contacts_export_csv(queryset=queryset), content_type="text/csv; charset=utf-8"
     )
-    filename = f"{importing.slugify_header(name) or 'contacts'}-{stamp}.csv"
+    filename = f"{slugify_header(name) or 'contacts'}-{stamp}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

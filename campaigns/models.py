@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.segment_rules import segment_rules_errors
 from providers.models import Channel, ChannelKind
 from templates_app.models import Template
 
@@ -244,8 +245,6 @@ class Segment(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
-        from campaigns.contacts import segment_rules_errors
-
         errors = segment_rules_errors(self.rules)
         if errors:
             raise ValidationError({"rules": errors})
@@ -406,7 +405,7 @@ class Message(models.Model):
     phone = models.CharField(_("phone"), max_length=16)
     template_data = models.JSONField(_("template data"), default=dict, blank=True)
     # Deterministic per (campaign, contact): eSMS RequestId, eTelecom tracking_id, MMP clientMessageId.
-    # Unique because (campaign, contact) is: the key spells both ids (services.idempotency_key),
+    # Unique because (campaign, contact) is: the key spells both ids (engine.keys.idempotency_key),
     # and lookups by key parse it and use that unique index. An index of its own cost every
     # materialized message one more btree insert, in an order unrelated to the others.
     idempotency_key = models.CharField(_("idempotency key"), max_length=64)

@@ -6,13 +6,22 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Count
+from django.db import connection
+from django.db.models import Count, FloatField, Max, Min
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
 
+from campaigns.engine.audience import campaign_audience
+from campaigns.engine.lifecycle import campaign_check_sendable
 from campaigns.models import Campaign, Contact, Message, OptOut
+from providers.errors import explain
+from providers.shared.text import csv_safe
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
@@ -74,8 +83,6 @@ def campaign_allowed_actions(*, campaign: Campaign) -> list[str]:
 
 
 def campaign_recent_failures(*, campaign: Campaign, limit: int = 10) -> list[dict]:
-    from providers.errors import explain
-
     rows = (
         Message.objects.filter(campaign=campaign, status=Message.Status.FAILED)
         .values("error_code")
@@ -89,11 +96,9 @@ def campaign_recent_failures(*, campaign: Campaign, limit: int = 10) -> list[dic
 
 
 def campaign_preflight(*, campaign: Campaign) -> dict:
-    from campaigns.services import audience_all_queryset, audience_queryset, campaign_check_sendable
-
     # everyone the lists and segments target, opted out or not
-    in_lists = audience_all_queryset(campaign).count()
-    recipients = audience_queryset(campaign).count()
+    in_lists = campaign_audience(campaign, include_opted_out=True).count()
+    recipients = campaign_audience(campaign).count()
     price = campaign.template.price if campaign.template_id else 0
     oa = campaign.channel.official_account
     return {
@@ -108,11 +113,6 @@ def campaign_preflight(*, campaign: Campaign) -> dict:
         ),
         "opt_out_kinds": [campaign.channel.kind, OptOut.ALL],
     }
-
-
-def _safe(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text and text[0] in "=+-@\t\r" else text
 
 
 EXPORT_FIELDS = (
@@ -150,7 +150,7 @@ def campaign_export_rows(*, campaign: Campaign) -> Iterator[str]:
         buf.truncate()
         w.writerow(
             [
-                _safe(
+                csv_safe(
                     timezone.localtime(v).strftime("%Y-%m-%d %H:%M:%S")
                     if hasattr(v, "tzinfo") and v
                     else v
@@ -176,9 +176,6 @@ def campaign_id_range(*, campaign: Campaign) -> tuple[int, int] | None:
     where a plain MIN(id) over the campaign would read every row (PostgreSQL has no skip scan
     before version 18). One statement, one plan: a LATERAL probe per status.
     """
-    from django.db import connection
-    from django.db.models import Max, Min
-
     if connection.vendor != "postgresql":
         row = Message.objects.filter(campaign_id=campaign.pk).aggregate(lo=Min("id"), hi=Max("id"))
         return None if row["lo"] is None else (row["lo"], row["hi"])
@@ -200,10 +197,6 @@ def campaign_id_range(*, campaign: Campaign) -> tuple[int, int] | None:
 def _epoch(field: str):
     """Seconds since 1970 as a float, computed by the database: parsing tens of thousands of
     timezone-aware datetimes in Python costs more than the query itself."""
-    from django.db import connection
-    from django.db.models import FloatField
-    from django.db.models.expressions import RawSQL
-
     column = Message._meta.get_field(field).column
     if connection.vendor == "postgresql":
         return RawSQL(f"EXTRACT(EPOCH FROM {column})", [], output_field=FloatField())
@@ -218,10 +211,6 @@ def campaign_send_timeline(*, campaign: Campaign) -> dict:
     send standing for total/sampled messages. Drivers claim in id order, so an even spread over
     ids is an even spread over the campaign. A few milliseconds at any size.
     """
-    from datetime import datetime, timedelta
-
-    from django.db import connection
-
     empty = {"buckets": [], "step": 0, "sampled": False, "max": 0}
     if not campaign.sent_count and not campaign.failed_count:
         return empty
@@ -286,10 +275,6 @@ RECENT_FAILURES = 5_000
 def campaign_failure_reasons(*, campaign: Campaign, limit: int = 8) -> dict:
     """Why messages failed, from the most recent failures only (an index range on msg_claim_idx,
     so the page stays fast when a million-message campaign has tens of thousands of failures)."""
-    from django.db import connection
-
-    from providers.errors import explain
-
     # A derived table, not "id IN (subquery)": PostgreSQL plans the IN form as a hash semi-join
     # over the whole messages table (a sequential scan); this form reads the index range only.
     with connection.cursor() as cur:
@@ -341,12 +326,6 @@ def campaign_export_xlsx(*, campaign: Campaign, fileobj) -> int:
     """Every recipient's outcome as an XLSX sheet, written in openpyxl's write-only (streaming)
     mode. Text cells are formula-injection safe (openpyxl would store "=..." as a formula);
     times are local (Excel has no time zones). Returns the rows written."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    from providers.errors import explain
-
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=f"campaign-{campaign.pk}")
     ws.freeze_panes = "A2"
@@ -371,18 +350,18 @@ def campaign_export_xlsx(*, campaign: Campaign, fileobj) -> int:
             meanings[code] = explain(code)
         ws.append(
             [
-                _safe(phone),
-                _safe(name),
+                csv_safe(phone),
+                csv_safe(name),
                 status,
-                _safe(code),
-                _safe(meanings.get(code, "")),
-                _safe(message),
+                csv_safe(code),
+                csv_safe(meanings.get(code, "")),
+                csv_safe(message),
                 float(fee) if fee is not None else None,
                 local(sent),
                 local(delivered),
                 local(read),
                 local(failed),
-                _safe(pmid),
+                csv_safe(pmid),
             ]
         )
         written += 1

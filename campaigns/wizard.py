@@ -3,7 +3,7 @@
 The Campaign row is created (status draft) at step 1 and saved at every step, so a marketer can
 leave and come back where they stopped. CampaignAdmin.get_urls wraps the views below in
 admin_site.admin_view (login, staff, CSRF as every admin page); the views stay thin: forms
-validate, the `campaign_draft_*` functions write, campaigns.services sends or schedules.
+validate, the `campaign_draft_*` functions write, campaigns.engine.lifecycle sends or schedules.
 
 Segments come from another part of the house: when campaigns.models has a Segment model and
 Campaign a `segments` field, the audience step offers them; otherwise it offers lists only.
@@ -29,11 +29,17 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import selectors, services
+from campaigns import selectors
+from campaigns.contacts.segments import segment_queryset
+from campaigns.engine.audience import campaign_audience
+from campaigns.engine.lifecycle import campaign_schedule, campaign_send_now, campaign_transition
 from campaigns.models import Campaign, Contact, ContactList, ContactListMembership, OptOut
 from campaigns.notes import Note
 from providers.models import Channel, ChannelKind
+from providers.shared.errors import Refused
+from providers.shared.text import fold
 from templates_app import rendering
+from templates_app.formatting import FORMAT_CHOICES
 from templates_app.models import Template, TemplateParam
 from templates_app.rendering import (
     CONTACT_FIELDS,
@@ -65,9 +71,6 @@ SOURCE_CHOICES = getattr(
         ("constant", _("Fixed text")),
     ],
 )
-FORMAT_CHOICES = getattr(
-    rendering, "FORMAT_CHOICES", [(k, k or _("As it is")) for k in rendering.FORMATTERS]
-)
 FIELD_LABELS = {"name": _("name"), "phone": _("phone")}
 
 # Decree 91/2020/ND-CP: advertising messages only between 07:00 and 22:00 local time.
@@ -98,9 +101,7 @@ def segments_enabled() -> bool:
 
 
 def _segment_queryset(segment):
-    from campaigns import contacts  # provided with the Segment model
-
-    return contacts.segment_queryset(segment)
+    return segment_queryset(segment)
 
 
 # ---- reads -------------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ def audience_count(*, channel: Channel, list_ids, segment_ids=()) -> dict:
 def attribute_keys(*, campaign: Campaign, sample: int = 200) -> list[str]:
     """Attribute names seen on a sample of the audience: suggestions for the mapping step."""
     keys: set[str] = set()
-    qs = services.audience_queryset(campaign).values_list("attributes", flat=True)[:sample]
+    qs = campaign_audience(campaign).values_list("attributes", flat=True)[:sample]
     for attrs in qs:
         if isinstance(attrs, dict):
             keys.update(str(k) for k in attrs)
@@ -216,8 +217,6 @@ def suggest_spec(param: TemplateParam, keys: list[str]) -> dict:
 
 
 def _norm(text: str) -> str:
-    from campaigns.text import fold
-
     return re.sub(r"[^a-z0-9]+", "_", fold(text).lower()).strip("_")
 
 
@@ -260,7 +259,7 @@ def sample_previews(*, campaign: Campaign, limit: int = 3) -> list[dict]:
         return []
     params = list(campaign.template.params.all())
     out = []
-    rows = services.audience_queryset(campaign).order_by("pk")[:limit]
+    rows = campaign_audience(campaign).order_by("pk")[:limit]
     for contact in rows:
         data = render_params(
             campaign.param_mapping or {},
@@ -289,7 +288,7 @@ def validation_summary(*, campaign: Campaign) -> dict:
         campaign.param_mapping or {}, list(campaign.template.ordered_param_names())
     )
     try:
-        from templates_app.selectors import campaign_validation_summary
+        from campaigns.engine.validation import campaign_validation_summary
     except ImportError:
         return result
     if result["errors"]:
@@ -306,14 +305,7 @@ def campaign_preflight(*, campaign: Campaign) -> dict:
     segments alike (the base selector counts list members only)."""
     data = dict(selectors.campaign_preflight(campaign=campaign))
     if segments_enabled() and campaign.segments.exists():
-        everyone = getattr(services, "audience_all_queryset", None)
-        if everyone is not None:
-            total = everyone(campaign).count()
-        else:
-            total = audience_contacts(
-                list_ids=campaign.lists.values_list("pk", flat=True),
-                segment_ids=campaign.segments.values_list("pk", flat=True),
-            ).count()
+        total = campaign_audience(campaign, include_opted_out=True).count()
         data["in_lists"] = total
         data["opted_out"] = max(0, total - data["recipients"])
     return data
@@ -407,7 +399,7 @@ def campaign_draft_update(*, campaign: Campaign, **fields) -> Campaign:
 
 def campaign_unschedule(*, campaign_id: int, user=None) -> bool:
     """Scheduled -> draft, so the campaign can be edited again before its time comes."""
-    return services.campaign_transition(
+    return campaign_transition(
         campaign_id=campaign_id,
         to=Campaign.Status.DRAFT,
         user=user,
@@ -734,8 +726,11 @@ class CampaignWizard:
         }[step]
         try:
             return handler(request, campaign)
-        except ValidationError as exc:  # e.g. someone sent it from another tab meanwhile
+        except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(self._step_url(campaign, step))
+        except Refused as exc:  # e.g. someone sent it from another tab meanwhile
+            messages.error(request, exc.message)
             return HttpResponseRedirect(self._step_url(campaign, step))
 
     def _channel(self, request, campaign):
@@ -886,14 +881,14 @@ class CampaignWizard:
             if not request.user.has_perm("campaigns.send_campaign"):
                 raise PermissionDenied
             if action == "send_now":
-                n = services.campaign_send_now(campaign_id=campaign.pk, user=request.user)
+                n = campaign_send_now(campaign_id=campaign.pk, user=request.user)
                 messages.success(
                     request,
                     gettext("Sending started to {n} recipients.").format(n=_intcomma(n)),
                 )
             else:
                 when = form.cleaned_data["scheduled_at"]
-                services.campaign_schedule(campaign_id=campaign.pk, when=when, user=request.user)
+                campaign_schedule(campaign_id=campaign.pk, when=when, user=request.user)
                 messages.success(
                     request,
                     gettext("Scheduled for {when}.").format(

@@ -1,6 +1,8 @@
 """`config` as an app: connects the login lockout signals, the cache-table hook and the checks."""
 
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models.signals import post_migrate
 
 
 class LoaConfig(AppConfig):
@@ -9,10 +11,9 @@ class LoaConfig(AppConfig):
     verbose_name = "Loa"
 
     def ready(self) -> None:
-        from django.contrib.auth.signals import user_logged_in, user_login_failed
-        from django.db.models.signals import post_migrate
-
-        from config import security  # noqa: F401  (registers the system checks)
+        # Imported here, not at the top: config.security uses the admin's and auth's forms, which
+        # need the app registry this module is loaded to fill. Importing it registers the checks.
+        from config import security
 
         user_login_failed.connect(security.on_login_failed, dispatch_uid="loa_login_failed")
         user_logged_in.connect(security.on_logged_in, dispatch_uid="loa_logged_in")

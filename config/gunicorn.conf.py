@@ -65,16 +65,18 @@ _production = os.environ.get("DJANGO_ENV", "development") == "production"
 _json = os.environ.get("LOG_FORMAT", "json" if _production else "plain") == "json"
 if _json:
     # JSON lines for gunicorn's own loggers too; the access formatter reads gunicorn's atoms
-    # (request id, status, duration) into fields and redacts the query string.
+    # (request id, status, duration) into fields. The redaction filter (providers/logfilter.py,
+    # named by its dotted path as in settings.LOGGING) masks the access lines' query string.
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "config.logging.RedactFilter"}},
+        "filters": {"redact": {"()": "providers.logfilter.RedactFilter"}},
         "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
         "handlers": {
             "access": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
+                "filters": ["redact"],
                 "stream": "ext://sys.stdout",
             },
             "error": {

@@ -4,9 +4,9 @@ Wired in settings.LOGGING (and in config/gunicorn.conf.py for gunicorn's own log
 
 - `RequestIdFilter` copies the current request id (set by config.middleware.RequestIdMiddleware
   in a contextvar) onto each record, so a web request's lines can be found together;
-- `RedactFilter` masks credentials in the final text of each record: the field patterns of
-  providers/redact.py (ApiKey=..., "SecretKey": "...") and every secret value this process has
-  decrypted (providers.crypto keeps that set), including inside tracebacks;
+- the redaction filter masks credentials in the final text of each record. It knows the secrets,
+  so it lives with them in providers (providers/logfilter.py); settings name it by its dotted
+  path and config never imports it;
 - `JsonFormatter` writes one JSON line per record (newlines in messages and tracebacks escaped,
   so a multi-line traceback stays one line for the log shipper).
 """
@@ -39,36 +39,6 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def _redact(text: str) -> str:
-    # Imported lazily: this module is loaded by logging.config before Django apps are ready.
-    from providers.crypto import known_secret_values
-    from providers.redact import redact_text
-
-    return redact_text(text, known_secret_values())
-
-
-class RedactFilter(logging.Filter):
-    """Render the message once, redact it, and freeze it on the record (args cleared), so every
-    handler and formatter downstream sees only the redacted text."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string must not lose the record
-            message = f"{record.msg!r} {record.args!r}"
-        record.msg = _redact(message)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _redact(record.exc_text)
-            # the formatter would re-render exc_info from the live exception: drop it
-            record.exc_info = None
-        if record.stack_info:
-            record.stack_info = _redact(record.stack_info)
-        return True
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ts, level, logger, message, request_id, process, extras."""
 
@@ -96,7 +66,8 @@ class JsonFormatter(logging.Formatter):
 
     @staticmethod
     def _access(record: logging.LogRecord) -> str:
-        """gunicorn's access logger passes its atoms dict as args: emit them as fields."""
+        """gunicorn's access logger passes its atoms dict as args: emit them as fields (the
+        redaction filter on the handler has already masked the query string)."""
         a = record.args
         out = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -113,9 +84,6 @@ class JsonFormatter(logging.Formatter):
             "user_agent": a.get("a"),
             "pid": record.process or os.getpid(),
         }
-        # Query strings can carry credentials (a provider calling back with a key in the URL).
-        if out["query"]:
-            out["query"] = _redact(str(out["query"]))
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
@@ -142,14 +110,15 @@ class PlainFormatter(logging.Formatter):
         return super().format(record)
 
 
-def logging_config(*, fmt: str, level: str, q_level: str) -> dict:
-    """The LOGGING dict for settings.py: `fmt` is "json" or "plain"."""
+def logging_config(*, fmt: str, level: str, q_level: str, redact_filter: str) -> dict:
+    """The LOGGING dict for settings.py: `fmt` is "json" or "plain"; `redact_filter` is the
+    dotted path of the filter class that masks credentials on every record."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
             "request_id": {"()": "config.logging.RequestIdFilter"},
-            "redact": {"()": "config.logging.RedactFilter"},
+            "redact": {"()": redact_filter},
         },
         "formatters": {
             "json": {"()": "config.logging.JsonFormatter"},

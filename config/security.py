@@ -1,9 +1,11 @@
-"""Login lockout, the webhook not-found throttle, and Loa's own system checks.
+"""Login lockout, the fail-open cache counters it shares with the webhook throttle, and Loa's
+own system checks.
 
-Both counters live in Django's cache (settings.CACHES): a database table shared by every process
-on the machine by default, Redis when REDIS_URL is set, so every web worker sees the same counts.
-If the cache itself fails, logins and webhooks go on (fail open) and the error is logged: the
-lockout is a second line of defence behind strong passwords, never a reason to lock everyone out.
+The counters (here and in webhooks/guard.py) live in Django's cache (settings.CACHES): a database
+table shared by every process on the machine by default, Redis when REDIS_URL is set, so every
+web worker sees the same counts. If the cache itself fails, logins and webhooks go on (fail open)
+and the error is logged: the lockout is a second line of defence behind strong passwords, never a
+reason to lock everyone out.
 
 Lockout: LOGIN_LOCKOUT_FAILURES failed logins for one username from one address within
 LOGIN_LOCKOUT_WINDOW seconds lock that pair for LOGIN_LOCKOUT_SECONDS; LOGIN_LOCKOUT_IP_FAILURES
@@ -16,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -24,6 +28,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core import checks
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import call_command
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -32,26 +37,44 @@ logger = logging.getLogger("loa.security")
 DEV_FIELD_KEY = "ZGV2LW9ubHktbG9hLWZpZWxkLWtleS0wMDAwMDAwMDA="
 DEV_SECRET_KEY = "dev-insecure-loa-key-change-me-for-anything-public"
 
+T = TypeVar("T")
+
 
 def _conf(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
-
-
-def _h(*parts: str) -> str:
-    # Hashed: cache keys stay short and safe for every backend, and no username is stored.
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 def _norm_username(username: str | None) -> str:
     return (username or "").strip().lower()[:150]
 
 
-def _cache_call(fn, default):
+# ---- fail-open cache counters (also used by webhooks/guard.py) ---------------------------------
+
+
+def key_hash(*parts: str) -> str:
+    """A cache key part for these values. Hashed: cache keys stay short and safe for every
+    backend, and no username or address is stored."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def cache_call(fn: Callable[[], T], default: T) -> T:
+    """fn(), or `default` (logged) when the cache fails: see the module docstring."""
     try:
         return fn()
-    except Exception:  # fail open: see the module docstring
+    except Exception:  # fail open
         logger.exception("security cache unavailable; login lockout/throttle not enforced")
         return default
+
+
+def cache_incr(key: str, window: int) -> int:
+    """Count one more within a window of `window` seconds started by the first count."""
+    # add() starts the window at the first failure; incr() counts within it.
+    cache.add(key, 0, window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window)
+        return 1
 
 
 # ---- login lockout -----------------------------------------------------------------------------
@@ -59,15 +82,15 @@ def _cache_call(fn, default):
 
 def _lock_keys(username: str, ip: str) -> tuple[str, str]:
     return (
-        f"loa:login:lock:u:{_h(_norm_username(username), ip)}",
-        f"loa:login:lock:ip:{_h(ip)}",
+        f"loa:login:lock:u:{key_hash(_norm_username(username), ip)}",
+        f"loa:login:lock:ip:{key_hash(ip)}",
     )
 
 
 def login_locked_for(*, username: str | None, ip: str) -> int:
     """Seconds until this username may try again from this address (0 = not locked)."""
     keys = _lock_keys(username or "", ip)
-    values = _cache_call(lambda: cache.get_many(list(keys)), {})
+    values = cache_call(lambda: cache.get_many(list(keys)), {})
     until = max([float(v) for v in values.values() if v] or [0.0])
     return max(0, int(until - time.time() + 0.999))
 
@@ -82,8 +105,8 @@ def login_note_failure(*, username: str | None, ip: str) -> int:
     user_lock, ip_lock = _lock_keys(username or "", ip)
     locked = 0
     for fail_key, lock_key, limit in (
-        (f"loa:login:fail:u:{_h(_norm_username(username), ip)}", user_lock, "USER"),
-        (f"loa:login:fail:ip:{_h(ip)}", ip_lock, "IP"),
+        (f"loa:login:fail:u:{key_hash(_norm_username(username), ip)}", user_lock, "USER"),
+        (f"loa:login:fail:ip:{key_hash(ip)}", ip_lock, "IP"),
     ):
         maximum = _conf(
             "LOGIN_LOCKOUT_FAILURES" if limit == "USER" else "LOGIN_LOCKOUT_IP_FAILURES",
@@ -91,11 +114,11 @@ def login_note_failure(*, username: str | None, ip: str) -> int:
         )
         if maximum <= 0:
             continue
-        count = _cache_call(lambda k=fail_key: _incr(k, window), 0)
+        count = cache_call(lambda k=fail_key: cache_incr(k, window), 0)
         if count >= maximum:
             until = time.time() + duration
-            _cache_call(lambda k=lock_key, u=until: cache.set(k, u, duration), None)
-            _cache_call(lambda k=fail_key: cache.delete(k), None)
+            cache_call(lambda k=lock_key, u=until: cache.set(k, u, duration), None)
+            cache_call(lambda k=fail_key: cache.delete(k), None)
             locked = duration
             logger.warning(
                 "login locked for %s s after %s failures (%s)",
@@ -108,18 +131,8 @@ def login_note_failure(*, username: str | None, ip: str) -> int:
 
 
 def login_note_success(*, username: str | None, ip: str) -> None:
-    key = f"loa:login:fail:u:{_h(_norm_username(username), ip)}"
-    _cache_call(lambda: cache.delete(key), None)
-
-
-def _incr(key: str, window: int) -> int:
-    # add() starts the window at the first failure; incr() counts within it.
-    cache.add(key, 0, window)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, window)
-        return 1
+    key = f"loa:login:fail:u:{key_hash(_norm_username(username), ip)}"
+    cache_call(lambda: cache.delete(key), None)
 
 
 def locked_message(seconds: int) -> str:
@@ -183,56 +196,6 @@ def on_logged_in(sender, request, user, **kwargs):
     login_note_success(username=user.get_username(), ip=_request_ip(request))
 
 
-# ---- webhook not-found throttle ----------------------------------------------------------------
-
-
-def webhook_throttle_enabled() -> bool:
-    return _conf("LOA_WEBHOOK_NOT_FOUND_LIMIT", 50) > 0
-
-
-_block_seen: dict[str, tuple[float, float]] = {}
-
-
-def webhook_throttled_for(ip: str) -> int:
-    """Seconds this address stays blocked. Remembered for 2 s per process: providers call back
-    hundreds of times a second from a few addresses, and each lookup is a cache (database) read."""
-    now = time.time()
-    seen = _block_seen.get(ip)
-    if seen is None or now - seen[0] > 2:
-        until = _cache_call(lambda: cache.get(f"loa:wh404:block:{_h(ip)}"), None)
-        seen = (now, float(until) if until else 0.0)
-        if len(_block_seen) > 10_000:
-            _block_seen.clear()
-        _block_seen[ip] = seen
-    return max(0, int(seen[1] - now + 0.999)) if seen[1] else 0
-
-
-def webhook_note_not_found(ip: str) -> None:
-    window = _conf("LOA_WEBHOOK_NOT_FOUND_WINDOW", 600)
-    limit = _conf("LOA_WEBHOOK_NOT_FOUND_LIMIT", 50)
-    key = f"loa:wh404:count:{_h(ip)}"
-    count = _cache_call(lambda: _incr(key, window), 0)
-    if count >= limit:
-        until = time.time() + window
-        _cache_call(lambda: cache.set(f"loa:wh404:block:{_h(ip)}", until, window), None)
-        _block_seen[ip] = (time.time(), until)
-        _cache_call(lambda: cache.delete(key), None)
-        logger.warning(
-            "webhook throttle: %s unknown tokens from one address; answering 429 for %s s",
-            count,
-            window,
-            extra={"client_ip": ip},
-        )
-
-
-def webhook_token_ever_existed(token: str) -> bool:
-    from providers.models import ProviderAccount
-
-    if not token or len(token) > 64:
-        return False
-    return ProviderAccount.objects.filter(webhook_token=token).exists()
-
-
 # ---- cache table -------------------------------------------------------------------------------
 
 _cache_tables_done: set[str] = set()
@@ -244,30 +207,10 @@ def ensure_cache_table(sender=None, using="default", **kwargs) -> None:
     if using in _cache_tables_done:
         return
     _cache_tables_done.add(using)
-    from django.core.management import call_command
-
     call_command("createcachetable", database=using, verbosity=0)
 
 
 # ---- system checks -----------------------------------------------------------------------------
-
-
-@checks.register(checks.Tags.security)
-def check_encryption_keys(app_configs=None, **kwargs):
-    from providers.crypto import validate_keys
-
-    errors = [
-        checks.Error(p, hint="Fix FIELD_ENCRYPTION_KEYS in the environment.", id="loa.E001")
-        for p in validate_keys(settings.FIELD_ENCRYPTION_KEYS)
-    ]
-    if not settings.FIELD_ENCRYPTION_KEYS:
-        errors.append(
-            checks.Error(
-                "FIELD_ENCRYPTION_KEYS is empty: provider credentials cannot be stored.",
-                id="loa.E001",
-            )
-        )
-    return errors
 
 
 @checks.register(checks.Tags.security, deploy=True)

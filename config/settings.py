@@ -71,7 +71,7 @@ MIDDLEWARE = [
     "config.middleware.ClientIpMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.middleware.WebhookGuardMiddleware",
+    "webhooks.guard.WebhookGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -318,11 +318,14 @@ else:
         "FIELD_ENCRYPTION_KEYS", default=["ZGV2LW9ubHktbG9hLWZpZWxkLWtleS0wMDAwMDAwMDA="]
     )
 
-# JSON lines in production (one object per record, with request_id), plain text in development;
-# both pass through the redaction filter (config/logging.py).
+# JSON lines in production (one object per record, with request_id), plain text in development
+# (config/logging.py); both pass through the redaction filter. That filter knows the secrets, so
+# it lives in providers: named here by its dotted path, Django's normal way to plug an app's
+# class into the configuration (as INSTALLED_APPS and MIDDLEWARE do), so config imports no app.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
 LOGGING = logging_config(
     fmt=LOG_FORMAT,
     level=env.str("LOG_LEVEL", default="INFO").upper(),
     q_level=env.str("Q_LOG_LEVEL", default="WARNING").upper(),
+    redact_filter="providers.logfilter.RedactFilter",
 )

@@ -1,3 +1,12 @@
+"""Provider accounts, Zalo OAs and channels in the admin: write-only credentials, the account
+actions (test, sync OAs, register the webhook URL, and those rooms above add, such as templates_app's
+"Sync templates"), a reply page for conversations and a Zalo consent page for channels. Each action
+calls a service of providers/services.py and shows its sentence, or its refusal as an error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -10,8 +19,22 @@ from django.utils.translation import gettext_lazy as _
 from providers import services
 from providers.models import Channel, OfficialAccount, ProviderAccount
 from providers.registry import PROVIDERS
+from providers.shared.errors import Refused
+from providers.shared.phones import normalize_phone
 
 ALL_SECRET_FIELDS = sorted({f for cls in PROVIDERS.values() for f in cls.secret_fields})
+
+# Actions the rooms above providers offer on the provider account list (templates_app: "Sync
+# templates"). providers may not import them, so they add themselves when their admin module loads
+# (provider_account_action_add); ProviderAccountAdmin.actions lists them among its own.
+_account_actions: dict[str, Callable] = {}
+
+
+def provider_account_action_add(action: Callable) -> Callable:
+    """Offer an admin action function (modeladmin, request, queryset) on the provider account
+    list, under its function name. Returns it, so it can be used as a decorator."""
+    _account_actions[action.__name__] = action
+    return action
 
 
 class ProviderAccountForm(forms.ModelForm):
@@ -95,16 +118,21 @@ class ConsentForm(forms.Form):
     phone = forms.CharField(label=_("Phone"), max_length=32)
 
     def clean_phone(self):
-        from providers.phones import normalize_phone
-
         result = normalize_phone(self.cleaned_data["phone"])
         if not result.ok:
             raise forms.ValidationError(result.error)
         return result.phone
 
 
-def _report(modeladmin, request, label: str, ok: bool, text: str) -> None:
-    modeladmin.message_user(request, f"{label}: {text}", messages.SUCCESS if ok else messages.ERROR)
+def _run(modeladmin, request, label: str, service: Callable[..., str], **kwargs) -> bool:
+    """Call a service and show its sentence, or its refusal as an error; True if it succeeded."""
+    try:
+        text = service(**kwargs)
+    except Refused as exc:
+        modeladmin.message_user(request, f"{label}: {exc.message}", messages.ERROR)
+        return False
+    modeladmin.message_user(request, f"{label}: {text}", messages.SUCCESS)
+    return True
 
 
 @admin.register(ProviderAccount)
@@ -115,7 +143,16 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     readonly_fields = ["webhook_url_display", "last_callback_at", "secrets_status", "tools"]
     inlines = [OfficialAccountInline]
-    actions = ["test_connection", "sync_official_accounts", "sync_templates", "register_webhooks"]
+
+    @property
+    def actions(self) -> list:
+        """Its own actions and those the rooms above added, in the order of the menu."""
+        return [
+            "test_connection",
+            "sync_official_accounts",
+            *_account_actions.values(),
+            "register_webhooks",
+        ]
 
     def get_fieldsets(self, request, obj=None):
         secret_names = [f"secret_{n}" for n in ALL_SECRET_FIELDS]
@@ -181,26 +218,23 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     @admin.action(description=_("Test connection"), permissions=["change"])
     def test_connection(self, request, queryset):
         for account in queryset:
-            ok, text = services.account_test_connection(account=account)
-            _report(self, request, account.name, ok, text)
+            _run(self, request, account.name, services.account_test_connection, account=account)
 
     @admin.action(description=_("Sync Official Accounts"), permissions=["change"])
     def sync_official_accounts(self, request, queryset):
         for account in queryset:
-            ok, text = services.account_sync_official_accounts(account=account)
-            _report(self, request, account.name, ok, text)
-
-    @admin.action(description=_("Sync templates"), permissions=["change"])
-    def sync_templates(self, request, queryset):
-        for account in queryset:
-            ok, text = services.account_sync_templates(account=account)
-            _report(self, request, account.name, ok, text)
+            _run(
+                self,
+                request,
+                account.name,
+                services.account_sync_official_accounts,
+                account=account,
+            )
 
     @admin.action(description=_("Register webhook URL at the provider"), permissions=["change"])
     def register_webhooks(self, request, queryset):
         for account in queryset:
-            ok, text = services.account_register_webhooks(account=account)
-            _report(self, request, account.name, ok, text)
+            _run(self, request, account.name, services.account_register_webhooks, account=account)
 
     def reply_view(self, request, object_id):
         account = get_object_or_404(ProviderAccount, pk=object_id)
@@ -212,14 +246,17 @@ class ProviderAccountAdmin(admin.ModelAdmin):
         }
         form = ReplyForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
-            ok, text = services.inbound_reply(
+            sent = _run(
+                self,
+                request,
+                account.name,
+                services.inbound_reply,
                 account=account,
                 channel_external_id=form.cleaned_data["channel_id"],
                 conversation_id=form.cleaned_data["conversation_id"],
                 text=form.cleaned_data["text"],
             )
-            _report(self, request, account.name, ok, text)
-            if ok:
+            if sent:
                 return redirect("admin:providers_provideraccount_change", account.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -295,8 +332,7 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.action(description=_("Check channel status at the provider"), permissions=["change"])
     def check_channel(self, request, queryset):
         for channel in queryset.select_related("account"):
-            ok, text = services.channel_check(channel=channel)
-            _report(self, request, channel.name, ok, text)
+            _run(self, request, channel.name, services.channel_check, channel=channel)
 
     def consent_view(self, request, object_id):
         channel = get_object_or_404(Channel.objects.select_related("account"), pk=object_id)
@@ -304,10 +340,14 @@ class ChannelAdmin(admin.ModelAdmin):
             raise PermissionDenied
         form = ConsentForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            ok, text = services.channel_zalo_consent_check(
-                channel=channel, phone=form.cleaned_data["phone"]
+            _run(
+                self,
+                request,
+                channel.name,
+                services.channel_zalo_consent_check,
+                channel=channel,
+                phone=form.cleaned_data["phone"],
             )
-            _report(self, request, channel.name, ok, text)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

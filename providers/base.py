@@ -91,7 +91,8 @@ class SendResult:
     error_code: str = ""
     error_message: str = ""
     fee: Decimal | None = None
-    retry_after: float | None = None
+    retry_after: float | None = None  # RETRYABLE: seconds the provider asked us to wait
+    retry_at: datetime | None = None  # DEFERRED: when the provider takes the message again
     raw: Any = None
 
     @classmethod
@@ -108,6 +109,7 @@ class SendResult:
         message: str,
         raw: Any = None,
         retry_after: float | None = None,
+        retry_at: datetime | None = None,
     ) -> SendResult:
         return cls(
             SendOutcome.FAILED,
@@ -116,6 +118,7 @@ class SendResult:
             error_message=message[:500],
             raw=raw,
             retry_after=retry_after,
+            retry_at=retry_at,
         )
 
 
@@ -275,25 +278,11 @@ class BaseProvider:
         timeout = (policy.connect_timeout, policy.read_timeout)
         secrets = self.secret_values()
         started = time.monotonic()
-        if json_body is not None:
-            # redact_data already passed every value through redact_text: no second pass.
-            body_text = json.dumps(redact_data(json_body, secrets), ensure_ascii=False)[:2000]
-        elif data is not None:
-            body_text = redact_text((data if isinstance(data, str) else str(data))[:2000], secrets)
-        else:
-            body_text = ""
-        record = CallRecord(
-            method=method,
-            url=redact_text(_full_url(url, params), secrets),
-            status=None,
-            duration_ms=0,
-            request_body=body_text,
-            response_body="",
-        )
-        connect_left, r429_left, idem_left = (
-            policy.connect_retries,
-            policy.retry_429,
-            policy.idempotent_retries if idempotent else 0,
+        record = _call_record(method, url, params, json_body, data, secrets)
+        budget = _RetryBudget(
+            connect=policy.connect_retries,
+            r429=policy.retry_429,
+            idempotent=policy.idempotent_retries if idempotent else 0,
         )
         try:
             while True:
@@ -312,51 +301,12 @@ class BaseProvider:
                         timeout=timeout,
                     )
                 except requests.RequestException as exc:
-                    meaning, code, text = http.classify_exception(exc)
-                    record.error = code
-                    if meaning == http.CONNECT and connect_left > 0:
-                        connect_left -= 1
-                        time.sleep(http.backoff(record.attempts))
-                        continue
-                    if meaning == http.UNKNOWN and idem_left > 0:
-                        idem_left -= 1
-                        time.sleep(http.backoff(record.attempts))
-                        continue
-                    klass = {
-                        http.CONNECT: ErrorClass.RETRYABLE,
-                        http.TLS_CONFIG: ErrorClass.CONFIGURATION,
-                    }.get(meaning, ErrorClass.AMBIGUOUS)
-                    record.error_class = str(klass)
-                    raise ProviderError(klass, code, text) from exc
-                record.status = resp.status_code
-                record.response_body = redact_text(resp.text[:2000], secrets)
-                record.error = ""
-                if 300 <= resp.status_code < 400:
-                    # Not followed (http.send): the base URL is wrong, and only a human can say
-                    # whether the address it names is the provider's. Nothing was processed.
-                    record.error = f"http_{resp.status_code}"
-                    record.error_class = str(ErrorClass.CONFIGURATION)
-                    location = redact_text(resp.headers.get("Location", "")[:200], secrets)
-                    raise ProviderError(
-                        ErrorClass.CONFIGURATION,
-                        f"http_{resp.status_code}",
-                        f"The provider answered with a redirect ({resp.status_code}"
-                        f"{' to ' + location if location else ''}): check the account's base URL.",
-                    )
-                if resp.status_code == 429 and r429_left > 0:
-                    wait = http.parse_retry_after(resp.headers.get("Retry-After"))
-                    # Only with an explicit, short Retry-After: otherwise the engine decides.
-                    if wait is not None and wait <= policy.max_retry_after:
-                        r429_left -= 1
-                        time.sleep(wait)
-                        continue
-                if resp.status_code in (502, 503, 504) and idem_left > 0:
-                    idem_left -= 1
-                    time.sleep(http.backoff(record.attempts))
+                    time.sleep(_transport_retry_wait(exc, record, budget))
                     continue
-                if resp.status_code >= 400:
-                    record.error = f"http_{resp.status_code}"
-                return resp
+                wait = _answer_retry_wait(resp, record, budget, policy, secrets)
+                if wait is None:
+                    return resp
+                time.sleep(wait)
         finally:
             record.duration_ms = int((time.monotonic() - started) * 1000)
             self._local.last_call = record
@@ -436,6 +386,96 @@ class BaseProvider:
         """Release this instance's hold on the account's Session. The pooled connections stay
         open for the next driver run in this process (http.close_sessions() closes them all)."""
         self._session = None
+
+
+@dataclass
+class _RetryBudget:
+    """The retries one logical call has left, by reason (BaseProvider.request)."""
+
+    connect: int
+    r429: int
+    idempotent: int
+
+
+def _call_record(
+    method: str, url: str, params: dict | None, json_body: Any, data: Any, secrets: list[str]
+) -> CallRecord:
+    """The CallRecord of a call about to be made: its request, secrets redacted."""
+    if json_body is not None:
+        # redact_data already passed every value through redact_text: no second pass.
+        body_text = json.dumps(redact_data(json_body, secrets), ensure_ascii=False)[:2000]
+    elif data is not None:
+        body_text = redact_text((data if isinstance(data, str) else str(data))[:2000], secrets)
+    else:
+        body_text = ""
+    return CallRecord(
+        method=method,
+        url=redact_text(_full_url(url, params), secrets),
+        status=None,
+        duration_ms=0,
+        request_body=body_text,
+        response_body="",
+    )
+
+
+def _transport_retry_wait(
+    exc: requests.RequestException, record: CallRecord, budget: _RetryBudget
+) -> float:
+    """A transport error: the seconds to wait before trying again when that is safe (a connect
+    error, or any error of an idempotent call with budget left); otherwise raise ProviderError
+    with its class."""
+    meaning, code, text = http.classify_exception(exc)
+    record.error = code
+    if meaning == http.CONNECT and budget.connect > 0:
+        budget.connect -= 1
+        return http.backoff(record.attempts)
+    if meaning == http.UNKNOWN and budget.idempotent > 0:
+        budget.idempotent -= 1
+        return http.backoff(record.attempts)
+    klass = {
+        http.CONNECT: ErrorClass.RETRYABLE,
+        http.TLS_CONFIG: ErrorClass.CONFIGURATION,
+    }.get(meaning, ErrorClass.AMBIGUOUS)
+    record.error_class = str(klass)
+    raise ProviderError(klass, code, text) from exc
+
+
+def _answer_retry_wait(
+    resp: requests.Response,
+    record: CallRecord,
+    budget: _RetryBudget,
+    policy: http.HttpPolicy,
+    secrets: list[str],
+) -> float | None:
+    """An HTTP answer, recorded: the seconds to wait before asking again (a short Retry-After on
+    429; 502/503/504 of an idempotent call), or None when it is the answer. A redirect raises."""
+    record.status = resp.status_code
+    record.response_body = redact_text(resp.text[:2000], secrets)
+    record.error = ""
+    if 300 <= resp.status_code < 400:
+        # Not followed (http.send): the base URL is wrong, and only a human can say
+        # whether the address it names is the provider's. Nothing was processed.
+        record.error = f"http_{resp.status_code}"
+        record.error_class = str(ErrorClass.CONFIGURATION)
+        location = redact_text(resp.headers.get("Location", "")[:200], secrets)
+        raise ProviderError(
+            ErrorClass.CONFIGURATION,
+            f"http_{resp.status_code}",
+            f"The provider answered with a redirect ({resp.status_code}"
+            f"{' to ' + location if location else ''}): check the account's base URL.",
+        )
+    if resp.status_code == 429 and budget.r429 > 0:
+        wait = http.parse_retry_after(resp.headers.get("Retry-After"))
+        # Only with an explicit, short Retry-After: otherwise the engine decides.
+        if wait is not None and wait <= policy.max_retry_after:
+            budget.r429 -= 1
+            return wait
+    if resp.status_code in (502, 503, 504) and budget.idempotent > 0:
+        budget.idempotent -= 1
+        return http.backoff(record.attempts)
+    if resp.status_code >= 400:
+        record.error = f"http_{resp.status_code}"
+    return None
 
 
 def _full_url(url: str, params: dict | None) -> str:

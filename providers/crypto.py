@@ -5,7 +5,7 @@ encrypts with the first, so rotation is: prepend the new key, run `manage.py rot
 then drop the old key (docs/OPERATIONS.md, "Key rotation").
 
 Every secret value this process decrypts is also remembered (in memory only) so the logging
-filter in config/logging.py can mask it wherever it shows up, even without a field name.
+filter (providers/logfilter.py) can mask it wherever it shows up, even without a field name.
 """
 
 import json

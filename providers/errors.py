@@ -9,8 +9,9 @@ Every failure ends in one of five classes (providers.base.ErrorClass):
 - CONFIGURATION: bad key, unknown OA or template: pause the campaign and tell a human.
 
 Tables here: Zalo ZNS codes (shared: eTelecom passes them in `error_code`, eSMS in
-`error_info.error`), eTelecom's Twirp error envelope, and the transport/HTTP codes every adapter
-produces. eSMS's own CodeResult table lives next to its adapter (providers/esms.py, ESMS_CODES).
+`error_info.error`), eTelecom's Twirp error envelope, eSMS's CodeResult table, and the
+transport/HTTP codes every adapter produces: every code table in one module, so explain() reads them
+all and each adapter imports the one it needs.
 
 Zalo source: providers.md §4.5 (Zalo's error appendix via go-zns-wrapper errcode.go, zalo-otp
 ZaloErrorCode.php and zalo.cloud "handle error code").
@@ -18,6 +19,7 @@ ZaloErrorCode.php and zalo.cloud "handle error code").
 
 import re
 
+from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 
 from providers.base import ErrorClass
@@ -194,6 +196,69 @@ def classify_http_status(status: int) -> ErrorClass:
     return A
 
 
+# CodeResult table: v2 esms-api/bang-ma-loi.md (providers.md §2.4), every documented code.
+# Classes: what is wrong with the account, OA, template or request shape is CONFIGURATION (the
+# same for every recipient: pause and tell a human); what is wrong with one recipient is
+# PERMANENT; "not yet"/"slow down" is RETRYABLE.
+ESMS_CODES: dict[int, tuple[ErrorClass, str]] = {
+    99: (P, _("eSMS: the phone number is blocked.")),
+    101: (C, _("eSMS: wrong ApiKey or SecretKey.")),
+    102: (C, _("eSMS: the account has no price list.")),
+    103: (C, _("eSMS: insufficient balance; top up the account.")),
+    104: (C, _("eSMS: brandname not found.")),
+    105: (R, _("eSMS: message id not found yet.")),
+    106: (C, _("eSMS: the recording file is missing.")),
+    107: (C, _("eSMS: at least 30 distinct numbers are required.")),
+    108: (P, _("eSMS: the phone number format is invalid.")),
+    110: (P, _("eSMS: the request data is invalid.")),
+    115: (P, _("eSMS: the hashed phone is invalid.")),
+    118: (C, _("eSMS: message type not supported.")),
+    120: (C, _("eSMS: too many phones in one request.")),
+    # 124 at send time is success (see EsmsProvider.send); elsewhere it means "already have it".
+    124: (A, _("eSMS: duplicate RequestId (already accepted).")),
+    140: (C, _("eSMS: this server's IP address is not whitelisted at eSMS.")),
+    143: (C, _("eSMS: the account is not activated or is locked.")),
+    146: (C, _("eSMS: wrong customer-care template.")),
+    160: (R, _("eSMS: request rate limit exceeded.")),
+    163: (C, _("eSMS: only one phone per request.")),
+    171: (P, _("eSMS: the code was already used or has expired.")),
+    # The recipient's telco is not registered for this brandname: others still get it.
+    177: (P, _("eSMS: the recipient's telco is not registered.")),
+    199: (R, _("eSMS: a request is already being processed.")),
+    201: (P, _("eSMS: the content has a blocked keyword.")),
+    204: (C, _("eSMS: this Official Account is not registered at eSMS.")),
+    210: (P, _("eSMS: the payload is invalid.")),
+    300: (C, _("eSMS: SmsType is missing.")),
+    301: (C, _("eSMS: service type not supported.")),
+    687: (C, _("eSMS: more than 500 phones in one request.")),
+    789: (C, _("eSMS: the template is not configured for this Official Account.")),
+    790: (C, _("eSMS: wrong ZNS template.")),
+    791: (C, _("eSMS: OAID or TempID missing.")),
+    799: (C, _("eSMS: the Official Account is inactive, wrong, or not added to the account.")),
+    801: (C, _("eSMS: over-quota mode cannot be scheduled.")),
+    802: (C, _("eSMS: this Official Account may not use over-quota mode.")),
+    851: (P, _("eSMS: message id missing.")),
+    852: (P, _("eSMS: Zalo UID invalid.")),
+    853: (P, _("eSMS: Zalo UID missing.")),
+    854: (R, _("eSMS: no data found yet.")),
+    # QueryZnsStatus ErrorInfo (not a CodeResult): "user not online within the allowed time".
+    1001: (P, _("eSMS: the user was not online within the allowed time.")),
+}
+
+
+def classify_esms(code: int | str) -> tuple[ErrorClass, str]:
+    """Class and meaning of a CodeResult. An undocumented code pauses the campaign (CONFIGURATION)
+    rather than failing every recipient for a reason nobody understands."""
+    try:
+        icode = int(code)
+    except (TypeError, ValueError):
+        return C, _g("eSMS answered with an unknown code {code}.").format(code=code)
+    if icode in ESMS_CODES:
+        klass, text = ESMS_CODES[icode]
+        return klass, str(text)
+    return C, _g("eSMS answered with an unknown code {code}.").format(code=icode)
+
+
 # Codes our adapters produce for conditions that are not a provider's error table.
 NOT_FOUND = "not_found"  # fetch_status: the provider positively has no record of the message
 
@@ -261,8 +326,6 @@ def explain(code: str) -> str:
         return str(text) if text else ""
     if icode in ZALO_ERRORS:
         return str(ZALO_ERRORS[icode][1])
-    from providers.esms import ESMS_CODES  # local: avoid an import cycle at module load
-
     if icode in ESMS_CODES:
         return str(ESMS_CODES[icode][1])
     return ""

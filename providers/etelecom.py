@@ -38,7 +38,7 @@ from providers.errors import (
     classify_zalo,
     zalo_code_in_text,
 )
-from providers.phones import to_local
+from providers.shared.phones import to_local
 
 A, P, C = ErrorClass.AMBIGUOUS, ErrorClass.PERMANENT, ErrorClass.CONFIGURATION
 
@@ -241,8 +241,8 @@ class EtelecomProvider(BaseProvider):
                 klass = classify_twirp(code, msg, resp.status_code)
                 if code not in TWIRP_CODES and resp.status_code == 429:
                     klass = ErrorClass.RETRYABLE
-                # A relayed Zalo refusal is reported as Zalo's code: the engine waits for the
-                # quota's midnight on -144/-147, the night window's 06:00 on -133, by code.
+                # A relayed Zalo refusal is reported as Zalo's code (a deferral then waits
+                # until the time zalo.deferred_until gives for it).
                 zalo_code = zalo_code_in_text(msg)
                 raise ProviderError(klass, str(zalo_code) if zalo_code else code, msg or code)
             failure = self.http_status_failure(resp)
@@ -315,7 +315,11 @@ class EtelecomProvider(BaseProvider):
         except ProviderError as exc:
             retry_after = 5.0 if exc.error_class == ErrorClass.RETRYABLE else None
             return SendResult.failed(
-                exc.error_class, exc.code, exc.message, retry_after=retry_after
+                exc.error_class,
+                exc.code,
+                exc.message,
+                retry_after=retry_after,
+                retry_at=zalo.deferred_until(exc.code),
             )
         # The answer is the message object (seed 004). A Zalo refusal may come back here as
         # status N with Zalo's error_code ([I] providers.md §1.3).
@@ -330,6 +334,7 @@ class EtelecomProvider(BaseProvider):
                 error_code or "etelecom_N",
                 str(data.get("error_message") or text),
                 raw=data,
+                retry_at=zalo.deferred_until(error_code),
             )
         msg_id = str(data.get("msg_id") or data.get("id") or "")
         return SendResult.accepted(msg_id, raw=data, fee=message_fee(data))
@@ -467,12 +472,6 @@ class EtelecomProvider(BaseProvider):
         """UpdateShopOA {oa_id, webhook_url}: where eTelecom forwards the OA's Zalo events (an
         empty URL unregisters) — providers.md §1.4."""
         return self.call("UpdateShopOA", {"oa_id": str(oa_id), "webhook_url": webhook_url})
-
-    def create_webhook(self, *, url: str, entities: tuple[str, ...] = ("zl_oa_message",)) -> dict:
-        """Webhook/CreateWebhook: eTelecom's own events (zl_oa_message = ZNS messages)."""
-        return self.call(
-            "CreateWebhook", {"url": url, "entities": list(entities)}, service="Webhook"
-        )
 
     def register_webhooks(self, *, oa_ids: list[str]) -> list[str]:
         """Point every OA's forwarded Zalo events at this account's webhook URL."""

@@ -1,3 +1,7 @@
+"""providers' models: ProviderAccount (credentials at one provider, kind from the registry),
+OfficialAccount (a Zalo OA) and Channel (a route to send on). SandboxCallback, the sandbox's
+outbox, is defined in providers/sandbox/outbox.py and registered through the import below."""
+
 import secrets as pysecrets
 
 from django.conf import settings
@@ -8,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from providers import crypto
 from providers.base import AccountConfig, BaseProvider
 from providers.registry import get_provider_class, provider_choices
+from providers.sandbox.outbox import SandboxCallback  # noqa: F401 - Django registers it from here
 
 
 def new_webhook_token() -> str:
@@ -195,18 +200,3 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class SandboxCallback(models.Model):
-    """A callback the sandbox provider will deliver later, as a real provider would."""
-
-    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="+")
-    due_at = models.DateTimeField(db_index=True)
-    payload = models.JSONField()
-
-    class Meta:
-        verbose_name = _("sandbox callback")
-        verbose_name_plural = _("sandbox callbacks")
-
-    def __str__(self) -> str:
-        return f"{self.account_id} @ {self.due_at}"

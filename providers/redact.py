@@ -44,17 +44,6 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     return _FIELD_RE.sub(lambda m: m.group(1) + _MASK, text)
 
 
-def redact_headers(headers: Mapping[str, str] | None, secrets: Iterable[str] = ()) -> dict:
-    """Headers for a log line: credential headers masked entirely, others value-redacted."""
-    out = {}
-    for key, value in (headers or {}).items():
-        if _SENSITIVE_KEY.match(key.replace("_", "-")) or _SENSITIVE_KEY.match(key):
-            out[key] = _MASK
-        else:
-            out[key] = redact_text(str(value), secrets)
-    return out
-
-
 def redact_data(value: Any, secrets: Iterable[str] = ()) -> Any:
     """A JSON-like structure with credential keys masked and secret values replaced."""
     secrets = tuple(secrets)

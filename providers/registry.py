@@ -5,10 +5,10 @@ stored in ProviderAccount.kind: never rename one."""
 from __future__ import annotations
 
 from providers.base import BaseProvider
-from providers.esms import EsmsProvider
+from providers.esms.adapter import EsmsProvider
 from providers.etelecom import EtelecomProvider
-from providers.mmp import MetfoneMmpProvider, VnaMmpProvider
-from providers.sandbox import SandboxProvider
+from providers.mmp.adapter import MetfoneMmpProvider, VnaMmpProvider
+from providers.sandbox.adapter import SandboxProvider
 
 PROVIDERS: dict[str, type[BaseProvider]] = {
     SandboxProvider.kind: SandboxProvider,
@@ -17,11 +17,6 @@ PROVIDERS: dict[str, type[BaseProvider]] = {
     VnaMmpProvider.kind: VnaMmpProvider,
     MetfoneMmpProvider.kind: MetfoneMmpProvider,
 }
-
-
-def register(cls: type[BaseProvider]) -> type[BaseProvider]:
-    PROVIDERS[cls.kind] = cls
-    return cls
 
 
 def get_provider_class(kind: str) -> type[BaseProvider]:

@@ -1,22 +1,28 @@
-"""Provider account services used by the admin: connection test, OA sync, template sync, webhook
-registration, channel checks and conversation replies.
+"""Provider account services used by the admin: connection test, OA sync, webhook registration,
+channel checks, conversation replies, and the check of an account's settings.
 
-Each returns (ok, sentence): what was done, or what went wrong in words a marketer can act on —
-never a traceback, never a secret.
+Each returns the sentence saying what was done, or raises Refused (providers.shared.errors) with
+what went wrong in words a marketer can act on: never a traceback, never a secret. Template sync is
+templates_app's (it adds its action to the account list; see providers/admin.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from providers.base import ErrorClass, ProviderError
+from providers.base import BaseProvider, ErrorClass, ProviderError
+from providers.errors import explain
 from providers.models import Channel, OfficialAccount, ProviderAccount
 from providers.redact import redact_text
+from providers.registry import PROVIDERS
+from providers.shared.errors import Refused
 
 logger = logging.getLogger("loa.providers")
 
@@ -28,8 +34,6 @@ def error_sentence(exc: Exception, *, account: ProviderAccount | None = None) ->
         return _(
             "Loa hit an unexpected error ({error}); the technical team can see it in the logs."
         ).format(error=type(exc).__name__)
-    from providers.errors import explain
-
     host = ""
     if account is not None:
         try:
@@ -61,26 +65,31 @@ def error_sentence(exc: Exception, *, account: ProviderAccount | None = None) ->
     return text
 
 
-def account_test_connection(*, account: ProviderAccount) -> tuple[bool, str]:
+@contextmanager
+def _provider_for(account: ProviderAccount) -> Iterator[BaseProvider]:
+    """The account's provider, closed afterwards. Any failure of the provider becomes Refused
+    with its sentence (error_sentence): what went wrong, in words, never a traceback."""
     provider = account.get_provider()
     try:
-        return True, provider.test_connection()
-    except Exception as exc:  # shown to the user in words, never a traceback
-        return False, error_sentence(exc, account=account)
-    finally:
-        provider.close()
-
-
-def account_sync_official_accounts(*, account: ProviderAccount) -> tuple[bool, str]:
-    provider = account.get_provider()
-    try:
-        found = provider.list_official_accounts()
+        yield provider
+    except Refused:
+        raise
     except Exception as exc:
-        return False, error_sentence(exc, account=account)
+        raise Refused(error_sentence(exc, account=account), code="provider_error") from exc
     finally:
         provider.close()
+
+
+def account_test_connection(*, account: ProviderAccount) -> str:
+    with _provider_for(account) as provider:
+        return provider.test_connection()
+
+
+def account_sync_official_accounts(*, account: ProviderAccount) -> str:
+    with _provider_for(account) as provider:
+        found = provider.list_official_accounts()
     if not found:
-        return True, _(
+        return _(
             "The provider lists no Zalo Official Account for this account "
             "(multi-channel providers use Channels with the provider's channel id instead)."
         )
@@ -97,100 +106,70 @@ def account_sync_official_accounts(*, account: ProviderAccount) -> tuple[bool, s
             account=account, oa_id=str(oa["oa_id"]), defaults=defaults
         )
         created += int(was_created)
-    return True, _("{n} Official Account(s) synced: {new} new, {updated} updated.").format(
+    return _("{n} Official Account(s) synced: {new} new, {updated} updated.").format(
         n=len(found), new=created, updated=len(found) - created
     )
 
 
-def account_sync_templates(*, account: ProviderAccount) -> tuple[bool, str]:
-    """Delegate to templates_app (which owns templates) when it offers templates_sync."""
-    try:
-        from templates_app.services import templates_sync  # lazy: templates_app depends on us
-    except ImportError:
-        return False, _("Template sync is not available in this installation yet.")
-    try:
-        report = templates_sync(account=account)
-    except Exception as exc:
-        return False, error_sentence(exc, account=account)
-    if isinstance(report, tuple) and len(report) == 2:
-        return bool(report[0]), str(report[1])
-    if hasattr(report, "message"):
-        text = report.message() if callable(report.message) else str(report.message)
-        return bool(getattr(report, "ok", True)), str(text)
-    return True, str(report)
-
-
-def account_register_webhooks(*, account: ProviderAccount) -> tuple[bool, str]:
+def account_register_webhooks(*, account: ProviderAccount) -> str:
     """Tell the provider where to send callbacks, where it has an API for that (eTelecom:
     UpdateShopOA.webhook_url for each OA). Others take the URL per message or in their portal."""
-    provider = account.get_provider()
-    try:
+    with _provider_for(account) as provider:
         register = getattr(provider, "register_webhooks", None)
         if register is None:
-            return True, _(
+            return _(
                 "This provider is told the webhook URL per message or in its own portal: copy "
                 "the URL shown on this page there."
             )
         oa_ids = list(account.official_accounts.values_list("oa_id", flat=True))
         if not oa_ids:
-            return False, _("Sync the Official Accounts first: there is no OA to register.")
+            raise Refused(
+                _("Sync the Official Accounts first: there is no OA to register."),
+                code="no_official_accounts",
+            )
         done = register(oa_ids=oa_ids)
-        return True, _("Webhook URL registered for {n} Official Account(s).").format(n=len(done))
-    except Exception as exc:
-        return False, error_sentence(exc, account=account)
-    finally:
-        provider.close()
+        return _("Webhook URL registered for {n} Official Account(s).").format(n=len(done))
 
 
-def channel_check(*, channel: Channel) -> tuple[bool, str]:
+def channel_check(*, channel: Channel) -> str:
     """Ask a multi-channel provider about one channel (information and status)."""
-    provider = channel.account.get_provider()
-    try:
+    with _provider_for(channel.account) as provider:
         if not hasattr(provider, "channel_status"):
-            return True, _("This provider has no channel status to check; use Test connection.")
+            return _("This provider has no channel status to check; use Test connection.")
         if not channel.external_id:
-            return False, _("Enter the provider's channel id (publicId) on this channel first.")
+            raise Refused(
+                _("Enter the provider's channel id (publicId) on this channel first."),
+                code="no_channel_id",
+            )
         status = provider.channel_status(channel_id=channel.external_id)
-        return True, _("The provider answered for channel {name}: {status}").format(
+        return _("The provider answered for channel {name}: {status}").format(
             name=channel.name, status=_short(status, provider.secret_values())
         )
-    except Exception as exc:
-        return False, error_sentence(exc, account=channel.account)
-    finally:
-        provider.close()
 
 
-def channel_zalo_consent_check(*, channel: Channel, phone: str) -> tuple[bool, str]:
-    provider = channel.account.get_provider()
-    try:
+def channel_zalo_consent_check(*, channel: Channel, phone: str) -> str:
+    with _provider_for(channel.account) as provider:
         if not hasattr(provider, "check_zalo_consent"):
-            return False, _("This provider has no Zalo consent check.")
+            raise Refused(_("This provider has no Zalo consent check."), code="not_supported")
         answer = provider.check_zalo_consent(channel_id=channel.external_id, phone=phone)
-        return True, _("Consent status for {phone}: {answer}").format(
+        return _("Consent status for {phone}: {answer}").format(
             phone=phone, answer=_short(answer, provider.secret_values())
         )
-    except Exception as exc:
-        return False, error_sentence(exc, account=channel.account)
-    finally:
-        provider.close()
 
 
 def inbound_reply(
     *, account: ProviderAccount, channel_external_id: str, conversation_id: str, text: str
-) -> tuple[bool, str]:
+) -> str:
     """Reply to an inbound conversation message (MMP Send Conversation Message)."""
-    provider = account.get_provider()
-    try:
+    with _provider_for(account) as provider:
         if not hasattr(provider, "send_conversation_message"):
-            return False, _("This provider cannot send conversation replies.")
+            raise Refused(
+                _("This provider cannot send conversation replies."), code="not_supported"
+            )
         message_id = provider.send_conversation_message(
             channel_id=channel_external_id, conversation_id=conversation_id, text=text
         )
-        return True, _("Reply sent{ref}.").format(ref=f" ({message_id})" if message_id else "")
-    except Exception as exc:
-        return False, error_sentence(exc, account=account)
-    finally:
-        provider.close()
+        return _("Reply sent{ref}.").format(ref=f" ({message_id})" if message_id else "")
 
 
 def _short(value, secrets: list[str], limit: int = 300) -> str:
@@ -202,8 +181,6 @@ def _short(value, secrets: list[str], limit: int = 300) -> str:
 
 def account_settings_errors(*, kind: str, settings: object) -> list[str]:
     """What is wrong with an account's settings JSON, in words, before it is saved."""
-    from providers.registry import PROVIDERS
-
     if not isinstance(settings, dict):
         return [_('Settings must be a JSON object, like {"mode": "shop"}.')]
     errors = []

@@ -1,5 +1,6 @@
 """Zalo ZNS conventions shared by the adapters that relay Zalo (eTelecom, eSMS, MMP's Zalo channel):
-template statuses and tags, time formats, and Zalo OA webhook events with their signature.
+template statuses and tags, time formats, when a deferred message may go again, and Zalo OA
+webhook events with their signature.
 
 Sources: providers.md §4 (Zalo official API) and §1.5 (eTelecom forwards the OA's Zalo events).
 """
@@ -9,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from django.utils import timezone
 
 from providers.base import (
     EventStatus,
@@ -84,6 +87,27 @@ def to_int(value: Any, default: int | None = None) -> int | None:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return default
+
+
+# Zalo's deferrals (the DEFERRED codes of providers.errors.ZALO_ERRORS whose end is known): the
+# night window (-133: a template that may not be sent 22:00-06:00) reopens at 06:00 local; the daily
+# quotas (-144 the OA's, -147 the template's, -160, and -1441 the promotion quota) reset at midnight
+# local, and sending resumes at 00:05 to be safe. Local is the site's time zone (Asia/Ho_Chi_Minh).
+NIGHT_WINDOW_CODES = {-133}
+QUOTA_CODES = {-144, -147, -160, -1441}
+
+
+def deferred_until(code: Any, now: datetime | None = None) -> datetime | None:
+    """When Zalo takes a message refused with `code` again, or None when the code says nothing
+    about it (not a Zalo deferral: the engine then waits its default interval)."""
+    icode = to_int(code)
+    if icode not in NIGHT_WINDOW_CODES and icode not in QUOTA_CODES:
+        return None
+    local = timezone.localtime(now or timezone.now())
+    if icode in NIGHT_WINDOW_CODES:
+        target = local.replace(hour=6, minute=0, second=0, microsecond=0)
+        return target if target > local else target + timedelta(days=1)
+    return (local + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
 
 
 def epoch_to_datetime(value: Any) -> datetime | None:

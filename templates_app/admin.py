@@ -1,6 +1,8 @@
-"""Templates in the admin: provider sync, a preview with a real contact, a test send, and the
-campaign validation report. Custom views are thin wrappers over services and selectors, each
-wrapped in admin_site.admin_view (login, staff and CSRF like every admin page)."""
+"""Templates in the admin: provider sync, a preview with a real recipient, a test send. Custom
+views are thin wrappers over the templates_app services, each wrapped in admin_site.admin_view
+(login, staff and CSRF like every admin page). The real recipients and the campaigns' mappings of
+the preview come from the RecipientSource campaigns installs (templates_app/preview.py); the
+per-campaign validation pages are campaigns' (campaigns/validation_admin.py)."""
 
 from __future__ import annotations
 
@@ -9,22 +11,45 @@ import logging
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from providers.admin import provider_account_action_add
 from providers.models import Channel, ProviderAccount
-from providers.phones import normalize_phone
-from templates_app import selectors, services
+from providers.shared.errors import Refused
+from providers.shared.phones import normalize_phone
 from templates_app.models import Template, TemplateParam
+from templates_app.params import template_params, template_params_from_body
+from templates_app.preview import PICKS, recipient_source, template_preview
+from templates_app.sync import provider_lists_templates, templates_sync
+from templates_app.testsend import template_test_send
 from templates_app.validation import rule_for
 
 logger = logging.getLogger("loa.templates")
+
+
+def _sync_and_report(modeladmin, request, accounts) -> None:
+    """Sync each account's templates and show its report: an error if something failed, a warning
+    when templates became unusable or campaigns were acted on."""
+    for account in accounts:
+        report = templates_sync(account=account)
+        level = messages.SUCCESS if report.ok else messages.ERROR
+        if report.ok and (report.acted or report.newly_unusable):
+            level = messages.WARNING
+        modeladmin.message_user(request, report.message(), level)
+
+
+@provider_account_action_add
+@admin.action(description=_("Sync templates"), permissions=["change"])
+def sync_templates(modeladmin, request, queryset):
+    """The "Sync templates" action of the provider account list (providers.admin): template sync
+    is this room's job, so this room offers it there."""
+    _sync_and_report(modeladmin, request, queryset)
 
 
 class TemplateParamInline(admin.TabularInline):
@@ -114,7 +139,7 @@ class TemplateAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # Content templates: every {{placeholder}} becomes a parameter the mapping must fill.
-        added = services.template_params_from_body(template=form.instance)
+        added = template_params_from_body(template=form.instance)
         if added:
             self.message_user(
                 request,
@@ -131,15 +156,7 @@ class TemplateAdmin(admin.ModelAdmin):
     )
     def sync_accounts(self, request, queryset):
         accounts = ProviderAccount.objects.filter(pk__in=queryset.values("account_id").distinct())
-        self._run_sync(request, accounts)
-
-    def _run_sync(self, request, accounts) -> None:
-        for account in accounts:
-            report = services.templates_sync(account=account)
-            level = messages.SUCCESS if report.ok else messages.ERROR
-            if report.ok and (report.paused_campaigns or report.newly_unusable):
-                level = messages.WARNING
-            self.message_user(request, report.message(), level)
+        _sync_and_report(self, request, accounts)
 
     def sync_view(self, request):
         if not self.has_change_permission(request):
@@ -154,7 +171,7 @@ class TemplateAdmin(admin.ModelAdmin):
             if not chosen:
                 self.message_user(request, gettext("Choose at least one account."), messages.ERROR)
             else:
-                self._run_sync(request, chosen)
+                _sync_and_report(self, request, chosen)
                 return HttpResponseRedirect(reverse("admin:templates_app_template_changelist"))
         context = {
             **self.admin_site.each_context(request),
@@ -167,21 +184,23 @@ class TemplateAdmin(admin.ModelAdmin):
     # ---- preview ---------------------------------------------------------------------------
 
     def _preview_context(self, request, template: Template) -> dict:
-        """The preview panel: which contact, with which mapping, and what they would receive."""
-        campaigns = list(selectors.template_campaigns(template=template))
-        campaign = None
+        """The preview panel: which recipient, with which mapping (a campaign's, or suggested), and
+        what they would receive."""
+        source = recipient_source()
+        saved_mappings = source.saved_mappings(template=template)
+        saved = None
         wanted = request.GET.get("preview_campaign", "")
         if wanted.isdigit():
-            campaign = next((c for c in campaigns if c.pk == int(wanted)), None)
-        elif campaigns and wanted != "none":
-            campaign = campaigns[0]
+            saved = next((s for s in saved_mappings if s.pk == int(wanted)), None)
+        elif saved_mappings and wanted != "none":
+            saved = saved_mappings[0]
         pick = request.GET.get("preview_pick", "first")
-        if pick not in selectors.PICKS:
+        if pick not in PICKS:
             pick = "first"
         phone = request.GET.get("preview_phone", "").strip()
         ctx = {
-            "campaigns": campaigns,
-            "campaign": campaign,
+            "saved_mappings": saved_mappings,
+            "saved": saved,
             "pick": pick,
             "picks": [
                 ("first", gettext("the first recipient")),
@@ -193,18 +212,16 @@ class TemplateAdmin(admin.ModelAdmin):
             "result": None,
         }
         try:
-            contact = selectors.template_pick_contact(
-                template=template, campaign=campaign, pick=pick, phone=phone
-            )
+            contact = source.recipient(template=template, saved=saved, pick=pick, phone=phone)
             if contact is None:
                 if phone:
                     ctx["error"] = gettext("No contact has this phone number.")
-                elif pick == "failing" and campaign is not None:
+                elif pick == "failing" and saved is not None:
                     ctx["error"] = gettext("No recipient of this campaign fails validation.")
-            result = services.template_preview(
+            result = template_preview(
                 contact=contact,
                 template=template,
-                mapping=(campaign.param_mapping or {}) if campaign is not None else None,
+                mapping=saved.mapping if saved is not None else None,
             )
             result["lengths"] = [
                 {
@@ -214,10 +231,9 @@ class TemplateAdmin(admin.ModelAdmin):
                     "max": rule_for(p).max_length,
                     "error": result["errors"].get(p.name, ""),
                 }
-                for p in services.template_params(template)
+                for p in template_params(template=template)
             ]
             ctx["result"] = result
-            ctx["contact"] = contact
         except Exception:  # the change page must open even if a preview cannot be built
             logger.exception("preview failed for template %s", template.pk)
             ctx["error"] = gettext("The preview could not be built; see the server log.")
@@ -241,18 +257,21 @@ class TemplateAdmin(admin.ModelAdmin):
         template = get_object_or_404(Template, pk=pk)
         if not self.has_change_permission(request, template):
             raise PermissionDenied
-        params = services.template_params(template)
+        params = template_params(template=template)
         result = None
         if request.method == "POST":
             form = TestSendForm(request.POST, template=template, params=params)
             if form.is_valid():
-                ok, text = services.template_test_send(
-                    template=template,
-                    channel=form.cleaned_data["channel"],
-                    phone=form.cleaned_data["phone"],
-                    data=form.param_values(),
-                )
-                result = {"ok": ok, "text": text}
+                try:
+                    text = template_test_send(
+                        template=template,
+                        channel=form.cleaned_data["channel"],
+                        phone=form.cleaned_data["phone"],
+                        data=form.param_values(),
+                    )
+                    result = {"ok": True, "text": text}
+                except Refused as exc:  # shown on the page, beside the form, like an answer
+                    result = {"ok": False, "text": exc.message}
         else:
             form = TestSendForm(
                 template=template, params=params, initial=_test_send_initial(request, template)
@@ -268,33 +287,6 @@ class TemplateAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/templates_app/template/test_send.html", context)
 
-    # ---- campaign validation (used by the campaign wizard) ---------------------------------
-
-    def _campaign_for_validation(self, request, campaign_id):
-        from campaigns.models import Campaign
-
-        if not request.user.has_perm("campaigns.view_campaign"):
-            raise PermissionDenied
-        return get_object_or_404(
-            Campaign.objects.select_related("template", "channel"), pk=campaign_id
-        )
-
-    def validation_summary_view(self, request, campaign_id):
-        campaign = self._campaign_for_validation(request, campaign_id)
-        return JsonResponse(selectors.campaign_validation_summary(campaign=campaign))
-
-    def validation_report_view(self, request, campaign_id):
-        campaign = self._campaign_for_validation(request, campaign_id)
-        response = StreamingHttpResponse(
-            selectors.campaign_validation_report_rows(campaign=campaign),
-            content_type="text/csv; charset=utf-8",
-        )
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = (
-            f'attachment; filename="campaign-{campaign.pk}-validation-{stamp}.csv"'
-        )
-        return response
-
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
@@ -304,38 +296,30 @@ class TemplateAdmin(admin.ModelAdmin):
                 wrap(self.test_send_view),
                 name="templates_app_template_test_send",
             ),
-            path(
-                "validation/<int:campaign_id>/summary/",
-                wrap(self.validation_summary_view),
-                name="templates_app_campaign_validation_summary",
-            ),
-            path(
-                "validation/<int:campaign_id>/report.csv",
-                wrap(self.validation_report_view),
-                name="templates_app_campaign_validation_report",
-            ),
             *super().get_urls(),
         ]
 
 
 def _lists_templates(account: ProviderAccount) -> bool:
     try:
-        return services.provider_lists_templates(account)
+        return provider_lists_templates(account)
     except KeyError:  # an account whose provider kind is no longer registered
         return False
 
 
 def _test_send_initial(request, template: Template) -> dict:
     """Values from the preview link (?p_<name>=...), else the preview with the newest contact."""
-    params = services.template_params(template)
+    params = template_params(template=template)
     initial = {}
     if any(f"p_{p.name}" in request.GET for p in params):
         for i, p in enumerate(params):
             initial[f"p_{i}"] = request.GET.get(f"p_{p.name}", "")
     else:
         try:
-            contact = selectors.template_pick_contact(template=template)
-            data = services.template_preview(contact=contact, template=template)["data"]
+            contact = recipient_source().recipient(
+                template=template, saved=None, pick="first", phone=""
+            )
+            data = template_preview(contact=contact, template=template)["data"]
         except Exception:
             logger.exception("test-send prefill failed for template %s", template.pk)
             data = {}
@@ -372,7 +356,7 @@ class TestSendForm(forms.Form):
         ).order_by("name")
         for i, p in enumerate(params):
             rule = rule_for(p)
-            hint = [p.get_param_type_display() if hasattr(p, "get_param_type_display") else ""]
+            hint = [p.get_param_type_display()]
             if rule.max_length:
                 hint.append(gettext("at most {n} characters").format(n=rule.max_length))
             self.fields[f"p_{i}"] = forms.CharField(

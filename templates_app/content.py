@@ -14,7 +14,10 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from templates_app.rendering import fold
+import nh3
+
+from providers.shared.text import fold
+from templates_app.rendering import render_placeholders
 
 # ---- SMS -----------------------------------------------------------------------------------------
 
@@ -151,8 +154,6 @@ EMAIL_URL_SCHEMES = {"http", "https", "mailto", "tel"}
 def sanitize_email_html(html: str) -> str:
     """Allow-list sanitizing (nh3, the Ammonia crate): scripts, event handlers, forms, iframes,
     javascript: links and unknown CSS are removed; links get rel="noopener noreferrer"."""
-    import nh3
-
     return nh3.clean(
         html or "",
         tags=EMAIL_TAGS,
@@ -275,8 +276,6 @@ def render_content(
 ) -> RenderedContent:
     """One recipient's free content: placeholders filled; SMS prepared and measured; email HTML
     escaped per value, sanitized, with its plain-text part."""
-    from templates_app.rendering import render_placeholders
-
     if channel_kind == "email":
         html = sanitize_email_html(render_placeholders(body, data, escape=htmllib.escape))
         return RenderedContent(

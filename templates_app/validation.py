@@ -11,8 +11,9 @@ label 30, transaction status 30, contact 50, title 5, product 100 (200 newer), a
 without `@[]^_!"•#$%¥&'()*+,€-./:;{|<}=~>?`. A template's own min/max length (from the provider's
 template detail) wins over these defaults.
 
-Validators are compiled once per parameter (`compile_rule`) so that a 100,000-recipient audience is
-checked in a few seconds.
+Validators are compiled once per parameter (`compile_rule`), and `RecipientChecker` compiles a
+mapping and its rules once, so that a 100,000-recipient audience (campaigns.engine.validation
+walks it) is checked in a few seconds.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from templates_app.models import TemplateParam
+from templates_app.rendering import MappingError, compile_spec_parts, render_params
 
 T = TemplateParam.Type
 
@@ -286,8 +288,68 @@ def validate_data(params: Iterable[Any], data: dict[str, str]) -> dict[str, str]
 def validate_recipient(mapping: dict, params: Iterable[Any], contact_data: Any) -> dict[str, str]:
     """Render `mapping` for one recipient and check every param: {param: reason}, empty when the
     message would pass. The lead can call this while materializing to exclude failing rows."""
-    from templates_app.rendering import render_params
-
     params = list(params)
     data = render_params({p.name: (mapping or {}).get(p.name) or {} for p in params}, contact_data)
     return validate_data(params, data)
+
+
+# ---- one recipient at a time, many times -------------------------------------------------------
+
+
+def _empty_raw(p, n, a) -> str:
+    return ""
+
+
+def _empty_finish(raw: str) -> str:
+    return ""
+
+
+class RecipientChecker:
+    """The mapping and the param rules compiled once; `check` renders and validates one
+    recipient with plain function calls. Results are memoized per distinct raw value (a gender,
+    a city, a date shared by many recipients is formatted and checked once), up to a bound."""
+
+    MEMO_LIMIT = 20_000
+
+    def __init__(self, mapping: dict | None, params: list):
+        mapping = mapping if isinstance(mapping, dict) else {}
+        self.params = params
+        # Values from the renderer are already NFC: the validators can count with len().
+        validators = dict(compile_rules(params, nfc_input=True))
+        self.items = []
+        for p in params:
+            try:
+                raw_get, finish = compile_spec_parts(mapping.get(p.name) or {})
+            except MappingError:  # reported by validate_mapping; renders empty here
+                raw_get, finish = _empty_raw, _empty_finish
+            self.items.append((p.name, raw_get, finish, validators[p.name], {}))
+        self.names = [p.name for p in params]
+
+    def _evaluate(self, item, phone: str, name: str, a: dict) -> tuple[str, Problem | None]:
+        _pname, raw_get, finish, validate, memo = item
+        raw = raw_get(phone, name, a)
+        hit = memo.get(raw)
+        if hit is None:
+            value = finish(raw)
+            hit = (value, validate(value))
+            if len(memo) < self.MEMO_LIMIT:
+                memo[raw] = hit
+        return hit
+
+    def render(self, phone: str, name: str, attributes: dict | None) -> dict[str, str]:
+        a = attributes or {}
+        return {item[0]: self._evaluate(item, phone, name, a)[0] for item in self.items}
+
+    def check(
+        self, phone: str, name: str, attributes: dict | None
+    ) -> list[tuple[str, str, Problem]] | None:
+        """None when every param passes, else [(param, value, problem)]."""
+        a = attributes or {}
+        problems = None
+        for item in self.items:
+            value, problem = self._evaluate(item, phone, name, a)
+            if problem is not None:
+                if problems is None:
+                    problems = []
+                problems.append((item[0], value, problem))
+        return problems

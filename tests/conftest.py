@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 
@@ -6,6 +7,15 @@ from django.db import connection
 def postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (run with DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
+def clear_cache():
+    """An empty cache before and after the test: lockout counters and throttles live there.
+    A module uses it with pytestmark = pytest.mark.usefixtures("clear_cache")."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -121,6 +131,39 @@ def qcluster(transactional_db, monkeypatch):
     yield start
     for c in started:
         c.stop()
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on, for a server a test starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(env: dict, log):
+    """gunicorn as the web role runs it (config/gunicorn.conf.py, config.wsgi) in its own
+    session, its output into the open file `log`. Stop it with os.killpg(proc.pid, SIGTERM)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.conf import settings
+
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-c",
+            "config/gunicorn.conf.py",
+            "config.wsgi:application",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def wait_for(predicate, timeout: float = 60, interval: float = 0.3):

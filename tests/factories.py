@@ -3,16 +3,23 @@
 import factory
 from django.contrib.auth.models import Group, User
 
-from campaigns.importing import contact_search_text
+from campaigns.contacts.search import contact_search_text
 from campaigns.models import Campaign, Contact, ContactList, ContactListMembership
 from providers.models import Channel, OfficialAccount, ProviderAccount
 from templates_app.models import Template, TemplateParam
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class ModelFactory(factory.django.DjangoModelFactory):
+    """The base of every factory here: a post-generation hook saves only when it must."""
+
+    class Meta:
+        abstract = True
+        skip_postgeneration_save = True
+
+
+class UserFactory(ModelFactory):
     class Meta:
         model = User
-        skip_postgeneration_save = True
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
@@ -25,10 +32,9 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.groups.add(Group.objects.get(name=name))
 
 
-class ProviderAccountFactory(factory.django.DjangoModelFactory):
+class ProviderAccountFactory(ModelFactory):
     class Meta:
         model = ProviderAccount
-        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"account{n}")
     kind = "sandbox"
@@ -40,10 +46,9 @@ class ProviderAccountFactory(factory.django.DjangoModelFactory):
             self.save()
 
 
-class OfficialAccountFactory(factory.django.DjangoModelFactory):
+class OfficialAccountFactory(ModelFactory):
     class Meta:
         model = OfficialAccount
-        skip_postgeneration_save = True
 
     account = factory.SubFactory(ProviderAccountFactory)
     oa_id = factory.Sequence(lambda n: f"40973112819361{n:05d}")
@@ -52,10 +57,9 @@ class OfficialAccountFactory(factory.django.DjangoModelFactory):
     remaining_quota = 5000
 
 
-class ChannelFactory(factory.django.DjangoModelFactory):
+class ChannelFactory(ModelFactory):
     class Meta:
         model = Channel
-        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"channel{n}")
     account = factory.SubFactory(ProviderAccountFactory)
@@ -65,10 +69,9 @@ class ChannelFactory(factory.django.DjangoModelFactory):
     )
 
 
-class TemplateFactory(factory.django.DjangoModelFactory):
+class TemplateFactory(ModelFactory):
     class Meta:
         model = Template
-        skip_postgeneration_save = True
 
     account = factory.SubFactory(ProviderAccountFactory)
     provider_template_id = factory.Sequence(lambda n: str(205600 + n))
@@ -84,10 +87,9 @@ class TemplateFactory(factory.django.DjangoModelFactory):
             TemplateParam.objects.create(template=self, name=name, position=i, max_length=30)
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(ModelFactory):
     class Meta:
         model = Contact
-        skip_postgeneration_save = True
 
     phone = factory.Sequence(lambda n: f"8490{n:07d}")
     name = factory.Sequence(lambda n: f"Nguyễn Văn {n}")
@@ -95,10 +97,9 @@ class ContactFactory(factory.django.DjangoModelFactory):
     search_text = factory.LazyAttribute(lambda o: contact_search_text(o.name))
 
 
-class ContactListFactory(factory.django.DjangoModelFactory):
+class ContactListFactory(ModelFactory):
     class Meta:
         model = ContactList
-        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"list{n}")
 
@@ -119,10 +120,9 @@ DEFAULT_MAPPING = {
 }
 
 
-class CampaignFactory(factory.django.DjangoModelFactory):
+class CampaignFactory(ModelFactory):
     class Meta:
         model = Campaign
-        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Campaign {n}")
     channel = factory.SubFactory(ChannelFactory)

@@ -2,12 +2,16 @@
 sandbox provider -> callbacks through the webhook path -> statuses and counters."""
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from campaigns import services
+from campaigns.engine.delivery import message_apply_event
+from campaigns.engine.driver import campaign_drive
+from campaigns.engine.lifecycle import campaign_send_now, campaign_transition
+from campaigns.engine.materialize import campaign_materialize
 from campaigns.models import Campaign, Message, OptOut
 from providers.base import EventStatus, StatusEvent
-from providers.models import SandboxCallback
+from providers.sandbox.outbox import SandboxCallback
+from providers.shared.errors import Refused
 from tests.factories import CampaignFactory, ContactListFactory
 from webhooks.models import WebhookEvent
 from webhooks.services import sandbox_callbacks_deliver
@@ -16,8 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _deliver_all():
-    from django.utils import timezone
-
     SandboxCallback.objects.update(due_at=timezone.now())
     return sandbox_callbacks_deliver(limit=100_000)
 
@@ -25,7 +27,7 @@ def _deliver_all():
 def test_send_now_reaches_every_contact_once_and_counts_add_up():
     cl = ContactListFactory(size=50)
     campaign = CampaignFactory(lists=[cl])
-    total = services.campaign_send_now(campaign_id=campaign.pk)
+    total = campaign_send_now(campaign_id=campaign.pk)
     assert total == 50
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED
@@ -55,20 +57,21 @@ def test_send_now_reaches_every_contact_once_and_counts_add_up():
 def test_second_send_is_refused_and_sends_nothing_new():
     cl = ContactListFactory(size=5)
     campaign = CampaignFactory(lists=[cl])
-    services.campaign_send_now(campaign_id=campaign.pk)
-    with pytest.raises(ValidationError):
-        services.campaign_send_now(campaign_id=campaign.pk)
+    campaign_send_now(campaign_id=campaign.pk)
+    with pytest.raises(Refused) as refused:
+        campaign_send_now(campaign_id=campaign.pk)
+    assert refused.value.code == "wrong_status"
     assert Message.objects.filter(campaign=campaign).count() == 5
 
 
 def test_opt_out_is_honoured_at_claim_time():
     cl = ContactListFactory(size=3)
     campaign = CampaignFactory(lists=[cl])
-    services.campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING)
-    services.campaign_materialize(campaign_id=campaign.pk)
+    campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING)
+    campaign_materialize(campaign_id=campaign.pk)
     victim = cl.contacts.first()
     OptOut.objects.create(contact=victim, channel_kind=OptOut.ALL, reason="STOP")
-    services.campaign_drive(campaign_id=campaign.pk)
+    campaign_drive(campaign_id=campaign.pk)
     m = Message.objects.get(campaign=campaign, contact=victim)
     assert m.status == Message.Status.SKIPPED
     campaign.refresh_from_db()
@@ -89,12 +92,12 @@ def test_opt_out_is_honoured_at_claim_time():
 def test_status_moves_forward_only(sequence, final):
     cl = ContactListFactory(size=1)
     campaign = CampaignFactory(lists=[cl])
-    services.campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING)
-    services.campaign_materialize(campaign_id=campaign.pk)
+    campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING)
+    campaign_materialize(campaign_id=campaign.pk)
     msg = Message.objects.get(campaign=campaign)
     Message.objects.filter(pk=msg.pk).update(status="sent")
     for s in sequence:
-        services.message_apply_event(message_id=msg.pk, event=StatusEvent(EventStatus(s)))
+        message_apply_event(message_id=msg.pk, event=StatusEvent(EventStatus(s)))
     msg.refresh_from_db()
     assert msg.status == final
     campaign.refresh_from_db()

@@ -10,7 +10,7 @@ import responses
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from campaigns import services
+from campaigns.engine.lifecycle import campaign_send_now
 from campaigns.models import Campaign, ContactImport, ContactList, Message
 from tests.factories import CampaignFactory, ChannelFactory, ProviderAccountFactory, TemplateFactory
 from webhooks.models import WebhookEvent
@@ -22,7 +22,7 @@ ESMS_V4 = "https://rest.esms.vn/MainService.svc/json/SendZaloMessage_V4_post_jso
 
 def _upload(text: str, list_name: str) -> ContactImport:
     """The import service as the admin's upload calls it (the admin flow is tested in tests/contacts)."""
-    from campaigns.importing import contact_import_run
+    from campaigns.contacts.importing.run import contact_import_run
 
     imp = ContactImport.objects.create(
         file=SimpleUploadedFile("khach.csv", text.encode("utf-8"), content_type="text/csv"),
@@ -35,6 +35,9 @@ def _upload(text: str, list_name: str) -> ContactImport:
 
 @responses.activate
 def test_upload_send_via_esms_and_callbacks(admin_client):
+    """Long because it is issue 2's one real path read top to bottom: upload -> campaign -> eSMS
+    payload checked field by field -> callbacks -> counters, each step on the rows the step
+    before made."""
     imp = _upload(
         "SĐT,Họ tên,order\n0901888484,Nguyễn Văn A,DH001\n+84 912 345 678,Trần Thị B,DH002\n"
         "0901888484,dup,DH003\nabc,bad,DH004\n",
@@ -70,7 +73,7 @@ def test_upload_send_via_esms_and_callbacks(admin_client):
         )
 
     responses.add_callback(responses.POST, ESMS_V4, callback=reply, content_type="application/json")
-    services.campaign_send_now(campaign_id=campaign.pk)
+    campaign_send_now(campaign_id=campaign.pk)
 
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED

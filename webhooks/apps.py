@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class WebhooksConfig(AppConfig):
     name = "webhooks"
     verbose_name = _("Webhooks")
+
+    def ready(self) -> None:
+        from webhooks.receivers import receivers_connect  # app loading: it imports django_q.tasks
+
+        receivers_connect()

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl
@@ -20,9 +21,14 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from campaigns.bulk import rows_bulk_set
-from campaigns.services import messages_apply_events, messages_find
+from campaigns.contacts.optout import contact_opt_out
+from campaigns.engine.delivery import messages_apply_events, messages_find
+from campaigns.models import Contact, OptOut
 from providers.base import ParsedWebhook, WebhookRejected, WebhookRequest
-from providers.models import ProviderAccount, SandboxCallback
+from providers.models import Channel, ProviderAccount
+from providers.sandbox.outbox import SandboxCallback
+from providers.shared.phones import normalize_phone
+from providers.shared.text import fold
 from webhooks import intake
 from webhooks.models import InboundMessage, WebhookEvent
 
@@ -201,8 +207,6 @@ def webhook_events_apply(
 ) -> dict[str, int]:
     """Apply stored events in one batch: parse, find their messages in bulk, fold the statuses,
     write each message and each campaign's counters once. Returns counts per outcome."""
-    from collections import Counter
-
     done: Counter = Counter()
     with transaction.atomic():
         qs = WebhookEvent.objects.filter(outcome__in=outcomes).order_by("pk")
@@ -278,8 +282,6 @@ def webhook_events_apply(
 
 
 def _request_of(event: WebhookEvent) -> WebhookRequest:
-    from urllib.parse import parse_qsl
-
     query = dict(parse_qsl(event.query, keep_blank_values=True))
     return WebhookRequest(
         method=event.method, query=query, body=event.body.encode(), headers=event.headers
@@ -292,10 +294,6 @@ OPT_OUT_KEYWORDS_DEFAULT = ("TU CHOI", "TUCHOI", "HUY", "STOP", "UNSUBSCRIBE")
 def inbound_store(
     *, account: ProviderAccount, event: WebhookEvent | None, inbound
 ) -> InboundMessage:
-    from campaigns.models import Contact, OptOut
-    from providers.models import Channel
-    from providers.phones import normalize_phone
-
     phone = normalize_phone(inbound.phone).phone if inbound.phone else None
     contact = Contact.objects.filter(phone=phone).first() if phone else None
     channel = None
@@ -304,8 +302,6 @@ def inbound_store(
             account=account, external_id=inbound.channel_external_id
         ).first()
     keywords = settings.LOA.get("OPT_OUT_KEYWORDS") or OPT_OUT_KEYWORDS_DEFAULT
-    from campaigns.text import fold
-
     normalized = fold(inbound.text).upper().strip(" .!")
     opted = normalized in {fold(k).upper() for k in keywords}
     msg = InboundMessage.objects.create(
@@ -323,8 +319,6 @@ def inbound_store(
     if opted and phone:
         # One service for every opt-out source (admin, file, reply): it keeps the first reason
         # and time as evidence, and creates the contact if the number is not one yet.
-        from campaigns.contacts import contact_opt_out
-
         opt_out = contact_opt_out(
             phone=phone,
             channel_kind=channel.kind if channel else OptOut.ALL,

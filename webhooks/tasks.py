@@ -1,5 +1,25 @@
+"""webhooks' django-q2 tasks: the applier, the sandbox pump and the every-minute tick.
+
+Queued by path: webhook_apply_task by webhooks.services after a callback is stored,
+sandbox_pump_task by webhooks.receivers when the sandbox provider queues callbacks, webhooks_tick
+by the schedule webhooks' migration 0004 creates.
+"""
+
 import logging
 import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+from campaigns.engine.leases import lease_acquire, lease_release
+from webhooks.models import WebhookEvent
+from webhooks.services import (
+    APPLY_PENDING_KEY,
+    sandbox_callbacks_deliver,
+    sandbox_callbacks_waiting,
+    webhook_events_apply,
+    webhook_events_reapply,
+)
 
 logger = logging.getLogger("loa.tasks")
 
@@ -7,9 +27,6 @@ logger = logging.getLogger("loa.tasks")
 def sandbox_pump_task(max_seconds: float = 50.0) -> int:
     """Deliver the sandbox provider's due callbacks through the webhook path until none remain
     (or the time is up: the every-minute tick starts another)."""
-    from campaigns.services import lease_acquire, lease_release
-    from webhooks.services import sandbox_callbacks_deliver, sandbox_callbacks_waiting
-
     started = time.monotonic()
     delivered = 0
     # One pump at a time: with two workers, a second pump would starve the campaign drivers.
@@ -29,8 +46,6 @@ def sandbox_pump_task(max_seconds: float = 50.0) -> int:
 
 
 def webhooks_tick() -> dict:
-    from webhooks.services import sandbox_callbacks_deliver, webhook_events_reapply
-
     return {"sandbox": sandbox_callbacks_deliver(), "reapplied": webhook_events_reapply()}
 
 
@@ -40,12 +55,6 @@ def webhook_apply_task() -> dict:
     Triggers are throttled to one per 0.5 s per web process, so events stored just after a
     trigger may not bring another one: after the queue looks empty this task waits past the
     throttle window and looks once more before it ends (the every-minute tick is the backstop)."""
-    from django.conf import settings
-    from django.core.cache import cache
-
-    from webhooks.models import WebhookEvent
-    from webhooks.services import APPLY_PENDING_KEY, webhook_events_apply
-
     # Running now: a callback stored from here on may queue one more applier behind this one.
     try:
         cache.delete(APPLY_PENDING_KEY)

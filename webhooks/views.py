@@ -5,6 +5,7 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 
 from providers.models import ProviderAccount
+from webhooks.guard import webhook_not_found
 from webhooks.services import webhook_receive
 
 
@@ -15,7 +16,7 @@ def receive(request: HttpRequest, token: str) -> HttpResponse:
     account = ProviderAccount.objects.filter(webhook_token=token, is_active=True).first()
     # The same 404 for a wrong, malformed or inactive token: nothing to enumerate.
     if account is None or not constant_time_compare(account.webhook_token, token):
-        return JsonResponse({"error": "not found"}, status=404)
+        return webhook_not_found()
     answer = webhook_receive(
         account=account,
         method=request.method,

@@ -19,7 +19,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from http import HTTPStatus
 
 from django.conf import settings
@@ -27,10 +26,15 @@ from django.db import DatabaseError, connections
 from django.http.request import split_domain_port, validate_host
 from django.utils.crypto import constant_time_compare
 
-from config import security
 from config.logging import request_id_var
-from config.middleware import _REQUEST_ID_RE, _TOKEN_RE, WEBHOOK_PREFIX, client_ip
+from config.middleware import client_ip, request_id_or_new
 from providers.models import ProviderAccount
+from webhooks.guard import (
+    TOKEN_RE,
+    WEBHOOK_PREFIX,
+    webhook_throttle_enabled,
+    webhook_throttled_for,
+)
 from webhooks.services import KEPT_HEADERS, MAX_BODY, Answer, webhook_receive
 
 logger = logging.getLogger("loa.webhooks")
@@ -71,10 +75,9 @@ class WebhookFastPath:
         if int(content_length) > MAX_BODY:
             return None
         ip = client_ip(environ)
-        if security.webhook_throttle_enabled() and security.webhook_throttled_for(ip):
+        if webhook_throttle_enabled() and webhook_throttled_for(ip):
             return None
-        incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        rid = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        rid = request_id_or_new(environ.get("HTTP_X_REQUEST_ID", ""))
         try:
             account = self._account(token)
         except DatabaseError:
@@ -161,7 +164,7 @@ def path_token(path: str) -> str | None:
     if not rest.endswith("/"):
         return None
     token = rest[:-1]
-    return token if _TOKEN_RE.match(token) else None
+    return token if TOKEN_RE.match(token) else None
 
 
 def _scheme_ok(environ) -> bool:

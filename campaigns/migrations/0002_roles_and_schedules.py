@@ -1,4 +1,4 @@
-"""Roles as Django groups, and the every-minute django-q2 schedules."""
+"""Roles as Django groups, and the campaigns' every-minute django-q2 schedule."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
@@ -46,9 +46,10 @@ def create_roles(apps, schema_editor):
 
 
 def create_schedules(apps, schema_editor):
+    # The webhooks tick is scheduled by webhooks' own migration (0004_webhooks_schedules):
+    # each room schedules its own tasks.
     Schedule = apps.get_model("django_q", "Schedule")
-    for name, func in [("loa: campaigns tick", "campaigns.tasks.scheduler_tick"),
-                       ("loa: webhooks tick", "webhooks.tasks.webhooks_tick")]:
+    for name, func in [("loa: campaigns tick", "campaigns.tasks.scheduler_tick")]:
         Schedule.objects.update_or_create(name=name, defaults={"func": func, "schedule_type": "I", "minutes": 1,
                                                                "repeats": -1})
 

@@ -42,11 +42,11 @@ def setup():
 @pytest.fixture
 def send(django_capture_on_commit_callbacks):
     """Send a campaign through the real engine (the drivers start on commit)."""
-    from campaigns import services
+    from campaigns.engine.lifecycle import campaign_send_now
 
     def run(campaign):
         with django_capture_on_commit_callbacks(execute=True):
-            services.campaign_send_now(campaign_id=campaign.pk)
+            campaign_send_now(campaign_id=campaign.pk)
         campaign.refresh_from_db()
         return campaign
 
@@ -293,9 +293,9 @@ def test_timeline_sampling_estimates_the_total(setup, send, monkeypatch):
 def test_first_message_id_since_is_a_binary_search_on_created_at(setup):
     channel, template, cl = setup
     campaign = CampaignFactory(channel=channel, template=template, lists=[cl])
-    from campaigns import services
+    from campaigns.engine.materialize import campaign_materialize
 
-    services.campaign_materialize(campaign_id=campaign.pk)
+    campaign_materialize(campaign_id=campaign.pk)
     ids = list(Message.objects.order_by("id").values_list("id", flat=True))
     base = timezone.now() - timedelta(days=30)
     for i, pk in enumerate(ids):
@@ -387,9 +387,9 @@ def test_a_scheduled_campaign_can_go_back_to_draft(client, marketer, setup):
     channel, template, cl = setup
     campaign = CampaignFactory(channel=channel, template=template, lists=[cl])
     when = timezone.now() + timedelta(days=1)
-    from campaigns import services
+    from campaigns.engine.lifecycle import campaign_schedule
 
-    services.campaign_schedule(campaign_id=campaign.pk, when=when)
+    campaign_schedule(campaign_id=campaign.pk, when=when)
     page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
     assert b'id="action-unschedule"' in page.content
     url = reverse("admin:campaigns_campaign_action", args=[campaign.pk, "unschedule"])

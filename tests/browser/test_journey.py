@@ -108,6 +108,9 @@ def seed_history(channel, template) -> None:
 
 
 def test_marketer_journey(page_vi, live_server, qcluster, monkeypatch):
+    """Long because it is one user story read top to bottom: each step (upload, wizard, send,
+    progress, funnel, export, the marketer locked out of credentials) starts from the state
+    the step before left in the browser and the database, so split parts would not stand alone."""
     page = page_vi  # Vietnamese, as the screenshots in the README show
     from django_q.conf import Conf
 

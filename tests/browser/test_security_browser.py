@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.core.cache import cache
 from django.utils import translation
 
 from config.security import locked_message
@@ -23,20 +22,17 @@ from tests.factories import (
 )
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("clear_cache"),
+]
 
 API_KEY = "BRapikey0001secretXYZ"
 SECRET_KEY = "BRsecretkey0002secretXYZ"
 OA_SECRET = "BRoasecret0003secretXYZ"
 TYPED = "BRtyped0004secretXYZ"
 SECRETS = (API_KEY, SECRET_KEY, OA_SECRET, TYPED)
-
-
-@pytest.fixture(autouse=True)
-def clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import io
 import pytest
 from django.utils import translation
 
-from campaigns.importing import ImportFileError, contact_import_prepare, contact_import_run
+from campaigns.contacts.importing.files import ImportFileError
+from campaigns.contacts.importing.run import contact_import_prepare, contact_import_run
 from campaigns.models import ContactImport, ContactList
 
 

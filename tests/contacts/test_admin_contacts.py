@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import translation
 
+from campaigns.contacts.importing.run import contact_import_run
 from campaigns.models import Contact, ContactImport, ContactList, OptOut, Segment
 from tests.contacts import hostile
 
@@ -308,8 +309,6 @@ def test_contact_staff_role_can_upload(client, django_capture_on_commit_callback
 def test_a_failed_import_can_be_retried(admin_client):
     upload(admin_client, hostile.no_phone_column())
     imp = ContactImport.objects.get()
-    from campaigns.importing import contact_import_run
-
     ContactImport.objects.filter(pk=imp.pk).update(status=ContactImport.Status.QUEUED)
     imp = contact_import_run(import_id=imp.pk)
     assert imp.status == ContactImport.Status.FAILED
@@ -402,12 +401,12 @@ def test_list_tags_are_typed_as_text_and_filter_the_lists(admin_client):
 
 
 def test_the_contact_page_shows_what_was_sent_to_the_contact(admin_client, client):
-    from campaigns import services
+    from campaigns.engine.materialize import campaign_materialize
     from campaigns.models import Message
     from tests.factories import CampaignFactory, ContactListFactory, UserFactory
 
     campaign = CampaignFactory(name="Ưu đãi tháng 12", lists=[ContactListFactory(size=2)])
-    services.campaign_materialize(campaign_id=campaign.pk)
+    campaign_materialize(campaign_id=campaign.pk)
     msg = Message.objects.filter(campaign=campaign).order_by("pk").first()
     Message.objects.filter(pk=msg.pk).update(status="failed", error_code="-118")
     url = reverse("admin:campaigns_contact_change", args=[msg.contact_id])

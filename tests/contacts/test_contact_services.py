@@ -1,4 +1,4 @@
-"""Opt-outs, segments and exports (campaigns/contacts.py)."""
+"""Opt-outs, segments and exports (campaigns/contacts/: optout, segments, export)."""
 
 import csv
 import io
@@ -6,19 +6,17 @@ import io
 import pytest
 from django.utils import translation
 
-from campaigns.contacts import (
+from campaigns.contacts.export import contacts_attribute_keys, contacts_export_csv
+from campaigns.contacts.importing.files import ImportFileError
+from campaigns.contacts.optout import (
     InvalidPhone,
     contact_opt_out,
-    contacts_attribute_keys,
-    contacts_export_csv,
     contacts_opt_out,
     opt_out_file_process,
-    segment_count,
-    segment_queryset,
-    segment_rules_errors,
 )
-from campaigns.importing import ImportFileError
+from campaigns.contacts.segments import segment_count, segment_queryset
 from campaigns.models import Contact, ContactList, ContactListMembership, OptOut, Segment
+from campaigns.segment_rules import segment_rules_errors
 from tests.contacts import hostile
 
 pytestmark = pytest.mark.django_db

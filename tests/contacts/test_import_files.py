@@ -5,6 +5,8 @@ import unicodedata
 
 import pytest
 
+from campaigns.contacts.importing.files import ImportFileError
+from campaigns.contacts.importing.run import contact_import_prepare, contact_import_run
 from campaigns.models import Contact, ContactImport
 from tests.contacts import hostile
 from tests.contacts.conftest import assert_adds_up, report_rows
@@ -246,8 +248,6 @@ def test_row_limit_checked_before_reading(refuse, settings):
 
 def test_run_twice_is_a_no_op(run_import):
     """django-q2 redelivers tasks: a second run of the same import changes nothing."""
-    from campaigns.importing import contact_import_run
-
     imp = run_import(hostile.utf8_bom())
     again = contact_import_run(import_id=imp.pk)
     assert (again.imported_count, again.status) == (3, ContactImport.Status.COMPLETED)
@@ -257,8 +257,6 @@ def test_run_twice_is_a_no_op(run_import):
 @pytest.mark.parametrize("name", sorted(hostile.FILES))
 def test_every_fixture_file_has_a_clear_outcome(name, run_import, refuse):
     """Nothing ends in an exception: refused with a reason, failed with a reason, or counted."""
-    from campaigns.importing import ImportFileError, contact_import_prepare
-
     content = hostile.FILES[name]()
     try:
         import io

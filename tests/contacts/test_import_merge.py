@@ -6,9 +6,12 @@ from django.conf import settings as settings_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.importing import contact_search_text, merge_values
+from campaigns.contacts.importing import sinks
+from campaigns.contacts.importing.run import contact_import_prepare, contact_import_run
+from campaigns.contacts.importing.sinks import PostgresSink, merge_values
+from campaigns.contacts.search import contact_search_text
 from campaigns.models import Contact, ContactImport, ContactList, ContactListMembership, OptOut
-from campaigns.text import search_key
+from providers.shared.text import search_key
 from tests.contacts.conftest import assert_adds_up
 
 pytestmark = pytest.mark.django_db
@@ -26,14 +29,12 @@ def save_path(request, monkeypatch):
     the phones meanwhile, with INSERT ... ON CONFLICT: both must give the same result."""
     from django.db import connection
 
-    from campaigns.importing import _PostgresSink
-
     if request.param == "concurrent":
         if connection.vendor != "postgresql":
             pytest.skip("PostgreSQL only")
         # The fast statement fails as if a phone had appeared meanwhile: the fallback runs.
         monkeypatch.setattr(
-            _PostgresSink,
+            PostgresSink,
             "_fast_sql",
             classmethod(
                 lambda cls, policy: (
@@ -170,17 +171,15 @@ def test_parallel_save_on_postgresql(monkeypatch, contact_list):
 
     from django.db import connection
 
-    from campaigns import importing
-
-    monkeypatch.setattr(importing, "PARALLEL_MIN_ROWS", 10)
+    monkeypatch.setattr(sinks, "PARALLEL_MIN_ROWS", 10)
     Contact.objects.create(phone="84900000003", name="", attributes={"city": ""})
     lines = ["phone,name,city"] + [f"09{i % 300:08d},Tên {i},Huế" for i in range(400)]
-    imp = importing.contact_import_prepare(
+    imp = contact_import_prepare(
         file=io.BytesIO(("\n".join(lines) + "\n").encode()),
         filename="big.csv",
         contact_list=contact_list,
     )
-    imp = importing.contact_import_run(import_id=imp.pk)
+    imp = contact_import_run(import_id=imp.pk)
     assert_adds_up(imp)
     assert (imp.imported_count, imp.updated_count, imp.duplicate_count) == (299, 1, 100)
     filled = Contact.objects.get(phone="84900000003")

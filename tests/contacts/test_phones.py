@@ -1,11 +1,17 @@
-"""providers/phones.py: the one normalizer (imports, campaigns, adapters and webhooks use it)."""
+"""providers/shared/phones.py: the one normalizer (imports, campaigns, adapters and webhooks use it)."""
 
 import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers.phones import LEGACY_PREFIXES, PhoneResult, fast_mobile, normalize_phone, to_local
+from providers.shared.phones import (
+    LEGACY_PREFIXES,
+    PhoneResult,
+    fast_mobile,
+    normalize_phone,
+    to_local,
+)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,16 @@ import pytest
 from django.test import override_settings
 
 from bench.fake_provider import FakeProviders
-from campaigns import services
+from campaigns.engine.dispatch import campaign_start_drivers
+from campaigns.engine.lifecycle import (
+    campaign_pause,
+    campaign_resume,
+    campaign_send_now,
+    campaign_transition,
+)
+from campaigns.engine.materialize import campaign_materialize
+from campaigns.engine.reconcile import messages_reap_stuck, messages_reconcile
+from campaigns.engine.scheduler import campaigns_kick_running
 from campaigns.models import Campaign, Message
 from tests.conftest import wait_for
 from tests.factories import (
@@ -65,7 +74,7 @@ def _settle(campaign, fake, qcluster, cluster=None, rounds: int = 6):
     for _ in range(rounds):
         if cluster is None or cluster.proc.poll() is not None:
             cluster = qcluster(**CLUSTER_ENV)
-        services.campaigns_kick_running(idle_seconds=0)
+        campaigns_kick_running(idle_seconds=0)
         wait_for(
             lambda: not Message.objects.filter(campaign=campaign, status="pending").exists(),
             timeout=90,
@@ -73,12 +82,12 @@ def _settle(campaign, fake, qcluster, cluster=None, rounds: int = 6):
         # let in-flight batches land before reaping what is left in `sending`
         time.sleep(2.5)
         cluster.stop()
-        services.messages_reap_stuck(older_than=0)
+        messages_reap_stuck(older_than=0)
         with override_settings(
             LOA={**__import__("django.conf").conf.settings.LOA, "RESEND_NOT_FOUND_AFTER_MINUTES": 0}
         ):
             for _i in range(3):
-                services.messages_reconcile(limit=5000)
+                messages_reconcile(limit=5000)
                 Message.objects.filter(campaign=campaign, status="unknown").update(
                     last_polled_at=None
                 )
@@ -105,10 +114,10 @@ def _assert_exactly_once(campaign, fake):
 def test_sigkill_ten_times_during_a_campaign(qcluster):
     with FakeProviders(latency_ms=25, callbacks=False, seed=1) as fake:
         campaign = _campaign(fake, 400)
-        services.campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING)
-        services.campaign_materialize(campaign_id=campaign.pk)
+        campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING)
+        campaign_materialize(campaign_id=campaign.pk)
         cluster = qcluster(**CLUSTER_ENV)
-        services.campaign_start_drivers(campaign_id=campaign.pk)
+        campaign_start_drivers(campaign_id=campaign.pk)
         rnd = random.Random(5)
         kills = 0
         for _ in range(10):
@@ -116,7 +125,7 @@ def test_sigkill_ten_times_during_a_campaign(qcluster):
             cluster.kill()  # SIGKILL the whole cluster, mid-batch
             kills += 1
             cluster = qcluster(**CLUSTER_ENV)
-            services.campaigns_kick_running(idle_seconds=0)
+            campaigns_kick_running(idle_seconds=0)
         assert kills == 10
         counts = _settle(campaign, fake, qcluster, cluster)
         assert counts == {"sent": 400}, counts
@@ -129,12 +138,12 @@ def test_twenty_pause_resume_cycles(qcluster):
         # that keeps a rate-limited campaign to one driver across pause/resume
         campaign = _campaign(fake, 800, rate_limit=60)
         cluster = qcluster(**CLUSTER_ENV)
-        services.campaign_send_now(campaign_id=campaign.pk)
+        campaign_send_now(campaign_id=campaign.pk)
         for _ in range(20):
             time.sleep(0.25)
-            services.campaign_pause(campaign_id=campaign.pk)
+            campaign_pause(campaign_id=campaign.pk)
             time.sleep(0.15)
-            services.campaign_resume(campaign_id=campaign.pk)
+            campaign_resume(campaign_id=campaign.pk)
         counts = _settle(campaign, fake, qcluster, cluster)
         assert counts == {"sent": 800}, counts
         _assert_exactly_once(campaign, fake)
@@ -145,8 +154,8 @@ def test_two_clusters_at_once(qcluster):
     with FakeProviders(latency_ms=20, callbacks=False, seed=3) as fake:
         campaign = _campaign(fake, 400)
         first, _second = qcluster(**CLUSTER_ENV), qcluster(**CLUSTER_ENV)
-        services.campaign_send_now(campaign_id=campaign.pk)
-        services.campaigns_kick_running(idle_seconds=0)  # more drivers than one cluster would run
+        campaign_send_now(campaign_id=campaign.pk)
+        campaigns_kick_running(idle_seconds=0)  # more drivers than one cluster would run
         assert wait_for(
             lambda: Campaign.objects.get(pk=campaign.pk).status == "completed", timeout=120
         ), first.output()
@@ -166,7 +175,7 @@ def test_timeouts_and_5xx_on_20_percent_never_duplicate(qcluster):
     ) as fake:
         campaign = _campaign(fake, 200)
         cluster = qcluster(**CLUSTER_ENV)
-        services.campaign_send_now(campaign_id=campaign.pk)
+        campaign_send_now(campaign_id=campaign.pk)
         assert wait_for(
             lambda: Campaign.objects.get(pk=campaign.pk).status == "completed", timeout=120
         ), cluster.output()
@@ -193,7 +202,7 @@ def test_quota_exhausted_midway_waits_for_the_next_day_then_completes(qcluster):
     with FakeProviders(latency_ms=5, callbacks=False, daily_quota=60, seed=5) as fake:
         campaign = _campaign(fake, 150)
         cluster = qcluster(**CLUSTER_ENV)
-        services.campaign_send_now(campaign_id=campaign.pk)
+        campaign_send_now(campaign_id=campaign.pk)
 
         def waiting():
             rows = Message.objects.filter(campaign=campaign)
@@ -215,7 +224,7 @@ def test_quota_exhausted_midway_waits_for_the_next_day_then_completes(qcluster):
         assert refused  # the calls that met the empty quota, waiting like the rest
         calls = fake.total
         time.sleep(3)
-        services.campaigns_kick_running(idle_seconds=0)  # the tick finds nothing due today
+        campaigns_kick_running(idle_seconds=0)  # the tick finds nothing due today
         time.sleep(2)
         assert fake.total == calls
 
@@ -223,7 +232,7 @@ def test_quota_exhausted_midway_waits_for_the_next_day_then_completes(qcluster):
         for day, sent in ((2, 120), (3, 150)):
             fake.new_day()
             pending.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-            services.campaigns_kick_running(idle_seconds=0)
+            campaigns_kick_running(idle_seconds=0)
             done = wait_for(
                 lambda: waiting() and Campaign.objects.get(pk=campaign.pk).sent_count == sent,  # noqa: B023
                 timeout=60,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from campaigns import services
+from campaigns.engine.lifecycle import campaign_send_now
 from campaigns.models import Campaign, Message
 from tests.conftest import wait_for
 from tests.factories import CampaignFactory, ContactListFactory
@@ -14,7 +14,7 @@ def test_real_qcluster_sends_every_contact_once_and_receipts_arrive(qcluster):
     cl = ContactListFactory(size=120)
     campaign = CampaignFactory(lists=[cl])
     cluster = qcluster()
-    services.campaign_send_now(campaign_id=campaign.pk)  # enqueues driver tasks in the ORM broker
+    campaign_send_now(campaign_id=campaign.pk)  # enqueues driver tasks in the ORM broker
 
     def finished():
         campaign.refresh_from_db()

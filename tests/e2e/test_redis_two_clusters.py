@@ -1,6 +1,6 @@
 """Scale-out, for real: the Redis broker, two qcluster processes (two "worker machines") and a
 separate "web" process that starts the campaign, all on one database, sending one campaign
-through the eSMS adapter to bench/fake_provider.py. Every contact gets exactly one provider call
+through the eSMS adapter to bench/fake_provider/. Every contact gets exactly one provider call
 (counted by the fake per RequestId), whichever cluster's driver claimed it.
 
 Run on SQLite (the clusters contend for the single write lock) and on PostgreSQL
@@ -10,16 +10,15 @@ Run on SQLite (the clusters contend for the single write lock) and on PostgreSQL
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from bench.fake_provider import FakeProviders
 from campaigns.models import Campaign, Message
 from tests.conftest import process_env, wait_for
 from tests.factories import (
@@ -47,17 +46,6 @@ def _redis_reachable() -> bool:
         return False
 
 
-def _fake_providers():
-    path = Path(settings.BASE_DIR) / "bench" / "fake_provider.py"
-    if not path.exists():
-        pytest.skip("bench/fake_provider.py is missing")
-    spec = importlib.util.spec_from_file_location("loa_bench_fake_provider", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.FakeProviders
-
-
 @pytest.fixture
 def redis_db():
     if not _redis_reachable():
@@ -74,7 +62,6 @@ def redis_db():
 
 
 def test_two_clusters_on_redis_send_every_contact_exactly_once(redis_db, qcluster):
-    FakeProviders = _fake_providers()
     with FakeProviders(latency_ms=5, callbacks=False, seed=7) as fake:
         account = ProviderAccountFactory(
             kind="esms",
@@ -111,8 +98,8 @@ def test_two_clusters_on_redis_send_every_contact_exactly_once(redis_db, qcluste
                 "manage.py",
                 "shell",
                 "-c",
-                "from campaigns import services; "
-                f"print(services.campaign_send_now(campaign_id={campaign.pk}))",
+                "from campaigns.engine.lifecycle import campaign_send_now; "
+                f"print(campaign_send_now(campaign_id={campaign.pk}))",
             ],
             cwd=settings.BASE_DIR,
             env=process_env(REDIS_URL=REDIS_URL),

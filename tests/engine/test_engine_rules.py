@@ -10,11 +10,29 @@ from django.db.models import Count
 from django.test import override_settings
 from django.utils import timezone
 
-from campaigns import services
+from campaigns.engine import driver, materialize
+from campaigns.engine.claim import messages_claim
+from campaigns.engine.delivery import message_find, messages_find
+from campaigns.engine.driver import DriveResult, campaign_drive
+from campaigns.engine.keys import idempotency_key, idempotency_key_parse
+from campaigns.engine.lifecycle import (
+    campaign_cancel,
+    campaign_pause,
+    campaign_resume,
+    campaign_schedule,
+    campaign_send_now,
+    campaign_transition,
+)
+from campaigns.engine.materialize import campaign_materialize
+from campaigns.engine.pacer import RatePacer
+from campaigns.engine.policy import promotion_allowed_at
+from campaigns.engine.reconcile import messages_reap_stuck, messages_reconcile
+from campaigns.engine.scheduler import campaigns_start_due
+from campaigns.engine.send import messages_send_batch
 from campaigns.models import Campaign, Message
-from providers import registry
-from providers.base import BaseProvider, ErrorClass, SendResult
-from providers.sandbox import SandboxProvider
+from providers import registry, zalo
+from providers.base import BaseProvider, ErrorClass, EventStatus, SendResult, StatusEvent
+from providers.sandbox.adapter import SandboxProvider
 from tests.factories import (
     CampaignFactory,
     ContactListFactory,
@@ -23,6 +41,14 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def quota_exceeded() -> SendResult:
+    """What a Zalo relay answers when the OA's daily quota is used up: deferred until the quota's
+    reset (the adapter asks providers.zalo when; the engine only reads the time)."""
+    return SendResult.failed(
+        ErrorClass.DEFERRED, -144, "OA daily quota exceeded", retry_at=zalo.deferred_until(-144)
+    )
 
 
 class ScriptedProvider(BaseProvider):
@@ -67,9 +93,9 @@ def test_each_outcome_class_lands_where_it_should(scripted):
         phones[0]: SendResult.failed(ErrorClass.PERMANENT, -118, "Zalo account not existed"),
         phones[1]: SendResult.failed(ErrorClass.AMBIGUOUS, "read_timeout", "timeout"),
         phones[2]: SendResult.failed(ErrorClass.RETRYABLE, "connect_error", "refused"),
-        phones[3]: SendResult.failed(ErrorClass.DEFERRED, -144, "OA daily quota exceeded"),
+        phones[3]: quota_exceeded(),
     }
-    services.campaign_send_now(campaign_id=c.pk)
+    campaign_send_now(campaign_id=c.pk)
     by_phone = {m.phone: m for m in Message.objects.filter(campaign=c)}
     assert by_phone[phones[0]].status == "failed" and by_phone[phones[0]].error_code == "-118"
     assert by_phone[phones[1]].status == "unknown"
@@ -93,7 +119,7 @@ def test_configuration_error_pauses_the_campaign_and_says_why(scripted):
         scripted.script[phone] = SendResult.failed(
             ErrorClass.CONFIGURATION, 101, "Authorize Failed"
         )
-    services.campaign_send_now(campaign_id=c.pk)
+    campaign_send_now(campaign_id=c.pk)
     c.refresh_from_db()
     assert c.status == Campaign.Status.PAUSED
     assert "Authorize Failed" in c.status_reason
@@ -112,7 +138,7 @@ def test_failure_rate_auto_pauses_early(scripted):
     c = _campaign(60, kind="scripted")
     for phone in c.lists.first().contacts.values_list("phone", flat=True):
         scripted.script[phone] = SendResult.failed(ErrorClass.PERMANENT, -1121, "param too long")
-    services.campaign_send_now(campaign_id=c.pk)
+    campaign_send_now(campaign_id=c.pk)
     c.refresh_from_db()
     assert c.status == Campaign.Status.PAUSED and "automatically" in c.status_reason
     assert len(scripted.calls) < 60  # it stopped before burning the whole audience
@@ -120,16 +146,14 @@ def test_failure_rate_auto_pauses_early(scripted):
 
 def test_pause_stops_claiming_and_resume_continues_exactly_the_rest(scripted):
     c = _campaign(30, kind="scripted")
-    services.campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
-    services.campaign_materialize(campaign_id=c.pk)
-    batch = services.messages_claim(campaign_id=c.pk, limit=10, kind="zalo_zns")
-    services.messages_send_batch(
-        campaign=c, provider=c.channel.account.get_provider(), messages=batch
-    )
-    services.campaign_pause(campaign_id=c.pk)
-    assert services.campaign_drive(campaign_id=c.pk) == "paused"
+    campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
+    campaign_materialize(campaign_id=c.pk)
+    batch = messages_claim(campaign_id=c.pk, limit=10, kind="zalo_zns")
+    messages_send_batch(campaign=c, provider=c.channel.account.get_provider(), messages=batch)
+    campaign_pause(campaign_id=c.pk)
+    assert campaign_drive(campaign_id=c.pk) == DriveResult.PAUSED
     assert Message.objects.filter(campaign=c, status="pending").count() == 20
-    services.campaign_resume(campaign_id=c.pk)  # drivers run inline in tests
+    campaign_resume(campaign_id=c.pk)  # drivers run inline in tests
     c.refresh_from_db()
     assert c.status == Campaign.Status.COMPLETED
     assert sorted(scripted.calls.values()) == [1] * 30
@@ -137,20 +161,20 @@ def test_pause_stops_claiming_and_resume_continues_exactly_the_rest(scripted):
 
 def test_cancel_ends_pending_rows():
     c = _campaign(10)
-    services.campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
-    services.campaign_materialize(campaign_id=c.pk)
-    assert services.campaign_cancel(campaign_id=c.pk) == 10
+    campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
+    campaign_materialize(campaign_id=c.pk)
+    assert campaign_cancel(campaign_id=c.pk) == 10
     assert set(Message.objects.filter(campaign=c).values_list("status", flat=True)) == {"cancelled"}
-    assert services.campaign_drive(campaign_id=c.pk) == "paused"
+    assert campaign_drive(campaign_id=c.pk) == DriveResult.PAUSED
 
 
 def test_stale_schedule_waits_for_a_human_and_due_one_starts():
     due = _campaign(3)
     stale = _campaign(3)
     now = timezone.now()
-    services.campaign_schedule(campaign_id=due.pk, when=now - timedelta(minutes=5))
-    services.campaign_schedule(campaign_id=stale.pk, when=now - timedelta(hours=5))
-    started = services.campaigns_start_due(now=now)
+    campaign_schedule(campaign_id=due.pk, when=now - timedelta(minutes=5))
+    campaign_schedule(campaign_id=stale.pk, when=now - timedelta(hours=5))
+    started = campaigns_start_due(now=now)
     assert started == [due.pk]
     stale.refresh_from_db()
     assert stale.status == Campaign.Status.SCHEDULED and "grace" in stale.status_reason
@@ -162,10 +186,10 @@ def test_quiet_hours_defer_promotion_not_transaction(monkeypatch):
     trans = _campaign(3, template__tag="transaction")
     night = timezone.localtime().replace(hour=23, minute=30)
     monkeypatch.setattr(
-        services, "promotion_allowed_at", lambda now=None: (False, night + timedelta(hours=8))
+        driver, "promotion_allowed_at", lambda now=None: (False, night + timedelta(hours=8))
     )
-    services.campaign_send_now(campaign_id=promo.pk)
-    services.campaign_send_now(campaign_id=trans.pk)
+    campaign_send_now(campaign_id=promo.pk)
+    campaign_send_now(campaign_id=trans.pk)
     assert Message.objects.filter(campaign=promo, status="pending").count() == 3
     promo.refresh_from_db()
     assert promo.status == Campaign.Status.RUNNING  # waiting for the window, restarted by the tick
@@ -174,28 +198,26 @@ def test_quiet_hours_defer_promotion_not_transaction(monkeypatch):
 
 
 def test_quiet_window_arithmetic():
-    from campaigns.services import promotion_allowed_at as real
-
     tz_now = timezone.localtime()
-    assert real(tz_now.replace(hour=12, minute=0))[0] is True
-    ok, opens = real(tz_now.replace(hour=23, minute=0))
+    assert promotion_allowed_at(tz_now.replace(hour=12, minute=0))[0] is True
+    ok, opens = promotion_allowed_at(tz_now.replace(hour=23, minute=0))
     assert (
         not ok
         and opens.hour == 7
         and opens.date() > tz_now.replace(hour=23).date() - timedelta(days=1)
     )
-    ok, opens = real(tz_now.replace(hour=5, minute=0))
+    ok, opens = promotion_allowed_at(tz_now.replace(hour=5, minute=0))
     assert not ok and opens.hour == 7 and opens.date() == tz_now.date()
 
 
 @override_settings(LOA={**__import__("django.conf").conf.settings.LOA, "FREQUENCY_CAP_DAY": 1})
 def test_frequency_cap_skips_contacts_who_got_a_promotion_today():
     first = _campaign(4, template__tag="promotion")
-    services.campaign_send_now(campaign_id=first.pk)
+    campaign_send_now(campaign_id=first.pk)
     second = CampaignFactory(
         channel=first.channel, template=first.template, lists=list(first.lists.all())
     )
-    services.campaign_send_now(campaign_id=second.pk)
+    campaign_send_now(campaign_id=second.pk)
     assert set(Message.objects.filter(campaign=second).values_list("status", flat=True)) == {
         "skipped"
     }
@@ -204,7 +226,7 @@ def test_frequency_cap_skips_contacts_who_got_a_promotion_today():
 
 def test_rate_limit_paces_sends(scripted):
     c = _campaign(330, kind="scripted", rate_limit=30)
-    services.campaign_send_now(campaign_id=c.pk)
+    campaign_send_now(campaign_id=c.pk)
     starts = sorted(scripted.starts)
     assert len(starts) == 330
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])
@@ -218,7 +240,7 @@ def test_rate_limit_paces_sends(scripted):
 
 
 def test_rate_pacer_catches_up_after_a_stall_without_breaking_the_window():
-    pacer = services.RatePacer(100)
+    pacer = RatePacer(100)
     times = []
     for k in range(400):
         if k == 100:
@@ -236,18 +258,16 @@ def test_rate_pacer_catches_up_after_a_stall_without_breaking_the_window():
 
 def test_reaper_sends_stuck_rows_to_reconciliation_and_sandbox_resolves_them():
     c = _campaign(4)
-    services.campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
-    services.campaign_materialize(campaign_id=c.pk)
-    services.messages_claim(
-        campaign_id=c.pk, limit=10, kind="zalo_zns"
-    )  # a worker claims, then dies
+    campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
+    campaign_materialize(campaign_id=c.pk)
+    messages_claim(campaign_id=c.pk, limit=10, kind="zalo_zns")  # a worker claims, then dies
     Message.objects.filter(campaign=c).update(claimed_at=timezone.now() - timedelta(hours=1))
-    assert services.messages_reap_stuck() == 4
+    assert messages_reap_stuck() == 4
     c.refresh_from_db()
     assert c.unknown_count == 4
     assert set(Message.objects.filter(campaign=c).values_list("status", flat=True)) == {"unknown"}
     # The sandbox answers status polls; nothing is sent twice.
-    services.messages_reconcile()
+    messages_reconcile()
     c.refresh_from_db()
     assert c.unknown_count == 0
     assert not Message.objects.filter(campaign=c, status="unknown").exists()
@@ -268,21 +288,21 @@ def test_sql_and_python_materialization_freeze_the_same_data(monkeypatch):
     b = CampaignFactory(
         channel=a.channel, template=a.template, lists=list(a.lists.all()), param_mapping=mapping
     )
-    services.campaign_materialize(campaign_id=a.pk)
-    monkeypatch.setattr(services, "_materialize_sql", lambda campaign, audience, **kw: None)
-    services.campaign_materialize(campaign_id=b.pk)
+    campaign_materialize(campaign_id=a.pk)
+    monkeypatch.setattr(materialize, "_materialize_sql", lambda campaign, audience, **kw: None)
+    campaign_materialize(campaign_id=b.pk)
     da = {m.contact_id: m.template_data for m in Message.objects.filter(campaign=a)}
     db = {m.contact_id: m.template_data for m in Message.objects.filter(campaign=b)}
     assert da == db and len(da) == 5
     assert next(iter(da.values()))["shop"] == "Loa" and next(iter(da.values()))["missing"] == ""
     keys = list(Message.objects.filter(campaign=a).values_list("idempotency_key", "contact_id"))
-    assert all(k == services.idempotency_key(a, cid) for k, cid in keys)
+    assert all(k == idempotency_key(a, cid) for k, cid in keys)
 
 
 def test_materialization_is_idempotent():
     c = _campaign(7)
-    assert services.campaign_materialize(campaign_id=c.pk) == 7
-    assert services.campaign_materialize(campaign_id=c.pk) == 7
+    assert campaign_materialize(campaign_id=c.pk) == 7
+    assert campaign_materialize(campaign_id=c.pk) == 7
 
 
 def test_unused_provider_stub_is_not_registered():
@@ -294,10 +314,8 @@ def test_unused_provider_stub_is_not_registered():
 def test_messages_found_by_key_through_campaign_and_contact(admin_client):
     """The key has no index of its own: it is parsed into (campaign, contact), and the exact key
     must match too (a reused campaign id after a database reset has another stamp)."""
-    from providers.base import EventStatus, StatusEvent
-
     c = _campaign(3)
-    services.campaign_materialize(campaign_id=c.pk)
+    campaign_materialize(campaign_id=c.pk)
     msgs = list(Message.objects.filter(campaign=c).order_by("pk"))
     account_id = c.channel.account_id
     stale = msgs[1].idempotency_key.replace("t", "t0", 1)  # same ids, another stamp
@@ -307,16 +325,15 @@ def test_messages_found_by_key_through_campaign_and_contact(admin_client):
         StatusEvent(status=EventStatus.DELIVERED, idempotency_key="not-ours"),
         StatusEvent(status=EventStatus.DELIVERED, idempotency_key=f"loa{c.pk}t1c{'9' * 18}"),
     ]
-    assert services.idempotency_key_parse(msgs[0].idempotency_key) == (c.pk, msgs[0].contact_id)
-    assert services.idempotency_key_parse("loatest0a1b") is None
-    assert services.idempotency_key_parse("loa" + "9" * 30 + "t1c1") is None  # no overflow
-    found = services.messages_find(account_id=account_id, events=events)
+    assert idempotency_key_parse(msgs[0].idempotency_key) == (c.pk, msgs[0].contact_id)
+    assert idempotency_key_parse("loatest0a1b") is None
+    assert idempotency_key_parse("loa" + "9" * 30 + "t1c1") is None  # no overflow
+    found = messages_find(account_id=account_id, events=events)
     assert found == [msgs[0].pk, None, None, None]
     other = ProviderAccountFactory(kind="sandbox")
-    assert services.messages_find(account_id=other.pk, events=events[:1]) == [None]
+    assert messages_find(account_id=other.pk, events=events[:1]) == [None]
     assert (
-        services.message_find(account_id=account_id, idempotency_key=msgs[2].idempotency_key)
-        == msgs[2].pk
+        message_find(account_id=account_id, idempotency_key=msgs[2].idempotency_key) == msgs[2].pk
     )
 
     # The admin's search box finds a message by its key, by its phone in any format (through
@@ -344,17 +361,44 @@ def test_a_batch_is_recorded_in_a_fixed_number_of_queries(scripted, django_asser
         SendResult.failed(ErrorClass.PERMANENT, -118, "Zalo account not existed"),
         SendResult.failed(ErrorClass.AMBIGUOUS, "read_timeout", "timeout"),
         SendResult.failed(ErrorClass.RETRYABLE, "connect_error", "refused"),
-        SendResult.failed(ErrorClass.DEFERRED, -144, "OA daily quota exceeded"),
+        quota_exceeded(),
     ]
     scripted.script = {p: outcomes[i % 5] for i, p in enumerate(phones) if outcomes[i % 5]}
-    services.campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
-    services.campaign_materialize(campaign_id=c.pk)
+    campaign_transition(campaign_id=c.pk, to=Campaign.Status.RUNNING)
+    campaign_materialize(campaign_id=c.pk)
     provider = c.channel.account.get_provider()
-    batch = services.messages_claim(campaign_id=c.pk, limit=40, kind="zalo_zns")
+    batch = messages_claim(campaign_id=c.pk, limit=40, kind="zalo_zns")
     with django_assert_max_num_queries(12):
-        out = services.messages_send_batch(campaign=c, provider=provider, messages=batch)
+        out = messages_send_batch(campaign=c, provider=provider, messages=batch)
     assert (out.sent, out.failed, out.unknown, out.retry) == (8, 8, 8, 16)
     by_status = dict(
         Message.objects.filter(campaign=c).values_list("status").annotate(n=Count("id"))
     )
     assert by_status == {"sent": 8, "failed": 8, "unknown": 8, "pending": 16}
+
+
+def test_a_deferred_message_waits_for_the_time_its_provider_gives(scripted):
+    """Zalo's night window reopens at 06:00 local, its quotas reset at midnight (resumed at 00:05);
+    a deferral the provider gives no time for waits the engine's default 15 minutes."""
+    evening = timezone.localtime().replace(hour=23, minute=0, second=0, microsecond=0)
+    night = evening.replace(hour=3)
+    assert zalo.deferred_until("-133", evening) == (evening + timedelta(days=1)).replace(hour=6)
+    assert zalo.deferred_until(-133, night) == night.replace(hour=6)
+    for code in ("-144", "-147", "-160", "-1441"):
+        assert zalo.deferred_until(code, night) == (night + timedelta(days=1)).replace(
+            hour=0, minute=5
+        )
+    assert zalo.deferred_until("-118", night) is None
+    assert zalo.deferred_until("resource_exhausted", night) is None
+
+    c = _campaign(2, kind="scripted")
+    for phone in c.lists.first().contacts.values_list("phone", flat=True):
+        scripted.script[phone] = SendResult.failed(ErrorClass.DEFERRED, -126, "dev quota")
+    before = timezone.now()
+    campaign_send_now(campaign_id=c.pk)
+    waits = set(Message.objects.filter(campaign=c).values_list("next_attempt_at", flat=True))
+    assert len(waits) == 1
+    wait = waits.pop() - before
+    assert timedelta(minutes=15) <= wait < timedelta(minutes=16)
+    c.refresh_from_db()
+    assert c.status == Campaign.Status.RUNNING and "dev quota" in c.status_reason

@@ -3,7 +3,12 @@
 import pytest
 from django.utils import translation
 
-from campaigns import services
+from campaigns.engine.lifecycle import (
+    campaign_pause,
+    campaign_resume,
+    campaign_set_reason,
+    campaign_transition,
+)
 from campaigns.models import Campaign, CampaignEvent
 from campaigns.notes import Note, render
 from tests.factories import CampaignFactory, ContactListFactory
@@ -14,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def test_a_note_written_in_vietnamese_reads_in_english_and_back():
     campaign = CampaignFactory(lists=[ContactListFactory(size=2)], status="running")
     with translation.override("vi"):  # a worker (campaign_check_failure_rate): the site's language
-        assert services.campaign_transition(
+        assert campaign_transition(
             campaign_id=campaign.pk,
             to=Campaign.Status.PAUSED,
             note=Note(
@@ -37,12 +42,12 @@ def test_a_note_written_in_vietnamese_reads_in_english_and_back():
 
 def test_what_a_person_typed_is_kept_as_typed():
     campaign = CampaignFactory(lists=[ContactListFactory(size=1)], status="running")
-    services.campaign_pause(campaign_id=campaign.pk, reason="Chờ khách duyệt lại nội dung")
+    campaign_pause(campaign_id=campaign.pk, reason="Chờ khách duyệt lại nội dung")
     campaign.refresh_from_db()
     assert campaign.status_reason_i18n == {}
     with translation.override("en"):
         assert campaign.reason_text() == "Chờ khách duyệt lại nội dung"
-    services.campaign_resume(campaign_id=campaign.pk)
+    campaign_resume(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     assert (campaign.status_reason, campaign.status_reason_i18n) == ("", {})
 
@@ -50,11 +55,11 @@ def test_what_a_person_typed_is_kept_as_typed():
 def test_the_campaign_page_and_history_speak_the_readers_language(admin_client):
     campaign = CampaignFactory(lists=[ContactListFactory(size=1)], status="running")
     with translation.override("vi"):
-        services._set_reason(
-            campaign.pk,
-            Note("Waiting until {when}: {why}", when="01/12/2026 00:05", why="-144"),
+        campaign_set_reason(
+            campaign_id=campaign.pk,
+            note=Note("Waiting until {when}: {why}", when="01/12/2026 00:05", why="-144"),
         )
-        services.campaign_pause(campaign_id=campaign.pk)
+        campaign_pause(campaign_id=campaign.pk)
     url = f"/admin/campaigns/campaign/{campaign.pk}/change/"
     english = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Paused by a user" in english

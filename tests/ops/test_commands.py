@@ -14,10 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
-from campaigns.management.commands.purge_old_data import SCHEDULE_NAME, data_purge
 from campaigns.models import Campaign, Message, MessageAttempt
 from providers.models import ProviderAccount
 from tests.factories import CampaignFactory, ContactFactory, ProviderAccountFactory
+from webhooks.management.commands.purge_old_data import SCHEDULE_NAME, data_purge
 from webhooks.models import InboundMessage, WebhookEvent
 
 pytestmark = pytest.mark.django_db
@@ -222,7 +222,7 @@ def test_install_schedule_and_bad_arguments():
     out = run("purge_old_data", "--install-schedule", "--at", "02:30")
     assert "created: daily at 02:30" in out
     sched = Schedule.objects.get(name=SCHEDULE_NAME)
-    assert sched.func == "campaigns.management.commands.purge_old_data.scheduled_purge"
+    assert sched.func == "webhooks.management.commands.purge_old_data.scheduled_purge"
     out = run("purge_old_data", "--install-schedule")
     assert "updated: daily at 03:00" in out
     assert Schedule.objects.filter(name=SCHEDULE_NAME).count() == 1

@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
-from pathlib import Path
 from unittest import mock
 
 import pytest
-from django.conf import settings
 from django.db import OperationalError
 from django.test import override_settings
 from django.utils import timezone
 from django_q.models import Schedule
+
+from tests.conftest import free_port, start_gunicorn
 
 pytestmark = pytest.mark.django_db
 
@@ -128,16 +126,10 @@ def test_readyz_with_a_live_redis_broker(client, live_scheduler):
     assert r.json()["checks"]["broker"]["detail"] == "redis"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_real_web_process_with_everything_down_answers_503_json(tmp_path):
     """A web process whose PostgreSQL and Redis are unreachable: 503 naming each failing check,
     JSON, no traceback, no host or password in the answer."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -148,21 +140,8 @@ def test_a_real_web_process_with_everything_down_answers_503_json(tmp_path):
         WEB_CONCURRENCY="1",
         GUNICORN_THREADS="1",
     )
-    base = Path(settings.BASE_DIR)
     log = open(tmp_path / "web.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-c",
-            "config/gunicorn.conf.py",
-            "config.wsgi:application",
-        ],
-        cwd=base,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_gunicorn(env, log)
     try:
         deadline = time.monotonic() + 30
         status, body = None, b""

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from providers import services
 from providers.models import Channel, OfficialAccount, ProviderAccount
+from providers.shared.errors import Refused
 from tests.factories import OfficialAccountFactory, ProviderAccountFactory
 
 from .conftest import fixture_json
@@ -43,15 +44,17 @@ def test_test_connection_success_and_refused_credentials():
     responses.add(
         responses.POST, f"{ESMS}/ZNS/GetQuota/", json=fixture_json("esms/get_quota_response.json")
     )
-    ok, text = services.account_test_connection(account=account)
-    assert ok and "1 Official Account" in text
+    text = services.account_test_connection(account=account)
+    assert "1 Official Account" in text
     responses.replace(
         responses.POST,
         f"{ESMS}/ZNS/GetListZOA/",
         json={"CodeResult": "101", "ErrorMessage": "Authorize Failed"},
     )
-    ok, text = services.account_test_connection(account=account)
-    assert not ok and "refused the credentials" in text and "AK-1" not in text
+    with pytest.raises(Refused) as refused:
+        services.account_test_connection(account=account)
+    text = str(refused.value.message)
+    assert "refused the credentials" in text and "AK-1" not in text
 
 
 def test_test_connection_unreachable_names_the_host(settings):
@@ -62,18 +65,21 @@ def test_test_connection_unreachable_names_the_host(settings):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     account = etelecom_account(base_url=f"http://127.0.0.1:{port}/v1/shop")
-    ok, text = services.account_test_connection(account=account)
-    assert not ok
+    with pytest.raises(Refused) as refused:
+        services.account_test_connection(account=account)
+    text = str(refused.value.message)
     assert f"127.0.0.1:{port}" in text and "base URL" in text
 
 
 def test_missing_credentials_and_base_url_in_words():
-    ok, text = services.account_test_connection(account=ProviderAccountFactory(kind="etelecom"))
-    assert not ok and "API key" in text
-    ok, text = services.account_test_connection(
-        account=ProviderAccountFactory(kind="vna_mmp", secrets={"api_key": "k"})
-    )
-    assert not ok and "base URL" in text
+    with pytest.raises(Refused) as refused:
+        services.account_test_connection(account=ProviderAccountFactory(kind="etelecom"))
+    assert "API key" in str(refused.value.message)
+    with pytest.raises(Refused) as refused:
+        services.account_test_connection(
+            account=ProviderAccountFactory(kind="vna_mmp", secrets={"api_key": "k"})
+        )
+    assert "base URL" in str(refused.value.message)
 
 
 @responses.activate
@@ -82,8 +88,8 @@ def test_sync_official_accounts_creates_then_updates():
     responses.add(
         responses.POST, f"{ET}.Zalo/ListOA", json=fixture_json("etelecom/list_oa_response.json")
     )
-    ok, text = services.account_sync_official_accounts(account=account)
-    assert ok and "1 new" in text
+    text = services.account_sync_official_accounts(account=account)
+    assert "1 new" in text
     oa = OfficialAccount.objects.get(account=account)
     assert (oa.oa_id, oa.name, oa.quality, oa.daily_quota, oa.remaining_quota) == (
         "4097311281936189049",
@@ -93,8 +99,8 @@ def test_sync_official_accounts_creates_then_updates():
         4321,
     )
     assert oa.quota_updated_at is not None
-    ok, text = services.account_sync_official_accounts(account=account)
-    assert ok and "1 updated" in text
+    text = services.account_sync_official_accounts(account=account)
+    assert "1 updated" in text
     assert OfficialAccount.objects.filter(account=account).count() == 1
 
 
@@ -102,22 +108,30 @@ def test_sync_official_accounts_on_mmp_explains_channels():
     account = ProviderAccountFactory(
         kind="vna_mmp", base_url="https://mmp.example", secrets={"api_key": "k"}
     )
-    ok, text = services.account_sync_official_accounts(account=account)
-    assert ok and "Channels" in text
+    text = services.account_sync_official_accounts(account=account)
+    assert "Channels" in text
 
 
 @responses.activate
-def test_sync_templates_delegates_to_templates_app():
-    account = etelecom_account()
+def test_sync_templates_action_is_offered_by_templates_app(admin_client):
+    """Template sync is templates_app's job: it adds "Sync templates" to the account list."""
+    account = etelecom_account(name="eTelecom main")
     OfficialAccountFactory(account=account, oa_id="4097311281936189049")
     responses.add(
         responses.POST,
         f"{ET}.Zalo/ListTemplates",
         json=fixture_json("etelecom/list_templates_response.json"),
     )
-    ok, text = services.account_sync_templates(account=account)
-    assert ok, text
-    assert "2 template(s)" in text
+    resp = admin_client.post(
+        reverse("admin:providers_provideraccount_changelist"),
+        {"action": "sync_templates", "_selected_action": [account.pk]},
+        follow=True,
+    )
+    (message,) = resp.context["messages"]
+    text = str(message)
+    # templates_app's report, as its own sync shows it: a warning, one template is disabled.
+    assert message.level_tag == "warning", text
+    assert text.startswith("eTelecom main: ") and "2 template(s)" in text
     from templates_app.models import Template
 
     assert set(
@@ -128,32 +142,25 @@ def test_sync_templates_delegates_to_templates_app():
     }
 
 
-def test_sync_templates_without_templates_app_support(monkeypatch):
-    import templates_app.services as ts
-
-    monkeypatch.delattr(ts, "templates_sync")
-    ok, text = services.account_sync_templates(account=esms_account())
-    assert not ok and "not available" in text
-
-
 @responses.activate
 def test_register_webhooks():
     account = etelecom_account()
-    ok, text = services.account_register_webhooks(account=account)
-    assert not ok and "Sync the Official Accounts first" in text
+    with pytest.raises(Refused) as refused:
+        services.account_register_webhooks(account=account)
+    assert "Sync the Official Accounts first" in str(refused.value.message)
     OfficialAccountFactory(account=account, oa_id="4097311281936189049")
     responses.add(
         responses.POST,
         f"{ET}.Zalo/UpdateShopOA",
         json=fixture_json("etelecom/update_shop_oa_response.json"),
     )
-    ok, text = services.account_register_webhooks(account=account)
-    assert ok and "1 Official Account" in text
+    text = services.account_register_webhooks(account=account)
+    assert "1 Official Account" in text
     import json
 
     assert json.loads(responses.calls[0].request.body)["webhook_url"] == account.webhook_url()
-    ok, text = services.account_register_webhooks(account=esms_account())
-    assert ok and "per message" in text
+    text = services.account_register_webhooks(account=esms_account())
+    assert "per message" in text
 
 
 def test_oa_secrets_reach_the_provider_config():
@@ -206,26 +213,27 @@ def test_channel_check_and_reply_and_consent():
         "https://mmp.example/api/v1/channel/ch-1/status",
         json={"status": "ACTIVE", "echo": "k-123"},
     )
-    ok, text = services.channel_check(channel=channel)
-    assert ok and "ACTIVE" in text and "k-123" not in text
+    text = services.channel_check(channel=channel)
+    assert "ACTIVE" in text and "k-123" not in text
     responses.add(
         responses.POST, "https://mmp.example/api/v1/channel/conversation", json={"messageId": "r-1"}
     )
-    ok, text = services.inbound_reply(
+    text = services.inbound_reply(
         account=account, channel_external_id="ch-1", conversation_id="c-1", text="Hi"
     )
-    assert ok and "r-1" in text
+    assert "r-1" in text
     responses.add(
         responses.GET,
         "https://mmp.example/api/v1/channel/zalo/consent",
         json={"consent": "GRANTED"},
     )
-    ok, text = services.channel_zalo_consent_check(channel=channel, phone="84901888484")
-    assert ok and "GRANTED" in text
-    ok, text = services.inbound_reply(
-        account=esms_account(), channel_external_id="x", conversation_id="y", text="z"
-    )
-    assert not ok and "cannot send conversation replies" in text
+    text = services.channel_zalo_consent_check(channel=channel, phone="84901888484")
+    assert "GRANTED" in text
+    with pytest.raises(Refused) as refused:
+        services.inbound_reply(
+            account=esms_account(), channel_external_id="x", conversation_id="y", text="z"
+        )
+    assert "cannot send conversation replies" in str(refused.value.message)
 
 
 # ---- admin -------------------------------------------------------------------------------------------

@@ -4,14 +4,15 @@ import pytest
 
 from providers.base import ErrorClass
 from providers.errors import (
+    ESMS_CODES,
     TWIRP_CODES,
     ZALO_ERRORS,
+    classify_esms,
     classify_http_status,
     classify_twirp,
     classify_zalo,
     explain,
 )
-from providers.esms import ESMS_CODES, classify_esms
 
 R, A, D, P, C = (
     ErrorClass.RETRYABLE,

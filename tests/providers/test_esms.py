@@ -10,7 +10,8 @@ import responses
 
 from providers.base import ErrorClass, EventStatus, ProviderError, SendOutcome, WebhookRejected
 from providers.errors import NOT_FOUND
-from providers.esms import EsmsProvider, parse_error_info, request_id_for, status_from_fields
+from providers.esms.adapter import EsmsProvider, request_id_for
+from providers.esms.callbacks import parse_error_info, status_from_fields
 
 from .conftest import config, fixture_json, fixture_query, message, webhook
 

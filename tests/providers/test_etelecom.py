@@ -428,9 +428,6 @@ def test_register_webhook_with_update_shop_oa():
     )
     assert provider().register_webhooks(oa_ids=[OA]) == [OA]
     assert sent_body() == {"oa_id": OA, "webhook_url": "https://loa.example/webhooks/tok/"}
-    responses.add(responses.POST, f"{SHOP}.Webhook/CreateWebhook", json={"id": "w1"})
-    provider().create_webhook(url="https://loa.example/w/")
-    assert sent_body() == {"url": "https://loa.example/w/", "entities": ["zl_oa_message"]}
 
 
 @responses.activate

@@ -1,5 +1,5 @@
 """End to end over real HTTP: each provider adapter sends to the local fake provider server
-(bench/fake_provider.py), the fake calls back in the provider's documented format, and the
+(bench/fake_provider/), the fake calls back in the provider's documented format, and the
 adapter parses that callback into the status of the message it sent.
 
 Then the whole engine: a campaign on each provider through the fake with injected failures, to
@@ -17,9 +17,9 @@ import pytest
 
 from bench.fake_provider import FakeProviders
 from providers.base import ErrorClass, EventStatus, SendOutcome, WebhookRequest
-from providers.esms import EsmsProvider
+from providers.esms.adapter import EsmsProvider
 from providers.etelecom import EtelecomProvider
-from providers.mmp import MetfoneMmpProvider, VnaMmpProvider
+from providers.mmp.adapter import MetfoneMmpProvider, VnaMmpProvider
 
 from .conftest import config, message
 
@@ -259,7 +259,8 @@ def _account(kind: str, fake: FakeProviders, **settings):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("kind", ["esms", "etelecom", "vna_mmp"])
 def test_engine_sends_each_contact_exactly_once_despite_failures(kind, fast_http):
-    from campaigns import services
+    from campaigns.engine.lifecycle import campaign_send_now
+    from campaigns.engine.reconcile import messages_reconcile
     from campaigns.models import Message
     from tests.factories import (
         CampaignFactory,
@@ -279,7 +280,7 @@ def test_engine_sends_each_contact_exactly_once_despite_failures(kind, fast_http
         template = TemplateFactory(account=account, provider_template_id="205644")
         contacts = ContactListFactory(size=40)
         campaign = CampaignFactory(channel=channel, template=template, lists=[contacts])
-        services.campaign_send_now(campaign_id=campaign.pk)
+        campaign_send_now(campaign_id=campaign.pk)
         rows = list(Message.objects.filter(campaign=campaign).values("idempotency_key", "status"))
         assert len(rows) == 40
         provider_key = {"esms": "esms", "etelecom": "etelecom", "vna_mmp": "mmp"}[kind]
@@ -293,7 +294,7 @@ def test_engine_sends_each_contact_exactly_once_despite_failures(kind, fast_http
         # Reconciliation asks the provider; the fake knows every message, so none stays unknown.
         fake.error_rate = 0
         for _ in range(3):
-            services.messages_reconcile(limit=1000)
+            messages_reconcile(limit=1000)
         after = dict(
             Message.objects.filter(campaign=campaign).values_list("idempotency_key", "status")
         )

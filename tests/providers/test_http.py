@@ -1,7 +1,7 @@
 """The one HTTP layer: pooling, timeouts, safe retries only, rate limits, redacted call records.
 
 Transport failures are tested twice: with `responses` raising the exceptions requests raises, and
-against a real socket server (bench/fake_provider.py) that resets connections, hangs past the
+against a real socket server (bench/fake_provider/) that resets connections, hangs past the
 read timeout, or is not listening at all.
 """
 
@@ -26,7 +26,7 @@ from bench.fake_provider import FakeProviders
 from providers import http, ratelimit
 from providers.base import BaseProvider, ErrorClass, ProviderError, SendOutcome
 from providers.errors import explain
-from providers.esms import EsmsProvider
+from providers.esms.adapter import EsmsProvider
 from providers.etelecom import EtelecomProvider
 
 from .conftest import config, message

@@ -7,20 +7,12 @@ import re
 
 import pytest
 from django.contrib import admin
-from django.core.cache import cache
 from django.test import Client, override_settings
 from django.urls import NoReverseMatch, reverse
 
 from tests.factories import CampaignFactory, ProviderAccountFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def clear_cache():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clear_cache")]
 
 
 @pytest.fixture

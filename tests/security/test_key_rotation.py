@@ -92,7 +92,7 @@ def test_an_undecryptable_secret_is_reported_not_lost(capsys):
 
 def test_a_concurrent_save_is_not_overwritten():
     """The compare-and-set: a row re-saved between the read and the write keeps the new value."""
-    from campaigns.management.commands import rotate_secrets
+    from providers.management.commands import rotate_secrets
 
     (pk,) = make_secrets(1)
     real_rotate = crypto.rotate

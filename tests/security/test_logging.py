@@ -8,8 +8,9 @@ import logging
 
 import pytest
 
-from config.logging import JsonFormatter, PlainFormatter, RedactFilter, RequestIdFilter
+from config.logging import JsonFormatter, PlainFormatter, RequestIdFilter
 from providers import crypto
+from providers.logfilter import RedactFilter
 
 
 @pytest.fixture
@@ -100,3 +101,24 @@ def test_settings_logging_uses_the_filters():
     handler = settings.LOGGING["handlers"]["console"]
     assert handler["filters"] == ["request_id", "redact"]
     assert settings.LOGGING["loggers"]["urllib3"]["level"] == "WARNING"
+
+
+def test_gunicorn_access_records_keep_their_fields_and_lose_query_credentials():
+    """gunicorn's access handler (config/gunicorn.conf.py): the redaction filter masks a
+    credential in the query string and leaves the atoms for JsonFormatter to write as fields."""
+    atoms = {
+        "h": "203.0.113.5",
+        "m": "GET",
+        "U": "/webhooks/x/",
+        "q": "ApiKey=AK-999999&x=1",
+        "s": "200",
+        "B": "12",
+        "M": "3",
+        "a": "probe",
+        "{x-request-id}o": "rid-1",
+    }
+    rec = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, "%(h)s", (atoms,), None)
+    assert RedactFilter().filter(rec)
+    out = json.loads(JsonFormatter().format(rec))
+    assert "AK-999999" not in out["query"] and "x=1" in out["query"]
+    assert out["status"] == 200 and out["path"] == "/webhooks/x/" and out["request_id"] == "rid-1"

@@ -8,21 +8,13 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth import authenticate
-from django.core.cache import cache
 from django.test import Client, override_settings
 from django.urls import reverse
 
 from tests.factories import UserFactory
 
 PASSWORD = "pw-Loa-2026!"
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def clear_cache():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clear_cache")]
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
+
+from tests.conftest import free_port, start_gunicorn
 
 BASE = Path(settings.BASE_DIR)
 
@@ -124,12 +125,6 @@ def test_production_settings_values(tmp_path):
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str, headers: dict | None = None):
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *a, **k):
@@ -151,23 +146,11 @@ def test_gunicorn_serves_static_with_security_headers_and_json_access_log(tmp_pa
     manifest = json.loads((tmp_path / "static" / "staticfiles.json").read_text())
     hashed_css = manifest["paths"]["admin/css/base.css"]
 
-    port = _free_port()
+    port = free_port()
     env.update(PORT=str(port), WEB_CONCURRENCY="1", GUNICORN_THREADS="2")
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "-c",
-                "config/gunicorn.conf.py",
-                "config.wsgi:application",
-            ],
-            cwd=BASE,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = start_gunicorn(env, log)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

@@ -19,7 +19,7 @@ from django.contrib import admin
 from django.core.management import call_command
 from django.urls import NoReverseMatch, reverse
 
-from campaigns import services
+from campaigns.engine.lifecycle import campaign_send_now
 from campaigns.models import Campaign, Message, MessageAttempt
 from providers.models import OfficialAccount, ProviderAccount
 from tests.factories import (
@@ -106,7 +106,7 @@ def _send_with_echoing_errors(account) -> Campaign:
     campaign = CampaignFactory(lists=[cl], channel=ChannelFactory(account=account))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.add_callback(responses.POST, ESMS, callback=echo_error)
-        services.campaign_send_now(campaign_id=campaign.pk)
+        campaign_send_now(campaign_id=campaign.pk)
         sent_bodies = [c.request.body for c in rsps.calls]
     # the secrets really went out (so the checks that follow are not vacuous) ...
     assert sent_bodies and API_KEY in sent_bodies[0].decode()
@@ -176,7 +176,7 @@ def _send_with_crashing_transport(account) -> None:
             ESMS,
             body=requests.exceptions.ConnectionError(f"reset while sending {API_KEY}"),
         )
-        services.campaign_send_now(campaign_id=campaign.pk)
+        campaign_send_now(campaign_id=campaign.pk)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -206,7 +206,7 @@ def test_accepted_sends_and_callbacks_record_no_secret(esms_account, client, adm
     campaign = CampaignFactory(lists=[cl], channel=ChannelFactory(account=esms_account))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.add_callback(responses.POST, ESMS, callback=echo_accept)
-        services.campaign_send_now(campaign_id=campaign.pk)
+        campaign_send_now(campaign_id=campaign.pk)
     msg = Message.objects.filter(campaign=campaign).first()
     assert msg.status == Message.Status.SENT
     # eSMS calls back with a GET and query parameters (providers.md §2.5)

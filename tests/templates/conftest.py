@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.sandbox import SandboxProvider
+from providers.sandbox.adapter import SandboxProvider
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "templates"
 

@@ -1,4 +1,5 @@
-"""The templates admin: sync, preview panel, test send, hand entry, validation report views."""
+"""The templates admin: sync, preview panel, test send, hand entry; and the campaign validation
+views (campaigns/validation_admin.py) the wizard links to."""
 
 import json
 
@@ -6,9 +7,12 @@ import pytest
 import responses
 from django.urls import reverse
 
+from campaigns.engine.validation import campaign_validation_summary
 from campaigns.models import Campaign, ContactList, ContactListMembership
 from providers.models import Channel, ChannelKind
+from providers.shared.errors import Refused
 from templates_app.models import Template, TemplateParam
+from templates_app.testsend import template_test_send
 from tests.factories import (
     CampaignFactory,
     ChannelFactory,
@@ -213,8 +217,6 @@ def test_test_send_forbidden_without_change_permission(client):
 
 @responses.activate
 def test_test_send_esms_uses_sandbox_and_shows_answer():
-    from templates_app.services import template_test_send
-
     account = ProviderAccountFactory(
         kind="esms", secrets={"api_key": "KEY123", "secret_key": "SECRET456"}
     )
@@ -232,13 +234,12 @@ def test_test_send_esms_uses_sandbox_and_shows_answer():
     responses.add_callback(
         responses.POST, url=__import__("re").compile(r".*esms\.vn.*"), callback=answer
     )
-    ok, text = template_test_send(
+    text = template_test_send(
         template=template,
         channel=channel,
         phone="0901888484",
         data={"customer_name": "Lan", "order_code": "DH1"},
     )
-    assert ok, text
     assert calls[0]["Sandbox"] == "1"
     assert calls[0]["TempID"] == template.provider_template_id
     assert "d8e0-sbx" in text and "CodeResult" in text
@@ -247,8 +248,6 @@ def test_test_send_esms_uses_sandbox_and_shows_answer():
 
 @responses.activate
 def test_test_send_shows_provider_refusal():
-    from templates_app.services import template_test_send
-
     account = ProviderAccountFactory(kind="esms", secrets={"api_key": "K", "secret_key": "S"})
     channel = Channel.objects.create(
         name="esms2",
@@ -266,28 +265,30 @@ def test_test_send_shows_provider_refusal():
             "ErrorMessage": "TemplateId is not config",
         },
     )
-    ok, text = template_test_send(
-        template=template,
-        channel=channel,
-        phone="0901888484",
-        data={"customer_name": "Lan", "order_code": "DH1"},
-    )
-    assert not ok
+    with pytest.raises(Refused) as refused:
+        template_test_send(
+            template=template,
+            channel=channel,
+            phone="0901888484",
+            data={"customer_name": "Lan", "order_code": "DH1"},
+        )
+    text = str(refused.value.message)
+    assert refused.value.code == "provider_refused"
     assert "789" in text and "TemplateId is not config" in text
 
 
 def test_test_send_checks_channel(admin_client):
-    from templates_app.services import template_test_send
-
     template = _zns_template()
     other = ChannelFactory()  # another account
-    ok, text = template_test_send(template=template, channel=other, phone="0901888484", data={})
-    assert not ok and "another provider account" in text
+    with pytest.raises(Refused) as refused:
+        template_test_send(template=template, channel=other, phone="0901888484", data={})
+    assert "another provider account" in str(refused.value.message)
     sms = ChannelFactory(account=template.account, kind="sms", official_account=None)
-    ok, text = template_test_send(template=template, channel=sms, phone="0901888484", data={})
-    assert not ok and "Zalo ZNS" in text
-    ok, text = template_test_send(template=template, channel=sms, phone="abc", data={})
-    assert not ok
+    with pytest.raises(Refused) as refused:
+        template_test_send(template=template, channel=sms, phone="0901888484", data={})
+    assert "Zalo ZNS" in str(refused.value.message)
+    with pytest.raises(Refused):
+        template_test_send(template=template, channel=sms, phone="abc", data={})
 
 
 def test_validation_views(admin_client):
@@ -323,8 +324,6 @@ def test_validation_views(admin_client):
 def test_validation_summary_partial_renders():
     from django.template.loader import render_to_string
 
-    from templates_app.selectors import campaign_validation_summary
-
     template = _zns_template()
     campaign = CampaignFactory(template=template, channel__account=template.account)
     clist = ContactList.objects.create(name="p list")
@@ -333,7 +332,7 @@ def test_validation_summary_partial_renders():
     )
     campaign.lists.add(clist)
     html = render_to_string(
-        "admin/templates_app/_validation_summary.html",
+        "admin/campaigns/_validation_summary.html",
         {"summary": campaign_validation_summary(campaign=campaign), "campaign": campaign},
     )
     assert 'id="validation-summary"' in html and 'id="validation-failing-rows"' in html
@@ -354,8 +353,6 @@ def test_validation_views_need_campaign_permission(client):
 def test_test_send_etelecom_uses_development_mode():
     import re
 
-    from templates_app.services import template_test_send
-
     account = ProviderAccountFactory(kind="etelecom", secrets={"api_key": "ETKEY-1"})
     oa = OfficialAccountFactory(account=account)
     channel = Channel.objects.create(
@@ -373,13 +370,12 @@ def test_test_send_etelecom_uses_development_mode():
         )
 
     responses.add_callback(responses.POST, url=re.compile(r".*etelecom.*SendZNS$"), callback=answer)
-    ok, text = template_test_send(
+    text = template_test_send(
         template=template,
         channel=channel,
         phone="0901888484",
         data={"customer_name": "Lan", "order_code": "DH1"},
     )
-    assert ok, text
     assert sent[0]["mode"] == "development"
     assert sent[0]["template_data"] == {"customer_name": "Lan", "order_code": "DH1"}
     assert "zmsg-dev-1" in text and "ETKEY-1" not in text

@@ -1,4 +1,5 @@
-"""Validation of a mapping against a whole audience, the CSV report, preview and contact picks."""
+"""Validation of a mapping against a whole audience (campaigns.engine.validation), the CSV report,
+preview (templates_app.preview) and contact picks."""
 
 import csv
 import io
@@ -7,10 +8,15 @@ import time
 import pytest
 from django.utils import translation
 
+from campaigns.engine import validation
+from campaigns.engine.validation import contact_data
 from campaigns.models import Contact, ContactList, ContactListMembership, OptOut
 from providers.models import ChannelKind
-from templates_app import selectors, services
 from templates_app.models import Template, TemplateParam
+from templates_app.params import template_params_from_body
+from templates_app.preview import template_preview
+from templates_app.rendering import ContactData
+from templates_app.validation import validate_recipient
 from tests.factories import CampaignFactory, ContactFactory, ContactListFactory, TemplateFactory
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +74,7 @@ def test_summary_counts_and_groups_reasons():
     ]
     campaign = _campaign_with(contacts)
 
-    summary = services.audience_validate(campaign=campaign, collect_failing_ids=True)
+    summary = validation.audience_validate(campaign=campaign, collect_failing_ids=True)
 
     assert (summary.total, summary.ok, summary.failing) == (8, 5, 3)
     reasons = {(r["param"], r["code"]): r["count"] for r in summary.reason_rows()}
@@ -87,14 +93,14 @@ def test_summary_counts_and_groups_reasons():
     )
     assert failing_phones == {"N" * 31, "Bình", ""}
     assert summary.mapping_errors == []
-    assert sorted(services.audience_failing_contact_ids(campaign=campaign)) == sorted(
+    assert sorted(validation.audience_failing_contact_ids(campaign=campaign)) == sorted(
         summary.failing_ids
     )
 
 
 def test_selector_summary_shape_and_sample_limit():
     campaign = _campaign_with([{"name": "N" * 40, "attributes": {}}] * 30)
-    got = selectors.campaign_validation_summary(campaign=campaign)
+    got = validation.campaign_validation_summary(campaign=campaign)
     assert set(got) == {"total", "ok", "failing", "reasons", "samples", "mapping_errors", "seconds"}
     assert (got["total"], got["ok"], got["failing"]) == (30, 0, 30)
     assert len(got["samples"]) == 20
@@ -110,7 +116,7 @@ def test_unmapped_param_is_a_mapping_error_and_fails_everyone():
             "amount": {"source": "constant", "value": "1.000"},
         },
     )
-    summary = services.audience_validate(campaign=campaign)
+    summary = validation.audience_validate(campaign=campaign)
     assert any("order_code" in e for e in summary.mapping_errors)
     assert summary.failing == 3
 
@@ -121,7 +127,7 @@ def test_opted_out_contacts_are_not_validated():
     )
     bad = Contact.objects.get(name="N" * 31)
     OptOut.objects.create(contact=bad, channel_kind=ChannelKind.ZALO_ZNS)
-    summary = services.audience_validate(campaign=campaign)
+    summary = validation.audience_validate(campaign=campaign)
     assert (summary.total, summary.failing) == (1, 0)
 
 
@@ -130,7 +136,7 @@ def test_contact_in_two_lists_is_counted_once():
     second = ContactListFactory()
     ContactListMembership.objects.create(contact_list=second, contact=Contact.objects.get())
     campaign.lists.add(second)
-    assert services.audience_validate(campaign=campaign).total == 1
+    assert validation.audience_validate(campaign=campaign).total == 1
 
 
 def test_report_csv_is_formula_safe_and_complete():
@@ -144,7 +150,7 @@ def test_report_csv_is_formula_safe_and_complete():
     ]
     campaign = _campaign_with(contacts)
     with translation.override("en"):
-        text = "".join(selectors.campaign_validation_report_rows(campaign=campaign))
+        text = "".join(validation.campaign_validation_report_rows(campaign=campaign))
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0] == ["contact id", "phone", "name", "parameter", "value", "reason"]
@@ -159,7 +165,7 @@ def test_report_csv_is_formula_safe_and_complete():
 
 def test_report_streams_in_chunks():
     campaign = _campaign_with([{"name": "", "attributes": {}}] * 1200)
-    chunks = list(selectors.campaign_validation_report_rows(campaign=campaign))
+    chunks = list(validation.campaign_validation_report_rows(campaign=campaign))
     assert len(chunks) > 3  # header + several flushes: streamed, not one big string
     lines = "".join(chunks).strip().splitlines()
     assert len(lines) == 1 + 1200 * 3
@@ -174,7 +180,7 @@ def test_validation_is_fast():
         ]
     )
     started = time.monotonic()
-    summary = services.audience_validate(campaign=campaign)
+    summary = validation.audience_validate(campaign=campaign)
     elapsed = time.monotonic() - started
     assert summary.total == n and summary.failing == 0
     # 100,000 in under 5 s is the target (bench/validate_audience.py: about 3 s on SQLite); this
@@ -187,7 +193,9 @@ def test_template_preview_for_campaign_and_contact():
         [GOOD, {"name": "N" * 31, "attributes": {"Mã đơn": "DH2", "total": "2500000"}}]
     )
     good = Contact.objects.get(name="Nguyễn An")
-    preview = services.template_preview(campaign=campaign, contact=good)
+    preview = template_preview(
+        template=campaign.template, mapping=campaign.param_mapping, contact=contact_data(good)
+    )
     assert preview["text"] == "Chào Nguyễn An, đơn DH1 150.000"
     assert preview["data"] == {
         "customer_name": "Nguyễn An",
@@ -196,7 +204,9 @@ def test_template_preview_for_campaign_and_contact():
     }
     assert preview["errors"] == {}
     bad = Contact.objects.get(name="N" * 31)
-    preview = services.template_preview(campaign=campaign, contact=bad)
+    preview = template_preview(
+        template=campaign.template, mapping=campaign.param_mapping, contact=contact_data(bad)
+    )
     assert set(preview["errors"]) == {"customer_name"}
     assert preview["contact"]["phone"] == bad.phone
 
@@ -208,10 +218,12 @@ def test_template_preview_with_template_and_suggested_mapping():
     )
     TemplateParam.objects.create(template=template, name="order", param_type=T.CODE, position=1)
     contact = ContactFactory(name="Lan", attributes={"order": "DH9"})
-    preview = services.template_preview(template=template, contact=contact)
+    preview = template_preview(
+        template=template, contact={"name": contact.name, "attributes": contact.attributes}
+    )
     assert preview["text"] == "Chào Lan DH9"
     assert preview["mapping"]["order"] == {"source": "column", "value": "order"}
-    empty = services.template_preview(template=template, contact=None)
+    empty = template_preview(template=template, contact=None)
     assert set(empty["errors"]) == {"customer_name", "order"}
 
 
@@ -223,9 +235,9 @@ def test_preview_of_sms_and_email_content_templates():
         strip_diacritics=True,
     )
     contact = ContactFactory(name="Ánh", attributes={"code": "D1"})
-    preview = services.template_preview(
+    preview = template_preview(
         template=sms,
-        contact=contact,
+        contact=contact_data(contact),
         mapping={
             "name": {"source": "field", "value": "name"},
             "code": {"source": "attribute", "value": "code"},
@@ -239,9 +251,9 @@ def test_preview_of_sms_and_email_content_templates():
         subject="Đơn {{code}}",
         body="<p onclick='x'>Chào {{name}}</p>",
     )
-    preview = services.template_preview(
+    preview = template_preview(
         template=email,
-        contact=contact,
+        contact=contact_data(contact),
         mapping={
             "name": {"source": "field", "value": "name"},
             "code": {"source": "attribute", "value": "code"},
@@ -257,7 +269,7 @@ def test_free_content_campaign_params_from_placeholders():
     campaign.template = None
     campaign.content = "Chào {{name}}, mã {{code}}"
     campaign.save()
-    summary = services.audience_validate(campaign=campaign)
+    summary = validation.audience_validate(campaign=campaign)
     assert summary.failing == 1
     assert summary.reason_rows()[0]["param"] == "code"
 
@@ -269,11 +281,11 @@ def test_template_params_from_body():
         subject="{{code}}",
         body="{{name}} {{city}}",
     )
-    assert services.template_params_from_body(template=t) == 2
+    assert template_params_from_body(template=t) == 2
     assert t.ordered_param_names() == ("name", "code", "city")
-    assert services.template_params_from_body(template=t) == 0
+    assert template_params_from_body(template=t) == 0
     zns = TemplateFactory(params=[], body="{{x}}")
-    assert services.template_params_from_body(template=zns) == 0
+    assert template_params_from_body(template=zns) == 0
 
 
 def test_pick_contacts():
@@ -284,23 +296,17 @@ def test_pick_contacts():
             {"name": "An", "attributes": {"total": "1"}},  # fails: order code missing
         ]
     )
-    assert selectors.audience_pick_contact(campaign=campaign, pick="first").name == "Nguyễn An"
+    assert validation.audience_pick_contact(campaign=campaign, pick="first").name == "Nguyễn An"
     assert (
-        selectors.audience_pick_contact(campaign=campaign, pick="longest").name
+        validation.audience_pick_contact(campaign=campaign, pick="longest").name
         == "Trần Thị Bích Ngọc"
     )
-    assert selectors.audience_pick_contact(campaign=campaign, pick="failing").name == "An"
-    assert (
-        selectors.template_pick_contact(template=campaign.template, phone="0900000001").name
-        == "Trần Thị Bích Ngọc"
-    )
-    assert selectors.template_pick_contact(template=campaign.template, phone="garbage") is None
+    assert validation.audience_pick_contact(campaign=campaign, pick="failing").name == "An"
+    assert validation.preview_contact_pick(phone="0900000001").name == "Trần Thị Bích Ngọc"
+    assert validation.preview_contact_pick(phone="garbage") is None
 
 
 def test_validate_recipient_matches_summary():
-    from templates_app.rendering import ContactData
-    from templates_app.validation import validate_recipient
-
     campaign = _campaign_with([GOOD])
     params = list(campaign.template.params.all())
     errors = validate_recipient(

@@ -5,9 +5,9 @@ partial with its failing rows. Screenshots go to docs/screenshots/."""
 import pytest
 from django.urls import reverse
 
+from campaigns.engine.validation import campaign_validation_summary
 from campaigns.models import ContactList, ContactListMembership
 from templates_app.models import TemplateParam
-from templates_app.selectors import campaign_validation_summary
 from tests.browser.conftest import browser, login, page, shot  # noqa: F401  (fixtures)
 from tests.factories import (
     CampaignFactory,

@@ -7,7 +7,7 @@ from django_q.models import Schedule
 
 from campaigns.models import Campaign, CampaignEvent
 from providers.base import ErrorClass, ProviderError
-from templates_app import services, tasks
+from templates_app import sync, tasks
 from templates_app.models import Template, TemplateParam
 from tests.factories import (
     CampaignFactory,
@@ -47,7 +47,7 @@ def test_etelecom_list_templates(fake_templates):
     fixture = load_fixture("etelecom_list_templates.json")
     fake_templates.answers[oa.oa_id] = fixture["templates"]
 
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
 
     assert report.ok, report.errors
     assert (report.seen, report.created, report.updated) == (2, 2, 0)
@@ -78,7 +78,7 @@ def test_esms_get_template_keeps_param_level_order_and_limits(fake_templates):
     account, oa = _account_with_oa()
     fake_templates.answers[oa.oa_id] = load_fixture("esms_get_template.json")["templates"]
 
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
 
     assert report.ok and report.created == 2
     payment = Template.objects.get(provider_template_id="200607")
@@ -112,7 +112,7 @@ def test_esms_zns_template_info(fake_templates):
     account, oa = _account_with_oa()
     fake_templates.answers[oa.oa_id] = load_fixture("esms_zns_template_info.json")["templates"]
 
-    services.templates_sync(account=account)
+    sync.templates_sync(account=account)
 
     t = Template.objects.get(provider_template_id="267247")
     assert t.status == Template.Status.APPROVED
@@ -128,7 +128,7 @@ def test_mmp_approved_list_without_oa(fake_templates):
     account = ProviderAccountFactory()  # MMP: no Zalo OA, one call with oa_id=""
     fake_templates.answers[""] = load_fixture("mmp_approved_templates.json")["templates"]
 
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
 
     assert fake_templates.calls == [""]
     t = Template.objects.get(account=account)
@@ -147,7 +147,7 @@ def test_resync_updates_reorders_and_removes_params(fake_templates):
     account, oa = _account_with_oa()
     items = load_fixture("etelecom_list_templates.json")["templates"]
     fake_templates.answers[oa.oa_id] = items
-    services.templates_sync(account=account)
+    sync.templates_sync(account=account)
     t = Template.objects.get(provider_template_id="231677")
     kept_pk = t.params.get(name="order_code").pk
 
@@ -164,7 +164,7 @@ def test_resync_updates_reorders_and_removes_params(fake_templates):
         },
         {"name": "shop", "type": "STRING", "required": False, "max_length": 50, "position": 2},
     ]
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
 
     t.refresh_from_db()
     assert report.created == 0 and report.updated >= 1
@@ -179,8 +179,8 @@ def test_resync_updates_reorders_and_removes_params(fake_templates):
 def test_unchanged_resync_reports_no_updates(fake_templates):
     account, oa = _account_with_oa()
     fake_templates.answers[oa.oa_id] = load_fixture("esms_get_template.json")["templates"]
-    services.templates_sync(account=account)
-    report = services.templates_sync(account=account)
+    sync.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
     assert (report.created, report.updated, report.seen) == (0, 0, 2)
 
 
@@ -188,11 +188,11 @@ def test_vanished_templates_are_marked_deleted_but_hand_entered_are_kept(fake_te
     account, oa = _account_with_oa()
     items = load_fixture("etelecom_list_templates.json")["templates"]
     fake_templates.answers[oa.oa_id] = items
-    services.templates_sync(account=account)
+    sync.templates_sync(account=account)
     manual = TemplateFactory(account=account, provider_template_id="manual-1")  # never synced
 
     fake_templates.answers[oa.oa_id] = items[1:]
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
 
     gone = Template.objects.get(provider_template_id="231677")
     assert gone.status == Template.Status.DELETED
@@ -206,16 +206,16 @@ def test_empty_or_failed_answers_delete_nothing(fake_templates):
     account, oa = _account_with_oa()
     other = OfficialAccountFactory(account=account, oa_id="999")
     fake_templates.answers[oa.oa_id] = load_fixture("etelecom_list_templates.json")["templates"]
-    services.templates_sync(account=account)
+    sync.templates_sync(account=account)
 
     fake_templates.answers[oa.oa_id] = []
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
     assert report.marked_deleted == [] and report.warnings
     assert Template.objects.get(provider_template_id="231677").status == Template.Status.APPROVED
 
     fake_templates.answers[oa.oa_id] = ProviderError(ErrorClass.RETRYABLE, "http_503", "down")
     fake_templates.answers[other.oa_id] = load_fixture("esms_get_template.json")["templates"]
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
     assert not report.ok and "999" not in report.errors[0] and oa.oa_id in report.errors[0]
     assert report.created == 2  # the other OA still synced
     assert report.marked_deleted == []
@@ -226,14 +226,14 @@ def test_malformed_item_is_reported_and_others_saved(fake_templates):
     account, oa = _account_with_oa()
     good = load_fixture("esms_zns_template_info.json")["templates"][0]
     fake_templates.answers[oa.oa_id] = [{"name": "no id"}, "junk", good]
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
     assert len(report.errors) == 2
     assert Template.objects.filter(provider_template_id="267247").exists()
 
 
 def test_provider_without_template_list():
     account = ProviderAccountFactory()  # the sandbox lists nothing unless patched
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
     assert not report.ok and "by hand" in report.errors[0]
 
 
@@ -241,7 +241,7 @@ def test_disabled_template_pauses_running_campaign(fake_templates):
     account, oa = _account_with_oa()
     items = load_fixture("etelecom_list_templates.json")["templates"]
     fake_templates.answers[oa.oa_id] = items
-    services.templates_sync(account=account)
+    sync.templates_sync(account=account)
     template = Template.objects.get(provider_template_id="231677")
     running = CampaignFactory(
         channel__account=account, template=template, status=Campaign.Status.RUNNING
@@ -254,7 +254,7 @@ def test_disabled_template_pauses_running_campaign(fake_templates):
 
     items[0]["status"] = "disabled"
     items[0]["status_reason"] = "Nội dung vi phạm chính sách"
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
 
     running.refresh_from_db()
     assert running.status == Campaign.Status.PAUSED
@@ -262,13 +262,13 @@ def test_disabled_template_pauses_running_campaign(fake_templates):
     assert "Nội dung vi phạm chính sách" in running.status_reason
     event = CampaignEvent.objects.filter(campaign=running).last()
     assert (event.from_status, event.to_status) == ("running", "paused")
-    assert (running.pk, running.name) in report.paused_campaigns
+    assert (running.pk, running.name) in report.acted_on("paused_campaigns")
     assert report.newly_unusable == ["Xác nhận đơn hàng"]
     scheduled.refresh_from_db()
     # Paused if the engine allows scheduled -> paused; otherwise reported (and its pre-flight
     # refuses a template that is not approved, so it cannot start).
     assert scheduled.status == Campaign.Status.PAUSED or (
-        (scheduled.pk, scheduled.name) in report.blocked_campaigns
+        (scheduled.pk, scheduled.name) in report.acted_on("blocked_campaigns")
     )
     draft.refresh_from_db()
     assert draft.status == Campaign.Status.DRAFT
@@ -279,16 +279,16 @@ def test_deleted_template_pauses_campaign_on_next_sync(fake_templates):
     account, oa = _account_with_oa()
     items = load_fixture("etelecom_list_templates.json")["templates"]
     fake_templates.answers[oa.oa_id] = items
-    services.templates_sync(account=account)
+    sync.templates_sync(account=account)
     template = Template.objects.get(provider_template_id="231677")
     running = CampaignFactory(
         channel__account=account, template=template, status=Campaign.Status.RUNNING
     )
     fake_templates.answers[oa.oa_id] = items[1:]  # gone from the provider
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
     running.refresh_from_db()
     assert running.status == Campaign.Status.PAUSED
-    assert report.paused_campaigns == [(running.pk, running.name)]
+    assert report.acted_on("paused_campaigns") == [(running.pk, running.name)]
 
 
 def test_status_aliases_and_unknown_status_is_not_sendable(fake_templates):
@@ -298,7 +298,7 @@ def test_status_aliases_and_unknown_status_is_not_sendable(fake_templates):
         {"template_id": "2", "name": "b", "status": "PENDING_REVIEW", "params": []},
         {"template_id": "3", "name": "c", "status": "weird", "params": []},
     ]
-    services.templates_sync(account=account)
+    sync.templates_sync(account=account)
     got = dict(Template.objects.values_list("provider_template_id", "status"))
     assert got == {"1": "approved", "2": "pending", "3": "pending"}
     assert Template.objects.get(provider_template_id="1").tag == "promotion"
@@ -331,7 +331,7 @@ def test_html_body_keeps_angle_placeholders(fake_templates):
             "params": [{"name": "customer_name"}, {"name": "order_code"}],
         }
     ]
-    services.templates_sync(account=account)
+    sync.templates_sync(account=account)
     assert Template.objects.get().body == "Chào {{customer_name}},\n\nđơn {{order_code}}"
 
 
@@ -339,5 +339,5 @@ def test_unknown_provider_kind_is_reported():
     account = ProviderAccountFactory()
     type(account).objects.filter(pk=account.pk).update(kind="gone")
     account.refresh_from_db()
-    report = services.templates_sync(account=account)
+    report = sync.templates_sync(account=account)
     assert not report.ok

@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from campaigns import services
+from campaigns.engine.lifecycle import campaign_transition
+from campaigns.engine.materialize import campaign_materialize
 from campaigns.models import Campaign, Message
 from tests.factories import CampaignFactory, ContactListFactory
 from webhooks.services import webhook_receive
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _campaign(n: int) -> Campaign:
     cl = ContactListFactory(size=n)
     campaign = CampaignFactory(lists=[cl])
-    services.campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING)
-    services.campaign_materialize(campaign_id=campaign.pk)
+    campaign_transition(campaign_id=campaign.pk, to=Campaign.Status.RUNNING)
+    campaign_materialize(campaign_id=campaign.pk)
     # Every message accepted by the provider with an id, as after a send.
     for m in Message.objects.filter(campaign=campaign):
         Message.objects.filter(pk=m.pk).update(status="sent", provider_message_id=f"zmsg-{m.pk}")

@@ -11,13 +11,12 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.importing import (
-    DELIMITER_LABELS,
-    ENCODING_LABELS,
-    ImportFileError,
+from campaigns.contacts.importing.files import DELIMITER_LABELS, ENCODING_LABELS, ImportFileError
+from campaigns.contacts.importing.mapping import slugify_header
+from campaigns.contacts.importing.run import (
     contact_import_prepare,
+    contact_import_preview,
     contact_import_run,
-    slugify_header,
 )
 from campaigns.models import ContactImport, ContactList
 
@@ -107,8 +106,6 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"import {imp.pk} completed into “{contact_list}”"))
 
     def _titles(self, imp: ContactImport) -> list[str]:
-        from campaigns.importing import contact_import_preview
-
         return contact_import_preview(imp=imp).header
 
     @staticmethod

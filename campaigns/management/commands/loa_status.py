@@ -15,8 +15,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Min
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.models import Failure, OrmQ
 
 from campaigns.models import Campaign, Message
+from config.health import check_cluster
 from providers.models import ProviderAccount
 
 # An active account with a running campaign and no callback for this long is worth a look.
@@ -28,15 +31,11 @@ def _local(dt) -> str | None:
 
 
 def queue_status() -> dict:
-    from django_q.brokers import get_broker
-
     broker = get_broker()
     out = {"broker": "redis" if settings.REDIS_URL else "orm"}
     try:
         out["queued"] = broker.queue_size()
         if not settings.REDIS_URL:
-            from django_q.models import OrmQ
-
             # queue_size() counts tasks waiting; the table also holds tasks being worked on.
             out["in_table"] = OrmQ.objects.count()
             oldest = OrmQ.objects.aggregate(m=Min("lock"))["m"]
@@ -48,10 +47,6 @@ def queue_status() -> dict:
 
 
 def loa_status(*, now=None) -> dict:
-    from django_q.models import Failure
-
-    from config.health import check_cluster
-
     now = now or timezone.now()
     stuck_seconds = int(settings.LOA["STUCK_SENDING_SECONDS"])
     cutoff = now - timedelta(seconds=stuck_seconds)

@@ -1,0 +1,216 @@
+"""Opt-outs: a phone (or many contacts, or every phone of an uploaded file) refusing one
+channel kind or all of them.
+
+Opt-outs are rows in their own table (contact, channel kind, reason, source, time): imports never
+touch them, and the send engine re-checks them at send time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from campaigns.contacts.importing.files import (
+    ImportFileError,
+    RowError,
+    inspect_file,
+    iter_rows,
+    read_preview,
+)
+from campaigns.contacts.importing.mapping import PHONE_HEADERS, slugify_header
+from campaigns.models import Contact, OptOut
+from providers.shared.phones import normalize_phone
+
+
+class InvalidPhone(ValueError):
+    """The phone given to an opt-out could not be normalized; the message says why."""
+
+
+def opt_out_channel_kinds() -> list[str]:
+    return [value for value, _label in OptOut.CHANNEL_CHOICES]
+
+
+def contact_opt_out(
+    *,
+    phone: str,
+    channel_kind: str = OptOut.ALL,
+    reason: str = "",
+    source: str = OptOut.Source.ADMIN,
+) -> OptOut:
+    """Record that `phone` refuses `channel_kind` ("all" for every channel).
+
+    A phone that is not a contact yet becomes one (with no list), so that the refusal is kept and
+    honoured if the number is imported later. An existing opt-out is kept as it is (its first
+    reason and time are the evidence). Raises InvalidPhone.
+    """
+    if channel_kind not in opt_out_channel_kinds():
+        raise ValueError(f"unknown channel kind {channel_kind!r}")
+    result = normalize_phone(phone, mobile_only=False)
+    if not result.ok:
+        raise InvalidPhone(result.error)
+    with transaction.atomic():
+        contact, _created = Contact.objects.get_or_create(
+            phone=result.phone,
+            defaults={
+                "source": f"opt-out:{source}"[:255],
+            },
+        )
+        opt_out, _created = OptOut.objects.get_or_create(
+            contact=contact,
+            channel_kind=channel_kind,
+            defaults={"reason": (reason or "")[:300], "source": source},
+        )
+    return opt_out
+
+
+def contacts_opt_out(
+    *,
+    contact_ids: Iterable[int],
+    channel_kind: str = OptOut.ALL,
+    reason: str = "",
+    source: str = OptOut.Source.ADMIN,
+) -> int:
+    """Opt out many contacts at once (admin action); returns how many opt-outs are new."""
+    if channel_kind not in opt_out_channel_kinds():
+        raise ValueError(f"unknown channel kind {channel_kind!r}")
+    ids = list(contact_ids)
+    created = 0
+    for i in range(0, len(ids), 2000):
+        chunk = ids[i : i + 2000]
+        with transaction.atomic():
+            have = set(
+                OptOut.objects.filter(contact_id__in=chunk, channel_kind=channel_kind).values_list(
+                    "contact_id", flat=True
+                )
+            )
+            new = [
+                OptOut(contact_id=c, channel_kind=channel_kind, reason=reason[:300], source=source)
+                for c in chunk
+                if c not in have
+            ]
+            OptOut.objects.bulk_create(new, ignore_conflicts=True)
+            created += len(new)
+    return created
+
+
+@dataclass
+class OptOutFileResult:
+    total: int = 0
+    opted_out: int = 0  # new opt-outs
+    already: int = 0  # the phone had already opted out of that channel
+    duplicates: int = 0  # the same phone earlier in the file
+    invalid: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)  # first 1000
+    warnings: list[str] = field(default_factory=list)
+
+    def adds_up(self) -> bool:
+        return self.total == self.opted_out + self.already + self.duplicates + self.invalid
+
+
+def opt_out_file_process(
+    *,
+    file,
+    channel_kind: str = OptOut.ALL,
+    reason: str = "",
+    source: str = OptOut.Source.FILE,
+) -> OptOutFileResult:
+    """Opt out every phone of an uploaded file (CSV/TSV/XLSX, any encoding): the phone column is
+    found by its header ("phone", "SĐT", ...) or by its content. Raises ImportFileError."""
+    if channel_kind not in opt_out_channel_kinds():
+        raise ImportFileError(_("Unknown channel."))
+    file.seek(0)
+    info = inspect_file(file)
+    first, sample = read_preview(file, info)
+    slugs = [slugify_header(c) for c in first]
+    phone_col = next((i for i, s in enumerate(slugs) if s in PHONE_HEADERS), None)
+    has_header = phone_col is not None
+    if phone_col is None:
+        # No known header: the first column whose cells are phones (the header row may be
+        # anything, or absent).
+        for i in range(max(len(r) for r in [first, *sample])):
+            cells = [r[i] for r in [first, *sample] if i < len(r) and r[i].strip()]
+            ok = sum(1 for c in cells if normalize_phone(c, mobile_only=False).ok)
+            if ok and ok * 2 >= len(cells) - 1:
+                phone_col = i
+                has_header = not normalize_phone(first[i] if i < len(first) else "").ok
+                break
+    if phone_col is None:
+        raise ImportFileError(_("No phone column found: name the column “phone” or “SĐT”."))
+    result = OptOutFileResult(warnings=list(info.warnings))
+    seen: dict[str, int] = {}
+    batch: list[str] = []
+    rowno = 0
+    for record in iter_rows(file, info):
+        rowno += 1
+        if rowno == 1 and has_header:
+            continue
+        if isinstance(record, RowError):
+            result.total += 1
+            result.invalid += 1
+            _keep_error(result, rowno, "", str(record))
+            continue
+        raw = record[phone_col] if phone_col < len(record) else ""
+        if not raw.strip():
+            if any(c.strip() for c in record):
+                result.total += 1
+                result.invalid += 1
+                _keep_error(result, rowno, raw, _("The phone is empty."))
+            continue
+        result.total += 1
+        phone = normalize_phone(raw, mobile_only=False)
+        if not phone.ok:
+            result.invalid += 1
+            _keep_error(result, rowno, raw, phone.error)
+            continue
+        if phone.phone in seen:
+            result.duplicates += 1
+            _keep_error(
+                result,
+                rowno,
+                raw,
+                _("Duplicate: the same phone as row {row}.").format(row=seen[phone.phone]),
+            )
+            continue
+        seen[phone.phone] = rowno
+        batch.append(phone.phone)
+        if len(batch) >= 2000:
+            _opt_out_batch(batch, channel_kind, reason, source, result)
+            batch = []
+    _opt_out_batch(batch, channel_kind, reason, source, result)
+    return result
+
+
+def _keep_error(result: OptOutFileResult, rowno: int, raw: str, reason: str) -> None:
+    if len(result.errors) < 1000:
+        result.errors.append((rowno, raw, reason))
+
+
+def _opt_out_batch(
+    phones: list[str], channel_kind: str, reason: str, source: str, result: OptOutFileResult
+) -> None:
+    if not phones:
+        return
+    with transaction.atomic():
+        Contact.objects.bulk_create(
+            [Contact(phone=p, source=f"opt-out:{source}") for p in phones],
+            ignore_conflicts=True,
+        )
+        ids = list(Contact.objects.filter(phone__in=phones).values_list("id", flat=True))
+        have = set(
+            OptOut.objects.filter(contact_id__in=ids, channel_kind=channel_kind).values_list(
+                "contact_id", flat=True
+            )
+        )
+        OptOut.objects.bulk_create(
+            [
+                OptOut(contact_id=i, channel_kind=channel_kind, reason=reason[:300], source=source)
+                for i in ids
+                if i not in have
+            ],
+            ignore_conflicts=True,
+        )
+    result.already += len(have)
+    result.opted_out += len(ids) - len(have)

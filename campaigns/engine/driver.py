@@ -1,0 +1,185 @@
+"""One driver run of a campaign (the task campaigns.tasks.campaign_drive_task): claim a batch,
+send it, record the results, repeat until nothing is due, the campaign stops running, or the
+time budget is spent (then the run puts its successor on the queue). `campaign_drive` says why
+it stopped (DriveResult).
+
+A rate-limited campaign has one driver at a time, held by a lease (campaigns.engine.leases), which
+paces every send itself (campaigns.engine.pacer)."""
+
+from __future__ import annotations
+
+import enum
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from campaigns.engine.claim import messages_claim
+from campaigns.engine.dispatch import campaign_requeue
+from campaigns.engine.leases import lease_acquire, lease_release, lease_renew
+from campaigns.engine.lifecycle import (
+    campaign_check_failure_rate,
+    campaign_maybe_complete,
+    campaign_set_reason,
+    campaign_transition,
+)
+from campaigns.engine.pacer import RatePacer
+from campaigns.engine.policy import campaign_is_promotion, promotion_allowed_at
+from campaigns.engine.results import BatchOutcome
+from campaigns.engine.send import messages_send_batch
+from campaigns.models import Campaign, Message
+from campaigns.notes import Note
+from providers.base import BaseProvider
+
+
+class DriveResult(enum.StrEnum):
+    """Why a driver run stopped."""
+
+    DONE = "done"  # nothing left: the campaign completed
+    PAUSED = "paused"  # the campaign is not running (paused, cancelled, ...)
+    BUDGET = "budget"  # time budget spent; the next run is queued
+    WAITING = "waiting"  # nothing due now (retries later, rows another driver holds)
+    QUIET_HOURS = "quiet_hours"  # a promotion at night; the every-minute tick restarts it
+    DEFERRED = "deferred"  # quota or night window: every pending row waits for the provider
+    CONFIG_ERROR = "config_error"  # the provider refused our configuration: paused
+    FAILURE_RATE = "failure_rate"  # too many failures: paused automatically
+    BUSY = "busy"  # another driver holds this rate-limited campaign
+
+
+@dataclass
+class _Run:
+    """What one driver run holds from start to end."""
+
+    campaign: Campaign
+    provider: BaseProvider
+    pool: ThreadPoolExecutor
+    pacer: RatePacer | None
+    batch_size: int
+    promotion: bool
+    budget: float
+    started: float
+    lease: str
+    holder: str | None  # the lease token, while this run holds it
+
+
+def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> DriveResult:
+    """One driver run: claim, send, record, repeat until nothing is due or the budget is spent."""
+    budget = time_budget if time_budget is not None else settings.LOA["DRIVER_TIME_BUDGET"]
+    started = time.monotonic()
+    campaign = Campaign.objects.select_related(
+        "channel__account", "channel__official_account", "template"
+    ).get(pk=campaign_id)
+    rates = [r for r in (campaign.rate_limit, campaign.channel.account.rate_limit) if r]
+    lease = f"campaign-{campaign_id}"
+    holder = None
+    if rates:
+        holder = lease_acquire(lease, budget + 30)
+        if holder is None:
+            return DriveResult.BUSY
+    batch_size = int(settings.LOA["SEND_BATCH_SIZE"])
+    if rates:  # a paced batch must finish well inside the budget
+        batch_size = max(1, min(batch_size, int(min(rates) * 5) or 1))
+    run = _Run(
+        campaign=campaign,
+        provider=campaign.channel.account.get_provider(),
+        pool=ThreadPoolExecutor(max_workers=max(1, int(settings.LOA["SEND_CONCURRENCY"]))),
+        pacer=_pacer(campaign_id, min(rates)) if rates else None,
+        batch_size=batch_size,
+        promotion=campaign_is_promotion(campaign),
+        budget=budget,
+        started=started,
+        lease=lease,
+        holder=holder,
+    )
+    try:
+        return _drive(run)
+    finally:
+        run.pool.shutdown(wait=True)
+        run.provider.close()
+        if run.holder:
+            lease_release(run.lease, run.holder)
+
+
+def _pacer(campaign_id: int, rate: float) -> RatePacer:
+    """A pacer that continues the schedule of this campaign's sends in the last window."""
+    recent = Message.objects.filter(
+        campaign_id=campaign_id,
+        sent_at__gte=timezone.now() - timedelta(seconds=RatePacer.WINDOW),
+    ).values_list("sent_at", flat=True)
+    return RatePacer(rate, recent=[t.timestamp() for t in recent])
+
+
+def _drive(run: _Run) -> DriveResult:
+    campaign = run.campaign
+    while True:
+        stop = _stop_before_batch(run)
+        if stop:
+            return stop
+        batch = messages_claim(
+            campaign_id=campaign.pk,
+            limit=run.batch_size,
+            kind=campaign.channel.kind,
+            promotion=run.promotion,
+        )
+        if not batch:
+            done = campaign_maybe_complete(campaign_id=campaign.pk)
+            return DriveResult.DONE if done else DriveResult.WAITING
+        out = messages_send_batch(
+            campaign=campaign, provider=run.provider, messages=batch, pacer=run.pacer, pool=run.pool
+        )
+        stop = _stop_after_batch(campaign.pk, out)
+        if stop:
+            return stop
+        if run.holder:
+            lease_renew(run.lease, run.holder, run.budget + 30)
+
+
+def _stop_before_batch(run: _Run) -> DriveResult | None:
+    campaign_id = run.campaign.pk
+    status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+    if status != Campaign.Status.RUNNING:
+        return DriveResult.PAUSED
+    if run.promotion and not promotion_allowed_at()[0]:
+        return DriveResult.QUIET_HOURS  # the every-minute tick restarts it when the window opens
+    if time.monotonic() - run.started > run.budget:
+        if run.holder:  # released first, so that the next run can take it
+            lease_release(run.lease, run.holder)
+            run.holder = None
+        campaign_requeue(campaign_id=campaign_id)
+        return DriveResult.BUDGET
+    return None
+
+
+def _stop_after_batch(campaign_id: int, out: BatchOutcome) -> DriveResult | None:
+    if out.config_error:
+        campaign_transition(
+            campaign_id=campaign_id,
+            to=Campaign.Status.PAUSED,
+            note=Note(
+                gettext_noop("Paused: the provider refused the configuration ({error})."),
+                error=out.config_error,
+            ),
+        )
+        return DriveResult.CONFIG_ERROR
+    if out.deferred_until:
+        # Quota or night window: every pending message waits, not just this batch's.
+        Message.objects.filter(campaign_id=campaign_id, status=Message.Status.PENDING).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=out.deferred_until)
+        ).update(next_attempt_at=out.deferred_until)
+        campaign_set_reason(
+            campaign_id=campaign_id,
+            note=Note(
+                gettext_noop("Waiting until {when}: {why}"),
+                when=timezone.localtime(out.deferred_until).strftime("%d/%m/%Y %H:%M"),
+                why=out.deferred_reason,
+            ),
+        )
+        return DriveResult.DEFERRED
+    if campaign_check_failure_rate(campaign_id=campaign_id):
+        return DriveResult.FAILURE_RATE
+    return None

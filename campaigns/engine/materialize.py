@@ -1,0 +1,159 @@
+"""Materialization: one Message per recipient, its template data frozen when the campaign starts.
+
+Set-based (one INSERT ... SELECT) when every parameter maps to a plain field, attribute or
+constant; otherwise rendered in Python, in chunks, with the same rules (templates_app.rendering).
+Idempotent: re-running adds nothing that exists (unique (campaign, contact)).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import CharField, DateTimeField, F, IntegerField, QuerySet, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim, Upper
+from django.utils import timezone
+
+from campaigns.engine.audience import campaign_audience
+from campaigns.engine.keys import idempotency_key
+from campaigns.models import Campaign, Contact, ContactListMembership, Message, OptOut
+from templates_app.rendering import ContactData, render_params
+
+S = Message.Status
+
+# Formats the database can apply itself; any other format renders in Python.
+_SQL_FORMATS = {"", None, "upper"}
+
+
+def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
+    """One Message per recipient, template data frozen now; returns the campaign's messages and
+    records how many targeted contacts were left out (Campaign.excluded)."""
+    campaign = Campaign.objects.select_related("channel", "template").get(pk=campaign_id)
+    audience = campaign_audience(campaign)
+    with transaction.atomic():
+        first_build = not Message.objects.filter(campaign_id=campaign_id).exists()
+        _prepare_bulk_read()
+        inserted = _materialize_sql(campaign, audience, first_build=first_build)
+        if inserted is None:
+            _materialize_python(campaign, audience, chunk)
+        # A first set-based build inserted every row it reports (no conflict clause); a re-run
+        # or the Python path counts what is there (a million rows: a second more).
+        if first_build and inserted is not None:
+            total = inserted
+        else:
+            total = Message.objects.filter(campaign_id=campaign_id).count()
+        # Nobody opted out of this channel: nobody was left out, no second pass over the lists.
+        kinds = [campaign.channel.kind, OptOut.ALL]
+        if OptOut.objects.filter(channel_kind__in=kinds).exists():
+            everyone = campaign_audience(campaign, include_opted_out=True).count()
+        else:
+            everyone = total
+    excluded = {"opted_out": max(0, everyone - total)}
+    Campaign.objects.filter(pk=campaign_id).update(total_count=total, excluded=excluded)
+    return total
+
+
+def _sql_expression(spec: dict):
+    """The SQL twin of templates_app.rendering.resolve for simple specs, or None."""
+    source, value, fmt = spec.get("source"), spec.get("value", ""), spec.get("format", "")
+    if fmt not in _SQL_FORMATS:
+        return None
+    if source == "field" and value in ("name", "phone"):
+        expr = Trim(F(value))
+    elif source == "attribute" and isinstance(value, str) and value:
+        expr = Trim(Coalesce(Cast(KeyTextTransform(value, "attributes"), CharField()), Value("")))
+    elif source == "constant":
+        expr = Value(str(value if value is not None else "").strip())
+    else:
+        return None
+    return Upper(expr) if fmt == "upper" else expr
+
+
+def _materialize_sql(campaign: Campaign, audience: QuerySet, *, first_build: bool = False):
+    """INSERT ... SELECT in one statement when every parameter maps to plain SQL; returns the
+    rows inserted, or None when some parameter needs Python."""
+    exprs = {}
+    for name, spec in (campaign.param_mapping or {}).items():
+        expr = _sql_expression(spec or {})
+        if expr is None:
+            return None
+        exprs[name] = expr
+    now = timezone.now()
+    prefix = idempotency_key(campaign, 0)[:-1]  # "loa{id}t{stamp}c"
+    blank, zero = Value(""), Value(0, output_field=IntegerField())
+    stamp = Value(now, output_field=DateTimeField())
+    row = {
+        "campaign_id": Value(campaign.pk, output_field=IntegerField()),
+        "contact_id": F("pk"),
+        "phone": F("phone"),
+        "idempotency_key": Concat(Value(prefix), Cast("pk", CharField()), output_field=CharField()),
+        "template_data": JSONObject(**exprs) if exprs else Value("{}"),
+        "status": Value(S.PENDING),
+        "provider_message_id": blank,
+        "error_class": blank,
+        "error_code": blank,
+        "error_message": blank,
+        "attempts": zero,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    aliases = {f"_{column}": expr for column, expr in row.items()}
+    select = audience.order_by().annotate(**aliases).values_list(*aliases)
+    sql, params = select.query.sql_with_params()
+    # The first build of a campaign inserts plainly (ON CONFLICT's speculative insertion costs a
+    # third more per row); a re-run keeps only what is missing. "WHERE true" keeps SQLite's parser
+    # from reading ON CONFLICT as part of a join.
+    if not first_build:
+        where = "" if " WHERE " in sql else " WHERE true"
+        sql = f"{sql}{where} ON CONFLICT DO NOTHING"
+    with connection.cursor() as cur:
+        cur.execute(f"INSERT INTO {Message._meta.db_table} ({', '.join(row)}) {sql}", params)
+        return cur.rowcount
+
+
+def _prepare_bulk_read() -> None:
+    """PostgreSQL: plan the audience query on fresh statistics, and give it memory.
+
+    Right after a big import the planner still believes the contact and membership tables are
+    small (autovacuum analyzes them a minute later), and chose a million index probes instead of
+    one hash join: measured at 1,000,000 recipients, 47 s with stale statistics and the default
+    4 MB work_mem (the de-duplication spilled to disk), 21 s after this. ANALYZE samples a few
+    thousand pages, so it runs only when a tenth of a table changed since the last one."""
+    if connection.vendor != "postgresql":
+        return
+    tables = [m._meta.db_table for m in (Contact, ContactListMembership)]
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s) "
+            "AND (last_analyze IS NULL AND last_autoanalyze IS NULL "
+            "OR n_mod_since_analyze > 0.1 * GREATEST(n_live_tup, 1000))",
+            [tables],
+        )
+        for (table,) in cur.fetchall():
+            cur.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+        mem = str(settings.LOA.get("MATERIALIZE_WORK_MEM") or "256MB")
+        cur.execute("SELECT set_config('work_mem', %s, true)", [mem])
+
+
+def _materialize_python(campaign: Campaign, audience: QuerySet, chunk: int) -> None:
+    mapping = campaign.param_mapping or {}
+    qs = audience.order_by("pk").values_list("pk", "phone", "name", "attributes")
+    batch: list[Message] = []
+    for pk, phone, name, attributes in qs.iterator(chunk_size=chunk):
+        data = render_params(
+            mapping, ContactData(phone=phone, name=name, attributes=attributes or {})
+        )
+        batch.append(
+            Message(
+                campaign_id=campaign.pk,
+                contact_id=pk,
+                phone=phone,
+                template_data=data,
+                idempotency_key=idempotency_key(campaign, pk),
+            )
+        )
+        if len(batch) >= chunk:
+            Message.objects.bulk_create(batch, ignore_conflicts=True)
+            batch = []
+    if batch:
+        Message.objects.bulk_create(batch, ignore_conflicts=True)

@@ -1,0 +1,191 @@
+"""Recording a batch's provider answers onto the messages, in bulk, in one transaction.
+
+Results are written only onto rows still in `sending` (a callback may have overtaken the answer:
+sending -> delivered), and the campaign's counters move with F() expressions in the same
+transaction. What happens to each class of failure (providers.base.ErrorClass):
+permanent -> failed; ambiguous -> unknown (reconciled before any resend); retryable -> pending
+again after a backoff (failed after MAX_RETRIES); deferred -> pending until the time the provider
+gave (quota, night window); configuration -> pending, and the driver pauses the campaign.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from campaigns.bulk import rows_bulk_set, rows_insert
+from campaigns.models import Campaign, Message, MessageAttempt
+from providers.base import ErrorClass, SendOutcome, SendResult
+
+S = Message.Status
+MAX_RETRIES = 5
+# A deferred answer whose provider said nothing about when to try again waits this long.
+DEFERRED_WAIT = timedelta(minutes=15)
+
+_ATTEMPT_FIELDS = [f for f in MessageAttempt._meta.concrete_fields if not f.primary_key]
+_ERROR_FIELDS = ["error_class", "error_code", "error_message"]
+
+
+@dataclass
+class BatchOutcome:
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    retry: int = 0
+    config_error: str = ""
+    deferred_until: datetime | None = None
+    deferred_reason: str = ""
+
+
+@dataclass
+class _Sorted:
+    """A batch's messages by what their answer makes of them."""
+
+    accepted: list[Message]
+    failed: list[Message]
+    unknown: list[Message]
+    retry: list[Message]
+
+
+def messages_record_results(
+    *, campaign_id: int, results: list[tuple[Message, SendResult, object]]
+) -> BatchOutcome:
+    """Write (message, result, HTTP call) triples: statuses, errors, counters and attempts."""
+    now = timezone.now()
+    out = BatchOutcome()
+    rows = _Sorted([], [], [], [])
+    attempts = []
+    for msg, res, call in results:
+        if call is not None:
+            attempts.append(_attempt_row(msg, res, call, now))
+        _sort(msg, res, now, out, rows)
+    with transaction.atomic():
+        _write(campaign_id, rows, out, now)
+        if attempts:
+            rows_insert(MessageAttempt, attempts, _ATTEMPT_FIELDS)
+    return out
+
+
+def _attempt_row(msg: Message, res: SendResult, call, now: datetime) -> dict:
+    return {
+        "message_id": msg.pk,
+        "status_code": call.status,
+        "duration_ms": call.duration_ms,
+        "request_body": call.request_body,
+        "response_body": call.response_body,
+        "error_class": str(res.error_class or ""),
+        "error": (call.error or res.error_message)[:300],
+        "created_at": now,
+    }
+
+
+def _sort(msg: Message, res: SendResult, now: datetime, out: BatchOutcome, rows: _Sorted) -> None:
+    """Set the message's new fields from its answer and put it in its group."""
+    msg.error_class = str(res.error_class or "")
+    msg.error_code = res.error_code
+    msg.error_message = res.error_message[:500]
+    if res.outcome == SendOutcome.ACCEPTED:
+        msg.provider_message_id = res.provider_message_id
+        msg.fee = res.fee
+        msg.sent_at = msg.sent_at or now
+        msg.error_class = msg.error_code = msg.error_message = ""
+        rows.accepted.append(msg)
+    elif res.error_class == ErrorClass.PERMANENT:
+        msg.failed_at = now
+        rows.failed.append(msg)
+    elif res.error_class == ErrorClass.AMBIGUOUS:
+        rows.unknown.append(msg)
+    elif res.error_class == ErrorClass.CONFIGURATION:
+        out.config_error = out.config_error or f"{res.error_code}: {res.error_message}"
+        msg.next_attempt_at = None
+        rows.retry.append(msg)
+    elif res.error_class == ErrorClass.DEFERRED:
+        # The provider knows when it will take the message again (a quota's reset, a night
+        # window's end): res.retry_at.
+        msg.next_attempt_at = res.retry_at or now + DEFERRED_WAIT
+        if out.deferred_until is None or msg.next_attempt_at > out.deferred_until:
+            out.deferred_until = msg.next_attempt_at
+            out.deferred_reason = res.error_message or res.error_code
+        rows.retry.append(msg)
+    elif msg.attempts >= MAX_RETRIES:  # retryable, too many times
+        msg.failed_at = now
+        rows.failed.append(msg)
+    else:
+        backoff = res.retry_after or min(300, 2**msg.attempts * 5)
+        msg.next_attempt_at = now + timedelta(seconds=backoff)
+        rows.retry.append(msg)
+
+
+def _write(campaign_id: int, rows: _Sorted, out: BatchOutcome, now: datetime) -> None:
+    fees = Decimal(0)
+    if rows.accepted:
+        # A callback may have overtaken us (sending -> delivered): only rows still in
+        # `sending` become `sent`, and only those are counted here.
+        out.sent = messages_bulk_set(
+            [_with(m, status=S.SENT) for m in rows.accepted],
+            ["status", "provider_message_id", "fee", "sent_at", *_ERROR_FIELDS],
+            only_status=S.SENDING,
+        )
+        # Rows a callback already moved still need their provider id for later callbacks.
+        if out.sent < len(rows.accepted):
+            messages_bulk_set(
+                rows.accepted, ["provider_message_id"], only_blank="provider_message_id"
+            )
+        fees = sum((m.fee for m in rows.accepted if m.fee), Decimal(0))
+    if rows.failed:
+        out.failed = messages_bulk_set(
+            [_with(m, status=S.FAILED) for m in rows.failed],
+            ["status", *_ERROR_FIELDS, "failed_at"],
+            only_status=S.SENDING,
+        )
+    if rows.unknown:
+        out.unknown = messages_bulk_set(
+            [_with(m, status=S.UNKNOWN) for m in rows.unknown],
+            ["status", *_ERROR_FIELDS],
+            only_status=S.SENDING,
+        )
+    if rows.retry:
+        out.retry = messages_bulk_set(
+            [_with(m, status=S.PENDING) for m in rows.retry],
+            ["status", *_ERROR_FIELDS, "next_attempt_at"],
+            only_status=S.SENDING,
+        )
+    if out.sent or out.failed or out.unknown or fees:
+        Campaign.objects.filter(pk=campaign_id).update(
+            sent_count=F("sent_count") + out.sent,
+            failed_count=F("failed_count") + out.failed,
+            unknown_count=F("unknown_count") + out.unknown,
+            cost=F("cost") + fees,
+            updated_at=now,
+        )
+
+
+def messages_bulk_set(
+    messages: list[Message],
+    fields: list[str],
+    *,
+    only_status: str | None = None,
+    only_blank: str | None = None,
+) -> int:
+    """Write per-row values of `fields` for many messages (campaigns.bulk.rows_bulk_set),
+    guarded by the row's current status and/or a blank column."""
+    table = connection.ops.quote_name(Message._meta.db_table)
+    guard = ""
+    guard_params: list = []
+    if only_status is not None:
+        guard += f" AND {table}.status = %s"
+        guard_params.append(only_status)
+    if only_blank is not None:
+        guard += f" AND {table}.{connection.ops.quote_name(only_blank)} = ''"
+    return rows_bulk_set(Message, messages, fields, guard=guard, guard_params=guard_params)
+
+
+def _with(msg: Message, **fields) -> Message:
+    for k, v in fields.items():
+        setattr(msg, k, v)
+    return msg

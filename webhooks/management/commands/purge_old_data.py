@@ -1,0 +1,234 @@
+"""Delete what is past its retention window, in small batches that never lock a table.
+
+- MessageAttempt rows older than LOA_RETENTION_ATTEMPT_DAYS;
+- WebhookEvent rows older than LOA_RETENTION_WEBHOOK_DAYS (their InboundMessage rows stay, the
+  link is cleared);
+- Message rows of campaigns that ended (completed or cancelled) more than
+  LOA_RETENTION_MESSAGE_DAYS ago (their attempts go with them, webhook events keep the event and
+  lose the link). The campaign itself and its counters stay: reports still add up.
+
+Each batch selects at most N ids through an index and deletes exactly those rows in its own short
+transaction (DELETE ... WHERE id IN (...)): row locks on N rows for milliseconds, never a table
+lock, so sending and callbacks go on while it runs. A window of 0 keeps that kind forever.
+
+A daily django-q2 schedule runs it (`--install-schedule`; a normal run also installs it when it is
+missing), at 03:00 local time when traffic is lowest.
+
+It lives in webhooks, the top room, because it purges rows of campaigns and of webhooks alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import ProtectedError, Q, RestrictedError
+from django.utils import timezone
+
+from campaigns.models import Campaign, Message, MessageAttempt
+from webhooks.models import WebhookEvent
+
+logger = logging.getLogger("loa.retention")
+
+SCHEDULE_NAME = "loa: purge old data"
+SCHEDULE_FUNC = "webhooks.management.commands.purge_old_data.scheduled_purge"
+FINISHED = (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
+
+
+def _delete_in_batches(qs, *, batch_size: int, pause: float) -> dict[str, int]:
+    """Delete the rows of `qs` by batches of ids; returns rows deleted per model label.
+
+    Django's delete() on a batch handles the relations in the same short transaction (CASCADE
+    rows deleted, SET_NULL links cleared); only("pk") keeps it from loading bodies and payloads.
+    """
+    model = qs.model
+    counts: dict[str, int] = {}
+    while True:
+        ids = list(qs.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return counts
+        with transaction.atomic():
+            _n, per_model = model.objects.filter(pk__in=ids).only("pk").delete()
+        for label, n in per_model.items():
+            counts[label] = counts.get(label, 0) + n
+        if len(ids) < batch_size:
+            return counts
+        if pause:
+            time.sleep(pause)  # let replicas and the send engine breathe between batches
+
+
+def data_purge(
+    *,
+    now: datetime | None = None,
+    attempt_days: int | None = None,
+    webhook_days: int | None = None,
+    message_days: int | None = None,
+    batch_size: int | None = None,
+    dry_run: bool = False,
+    pause: float = 0.0,
+) -> dict[str, int]:
+    """Rows deleted (or, with dry_run, that would be deleted) per kind."""
+    now = now or timezone.now()
+    attempt_days = settings.LOA_RETENTION_ATTEMPT_DAYS if attempt_days is None else attempt_days
+    webhook_days = settings.LOA_RETENTION_WEBHOOK_DAYS if webhook_days is None else webhook_days
+    message_days = settings.LOA_RETENTION_MESSAGE_DAYS if message_days is None else message_days
+    batch = max(1, batch_size or settings.LOA_RETENTION_BATCH_SIZE)
+
+    ended_ids: list[int] = []
+    if message_days > 0:
+        ended_ids = list(
+            Campaign.objects.filter(
+                status__in=FINISHED, finished_at__lt=now - timedelta(days=message_days)
+            ).values_list("pk", flat=True)
+        )
+    attempts_q = Q(pk__in=[])
+    if ended_ids:
+        attempts_q |= Q(message__campaign_id__in=ended_ids)
+    if attempt_days > 0:
+        attempts_q |= Q(created_at__lt=now - timedelta(days=attempt_days))
+    events = (
+        WebhookEvent.objects.filter(received_at__lt=now - timedelta(days=webhook_days))
+        if webhook_days > 0
+        else WebhookEvent.objects.none()
+    )
+
+    if dry_run:
+        return {
+            "messages": Message.objects.filter(campaign_id__in=ended_ids).count()
+            if ended_ids
+            else 0,
+            "attempts": MessageAttempt.objects.filter(attempts_q).count(),
+            "webhook_events": events.count(),
+        }
+
+    done: dict[str, int] = {}
+
+    def add(counts: dict[str, int]) -> None:
+        for label, n in counts.items():
+            done[label] = done.get(label, 0) + n
+
+    # One campaign at a time: each batch then reads the (campaign, status, id) index.
+    for campaign_id in ended_ids:
+        try:
+            add(
+                _delete_in_batches(
+                    Message.objects.filter(campaign_id=campaign_id), batch_size=batch, pause=pause
+                )
+            )
+        except (ProtectedError, RestrictedError) as exc:
+            # Something protects these messages (a newer relation): keep them, say so, go on.
+            logger.warning("purge: messages of campaign %s kept: %s", campaign_id, exc)
+    if attempt_days > 0:
+        add(
+            _delete_in_batches(
+                MessageAttempt.objects.filter(created_at__lt=now - timedelta(days=attempt_days)),
+                batch_size=batch,
+                pause=pause,
+            )
+        )
+    add(_delete_in_batches(events, batch_size=batch, pause=pause))
+    return {
+        "messages": done.get(Message._meta.label, 0),
+        "attempts": done.get(MessageAttempt._meta.label, 0),
+        "webhook_events": done.get(WebhookEvent._meta.label, 0),
+    }
+
+
+def _next_local(hour: int, minute: int, now: datetime | None = None) -> datetime:
+    local = timezone.localtime(now or timezone.now())
+    at = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return at if at > local else at + timedelta(days=1)
+
+
+def schedule_install(*, hour: int = 3, minute: int = 0, update: bool = True) -> tuple[bool, str]:
+    """Create (or move) the daily schedule. Returns (created, when)."""
+    from django_q.models import Schedule
+
+    next_run = _next_local(hour, minute)
+    existing = Schedule.objects.filter(name=SCHEDULE_NAME).first()
+    if existing and not update:
+        return False, timezone.localtime(existing.next_run).strftime("%H:%M")
+    Schedule.objects.update_or_create(
+        name=SCHEDULE_NAME,
+        defaults={
+            "func": SCHEDULE_FUNC,
+            "schedule_type": Schedule.DAILY,
+            "repeats": -1,
+            "next_run": next_run,
+        },
+    )
+    return existing is None, next_run.strftime("%H:%M")
+
+
+def scheduled_purge() -> dict[str, int]:
+    """The daily task (django-q2 stores the returned counts as the task's result)."""
+    return data_purge(pause=0.05)
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete message attempts, webhook events and messages of ended campaigns older than the "
+        "LOA_RETENTION_*_DAYS windows, in batches; prints counts."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would go; delete nothing."
+        )
+        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument("--attempt-days", type=int, default=None)
+        parser.add_argument("--webhook-days", type=int, default=None)
+        parser.add_argument("--message-days", type=int, default=None)
+        parser.add_argument(
+            "--pause", type=float, default=0.0, help="Seconds to sleep between batches."
+        )
+        parser.add_argument(
+            "--install-schedule",
+            action="store_true",
+            help="Only create or move the daily schedule (see --at), then exit.",
+        )
+        parser.add_argument("--at", default="03:00", help="Local time of the daily run (HH:MM).")
+        parser.add_argument(
+            "--no-schedule",
+            action="store_true",
+            help="Do not install the daily schedule when it is missing.",
+        )
+
+    def handle(self, *args, **opts):
+        try:
+            hour, minute = (int(x) for x in opts["at"].split(":"))
+            if not (0 <= hour < 24 and 0 <= minute < 60):
+                raise ValueError
+        except ValueError as exc:
+            raise CommandError("--at takes a local time as HH:MM, e.g. 03:00") from exc
+        if opts["install_schedule"]:
+            created, when = schedule_install(hour=hour, minute=minute)
+            self.stdout.write(
+                f"Schedule '{SCHEDULE_NAME}' {'created' if created else 'updated'}: daily at "
+                f"{when} ({settings.TIME_ZONE})."
+            )
+            return
+        for name in ("batch_size", "attempt_days", "webhook_days", "message_days"):
+            if opts[name] is not None and opts[name] < 0:
+                raise CommandError(f"--{name.replace('_', '-')} cannot be negative")
+        report = data_purge(
+            attempt_days=opts["attempt_days"],
+            webhook_days=opts["webhook_days"],
+            message_days=opts["message_days"],
+            batch_size=opts["batch_size"],
+            dry_run=opts["dry_run"],
+            pause=opts["pause"],
+        )
+        verb = "would delete" if opts["dry_run"] else "deleted"
+        self.stdout.write(
+            f"{verb}: {report['messages']} messages, {report['attempts']} message attempts, "
+            f"{report['webhook_events']} webhook events"
+        )
+        if not opts["dry_run"] and not opts["no_schedule"]:
+            created, when = schedule_install(hour=hour, minute=minute, update=False)
+            if created:
+                self.stdout.write(f"Installed the daily schedule '{SCHEDULE_NAME}' at {when}.")
