@@ -119,7 +119,8 @@ def start_qcluster(env: Mapping[str, str]) -> subprocess.Popen:
 
 
 def stop_process_group(proc: subprocess.Popen) -> None:
-    """SIGTERM to the process group of a child started with start_new_session, SIGKILL after 20 s."""
+    """SIGTERM to the process group of a child started with start_new_session; SIGKILL if it
+    is still there 20 s later."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -1,12 +1,21 @@
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.utils import translation
 
 
 @pytest.fixture
 def postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (run with DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture
+def english():
+    """Assertions read English text; the project's default language is Vietnamese. A folder's
+    conftest makes it autouse for its tests."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

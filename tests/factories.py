@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth.models import Group, User
 
 from campaigns.contacts.search import contact_search_text
-from campaigns.models import Campaign, Contact, ContactList, ContactListMembership
+from campaigns.models import Campaign, Contact, ContactList, ContactListMembership, Message
 from providers.models import Channel, OfficialAccount, ProviderAccount
 from templates_app.models import Template, TemplateParam
 
@@ -113,6 +113,13 @@ class ContactListFactory(ModelFactory):
             self.contact_count = extracted
             self.save(update_fields=["contact_count"])
 
+    @factory.post_generation
+    def contacts(self, create, extracted, **kwargs):
+        """ContactListFactory(contacts=[...]): these contacts are its members (the stored
+        contact_count is left as it is, as adding members one by one would)."""
+        for contact in extracted or []:
+            ContactListMembership.objects.create(contact_list=self, contact=contact)
+
 
 DEFAULT_MAPPING = {
     "customer_name": {"source": "field", "value": "name"},
@@ -135,3 +142,17 @@ class CampaignFactory(ModelFactory):
     def lists(self, create, extracted, **kwargs):
         for cl in extracted or []:
             self.lists.add(cl)
+
+
+def message_for(campaign: Campaign, contact: Contact, **fields) -> Message:
+    """An unsaved message of the campaign to the contact, keyed by the pair as the engine keys
+    it (fields may override the key); bulk_create a list of them."""
+    return Message(
+        **{
+            "campaign": campaign,
+            "contact": contact,
+            "phone": contact.phone,
+            "idempotency_key": f"k{campaign.pk}-{contact.pk}",
+            **fields,
+        }
+    )

@@ -8,7 +8,8 @@ One threaded HTTP/1.1 (keep-alive) server on 127.0.0.1 speaks, under path prefix
   /esms-status/ZaloCallback/GetCallback   eSMS's callback replay host (status-sms.esms.vn)
   /etelecom/v1/{shop,partner}.Zalo/...    eTelecom: SendZNS, SendZNSJourney, GetMessage,
                                    ListMessages, ListTemplates, ListOA, UpdateShopOA (providers.md §1)
-  /mmp/api/v1/...                  VNA/Metfone MMP at the paths Loa assumes (providers/mmp.py)
+  /mmp/api/v1/...                  VNA/Metfone MMP at the paths Loa assumes
+                                   (providers/mmp/assumed.py)
 
 with configurable latency, an error rate (HTTP 500, hangs that the client sees as timeouts,
 connection resets), an OA daily quota for eTelecom sends (Zalo's -144 once it is used up, until

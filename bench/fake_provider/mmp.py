@@ -1,7 +1,7 @@
-"""VNA/Metfone MMP as the fake speaks it, at the paths Loa assumes (providers/mmp.py): channel
-broadcasts with their status webhooks (DELIVERED then READ, or FAIL), the message status, email
-send and status, approved templates, conversation messages and channel reads. One handler per
-endpoint; handle() checks the API key and routes by path and method."""
+"""VNA/Metfone MMP as the fake speaks it, at the paths Loa assumes (providers/mmp/assumed.py):
+channel broadcasts with their status webhooks (DELIVERED then READ, or FAIL), the message status,
+email send and status, approved templates, conversation messages and channel reads. One handler
+per endpoint; handle() checks the API key and routes by path and method."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ ERROR_KINDS = ("5xx", "timeout", "reset")
 
 
 class FakeState:
-    """The fake's state and knobs; every knob may be changed while it runs. FakeProviders (server.py)
-    adds the HTTP server around it."""
+    """The fake's state and knobs; every knob may be changed while it runs. FakeProviders
+    (server.py) adds the HTTP server around it."""
 
     def __init__(
         self,

@@ -2,7 +2,6 @@ import csv
 import io
 
 import pytest
-from django.utils import translation
 
 from campaigns.contacts.importing.files import ImportFileError
 from campaigns.contacts.importing.run import contact_import_prepare, contact_import_run
@@ -10,10 +9,8 @@ from campaigns.models import ContactImport, ContactList
 
 
 @pytest.fixture(autouse=True)
-def _english():
-    """Messages are asserted in English; the project's default language is Vietnamese."""
-    with translation.override("en"):
-        yield
+def _english(english):
+    """Messages are asserted in English (the english fixture of tests/conftest.py)."""
 
 
 @pytest.fixture

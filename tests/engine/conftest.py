@@ -1,9 +1,6 @@
 import pytest
-from django.utils import translation
 
 
 @pytest.fixture(autouse=True)
-def english():
-    """Assertions below read English reasons; the product's default language is Vietnamese."""
-    with translation.override("en"):
-        yield
+def _english(english):
+    """Assertions below read English reasons (the english fixture of tests/conftest.py)."""

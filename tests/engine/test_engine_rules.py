@@ -224,6 +224,16 @@ def test_frequency_cap_skips_contacts_who_got_a_promotion_today():
     assert Message.objects.filter(campaign=second, error_code="frequency_cap").count() == 4
 
 
+def _busiest_10s(times: list[float]) -> int:
+    """The most sends in any 10-second window of the sorted send times."""
+    busiest, j = 0, 0
+    for i in range(len(times)):
+        while times[i] - times[j] >= 10.0:
+            j += 1
+        busiest = max(busiest, i - j + 1)
+    return busiest
+
+
 def test_rate_limit_paces_sends(scripted):
     c = _campaign(330, kind="scripted", rate_limit=30)
     campaign_send_now(campaign_id=c.pk)
@@ -231,12 +241,7 @@ def test_rate_limit_paces_sends(scripted):
     assert len(starts) == 330
     achieved = (len(starts) - 1) / (starts[-1] - starts[0])
     assert abs(achieved - 30) / 30 <= 0.05, achieved
-    # never above the limit over any 10-second window
-    j = 0
-    for i in range(len(starts)):
-        while starts[i] - starts[j] >= 10.0:
-            j += 1
-        assert i - j + 1 <= 300
+    assert _busiest_10s(starts) <= 300  # never above the limit over any 10-second window
 
 
 def test_rate_pacer_catches_up_after_a_stall_without_breaking_the_window():
@@ -249,11 +254,7 @@ def test_rate_pacer_catches_up_after_a_stall_without_breaking_the_window():
         times.append(time.time())
     achieved = (len(times) - 1) / (times[-1] - times[0])
     assert achieved > 95, achieved  # the stall was made up
-    j = 0
-    for i in range(len(times)):
-        while times[i] - times[j] >= 10.0:
-            j += 1
-        assert i - j + 1 <= 1000
+    assert _busiest_10s(times) <= 1000
 
 
 def test_reaper_sends_stuck_rows_to_reconciliation_and_sandbox_resolves_them():

@@ -16,7 +16,7 @@ from django_q.models import OrmQ, Schedule
 
 from campaigns.models import Campaign, Message, MessageAttempt
 from providers.models import ProviderAccount
-from tests.factories import CampaignFactory, ContactFactory, ProviderAccountFactory
+from tests.factories import CampaignFactory, ContactFactory, ProviderAccountFactory, message_for
 from webhooks.management.commands.purge_old_data import SCHEDULE_NAME, data_purge
 from webhooks.models import InboundMessage, WebhookEvent
 
@@ -27,17 +27,7 @@ S = Message.Status
 def make_messages(campaign: Campaign, n: int, status: str = S.SENT, **fields) -> list[Message]:
     contacts = ContactFactory.create_batch(n)
     return Message.objects.bulk_create(
-        [
-            Message(
-                campaign=campaign,
-                contact=c,
-                phone=c.phone,
-                idempotency_key=f"k{campaign.pk}-{c.pk}",
-                status=status,
-                **fields,
-            )
-            for c in contacts
-        ]
+        [message_for(campaign, c, status=status, **fields) for c in contacts]
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
-from django.utils import translation
+import responses
 
 from providers import http, ratelimit
 from providers.base import AccountConfig, OutboundMessage, WebhookRequest
@@ -53,6 +53,20 @@ def message(**kw) -> OutboundMessage:
     return OutboundMessage(**base)
 
 
+def esms_oas_answer(base_url: str) -> None:
+    """responses answers eSMS's GetListZOA and GetQuota under base_url as the docs show them."""
+    responses.add(
+        responses.POST,
+        f"{base_url}/ZNS/GetListZOA/",
+        json=fixture_json("esms/get_list_zoa_response.json"),
+    )
+    responses.add(
+        responses.POST,
+        f"{base_url}/ZNS/GetQuota/",
+        json=fixture_json("esms/get_quota_response.json"),
+    )
+
+
 def webhook(method="POST", body=b"", query=None, headers=None) -> WebhookRequest:
     if isinstance(body, dict | list):
         body = json.dumps(body).encode()
@@ -69,11 +83,10 @@ def _isolated_http(tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _english(client):
-    """Assertions read English text; the project's default language is Vietnamese."""
+def _english(client, english):
+    """Assertions read English text (the english fixture of tests/conftest.py), and the test
+    client asks for English pages."""
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
-    with translation.override("en"):
-        yield
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from providers.models import Channel, OfficialAccount, ProviderAccount
 from providers.shared.errors import Refused
 from tests.factories import OfficialAccountFactory, ProviderAccountFactory
 
-from .conftest import fixture_json
+from .conftest import esms_oas_answer, fixture_json
 
 pytestmark = pytest.mark.django_db
 
@@ -36,14 +36,7 @@ def etelecom_account(**kw):
 @responses.activate
 def test_test_connection_success_and_refused_credentials():
     account = esms_account()
-    responses.add(
-        responses.POST,
-        f"{ESMS}/ZNS/GetListZOA/",
-        json=fixture_json("esms/get_list_zoa_response.json"),
-    )
-    responses.add(
-        responses.POST, f"{ESMS}/ZNS/GetQuota/", json=fixture_json("esms/get_quota_response.json")
-    )
+    esms_oas_answer(ESMS)
     text = services.account_test_connection(account=account)
     assert "1 Official Account" in text
     responses.replace(

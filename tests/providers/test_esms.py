@@ -13,7 +13,7 @@ from providers.errors import NOT_FOUND
 from providers.esms.adapter import EsmsProvider, request_id_for
 from providers.esms.callbacks import parse_error_info, status_from_fields
 
-from .conftest import config, fixture_json, fixture_query, message, webhook
+from .conftest import config, esms_oas_answer, fixture_json, fixture_query, message, webhook
 
 BASE = "https://rest.esms.vn/MainService.svc/json"
 V4 = f"{BASE}/SendZaloMessage_V4_post_json/"
@@ -338,14 +338,7 @@ def test_get_callback_batches_of_200_within_its_bucket(monkeypatch):
 
 @responses.activate
 def test_official_accounts_with_quota():
-    responses.add(
-        responses.POST,
-        f"{BASE}/ZNS/GetListZOA/",
-        json=fixture_json("esms/get_list_zoa_response.json"),
-    )
-    responses.add(
-        responses.POST, f"{BASE}/ZNS/GetQuota/", json=fixture_json("esms/get_quota_response.json")
-    )
+    esms_oas_answer(BASE)
     (oa,) = provider().list_official_accounts()
     assert oa == {
         "oa_id": "4097311281936189049",

@@ -308,14 +308,16 @@ def test_fetch_status_without_id_reconciles_by_tracking_id():
     assert body["paging"]["limit"] == 10
 
 
+def get_message_fails(status: int, code: str, msg: str) -> None:
+    """GetMessage answers with eTelecom's error body (Twirp: an HTTP status, a code, a msg)."""
+    responses.add(
+        responses.POST, f"{SHOP}.Zalo/GetMessage", status=status, json={"code": code, "msg": msg}
+    )
+
+
 @responses.activate
 def test_fetch_status_unknown_id_falls_back_to_tracking_id_then_not_found():
-    responses.add(
-        responses.POST,
-        f"{SHOP}.Zalo/GetMessage",
-        status=404,
-        json={"code": "not_found", "msg": "no"},
-    )
+    get_message_fails(404, "not_found", "no")
     responses.add(responses.POST, f"{SHOP}.Zalo/ListMessages", json={"messages": [], "paging": {}})
     event = provider().fetch_status(provider_message_id="x", idempotency_key="k9", oa_id=OA)
     assert event.status == EventStatus.UNKNOWN and event.error_code == NOT_FOUND
@@ -337,12 +339,7 @@ def test_duplicate_rows_report_the_furthest_status():
 
 @responses.activate
 def test_fetch_status_other_errors_raise():
-    responses.add(
-        responses.POST,
-        f"{SHOP}.Zalo/GetMessage",
-        status=401,
-        json={"code": "unauthenticated", "msg": "x"},
-    )
+    get_message_fails(401, "unauthenticated", "x")
     with pytest.raises(ProviderError) as err:
         provider().fetch_status(provider_message_id="x", idempotency_key="k", oa_id=OA)
     assert err.value.error_class == ErrorClass.CONFIGURATION

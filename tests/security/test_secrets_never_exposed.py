@@ -300,40 +300,25 @@ def test_secrets_stay_write_only_when_the_form_is_re_rendered(esms_account, admi
     must not come back in the page (PasswordInput(render_value=False))."""
     url = reverse("admin:providers_provideraccount_change", args=[esms_account.pk])
     new_key = "NEWsecret0004XYZtyped"
-    r = admin_client.post(
-        url,
-        {
-            "name": "",  # required: the form is re-rendered with an error
-            "kind": "esms",
-            "base_url": "",
-            "settings": "{}",
-            "rate_limit": "",
-            "is_active": "on",
-            "secret_api_key": new_key,
-            "official_accounts-TOTAL_FORMS": "0",
-            "official_accounts-INITIAL_FORMS": "0",
-        },
-    )
+    form = {
+        "name": "",  # required: the form is re-rendered with an error
+        "kind": "esms",
+        "base_url": "",
+        "settings": "{}",
+        "rate_limit": "",
+        "is_active": "on",
+        "secret_api_key": new_key,
+        "official_accounts-TOTAL_FORMS": "0",
+        "official_accounts-INITIAL_FORMS": "0",
+    }
+    r = admin_client.post(url, form)
     assert r.status_code == 200
     html = r.content.decode()
     assert "errorlist" in html
     assert new_key not in html
     assert_clean(html, "the re-rendered form")
     # the history after a successful save names the fields, never their values
-    r = admin_client.post(
-        url,
-        {
-            "name": esms_account.name,
-            "kind": "esms",
-            "base_url": "",
-            "settings": "{}",
-            "rate_limit": "",
-            "is_active": "on",
-            "secret_api_key": new_key,
-            "official_accounts-TOTAL_FORMS": "0",
-            "official_accounts-INITIAL_FORMS": "0",
-        },
-    )
+    r = admin_client.post(url, {**form, "name": esms_account.name})
     assert r.status_code == 302, r.content.decode()[:2000]
     esms_account.refresh_from_db()
     assert esms_account.get_secrets()["api_key"] == new_key

@@ -40,12 +40,8 @@ def fake_templates(monkeypatch) -> FakeList:
 
 
 @pytest.fixture(autouse=True)
-def _english():
-    """Messages are asserted in English; the project's default language is Vietnamese."""
-    from django.utils import translation
-
-    with translation.override("en"):
-        yield
+def _english(english):
+    """Messages are asserted in English (the english fixture of tests/conftest.py)."""
 
 
 @pytest.fixture

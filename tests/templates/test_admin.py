@@ -8,7 +8,7 @@ import responses
 from django.urls import reverse
 
 from campaigns.engine.validation import campaign_validation_summary
-from campaigns.models import Campaign, ContactList, ContactListMembership
+from campaigns.models import Campaign
 from providers.models import Channel, ChannelKind
 from providers.shared.errors import Refused
 from templates_app.models import Template, TemplateParam
@@ -17,6 +17,7 @@ from tests.factories import (
     CampaignFactory,
     ChannelFactory,
     ContactFactory,
+    ContactListFactory,
     OfficialAccountFactory,
     ProviderAccountFactory,
     TemplateFactory,
@@ -26,6 +27,16 @@ from tests.templates.conftest import load_fixture
 
 pytestmark = pytest.mark.django_db
 T = TemplateParam.Type
+
+
+def _zns_channel_and_template(kind: str, secrets: dict, *, channel_name: str):
+    """A ZNS channel on a new account of this kind (with its OA), and a template of that OA."""
+    account = ProviderAccountFactory(kind=kind, secrets=secrets)
+    oa = OfficialAccountFactory(account=account)
+    channel = Channel.objects.create(
+        name=channel_name, account=account, kind="zalo_zns", official_account=oa
+    )
+    return channel, _zns_template(account=account, official_account=oa)
 
 
 def _zns_template(account=None, **kwargs):
@@ -85,22 +96,15 @@ def test_sync_action_on_selected_templates(admin_client, fake_templates):
 
 def test_change_page_preview_with_campaign_contacts(admin_client):
     template = _zns_template()
-    campaign = CampaignFactory(
-        template=template,
-        channel__account=template.account,
-        param_mapping={
-            "customer_name": {"source": "field", "value": "name"},
-            "order_code": {"source": "attribute", "value": "order"},
-        },
-    )
-    clist = ContactList.objects.create(name="preview list")
     good = ContactFactory(name="Lan", attributes={"order": "DH1"})
     bad = ContactFactory(
         name="Trần Thị Bích Ngọc Hoàng Anh Thư Phương", attributes={"order": "DH-0000000002"}
     )
-    for c in (good, bad):
-        ContactListMembership.objects.create(contact_list=clist, contact=c)
-    campaign.lists.add(clist)
+    campaign = CampaignFactory(  # the factory's mapping: name and attribute "order"
+        template=template,
+        channel__account=template.account,
+        lists=[ContactListFactory(name="preview list", contacts=[good, bad])],
+    )
     url = reverse("admin:templates_app_template_change", args=[template.pk])
 
     page = admin_client.get(url).content.decode()
@@ -217,14 +221,9 @@ def test_test_send_forbidden_without_change_permission(client):
 
 @responses.activate
 def test_test_send_esms_uses_sandbox_and_shows_answer():
-    account = ProviderAccountFactory(
-        kind="esms", secrets={"api_key": "KEY123", "secret_key": "SECRET456"}
+    channel, template = _zns_channel_and_template(
+        "esms", {"api_key": "KEY123", "secret_key": "SECRET456"}, channel_name="esms zns"
     )
-    oa = OfficialAccountFactory(account=account)
-    channel = Channel.objects.create(
-        name="esms zns", account=account, kind="zalo_zns", official_account=oa
-    )
-    template = _zns_template(account=account, official_account=oa)
     calls = []
 
     def answer(request):
@@ -293,21 +292,16 @@ def test_test_send_checks_channel(admin_client):
 
 def test_validation_views(admin_client):
     template = _zns_template()
-    campaign = CampaignFactory(
-        template=template,
-        channel__account=template.account,
-        param_mapping={
-            "customer_name": {"source": "field", "value": "name"},
-            "order_code": {"source": "attribute", "value": "order"},
-        },
+    audience = ContactListFactory(
+        name="v list",
+        contacts=[
+            ContactFactory(name="A", attributes={"order": "1"}),
+            ContactFactory(name="", attributes={}),
+        ],
     )
-    clist = ContactList.objects.create(name="v list")
-    for c in (
-        ContactFactory(name="A", attributes={"order": "1"}),
-        ContactFactory(name="", attributes={}),
-    ):
-        ContactListMembership.objects.create(contact_list=clist, contact=c)
-    campaign.lists.add(clist)
+    campaign = CampaignFactory(  # the factory's mapping: name and attribute "order"
+        template=template, channel__account=template.account, lists=[audience]
+    )
     summary = admin_client.get(
         reverse("admin:templates_app_campaign_validation_summary", args=[campaign.pk])
     ).json()
@@ -325,12 +319,10 @@ def test_validation_summary_partial_renders():
     from django.template.loader import render_to_string
 
     template = _zns_template()
-    campaign = CampaignFactory(template=template, channel__account=template.account)
-    clist = ContactList.objects.create(name="p list")
-    ContactListMembership.objects.create(
-        contact_list=clist, contact=ContactFactory(name="", attributes={})
+    audience = ContactListFactory(name="p list", contacts=[ContactFactory(name="", attributes={})])
+    campaign = CampaignFactory(
+        template=template, channel__account=template.account, lists=[audience]
     )
-    campaign.lists.add(clist)
     html = render_to_string(
         "admin/campaigns/_validation_summary.html",
         {"summary": campaign_validation_summary(campaign=campaign), "campaign": campaign},
@@ -353,12 +345,9 @@ def test_validation_views_need_campaign_permission(client):
 def test_test_send_etelecom_uses_development_mode():
     import re
 
-    account = ProviderAccountFactory(kind="etelecom", secrets={"api_key": "ETKEY-1"})
-    oa = OfficialAccountFactory(account=account)
-    channel = Channel.objects.create(
-        name="et zns", account=account, kind="zalo_zns", official_account=oa
+    channel, template = _zns_channel_and_template(
+        "etelecom", {"api_key": "ETKEY-1"}, channel_name="et zns"
     )
-    template = _zns_template(account=account, official_account=oa)
     sent = []
 
     def answer(request):

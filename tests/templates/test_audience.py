@@ -235,14 +235,11 @@ def test_preview_of_sms_and_email_content_templates():
         strip_diacritics=True,
     )
     contact = ContactFactory(name="Ánh", attributes={"code": "D1"})
-    preview = template_preview(
-        template=sms,
-        contact=contact_data(contact),
-        mapping={
-            "name": {"source": "field", "value": "name"},
-            "code": {"source": "attribute", "value": "code"},
-        },
-    )
+    mapping = {
+        "name": {"source": "field", "value": "name"},
+        "code": {"source": "attribute", "value": "code"},
+    }
+    preview = template_preview(template=sms, contact=contact_data(contact), mapping=mapping)
     assert preview["text"] == "Chao Anh, don D1 da giao."
     assert preview["sms"]["encoding"] == "GSM-7" and preview["sms"]["segments"] == 1
     email = TemplateFactory(
@@ -251,14 +248,7 @@ def test_preview_of_sms_and_email_content_templates():
         subject="Đơn {{code}}",
         body="<p onclick='x'>Chào {{name}}</p>",
     )
-    preview = template_preview(
-        template=email,
-        contact=contact_data(contact),
-        mapping={
-            "name": {"source": "field", "value": "name"},
-            "code": {"source": "attribute", "value": "code"},
-        },
-    )
+    preview = template_preview(template=email, contact=contact_data(contact), mapping=mapping)
     assert preview["subject"] == "Đơn D1"
     assert preview["html"] == "<p>Chào Ánh</p>"
     assert preview["text"] == "Chào Ánh"

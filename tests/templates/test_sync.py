@@ -28,6 +28,16 @@ def _account_with_oa(oa_id="4097311281936189049"):
     return account, oa
 
 
+def _synced_etelecom(fake_templates):
+    """An account whose OA's templates came in once from eTelecom's list (the docs' fixture):
+    the account, the OA, and the list's items (change them to change the next sync)."""
+    account, oa = _account_with_oa()
+    items = load_fixture("etelecom_list_templates.json")["templates"]
+    fake_templates.answers[oa.oa_id] = items
+    sync.templates_sync(account=account)
+    return account, oa, items
+
+
 def _params(template):
     return list(
         template.params.values_list(
@@ -144,10 +154,7 @@ def test_mmp_approved_list_without_oa(fake_templates):
 
 
 def test_resync_updates_reorders_and_removes_params(fake_templates):
-    account, oa = _account_with_oa()
-    items = load_fixture("etelecom_list_templates.json")["templates"]
-    fake_templates.answers[oa.oa_id] = items
-    sync.templates_sync(account=account)
+    account, oa, items = _synced_etelecom(fake_templates)
     t = Template.objects.get(provider_template_id="231677")
     kept_pk = t.params.get(name="order_code").pk
 
@@ -185,10 +192,7 @@ def test_unchanged_resync_reports_no_updates(fake_templates):
 
 
 def test_vanished_templates_are_marked_deleted_but_hand_entered_are_kept(fake_templates):
-    account, oa = _account_with_oa()
-    items = load_fixture("etelecom_list_templates.json")["templates"]
-    fake_templates.answers[oa.oa_id] = items
-    sync.templates_sync(account=account)
+    account, oa, items = _synced_etelecom(fake_templates)
     manual = TemplateFactory(account=account, provider_template_id="manual-1")  # never synced
 
     fake_templates.answers[oa.oa_id] = items[1:]
@@ -238,10 +242,7 @@ def test_provider_without_template_list():
 
 
 def test_disabled_template_pauses_running_campaign(fake_templates):
-    account, oa = _account_with_oa()
-    items = load_fixture("etelecom_list_templates.json")["templates"]
-    fake_templates.answers[oa.oa_id] = items
-    sync.templates_sync(account=account)
+    account, oa, items = _synced_etelecom(fake_templates)
     template = Template.objects.get(provider_template_id="231677")
     running = CampaignFactory(
         channel__account=account, template=template, status=Campaign.Status.RUNNING
@@ -276,10 +277,7 @@ def test_disabled_template_pauses_running_campaign(fake_templates):
 
 
 def test_deleted_template_pauses_campaign_on_next_sync(fake_templates):
-    account, oa = _account_with_oa()
-    items = load_fixture("etelecom_list_templates.json")["templates"]
-    fake_templates.answers[oa.oa_id] = items
-    sync.templates_sync(account=account)
+    account, oa, items = _synced_etelecom(fake_templates)
     template = Template.objects.get(provider_template_id="231677")
     running = CampaignFactory(
         channel__account=account, template=template, status=Campaign.Status.RUNNING
