@@ -288,8 +288,8 @@ def measure(big_id: int, runs: int) -> dict[str, float]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from campaigns.dashboard import dashboard_cache_clear
     from campaigns.models import Campaign, Message
+    from campaigns.selectors.dashboard import dashboard_cache_clear
 
     user, _ = User.objects.get_or_create(
         username="bench-admin", defaults={"is_staff": True, "is_superuser": True}

@@ -101,6 +101,8 @@ def setup(args: argparse.Namespace) -> str:
         "LOA_DRIVERS_PER_CAMPAIGN": "2",
         "LOG_LEVEL": "WARNING",
         "DEBUG": "false",  # no query log, like production (and the other benchmarks)
+        # The fake provider listens on http://127.0.0.1 (the rule is https only without it).
+        "LOA_ALLOW_HTTP_PROVIDER_URLS": "true",
     }
     if args.database_url:
         env["DATABASE_URL"] = args.database_url

@@ -10,7 +10,7 @@ from templates_app.models import Template
 class Contact(models.Model):
     # Unique through Meta.constraints, not unique=True: on PostgreSQL unique=True also adds a
     # second "varchar_pattern_ops" index that every imported row would pay for; phone prefix
-    # searches use a range on the unique index instead (admin_contacts).
+    # searches use a range on the unique index instead (campaigns.contacts.search.contact_search).
     phone = models.CharField(_("phone"), max_length=16, help_text=_("Normalized: 84xxxxxxxxx"))
     name = models.CharField(_("name"), max_length=200, blank=True)
     attributes = models.JSONField(_("attributes"), default=dict, blank=True)
@@ -50,6 +50,21 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.phone})" if self.name else self.phone
+
+    # Attribute keys an import gives an email column ("Email", "E-mail", "Địa chỉ email", "Mail":
+    # campaigns.contacts.importing.mapping.slugify_header), in the order they are read.
+    EMAIL_ATTRIBUTES = ("email", "e_mail", "dia_chi_email", "mail")
+
+    @classmethod
+    def email_of(cls, attributes: dict | None) -> str:
+        """The contact's email address from its attributes ("" when it has none)."""
+        if not isinstance(attributes, dict):
+            return ""
+        for key in cls.EMAIL_ATTRIBUTES:
+            value = str(attributes.get(key) or "").strip()
+            if value:
+                return value
+        return ""
 
 
 class OptOut(models.Model):
@@ -255,6 +270,10 @@ class Campaign(models.Model):
         DRAFT = "draft", _("Draft")
         SCHEDULED = "scheduled", _("Scheduled")
         RUNNING = "running", _("Running")
+        # Every message was handed to the provider, and some outcomes are not known yet (a
+        # timeout, a worker killed mid-call): Loa is asking the provider, and resends only what
+        # provably never arrived. Completed comes when nothing is left to send or settle.
+        SETTLING = "settling", _("Sent, confirming outcomes")
         PAUSED = "paused", _("Paused")
         COMPLETED = "completed", _("Completed")
         CANCELLED = "cancelled", _("Cancelled")
@@ -316,9 +335,18 @@ class Campaign(models.Model):
     failed_count = models.PositiveIntegerField(_("failed"), default=0)
     unknown_count = models.IntegerField(_("unknown"), default=0)
     skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
+    # Messages a cancel ended before they were handed to the provider.
+    cancelled_count = models.PositiveIntegerField(_("cancelled"), default=0)
     # Left out when the messages were built: opted out, over the frequency cap.
     excluded = models.JSONField(_("excluded at build"), default=dict, blank=True)
     cost = models.DecimalField(_("cost (VND)"), max_digits=14, decimal_places=2, default=0)
+    # A provider outage as the engine saw it (campaigns.engine.outage): since when the provider
+    # could not be reached (connection refused or timed out: the requests never arrived), the
+    # last error's code (read through campaign_outage), and the connection failures in a row.
+    # Cleared by the provider's next answer.
+    outage_since = models.DateTimeField(_("provider unreachable since"), null=True, blank=True)
+    outage_error = models.CharField(_("last connection error"), max_length=300, blank=True)
+    outage_failures = models.PositiveIntegerField(default=0, editable=False)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -337,7 +365,10 @@ class Campaign(models.Model):
     def progress_percent(self) -> int:
         if not self.total_count:
             return 0
-        handled = min(self.total_count, self.sent_count + self.failed_count + self.skipped_count)
+        handled = min(
+            self.total_count,
+            self.sent_count + self.failed_count + self.skipped_count + self.cancelled_count,
+        )
         return int(100 * handled / self.total_count)
 
     def reason_text(self) -> str:
@@ -467,7 +498,12 @@ class Message(models.Model):
 
 
 class MessageAttempt(models.Model):
-    """One HTTP call made for a message: for diagnosis. Secrets are redacted before saving."""
+    """One HTTP call made for a message: for diagnosis. Secrets are redacted before saving.
+
+    The row is written when the message is claimed, before the call (`in_flight`), and completed
+    with the call's request and answer after it: a worker killed during the call leaves the row
+    in flight, so the diagnosis shows a call that may have reached the provider instead of
+    nothing (campaigns.engine.claim, campaigns.engine.results)."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts_log")
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -476,6 +512,9 @@ class MessageAttempt(models.Model):
     response_body = models.TextField(blank=True)
     error_class = models.CharField(max_length=16, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    # True from the claim until the call's answer is recorded; still True after that only when
+    # the worker stopped in between (the request may or may not have reached the provider).
+    in_flight = models.BooleanField(_("no answer recorded"), default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -484,6 +523,17 @@ class MessageAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} {self.status_code}"
+
+    def state_text(self) -> str:
+        """What this attempt row says, for the diagnosis screen."""
+        if self.in_flight:
+            return str(
+                _(
+                    "The worker stopped before it recorded this call's answer: the request may "
+                    "or may not have reached the provider."
+                )
+            )
+        return self.error or (str(self.status_code) if self.status_code else "")
 
 
 class Lease(models.Model):

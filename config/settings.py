@@ -310,6 +310,14 @@ LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 LOA_WEBHOOK_NOT_FOUND_LIMIT = env.int("LOA_WEBHOOK_NOT_FOUND_LIMIT", default=50)
 LOA_WEBHOOK_NOT_FOUND_WINDOW = env.int("LOA_WEBHOOK_NOT_FOUND_WINDOW", default=600)
 
+# Provider addresses carry the account's secrets with every call: only https:// ones are accepted
+# (account form and transport), unless this is true, for a test environment whose fake provider
+# listens on http (the test settings, the e2e workers and bench set it). Default: true only in
+# development with DEBUG on.
+LOA_ALLOW_HTTP_PROVIDER_URLS = env.bool(
+    "LOA_ALLOW_HTTP_PROVIDER_URLS", default=DEBUG and not PRODUCTION
+)
+
 # Keys that encrypt provider secrets at rest (comma-separated, newest first; see OPERATIONS.md).
 if PRODUCTION:
     FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")  # no default in production

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from providers import services
-from providers.models import Channel, OfficialAccount, ProviderAccount
+from providers.models import Channel, OfficialAccount, ProviderAccount, secret_destinations
 from providers.registry import PROVIDERS
 from providers.shared.errors import Refused
 from providers.shared.phones import normalize_phone
@@ -69,7 +69,37 @@ class ProviderAccountForm(forms.ModelForm):
         if kind and settings is not None:
             for error in services.account_settings_errors(kind=kind, settings=settings):
                 self.add_error("settings", error)
+        self._secrets_follow_the_address(cleaned)
         return cleaned
+
+    def _secrets_follow_the_address(self, cleaned: dict) -> None:
+        """Whoever points an account holding secrets at another address (base URL, kind, a URL
+        in its settings) must enter the secrets again in the same save: otherwise anyone who may
+        change the account could send them to a host of their choosing with "Test connection"."""
+        account = self.instance
+        if not account.pk or cleaned.get("clear_secrets") or "settings" in self.errors:
+            return
+        stored = sorted(account.get_secrets())
+        if not stored or cleaned.get("kind") is None:
+            return
+        before = secret_destinations(
+            kind=account.kind, base_url=account.base_url, settings=account.settings
+        )
+        after = secret_destinations(
+            kind=cleaned["kind"],
+            base_url=cleaned.get("base_url") or "",
+            settings=cleaned.get("settings"),
+        )
+        missing = [n for n in stored if not (cleaned.get(f"secret_{n}") or "").strip()]
+        if after <= before or not missing:
+            return
+        self.add_error(
+            None,
+            _(
+                "This changes where the account's secrets are sent ({new}): enter the secrets "
+                "again ({names}) in the same save, or tick “Clear all stored secrets”."
+            ).format(new=", ".join(sorted(after - before)), names=", ".join(missing)),
+        )
 
     def save(self, commit=True):
         account = super().save(commit=False)

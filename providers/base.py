@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext as _g
 
 from providers import http, ratelimit
 from providers.redact import redact_data, redact_text
@@ -81,6 +83,7 @@ class OutboundMessage:
     test_mode: bool = False
     content: str = ""  # free text for SMS/Viber/email channels
     subject: str = ""
+    email: str = ""  # email channels: the recipient's address (the contact's email attribute)
 
 
 @dataclass
@@ -122,9 +125,24 @@ class SendResult:
         )
 
 
+# Codes of a status poll that found no status (StatusEvent.absent / StatusEvent.unproven).
+ABSENT = "not_found"  # the provider said, in a documented answer, it has no such message
+UNPROVEN = "status_unproven"  # asked, and the answer proves neither presence nor absence
+
+
 @dataclass
 class StatusEvent:
-    """One normalized delivery status, from a webhook or a status poll."""
+    """One normalized delivery status, from a webhook or a status poll.
+
+    A poll that finds no status answers UNKNOWN, in one of two ways, and the difference decides
+    whether a message may be sent again (campaigns/engine/reconcile.py):
+    - `StatusEvent.absent(...)`: proven_absent=True. Only from an answer the provider's
+      documentation describes as "no message with this key", and only in an adapter whose
+      class sets can_prove_absence (eTelecom's ListMessages by tracking_id).
+    - `StatusEvent.unproven(reason, ...)`: everything else (a 404 from a path we assumed, a
+      shape we do not recognise, a lookup that cannot be made). The message stays `unknown`,
+      with the reason shown to a person, who decides.
+    """
 
     status: EventStatus
     provider_message_id: str = ""
@@ -134,6 +152,33 @@ class StatusEvent:
     error_message: str = ""
     fee: Decimal | None = None
     raw: Any = None
+    # Never set by hand: use StatusEvent.absent (see the class docstring).
+    proven_absent: bool = False
+
+    @classmethod
+    def absent(cls, *, provider_message_id: str = "", idempotency_key: str = "") -> StatusEvent:
+        """The provider's documented answer: it has no message with this key."""
+        return cls(
+            EventStatus.UNKNOWN,
+            provider_message_id=provider_message_id,
+            idempotency_key=idempotency_key,
+            error_code=ABSENT,
+            proven_absent=True,
+        )
+
+    @classmethod
+    def unproven(
+        cls, reason: str, *, provider_message_id: str = "", idempotency_key: str = "", raw=None
+    ) -> StatusEvent:
+        """Asked, and the answer proves nothing either way; `reason` says why, for a person."""
+        return cls(
+            EventStatus.UNKNOWN,
+            provider_message_id=provider_message_id,
+            idempotency_key=idempotency_key,
+            error_code=UNPROVEN,
+            error_message=str(reason)[:500],
+            raw=raw,
+        )
 
 
 @dataclass
@@ -198,6 +243,15 @@ class CallRecord:
     attempts: int = 0  # HTTP attempts behind this one logical call (safe retries included)
 
 
+def url_may_carry_secrets(url: str) -> bool:
+    """May a provider call (it carries the account's secrets) go to this URL? https://, or
+    http:// where LOA_ALLOW_HTTP_PROVIDER_URLS allows it (a test environment's fake provider)."""
+    scheme = urlsplit(str(url)).scheme.lower()
+    return scheme == "https" or (
+        scheme == "http" and bool(getattr(settings, "LOA_ALLOW_HTTP_PROVIDER_URLS", False))
+    )
+
+
 class BaseProvider:
     kind: ClassVar[str] = ""
     label: ClassVar[str] = ""  # may be a lazy translation (the sandbox's is): str() it to join
@@ -212,6 +266,11 @@ class BaseProvider:
     dedupes_idempotency_key: ClassVar[bool] = False
     # ...and for how long it remembers the key (eSMS: 24 h); a resend after that is a duplicate.
     dedupe_window_seconds: ClassVar[float] = 0
+    # Can its status lookup prove that it never received a message? Only where its documentation
+    # describes a lookup by our idempotency key whose empty answer means "no such message"
+    # (eTelecom's ListMessages by tracking_id). The engine resends on StatusEvent.proven_absent
+    # only from such a provider: an adapter built on assumed paths keeps it False.
+    can_prove_absence: ClassVar[bool] = False
     # Does this provider make HTTP calls at all? (the sandbox does not)
     uses_http: ClassVar[bool] = True
 
@@ -274,6 +333,18 @@ class BaseProvider:
         - One CallRecord per logical call (the last attempt; `attempts` counts them), secrets
           redacted, for the engine's MessageAttempt rows (pop_last_call()).
         """
+        if not url_may_carry_secrets(url):
+            # Refused before anything leaves: an account saved with an http:// address (or one in
+            # its settings) never sends its secrets in clear text (providers/models.py refuses to
+            # save one; this covers older rows).
+            raise ProviderError(
+                ErrorClass.CONFIGURATION,
+                "insecure_url",
+                _g(
+                    "Loa sends provider credentials only over https, and this account's address "
+                    "is {url}: enter an https:// base URL."
+                ).format(url=urlsplit(url).scheme + "://" + urlsplit(url).netloc),
+            )
         policy = self.http_policy
         timeout = (policy.connect_timeout, policy.read_timeout)
         secrets = self.secret_values()
@@ -367,9 +438,17 @@ class BaseProvider:
         raise WebhookRejected(f"{self.kind} does not accept webhooks")
 
     def fetch_status(
-        self, *, provider_message_id: str, idempotency_key: str, oa_id: str = ""
+        self,
+        *,
+        provider_message_id: str,
+        idempotency_key: str,
+        oa_id: str = "",
+        channel_kind: str = "",
     ) -> StatusEvent | None:
-        """Ask the provider what happened to one message (reconciliation). None = unknown yet."""
+        """Ask the provider what happened to one message (reconciliation): its status; or
+        UNKNOWN as StatusEvent.absent (documented "no such message") or StatusEvent.unproven
+        (with the reason); None when there is nothing to ask. A lookup that fails raises
+        ProviderError: the engine keeps the message `unknown` and shows the error."""
         return None
 
     def test_connection(self) -> str:

@@ -22,7 +22,7 @@ import re
 from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 
-from providers.base import ErrorClass
+from providers.base import UNPROVEN, ErrorClass
 
 R, A, D, P, C = (
     ErrorClass.RETRYABLE,
@@ -260,7 +260,9 @@ def classify_esms(code: int | str) -> tuple[ErrorClass, str]:
 
 
 # Codes our adapters produce for conditions that are not a provider's error table.
-NOT_FOUND = "not_found"  # fetch_status: the provider positively has no record of the message
+# fetch_status: the provider said, in a documented answer, it has no record of the message
+# (providers.base.StatusEvent.absent; the same value as providers.base.ABSENT).
+NOT_FOUND = "not_found"
 
 _GENERIC = {
     "connect_timeout": _("Could not connect to the provider; the message will be retried."),
@@ -301,6 +303,10 @@ _GENERIC = {
     "missing_journey_id": _("Journey sending is on but this message has no journey id."),
     "unsupported_channel": _("This provider account cannot send on this kind of channel."),
     NOT_FOUND: _("The provider has no record of this message."),
+    UNPROVEN: _(
+        "Loa could not prove whether the provider received this message, so it is not sent "
+        "again: a person decides (resend it, or leave it)."
+    ),
     "etelecom_N": _("eTelecom marked the message as failed without a reason."),
     "esms_status_4": _("eSMS rejected the message."),
     "esms_status_5": _("eSMS reported the message as failed."),

@@ -32,7 +32,6 @@ from providers.base import (
     WebhookRequest,
 )
 from providers.errors import (
-    NOT_FOUND,
     TWIRP_CODES,
     classify_twirp,
     classify_zalo,
@@ -160,6 +159,8 @@ class EtelecomProvider(BaseProvider):
     # [I] eTelecom does not document refusing a repeated tracking_id: an ambiguous send is
     # reconciled with ListMessages(tracking_id) before anything else happens.
     dedupes_idempotency_key = False
+    # ListMessages documents a tracking_id filter: its empty answer proves the message absent.
+    can_prove_absence = True
     default_settings = {
         "mode": "shop",  # "shop": secret api_key + /v1/shop; "partner": secret shop_key + /v1/partner
         "environment": "production",  # or "sandbox" (api-sandbox.etelecom.vn) / "dev"
@@ -169,8 +170,6 @@ class EtelecomProvider(BaseProvider):
         "journey": False,
         "journey_id": "",
         "journey_id_field": "",
-        # Reconciliation: how many messages one ListMessages page may return.
-        "list_page_size": 100,
     }
 
     def __init__(self, config):
@@ -344,35 +343,16 @@ class EtelecomProvider(BaseProvider):
         """GetMessage {oa_id, msg_id} -> the message object (seed 002)."""
         return self.call("GetMessage", {"oa_id": str(oa_id), "msg_id": str(msg_id)})
 
-    def list_messages(
+    def fetch_status(
         self,
         *,
-        tracking_id: str = "",
+        provider_message_id: str,
+        idempotency_key: str,
         oa_id: str = "",
-        after: str = "",
-        limit: int | None = None,
-        **filters: Any,
-    ) -> tuple[list[dict], str]:
-        """ListMessages with a filter (providers.md §1.4) -> (messages, next cursor or "")."""
-        flt = {k: v for k, v in filters.items() if v not in (None, "")}
-        if tracking_id:
-            flt["tracking_id"] = tracking_id
-        if oa_id:
-            flt["oa_id"] = str(oa_id)
-        paging: dict = {"limit": int(limit or self.settings.get("list_page_size") or 100)}
-        if after:
-            paging["after"] = after
-        data = self.call("ListMessages", {"filter": flt, "paging": paging})
-        messages = [m for m in data.get("messages") or [] if isinstance(m, dict)]
-        nxt = (data.get("paging") or {}).get("next") or ""
-        return messages, str(nxt)
-
-    def fetch_status(
-        self, *, provider_message_id: str, idempotency_key: str, oa_id: str = ""
+        channel_kind: str = "",
     ) -> StatusEvent | None:
-        """GetMessage when we know the message id; ListMessages by tracking_id otherwise (or when
-        GetMessage does not know the id). No message for our tracking_id means eTelecom never
-        took the request: StatusEvent(UNKNOWN, error_code="not_found")."""
+        """GetMessage when we know the message id (seed 002); ListMessages by tracking_id
+        otherwise, or when GetMessage does not know the id (providers.md §1.4)."""
         if provider_message_id and oa_id:
             try:
                 event = message_event(self.get_message(oa_id=oa_id, msg_id=provider_message_id))
@@ -383,19 +363,53 @@ class EtelecomProvider(BaseProvider):
                     raise
         if not idempotency_key:
             return None
-        messages, _next = self.list_messages(tracking_id=idempotency_key, oa_id=oa_id, limit=10)
-        messages = [m for m in messages if str(m.get("tracking_id") or "") == idempotency_key]
-        if not messages:
-            return StatusEvent(
-                EventStatus.UNKNOWN,
-                provider_message_id=provider_message_id,
-                idempotency_key=idempotency_key,
-                error_code=NOT_FOUND,
+        return self._status_by_tracking_id(provider_message_id, idempotency_key, oa_id)
+
+    def _status_by_tracking_id(self, message_id: str, key: str, oa_id: str) -> StatusEvent:
+        """ListMessages filtered by our tracking_id. eTelecom documents the filter (providers.md
+        §1.4, docs.etelecom.vn get-message-list), so an answer in its shape with no message is
+        its "no message with this tracking_id": StatusEvent.absent. What proves nothing (and
+        leaves the message `unknown`, visible, for a person): an HTTP error without eTelecom's
+        Twirp envelope (our inferred base URL, providers.md §1.1, may be wrong: 404 is "no such
+        route" as much as "no such message"), an answer not in the documented shape, or other
+        messages than ours (the filter was not applied)."""
+        flt = {"tracking_id": key, **({"oa_id": str(oa_id)} if oa_id else {})}
+        try:
+            data = self.call("ListMessages", {"filter": flt, "paging": {"limit": 10}})
+        except ProviderError as exc:
+            return StatusEvent.unproven(
+                _g(
+                    "ListMessages by tracking_id failed ({code}: {text}); if this persists, "
+                    "check the account's base URL."
+                ).format(code=exc.code, text=exc.message),
+                provider_message_id=message_id,
+                idempotency_key=key,
+            )
+        listed = data.get("messages")
+        if "messages" not in data and isinstance(data.get("paging"), dict):
+            listed = []  # protobuf JSON leaves an empty list out; the paging says it is a list
+        if not isinstance(listed, list):
+            return StatusEvent.unproven(
+                _g("ListMessages answered without a list of messages."),
+                provider_message_id=message_id,
+                idempotency_key=key,
+                raw=data,
+            )
+        ours = [m for m in listed if isinstance(m, dict) and str(m.get("tracking_id")) == key]
+        if not listed:
+            return StatusEvent.absent(provider_message_id=message_id, idempotency_key=key)
+        if not ours:
+            return StatusEvent.unproven(
+                _g(
+                    "ListMessages answered other messages than the one asked for (its "
+                    "tracking_id filter was not applied): that proves nothing about this one."
+                ),
+                provider_message_id=message_id,
+                idempotency_key=key,
             )
         # Several rows for one tracking_id would mean a duplicate send: report the furthest one.
-        events = [message_event(m) for m in messages]
-        best = max(events, key=lambda e: _RANK.get(e.status, 0))
-        best.idempotency_key = idempotency_key
+        best = max((message_event(m) for m in ours), key=lambda e: _RANK.get(e.status, 0))
+        best.idempotency_key = key
         return best
 
     # ---- templates, OAs, webhooks ----------------------------------------------------------------

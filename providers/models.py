@@ -3,20 +3,53 @@ OfficialAccount (a Zalo OA) and Channel (a route to send on). SandboxCallback, t
 outbox, is defined in providers/sandbox/outbox.py and registered through the import below."""
 
 import secrets as pysecrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from providers import crypto
-from providers.base import AccountConfig, BaseProvider
+from providers.base import AccountConfig, BaseProvider, url_may_carry_secrets
 from providers.registry import get_provider_class, provider_choices
 from providers.sandbox.outbox import SandboxCallback  # noqa: F401 - Django registers it from here
 
 
 def new_webhook_token() -> str:
     return pysecrets.token_urlsafe(32)
+
+
+def settings_urls(value) -> list[str]:
+    """Every absolute http(s) URL in an account's settings JSON (eSMS's status_base_url, ...):
+    the provider calls them with the account's secrets too."""
+    if isinstance(value, dict):
+        return [url for v in value.values() for url in settings_urls(v)]
+    if isinstance(value, list):
+        return [url for v in value for url in settings_urls(v)]
+    if isinstance(value, str) and urlsplit(value.strip()).scheme.lower() in ("http", "https"):
+        return [value.strip()]
+    return []
+
+
+def secret_destinations(*, kind: str, base_url: str, settings: dict | None) -> set[str]:
+    """The addresses (scheme://host) an account of this kind, base URL and settings sends its
+    secrets to: its effective base URL (the provider's default when empty) and the URLs of its
+    settings. Changing them asks for the secrets again (providers/admin.py)."""
+    settings = settings if isinstance(settings, dict) else {}
+    urls = settings_urls(settings)
+    try:
+        config = AccountConfig(0, kind, base_url or "", {}, settings)
+        urls.append(get_provider_class(kind)(config).base_url)
+    except Exception:  # an unknown kind or broken settings: the explicit URL is what we know
+        urls.append(base_url or "")
+    out = set()
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.netloc:
+            out.add(f"{parts.scheme.lower()}://{parts.netloc.lower()}")
+    return out
 
 
 class ChannelKind(models.TextChoices):
@@ -68,6 +101,23 @@ class ProviderAccount(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        """Provider addresses are https:// (every call carries the account's secrets); http://
+        only where LOA_ALLOW_HTTP_PROVIDER_URLS allows it, for a test environment."""
+        super().clean()
+        rule = _(
+            "Provider addresses must start with https://: the account's secrets travel with every "
+            "call (http:// is accepted only where LOA_ALLOW_HTTP_PROVIDER_URLS is set, for a test "
+            "environment)."
+        )
+        errors = {}
+        if self.base_url and not url_may_carry_secrets(self.base_url):
+            errors["base_url"] = rule
+        if any(not url_may_carry_secrets(u) for u in settings_urls(self.settings)):
+            errors["settings"] = rule
+        if errors:
+            raise ValidationError(errors)
 
     # Secrets are never attributes of the model: reading them is an explicit call.
     def get_secrets(self) -> dict[str, str]:

@@ -26,7 +26,7 @@ from providers.shared.phones import normalize_phone
 from templates_app.models import Template, TemplateParam
 from templates_app.params import template_params, template_params_from_body
 from templates_app.preview import PICKS, recipient_source, template_preview
-from templates_app.sync import provider_lists_templates, templates_sync
+from templates_app.sync import http_url_or_empty, provider_lists_templates, templates_sync
 from templates_app.testsend import template_test_send
 from templates_app.validation import rule_for
 
@@ -233,6 +233,9 @@ class TemplateAdmin(admin.ModelAdmin):
                 }
                 for p in template_params(template=template)
             ]
+            # The provider's URL becomes a link: only an http(s) one (a stored javascript: URL,
+            # from before sync checked the scheme, must never reach an href).
+            result["preview_url"] = http_url_or_empty(result.get("preview_url"))
             ctx["result"] = result
         except Exception:  # the change page must open even if a preview cannot be built
             logger.exception("preview failed for template %s", template.pk)

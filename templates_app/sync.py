@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
@@ -148,6 +149,14 @@ def provider_error_text(exc: Exception) -> str:
     return _("Unexpected error: {error}").format(error=type(exc).__name__)
 
 
+def http_url_or_empty(value: Any) -> str:
+    """`value` if it is an absolute http(s) URL, else "": a provider's preview_url becomes a link
+    in the admin, and a javascript: or data: URL there would run in the admin's origin."""
+    url = str(value or "").strip()
+    parts = urlsplit(url)
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
 def _decimal(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -223,7 +232,7 @@ def _template_upsert(
         "name": (str(item.get("name") or "").strip() or template_id)[:200],
         "status": status,
         "status_reason": str(item.get("status_reason") or "")[:300],
-        "preview_url": str(item.get("preview_url") or "")[:500],
+        "preview_url": http_url_or_empty(item.get("preview_url"))[:500],
         "body": body,
         "buttons": item.get("buttons") if isinstance(item.get("buttons"), list) else [],
         "official_account": oa,

@@ -65,6 +65,8 @@ def process_env(**extra) -> dict:
         Q_SYNC="false",
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         LOA_SANDBOX_CALLBACK_DELAY="0.3",
+        # The fake providers listen on http://127.0.0.1 (config/test_settings.py says the same).
+        LOA_ALLOW_HTTP_PROVIDER_URLS="true",
         LOA_DRIVER_TIME_BUDGET="20",
         Q_LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",

@@ -4,8 +4,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from webhooks.applier import webhook_event_reprocess
 from webhooks.models import InboundMessage, WebhookEvent
-from webhooks.services import webhook_event_reprocess
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,9 +53,19 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             text = obj.body
         return format_html("<pre style='white-space:pre-wrap;max-width:60em'>{}</pre>", text)
 
-    @admin.action(description=_("Re-apply the selected events"), permissions=["view"])
+    def has_reapply_permission(self, request) -> bool:
+        """Re-applying writes (statuses, counters, opt-outs): the change permission, although
+        nobody edits an event's fields (has_change_permission stays False for the form)."""
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description=_("Re-apply the selected events"), permissions=["reapply"])
     def reapply(self, request, queryset):
-        results = [webhook_event_reprocess(event_id=e.pk) for e in queryset[:1000]]
+        # Exactly the chosen events, each on its own (not whichever events are oldest).
+        results = [
+            webhook_event_reprocess(event_id=pk)
+            for pk in queryset.order_by("pk").values_list("pk", flat=True)[:1000]
+        ]
         self.message_user(
             request,
             _("{n} event(s) re-applied: {applied} applied, {other} other.").format(
@@ -76,9 +86,10 @@ class InboundMessageAdmin(ReadOnlyAdmin):
         "phone",
         "text",
         "opted_out",
+        "opt_out_state",
         "contact",
     ]
-    list_filter = ["account", "opted_out"]
+    list_filter = ["opt_out_state", "account", "opted_out"]
     raw_id_fields = ["contact", "event"]
     list_select_related = ["account", "contact"]
     search_fields = ["=phone", "text"]

@@ -16,6 +16,10 @@ class WebhookEvent(models.Model):
         IGNORED = "ignored", _("Ignored (unsupported)")
         REJECTED = "rejected", _("Rejected (malformed)")
         EXPIRED = "expired", _("Expired (never matched)")
+        # The database refused what this event would write (its detail says why); the others of
+        # its batch were applied. Tried again by the every-minute tick a few times (the error
+        # may have been passing), then left for a person ("Re-apply" in the admin).
+        FAILED = "failed", _("Failed (could not be applied)")
 
     # No database constraints on the two foreign keys (Django still cascades and nulls them):
     # at a thousand callbacks a second, the per-row constraint triggers, and the KEY SHARE lock
@@ -76,6 +80,14 @@ class WebhookEvent(models.Model):
 class InboundMessage(models.Model):
     """A reply or conversation message from a recipient."""
 
+    class OptOutState(models.TextChoices):
+        NONE = "", _("Not an opt-out")
+        APPLIED = "applied", _("Opt-out applied")
+        # An opt-out keyword from a sender we cannot tie to a contact (no phone in the payload,
+        # no earlier message from that conversation): kept visible until a person decides, and
+        # applied by itself if the sender is tied to a contact later.
+        NOT_MATCHED = "not_matched", _("Opt-out request not matched")
+
     account = models.ForeignKey(
         ProviderAccount, on_delete=models.CASCADE, related_name="inbound_messages"
     )
@@ -91,6 +103,9 @@ class InboundMessage(models.Model):
     text = models.TextField(_("text"), blank=True)
     provider_message_id = models.CharField(max_length=100, blank=True)
     opted_out = models.BooleanField(_("opt-out keyword"), default=False)
+    opt_out_state = models.CharField(
+        _("opt-out"), max_length=16, choices=OptOutState.choices, blank=True, default=""
+    )
     event = models.ForeignKey(
         WebhookEvent, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -100,6 +115,47 @@ class InboundMessage(models.Model):
         verbose_name = _("inbound message")
         verbose_name_plural = _("inbound messages")
         ordering = ["-received_at"]
+        indexes = [
+            # A reply without a phone is tied to its contact through the same sender's earlier
+            # messages (webhooks.inbound).
+            models.Index(fields=["account", "sender"], name="inbound_sender_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sender}: {self.text[:40]}"
+
+
+class SenderContact(models.Model):
+    """Who a provider's sender id is (an MMP conversation id, a Zalo user id), once known.
+
+    Learned from a reply that carried a phone, and from a Zalo delivery receipt that named its
+    recipient for a message we sent; used for the replies that carry no phone (MMP's
+    conversation webhook may send `"phone": ""`), so that an opt-out keyword reaches its contact.
+    """
+
+    class Source(models.TextChoices):
+        REPLY = "reply", _("A reply with a phone number")
+        RECEIPT = "receipt", _("A delivery receipt of a message we sent")
+
+    account = models.ForeignKey(
+        ProviderAccount,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("provider account"),
+    )
+    sender = models.CharField(_("sender"), max_length=100)
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="+", verbose_name=_("contact")
+    )
+    source = models.CharField(_("learned from"), max_length=16, choices=Source.choices)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("reply sender")
+        verbose_name_plural = _("reply senders")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "sender"], name="uniq_sender_contact")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender} -> {self.contact_id}"

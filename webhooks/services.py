@@ -1,36 +1,47 @@
 """Webhook intake: store raw first, parse with the provider module, apply through campaigns.
 
 Answers: 200 for accepted, duplicate, unmatched or unsupported events (so providers stop
-retrying); 400 for a malformed body; 404 for an unknown token. Never a 500 for bad input.
+retrying); 400 for a malformed body (413 too large, 411 a body of unknown length the server
+cannot read to its end); 429 when an account's refused requests exceed their budget; 404 for an
+unknown token. Never a 500 for bad input.
+
+A refused request is kept for diagnosis, but only its first 4 KiB with the SHA-256 and length of
+the whole (anyone holding a token could otherwise grow the table without bound: 300 refused
+bodies of 253 KiB added 80.8 MB in 5 s), and refused requests are counted per account: beyond
+LOA_WEBHOOK_REFUSED_LIMIT in LOA_WEBHOOK_REFUSED_WINDOW seconds they are answered 429 with
+Retry-After and not stored. Accepted callbacks are never counted nor limited.
+
+The applier (webhooks.applier) and the replies (webhooks.inbound) live in their own modules;
+webhook_events_apply, webhook_events_reapply and webhook_event_reprocess are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from campaigns.bulk import rows_bulk_set
-from campaigns.contacts.optout import contact_opt_out
-from campaigns.engine.delivery import messages_apply_events, messages_find
-from campaigns.models import Contact, OptOut
-from providers.base import ParsedWebhook, WebhookRejected, WebhookRequest
-from providers.models import Channel, ProviderAccount
+from config.security import cache_call, cache_incr
+from providers.base import WebhookRejected, WebhookRequest
+from providers.models import ProviderAccount
 from providers.sandbox.outbox import SandboxCallback
-from providers.shared.phones import normalize_phone
-from providers.shared.text import fold
 from webhooks import intake
-from webhooks.models import InboundMessage, WebhookEvent
+from webhooks.applier import (  # noqa: F401 - re-exported (module docstring)
+    webhook_event_reprocess,
+    webhook_events_apply,
+    webhook_events_reapply,
+)
+from webhooks.models import WebhookEvent
+from webhooks.parse import callback_parse
 
 logger = logging.getLogger("loa.webhooks")
 
@@ -44,6 +55,8 @@ KEPT_HEADERS = (
     "x-request-id",
 )
 MAX_BODY = 256 * 1024
+# What a refused request keeps of its body and of its query string (module docstring).
+REFUSED_KEEP = 4096
 
 
 @dataclass
@@ -51,6 +64,7 @@ class Answer:
     status: int
     outcome: str
     detail: str = ""
+    retry_after: int = 0  # seconds, for a 429
 
     def payload(self) -> dict[str, str]:
         """The JSON body, the same from the view and from the WSGI fast path."""
@@ -58,6 +72,38 @@ class Answer:
         if self.status >= 400:
             body["error"] = self.detail
         return body
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Retry-After", str(self.retry_after))] if self.retry_after else []
+
+
+class BodyUnreadable(Exception):
+    """A request body whose end cannot be found: no Content-Length, and a server that does not
+    say it ends the input stream itself (wsgi.input_terminated)."""
+
+
+def body_read(environ: dict, *, limit: int = MAX_BODY) -> bytes:
+    """The request body from a WSGI environ, up to `limit` + 1 bytes (one more than allowed, so
+    the caller sees that it is too large). A chunked body (Transfer-Encoding, no Content-Length)
+    is read to its end when the server de-chunks and terminates the stream (gunicorn, granian:
+    wsgi.input_terminated); otherwise BodyUnreadable (answered 411, so the provider retries with
+    a length). Used by the fast path and by the Django view: Django reads no chunked body."""
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH") or ""
+    if length.isdigit():
+        n = int(length)
+        return stream.read(min(n, limit + 1)) if n else b""
+    if not environ.get("HTTP_TRANSFER_ENCODING"):
+        return b""
+    if not environ.get("wsgi.input_terminated"):
+        raise BodyUnreadable
+    out = bytearray()
+    while len(out) <= limit:
+        chunk = stream.read(min(65536, limit + 1 - len(out)))
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
 
 
 def webhook_receive(
@@ -71,11 +117,12 @@ def webhook_receive(
 ) -> Answer:
     """Store the raw request and answer; statuses are applied in batches right after.
 
-    The request path does the least that keeps the promise: parse (pure Python, to refuse a
-    malformed body with 400 and to get the dedupe key) and one row written through the group
-    commit (webhooks.intake), which shares the INSERT and the COMMIT with concurrent callbacks.
-    Duplicates are recognized by the unique (account, dedupe_key) and stored too, marked as such.
-    `query_string` is the request's raw query string (as in the WSGI environ), stored as it came.
+    The request path does the least that keeps the promise: parse and check (pure Python, to
+    refuse a malformed body with 400 and to get the dedupe key) and one row written through the
+    group commit (webhooks.intake), which shares the INSERT and the COMMIT with concurrent
+    callbacks. Duplicates are recognized by the unique (account, dedupe_key) and stored too,
+    marked as such. `query_string` is the request's raw query string (as in the WSGI environ),
+    stored as it came.
     """
     try:
         return _receive(account, method, query_string, body, headers, remote_addr)
@@ -111,24 +158,26 @@ def _receive(
         remote_addr=remote_addr,
     )
     if len(body) > MAX_BODY:
-        return _refuse(raw, 413, "Body too large")
+        return _refuse(raw, body, 413, f"Body larger than {MAX_BODY // 1024} KiB")
     # PostgreSQL text cannot hold NUL: keep a visible replacement instead of failing the insert.
-    raw["body"] = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    raw["body"] = _text(body)
     try:
         # Last value wins for a repeated name, as Django's request.GET.get does.
         query = dict(
             parse_qsl(query_string, keep_blank_values=True, errors="replace", max_num_fields=1000)
         )
     except ValueError:
-        return _refuse(raw, 400, "Too many query parameters")
+        return _refuse(raw, body, 400, "Too many query parameters")
     request = WebhookRequest(method=method, query=query, body=body, headers=kept)
     try:
-        parsed = _provider_for(account).parse_webhook(request)
+        parsed, _notes = callback_parse(account, request)
     except WebhookRejected as exc:
-        return _refuse(raw, exc.status, str(exc))
+        return _refuse(raw, body, exc.status, str(exc))
     except Exception as exc:  # a parser bug must not become a 500 the provider retries forever
         logger.exception("webhook parser of %s crashed", account.kind)
-        _refuse(raw, 400, f"Parser error: {type(exc).__name__}")
+        answer = _refuse(raw, body, 400, f"Parser error: {type(exc).__name__}")
+        if answer.status == 429:
+            return answer
         return Answer(400, OUT.REJECTED, "Could not parse the callback")
 
     _touch_account(account)
@@ -139,26 +188,53 @@ def _receive(
     return Answer(200, OUT.RECEIVED)
 
 
-def _refuse(raw: dict, status: int, detail: str) -> Answer:
-    """Keep a refused request too (the log shows what was wrong with it) and answer."""
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def _refuse(raw: dict, body: bytes, status: int, detail: str) -> Answer:
+    """Keep a refused request too (the log shows what was wrong with it), capped, within the
+    account's budget of refused requests (module docstring), and answer."""
+    wait = _refused_over_budget(raw["account_id"])
+    if wait:
+        return Answer(
+            429, "throttled", "Too many refused callbacks; retry later", retry_after=wait
+        )
+    if len(body) > REFUSED_KEEP or len(raw["query"]) > REFUSED_KEEP:
+        digest = hashlib.sha256(body).hexdigest()
+        raw["body"] = _text(body[:REFUSED_KEEP])
+        raw["query"] = raw["query"][:REFUSED_KEEP]
+        # A chunked body is read no further than one byte over the limit (body_read).
+        size = f"{len(body):,} bytes"
+        if len(body) == MAX_BODY + 1:
+            size = f"more than {MAX_BODY:,} bytes (hashed: the first {len(body):,})"
+        kept = f" [body: {size}, SHA-256 {digest}; the first {REFUSED_KEEP:,} bytes kept]"
+        detail = detail[: 500 - len(kept)] + kept
     raw.update(outcome=OUT.REJECTED, outcome_detail=detail[:500], processed_at=timezone.now())
     intake.writer.store(raw)
     return Answer(status, OUT.REJECTED, detail)
 
 
-_providers: dict[int, tuple[float, object, object]] = {}
-
-
-def _provider_for(account: ProviderAccount):
-    """Provider instances per account, reused for 30 s in this process: building one decrypts the
-    credentials and reads the OA secrets, too much work to repeat on every callback."""
-    now = time.monotonic()
-    cached = _providers.get(account.pk)
-    if cached and now - cached[0] < 30 and cached[1] == account.updated_at:
-        return cached[2]
-    provider = account.get_provider()
-    _providers[account.pk] = (now, account.updated_at, provider)
-    return provider
+def _refused_over_budget(account_id: int) -> int:
+    """Count one refused request of this account; the seconds to wait if over the budget."""
+    limit = int(getattr(settings, "LOA_WEBHOOK_REFUSED_LIMIT", 60))
+    window = int(getattr(settings, "LOA_WEBHOOK_REFUSED_WINDOW", 600))
+    if limit <= 0:
+        return 0
+    key = f"loa:wh-refused:{account_id}"
+    cache_call(lambda: cache.add(f"{key}:until", time.time() + window, window), None)
+    count = cache_call(lambda: cache_incr(key, window), 0)
+    if count <= limit:
+        return 0
+    until = cache_call(lambda: cache.get(f"{key}:until"), None) or time.time() + window
+    if count == limit + 1:
+        logger.warning(
+            "webhook account %s: %s refused callbacks within %s s; answering 429",
+            account_id,
+            count,
+            window,
+        )
+    return max(1, int(float(until) - time.time() + 0.999))
 
 
 _last_touch: dict[int, float] = {}
@@ -200,164 +276,6 @@ def _trigger_applier() -> None:
     transaction.on_commit(
         lambda: async_task("webhooks.tasks.webhook_apply_task", group="webhook-apply")
     )
-
-
-def webhook_events_apply(
-    *, limit: int = 1000, outcomes: tuple[str, ...] = (OUT.RECEIVED,), ids: list[int] | None = None
-) -> dict[str, int]:
-    """Apply stored events in one batch: parse, find their messages in bulk, fold the statuses,
-    write each message and each campaign's counters once. Returns counts per outcome."""
-    done: Counter = Counter()
-    with transaction.atomic():
-        qs = WebhookEvent.objects.filter(outcome__in=outcomes).order_by("pk")
-        if ids is not None:
-            qs = qs.filter(pk__in=ids)
-        if connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True, of=("self",))
-        events = list(qs[:limit])
-        if not events:
-            return {}
-        # Each account once, not joined onto every event row.
-        accounts = ProviderAccount.objects.in_bulk({ev.account_id for ev in events})
-        parsed_by_event: dict[int, ParsedWebhook | None] = {}
-        for ev in events:
-            try:
-                provider = _provider_for(accounts[ev.account_id])
-                parsed_by_event[ev.pk] = provider.parse_webhook(_request_of(ev))
-            except (
-                Exception
-            ) as exc:  # stored events were parsed once; a change of parser may refuse them
-                parsed_by_event[ev.pk] = None
-                ev.outcome, ev.outcome_detail = OUT.REJECTED, str(exc)[:500]
-        # messages, per account, in two queries each
-        by_account: dict[int, list] = {}
-        for ev in events:
-            p = parsed_by_event[ev.pk]
-            if p is not None:
-                by_account.setdefault(ev.account_id, []).extend((ev, st) for st in p.statuses)
-        items = []
-        unmatched: set[int] = set()
-        linked: dict[int, int] = {}
-        for account_id, pairs in by_account.items():
-            found = messages_find(account_id=account_id, events=[st for _ev, st in pairs])
-            for (ev, st), mid in zip(pairs, found, strict=True):
-                if mid is None:
-                    unmatched.add(ev.pk)
-                else:
-                    items.append((mid, st))
-                    linked[ev.pk] = mid
-        changes = messages_apply_events(items=items)
-        now = timezone.now()
-        for ev in events:
-            p = parsed_by_event[ev.pk]
-            if p is not None:
-                for inbound in p.inbound:
-                    inbound_store(account=accounts[ev.account_id], event=ev, inbound=inbound)
-                if ev.pk in unmatched:
-                    ev.outcome, ev.outcome_detail = (
-                        OUT.UNMATCHED,
-                        "A status for a message not recorded (yet)",
-                    )
-                elif not p.statuses and not p.inbound:
-                    ev.outcome = OUT.IGNORED
-                    ev.outcome_detail = p.ignored_reason or "No status or message in this event"
-                else:
-                    ev.outcome = OUT.APPLIED
-                    ev.outcome_detail = (
-                        f"{len(p.statuses)} status(es)"
-                        if p.statuses
-                        else f"{len(p.inbound)} inbound message(s)"
-                    )
-            ev.message_id = linked.get(ev.pk)
-            ev.processed_at = now
-            ev.attempts += 1
-            done[ev.outcome] += 1
-        rows_bulk_set(
-            WebhookEvent,
-            events,
-            ["outcome", "outcome_detail", "message", "processed_at", "attempts"],
-        )
-    done["changes"] = changes
-    return dict(done)
-
-
-def _request_of(event: WebhookEvent) -> WebhookRequest:
-    query = dict(parse_qsl(event.query, keep_blank_values=True))
-    return WebhookRequest(
-        method=event.method, query=query, body=event.body.encode(), headers=event.headers
-    )
-
-
-OPT_OUT_KEYWORDS_DEFAULT = ("TU CHOI", "TUCHOI", "HUY", "STOP", "UNSUBSCRIBE")
-
-
-def inbound_store(
-    *, account: ProviderAccount, event: WebhookEvent | None, inbound
-) -> InboundMessage:
-    phone = normalize_phone(inbound.phone).phone if inbound.phone else None
-    contact = Contact.objects.filter(phone=phone).first() if phone else None
-    channel = None
-    if inbound.channel_external_id:
-        channel = Channel.objects.filter(
-            account=account, external_id=inbound.channel_external_id
-        ).first()
-    keywords = settings.LOA.get("OPT_OUT_KEYWORDS") or OPT_OUT_KEYWORDS_DEFAULT
-    normalized = fold(inbound.text).upper().strip(" .!")
-    opted = normalized in {fold(k).upper() for k in keywords}
-    msg = InboundMessage.objects.create(
-        account=account,
-        channel=channel,
-        contact=contact,
-        sender=inbound.sender[:100],
-        sender_name=inbound.name[:200],
-        phone=phone or "",
-        text=inbound.text,
-        provider_message_id=inbound.provider_message_id[:100],
-        opted_out=opted,
-        event=event,
-    )
-    if opted and phone:
-        # One service for every opt-out source (admin, file, reply): it keeps the first reason
-        # and time as evidence, and creates the contact if the number is not one yet.
-        opt_out = contact_opt_out(
-            phone=phone,
-            channel_kind=channel.kind if channel else OptOut.ALL,
-            reason=inbound.text[:300],
-            source=OptOut.Source.REPLY,
-        )
-        if msg.contact_id is None:  # the number became a contact just now
-            InboundMessage.objects.filter(pk=msg.pk).update(contact=opt_out.contact)
-            msg.contact = opt_out.contact
-    return msg
-
-
-def webhook_event_reprocess(*, event_id: int) -> str:
-    """Apply one stored event again (admin "re-apply"); returns its new outcome."""
-    WebhookEvent.objects.filter(pk=event_id).exclude(outcome=OUT.DUPLICATE).update(
-        outcome=OUT.RECEIVED
-    )
-    webhook_events_apply(limit=1)
-    return WebhookEvent.objects.filter(pk=event_id).values_list("outcome", flat=True).first() or ""
-
-
-def webhook_events_reapply(*, limit: int = 2000) -> int:
-    """Unmatched events are tried again; those older than the retention window are marked
-    expired (visible in the admin), never silently dropped. Events left in `received` (a worker
-    died mid-batch) are applied too."""
-    window = timedelta(hours=settings.LOA.get("UNMATCHED_RETENTION_HOURS", 72))
-    WebhookEvent.objects.filter(
-        outcome=OUT.UNMATCHED, received_at__lt=timezone.now() - window
-    ).update(
-        outcome=OUT.EXPIRED,
-        outcome_detail="No matching message appeared within the retention window",
-    )
-    applied = 0
-    while True:
-        done = webhook_events_apply(limit=limit, outcomes=(OUT.RECEIVED, OUT.UNMATCHED))
-        applied += done.get(OUT.APPLIED, 0)
-        # stop when a batch was not full or nothing but unmatched events remain
-        if sum(v for k, v in done.items() if k != "changes") < limit or not done.get(OUT.APPLIED):
-            return applied
 
 
 # ---- the sandbox provider's callbacks ----------------------------------------------------------

@@ -12,13 +12,12 @@ from django.conf import settings
 from django.core.cache import cache
 
 from campaigns.engine.leases import lease_acquire, lease_release
+from webhooks.applier import webhook_events_apply, webhook_events_reapply
 from webhooks.models import WebhookEvent
 from webhooks.services import (
     APPLY_PENDING_KEY,
     sandbox_callbacks_deliver,
     sandbox_callbacks_waiting,
-    webhook_events_apply,
-    webhook_events_reapply,
 )
 
 logger = logging.getLogger("loa.tasks")

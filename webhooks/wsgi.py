@@ -7,7 +7,8 @@ account query): the two cores could not take more than a few hundred per second.
 answers `/webhooks/<token>/` for a known, active account itself and hands everything else to
 Django unchanged: unknown or malformed tokens (Django's path counts them for the throttle and
 answers 404), throttled addresses (429), a Host not in ALLOWED_HOSTS (400), plain HTTP when
-HTTPS is required (redirect), other methods (405), bodies over the limit or without a length.
+HTTPS is required (redirect), other methods (405), bodies over the limit, and a body without a
+length from a server that does not end the stream itself (411). A chunked body is read here.
 
 What it does is what the Django view does, through the same service (webhooks.services.
 webhook_receive): the same answers, the same stored rows, the same client address and request id.
@@ -35,7 +36,7 @@ from webhooks.guard import (
     webhook_throttle_enabled,
     webhook_throttled_for,
 )
-from webhooks.services import KEPT_HEADERS, MAX_BODY, Answer, webhook_receive
+from webhooks.services import KEPT_HEADERS, MAX_BODY, Answer, body_read, webhook_receive
 
 logger = logging.getLogger("loa.webhooks")
 
@@ -69,11 +70,12 @@ class WebhookFastPath:
         token = path_token(environ["PATH_INFO"])
         if token is None or not self._host_ok(environ) or not _scheme_ok(environ):
             return None
-        content_length = environ.get("CONTENT_LENGTH") or "0"
-        if not content_length.isdigit() or environ.get("HTTP_TRANSFER_ENCODING"):
-            return None
-        if int(content_length) > MAX_BODY:
-            return None
+        content_length = environ.get("CONTENT_LENGTH") or ""
+        if content_length:
+            if not content_length.isdigit() or int(content_length) > MAX_BODY:
+                return None
+        elif environ.get("HTTP_TRANSFER_ENCODING") and not environ.get("wsgi.input_terminated"):
+            return None  # a body whose end we cannot find: Django's path answers 411
         ip = client_ip(environ)
         if webhook_throttle_enabled() and webhook_throttled_for(ip):
             return None
@@ -86,7 +88,8 @@ class WebhookFastPath:
             return self._respond(environ, start_response, rid, unavailable)
         if account is None:
             return None
-        body = environ["wsgi.input"].read(int(content_length)) if content_length != "0" else b""
+        # A chunked body (gunicorn and granian de-chunk it) is read here, within the size cap.
+        body = body_read(environ, limit=MAX_BODY)
         headers = {name: environ[key] for name, key in _HEADER_KEYS if key in environ}
         ctx = request_id_var.set(rid)
         try:
@@ -113,6 +116,7 @@ class WebhookFastPath:
         ]
         if settings.SECURE_HSTS_SECONDS and _is_secure(environ):
             headers.append(("Strict-Transport-Security", _hsts()))
+        headers += answer.headers()
         start_response(f"{status.value} {status.phrase}", headers)
         return [payload]
 

@@ -1,8 +1,13 @@
-"""The text a contact is searched by (Contact.search_text): computed for every imported row and
-whenever the admin saves a contact."""
+"""Finding contacts: the text a contact is searched by (Contact.search_text, computed for every
+imported row and whenever the admin saves a contact) and the search itself (the contacts
+changelist's search box)."""
 
 from __future__ import annotations
 
+from django.db.models import Q, QuerySet
+
+from campaigns.models import Contact
+from providers.shared.phones import normalize_phone
 from providers.shared.text import fold
 
 _FOLD_CACHE: dict[str, str] = {}
@@ -37,3 +42,34 @@ def contact_search_text(name: str) -> str:
         if len(_NAME_CACHE) < 200_000:
             _NAME_CACHE[name] = folded
     return folded
+
+
+def contact_search(*, queryset: QuerySet[Contact], term: str) -> QuerySet[Contact]:
+    """Phones by their normalized prefix (an index range), names through the folded text."""
+    term = (term or "").strip()
+    if not term:
+        return queryset
+    compact = term.replace(" ", "").replace(".", "").replace("-", "")
+    digits = compact.lstrip("+")
+    if digits.isdigit():
+        if len(digits) >= 9:
+            phone = normalize_phone(term, mobile_only=False).phone
+            if phone:
+                return queryset.filter(phone=phone)
+        # A prefix typed as the user knows it: 0987…, 84987…, +84 987…
+        if digits.startswith("84"):
+            prefix = digits
+        elif digits.startswith("0"):
+            prefix = "84" + digits[1:]
+        else:
+            # Digits from the middle or the end of a number: no index can help, but the
+            # paginator stops at the first page of matches.
+            return queryset.filter(phone__contains=digits)
+        # A range on the unique index: works under any collation, unlike LIKE 'x%'.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return queryset.filter(phone__gte=prefix, phone__lt=upper)
+    folded = fold(term).lower()
+    q = Q()
+    for word in folded.split():
+        q &= Q(search_text__contains=word)
+    return queryset.filter(q)

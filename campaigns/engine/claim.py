@@ -1,6 +1,9 @@
 """Claiming: due pending messages become `sending`, and the claim is committed before any HTTP
 call (a message is never sent by two drivers). Opt-outs and the promotion frequency cap are
-checked here, at send time, not only when the campaign was built."""
+checked here, at send time, not only when the campaign was built; so are the template, the
+channel and the provider account, once per batch (campaign_send_blocker). Each claimed message
+gets its MessageAttempt row, in flight, in the same commit: a worker killed during the call
+leaves a visible trace of a call that may have happened."""
 
 from __future__ import annotations
 
@@ -10,11 +13,19 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from campaigns.bulk import rows_insert
 from campaigns.engine.policy import contacts_frequency_capped
-from campaigns.models import Campaign, Message, OptOut
+from campaigns.models import Campaign, Message, MessageAttempt, OptOut
+from campaigns.notes import Note
+from templates_app.models import Template
 
 S = Message.Status
+# The statuses in which drivers send: running, and settling (resending what reconciliation proved
+# never arrived, without reopening the campaign).
+SENDING_STATUSES = (Campaign.Status.RUNNING, Campaign.Status.SETTLING)
+_ATTEMPT_FIELDS = [f for f in MessageAttempt._meta.concrete_fields if not f.primary_key]
 
 # What sending reads of a claimed message (the rest is written, never read: loading all 23
 # columns into model instances was a tenth of a driver's CPU).
@@ -31,10 +42,66 @@ _CLAIMED_FIELDS = (
 )
 
 
+def campaign_send_blocker(*, campaign_id: int) -> tuple[str | None, Note | None]:
+    """(the campaign's status, why it may not send now or None), in one query: a template that
+    is no longer approved (disabled, deleted, rejected, back in review), a deactivated channel
+    or provider account stops the sending at the next batch."""
+    row = (
+        Campaign.objects.filter(pk=campaign_id)
+        .values(
+            "status",
+            "template_id",
+            "template__status",
+            "template__name",
+            "channel__is_active",
+            "channel__name",
+            "channel__account__is_active",
+            "channel__account__name",
+        )
+        .first()
+    )
+    if row is None:
+        return None, None
+    if row["template_id"] is not None and row["template__status"] != Template.Status.APPROVED:
+        why = {
+            Template.Status.DISABLED: gettext_noop(
+                "Paused: the template “{name}” was disabled; nothing more is sent with it."
+            ),
+            Template.Status.DELETED: gettext_noop(
+                "Paused: the template “{name}” was deleted; nothing more is sent with it."
+            ),
+        }.get(
+            row["template__status"],
+            gettext_noop(
+                "Paused: the template “{name}” is no longer approved; nothing more is sent "
+                "with it."
+            ),
+        )
+        return row["status"], Note(why, name=row["template__name"])
+    if not row["channel__is_active"]:
+        return row["status"], Note(
+            gettext_noop("Paused: the channel “{name}” was deactivated."),
+            name=row["channel__name"],
+        )
+    if not row["channel__account__is_active"]:
+        return row["status"], Note(
+            gettext_noop("Paused: the provider account “{name}” was deactivated."),
+            name=row["channel__account__name"],
+        )
+    return row["status"], None
+
+
 def messages_claim(
-    *, campaign_id: int, limit: int, kind: str, promotion: bool = False
+    *,
+    campaign_id: int,
+    limit: int,
+    kind: str,
+    promotion: bool = False,
+    record_attempts: bool = False,
 ) -> list[Message]:
-    """Claim up to `limit` due pending messages (pending -> sending) and commit the claim.
+    """Claim up to `limit` due pending messages (pending -> sending) and commit the claim, with
+    an in-flight MessageAttempt row for each when `record_attempts` (providers that make HTTP
+    calls); each returned message carries its row's id as `attempt_id`.
 
     PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED lets several drivers claim disjoint batches.
     SQLite: the settings open every transaction with BEGIN IMMEDIATE, so the select+update below
@@ -72,13 +139,39 @@ def messages_claim(
                     now,
                 )
                 claim = [i for i in claim if i not in capped]
+        attempt_of: dict[int, int] = {}
         if claim:
             Message.objects.filter(pk__in=claim).update(
                 status=S.SENDING, claimed_at=now, attempts=F("attempts") + 1, updated_at=now
             )
+            if record_attempts:
+                attempt_of = _attempts_in_flight(claim, now)
     if not claim:
         return []
-    return list(Message.objects.filter(pk__in=claim, status=S.SENDING).only(*_CLAIMED_FIELDS))
+    claimed = list(Message.objects.filter(pk__in=claim, status=S.SENDING).only(*_CLAIMED_FIELDS))
+    for msg in claimed:
+        msg.attempt_id = attempt_of.get(msg.pk)
+    return claimed
+
+
+def _attempts_in_flight(message_ids: list[int], now: datetime) -> dict[int, int]:
+    """One in-flight attempt row per claimed message, in one statement: {message id: row id}."""
+    rows = [
+        {
+            "message_id": mid,
+            "status_code": None,
+            "duration_ms": 0,
+            "request_body": "",
+            "response_body": "",
+            "error_class": "",
+            "error": "",
+            "in_flight": True,
+            "created_at": now,
+        }
+        for mid in message_ids
+    ]
+    inserted = rows_insert(MessageAttempt, rows, _ATTEMPT_FIELDS, returning=("message_id", "id"))
+    return dict(inserted)
 
 
 def _frequency_capped(campaign_id: int, message_ids: list[int], now: datetime) -> set[int]:

@@ -26,6 +26,27 @@ TERMINAL = {S.FAILED, S.SKIPPED, S.CANCELLED, S.READ}
 # Counters are "reached" counts: a read message counts as sent, delivered and read.
 REACHED = [(S.SENT, "sent_count"), (S.DELIVERED, "delivered_count"), (S.READ, "read_count")]
 
+# The highest fee one message may cost, in VND. A ZNS costs a few hundred VND, an SMS under
+# 1,000, a long email or a rich Viber message a few thousand: ten million is three orders of
+# magnitude above any real price and still far below what Message.fee (12 digits) and
+# Campaign.cost (14) hold. A provider reporting more is wrong or forged (a callback said
+# TotalPrice=1e20), and such a fee is refused, never added to a campaign's cost.
+FEE_MAX = Decimal("10000000")
+
+
+def fee_refusal(fee: Decimal) -> str:
+    """Why this fee cannot be believed ("" when it can): not a number, infinite, negative (a
+    callback said TotalPrice=-5e9 and a campaign cost -4,999,998,500 VND), or above FEE_MAX."""
+    if fee.is_nan():
+        return "not a number"
+    if not fee.is_finite():
+        return "not finite"
+    if fee < 0:
+        return "negative"
+    if fee > FEE_MAX:
+        return f"above the {FEE_MAX:,.0f} VND a message may cost"
+    return ""
+
 
 def _decide(old: str, new: str) -> str | None:
     """The status a message moves to, or None if the event changes nothing."""
@@ -46,6 +67,8 @@ def _transition(
     counter deltas, fee to record)."""
     new = _decide(old, event.status)
     fee = event.fee if (event.fee is not None and current_fee is None) else None
+    if fee is not None and fee_refusal(fee):
+        fee = None  # the callback's checks drop it first (webhooks.sanitize); polls end here
     fields: dict = {}
     counters: dict = {}
     if new is not None:

@@ -4,7 +4,12 @@ time budget is spent (then the run puts its successor on the queue). `campaign_d
 it stopped (DriveResult).
 
 A rate-limited campaign has one driver at a time, held by a lease (campaigns.engine.leases), which
-paces every send itself (campaigns.engine.pacer)."""
+paces every send itself (campaigns.engine.pacer).
+
+Before each batch the driver re-reads the campaign (one query, campaign_send_blocker): a status
+that no longer sends, a template no longer approved, a deactivated channel or account stop it
+there. After each batch: a provider that cannot be reached (campaigns.engine.outage), a
+configuration refused, a deferral, too many failures."""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from campaigns.engine.claim import messages_claim
+from campaigns.engine.claim import SENDING_STATUSES, campaign_send_blocker, messages_claim
 from campaigns.engine.dispatch import campaign_requeue
 from campaigns.engine.leases import lease_acquire, lease_release, lease_renew
 from campaigns.engine.lifecycle import (
@@ -28,6 +33,7 @@ from campaigns.engine.lifecycle import (
     campaign_set_reason,
     campaign_transition,
 )
+from campaigns.engine.outage import Breaker
 from campaigns.engine.pacer import RatePacer
 from campaigns.engine.policy import campaign_is_promotion, promotion_allowed_at
 from campaigns.engine.results import BatchOutcome
@@ -41,6 +47,7 @@ class DriveResult(enum.StrEnum):
     """Why a driver run stopped."""
 
     DONE = "done"  # nothing left: the campaign completed
+    SETTLING = "settling"  # nothing left to send; unknown outcomes are being confirmed
     PAUSED = "paused"  # the campaign is not running (paused, cancelled, ...)
     BUDGET = "budget"  # time budget spent; the next run is queued
     WAITING = "waiting"  # nothing due now (retries later, rows another driver holds)
@@ -49,6 +56,8 @@ class DriveResult(enum.StrEnum):
     CONFIG_ERROR = "config_error"  # the provider refused our configuration: paused
     FAILURE_RATE = "failure_rate"  # too many failures: paused automatically
     BUSY = "busy"  # another driver holds this rate-limited campaign
+    BLOCKED = "blocked"  # template, channel or account no longer usable: paused
+    UNREACHABLE = "unreachable"  # the provider cannot be reached: paused, nothing lost
 
 
 @dataclass
@@ -65,6 +74,7 @@ class _Run:
     started: float
     lease: str
     holder: str | None  # the lease token, while this run holds it
+    breaker: Breaker  # connection failures in a row (campaigns.engine.outage)
 
 
 def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> DriveResult:
@@ -95,6 +105,10 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
         started=started,
         lease=lease,
         holder=holder,
+        breaker=Breaker(
+            consecutive=campaign.outage_failures,
+            known_outage=campaign.outage_since is not None,
+        ),
     )
     try:
         return _drive(run)
@@ -125,14 +139,24 @@ def _drive(run: _Run) -> DriveResult:
             limit=run.batch_size,
             kind=campaign.channel.kind,
             promotion=run.promotion,
+            record_attempts=run.provider.uses_http,
         )
         if not batch:
-            done = campaign_maybe_complete(campaign_id=campaign.pk)
-            return DriveResult.DONE if done else DriveResult.WAITING
+            reached = campaign_maybe_complete(campaign_id=campaign.pk)
+            if reached == Campaign.Status.COMPLETED:
+                return DriveResult.DONE
+            return DriveResult.SETTLING if reached else DriveResult.WAITING
         out = messages_send_batch(
-            campaign=campaign, provider=run.provider, messages=batch, pacer=run.pacer, pool=run.pool
+            campaign=campaign,
+            provider=run.provider,
+            messages=batch,
+            pacer=run.pacer,
+            pool=run.pool,
+            breaker=run.breaker,
         )
-        stop = _stop_after_batch(campaign.pk, out)
+        stop = _stop_when_unreachable(campaign.pk, run.breaker) or _stop_after_batch(
+            campaign.pk, out
+        )
         if stop:
             return stop
         if run.holder:
@@ -141,9 +165,12 @@ def _drive(run: _Run) -> DriveResult:
 
 def _stop_before_batch(run: _Run) -> DriveResult | None:
     campaign_id = run.campaign.pk
-    status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
-    if status != Campaign.Status.RUNNING:
+    status, blocked = campaign_send_blocker(campaign_id=campaign_id)
+    if status not in SENDING_STATUSES:
         return DriveResult.PAUSED
+    if blocked is not None:
+        campaign_transition(campaign_id=campaign_id, to=Campaign.Status.PAUSED, note=blocked)
+        return DriveResult.BLOCKED
     if run.promotion and not promotion_allowed_at()[0]:
         return DriveResult.QUIET_HOURS  # the every-minute tick restarts it when the window opens
     if time.monotonic() - run.started > run.budget:
@@ -153,6 +180,39 @@ def _stop_before_batch(run: _Run) -> DriveResult | None:
         campaign_requeue(campaign_id=campaign_id)
         return DriveResult.BUDGET
     return None
+
+
+def _stop_when_unreachable(campaign_id: int, breaker: Breaker) -> DriveResult | None:
+    """The provider could not be reached OUTAGE_PAUSE_AFTER times in a row: pause, and say so.
+    Nothing was lost: those messages, and the ones not attempted, are pending again."""
+    if not breaker.open:
+        return None
+    since = Campaign.objects.filter(pk=campaign_id).values_list("outage_since", flat=True).first()
+    why = _UNREACHABLE_NOTES.get(breaker.last_error, _UNREACHABLE_NOTES["connect_error"])
+    campaign_transition(
+        campaign_id=campaign_id,
+        to=Campaign.Status.PAUSED,
+        note=Note(
+            why, since=timezone.localtime(since or timezone.now()).strftime("%d/%m/%Y %H:%M")
+        ),
+    )
+    return DriveResult.UNREACHABLE
+
+
+# One sentence per connection error (campaigns.engine.outage.UNREACHABLE), each true: the
+# messages are pending, none failed, and resuming sends them.
+_UNREACHABLE_NOTES = {
+    "connect_timeout": gettext_noop(
+        "Paused: Loa cannot reach the provider since {since}: its server does not answer "
+        "connection attempts. No message was lost: the messages not sent yet are waiting, and "
+        "go out when you resume the campaign."
+    ),
+    "connect_error": gettext_noop(
+        "Paused: Loa cannot reach the provider since {since}: its server refuses the connection "
+        "or its address cannot be found. No message was lost: the messages not sent yet are "
+        "waiting, and go out when you resume the campaign."
+    ),
+}
 
 
 def _stop_after_batch(campaign_id: int, out: BatchOutcome) -> DriveResult | None:

@@ -23,30 +23,48 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from campaigns.engine.dispatch import campaign_start_drivers
 from campaigns.engine.materialize import campaign_materialize
+from campaigns.engine.outage import CONNECT_CODES
 from campaigns.models import Campaign, CampaignEvent, Message
 from campaigns.notes import Note
 from campaigns.notes import split as split_note
+from providers.base import ErrorClass
 from providers.shared.errors import Refused
 from templates_app.models import Template
 from templates_app.rendering import validate_mapping
 
 C = Campaign.Status
+# Running: messages are still to be handed to the provider. Settling: every message was handed
+# over, and some outcomes are unknown: reconciliation asks the provider, and drivers resend (still
+# settling) what it proved never arrived. Completed: nothing is left to send or settle; receipts
+# of sent messages may still arrive and move the counters, never the status. The engine moves a
+# campaign only forward (running -> settling -> completed): reconciling rows never flaps it.
 ALLOWED = {
     C.DRAFT: {C.SCHEDULED, C.RUNNING, C.CANCELLED},
     C.SCHEDULED: {C.RUNNING, C.DRAFT, C.CANCELLED},
-    C.RUNNING: {C.PAUSED, C.COMPLETED, C.CANCELLED, C.FAILED},
+    C.RUNNING: {C.PAUSED, C.SETTLING, C.COMPLETED, C.CANCELLED, C.FAILED},
+    # back to running only by a person's "retry failed recipients" (campaign_retry_failed)
+    C.SETTLING: {C.RUNNING, C.PAUSED, C.COMPLETED, C.CANCELLED},
     C.PAUSED: {C.RUNNING, C.CANCELLED},
-    # only reconciliation reopens a finished campaign (to resend rows a provider dedupes)
+    # reopened only by a person's "retry failed recipients", or a legacy resend
     C.COMPLETED: {C.RUNNING},
     C.CANCELLED: set(),
     C.FAILED: {C.RUNNING, C.CANCELLED},
 }
+# Final failures a person may send again: the provider did not take them (nothing was sent, or
+# it asked us to retry), so a resend cannot make a second message. Refusals of the recipient or
+# the content (permanent), and failures reported by receipts, are never retried.
+RETRYABLE_FAILURES = Q(status=Message.Status.FAILED) & (
+    Q(error_class=ErrorClass.RETRYABLE) | Q(error_code__in=CONNECT_CODES)
+)
+# The statuses whose reason the transition's note becomes (others clear the reason).
+_REASONED = {C.PAUSED, C.FAILED, C.SETTLING}
 
 
 def campaign_transition(
@@ -63,12 +81,16 @@ def campaign_transition(
         if expect is not None and current not in expect:
             return False
         fields = {"status": to, "updated_at": timezone.now()}
-        if to == C.RUNNING:
-            fields["status_reason"], fields["status_reason_i18n"] = "", {}
+        # A reason that no longer holds ("waiting until ...") is not left behind.
+        fields["status_reason"], fields["status_reason_i18n"] = (
+            (text, stored) if to in _REASONED else ("", {})
+        )
         if to in (C.COMPLETED, C.CANCELLED, C.FAILED):
             fields["finished_at"] = timezone.now()
-        if to == C.PAUSED or to == C.FAILED:
-            fields["status_reason"], fields["status_reason_i18n"] = text, stored
+        if to in (C.COMPLETED, C.CANCELLED):
+            fields.update(outage_since=None, outage_error="", outage_failures=0)
+        if to == C.RUNNING:
+            fields["outage_failures"] = 0  # a resumed campaign counts connection failures anew
         if not Campaign.objects.filter(pk=campaign_id, status=current).update(**fields):
             return False
         CampaignEvent.objects.create(
@@ -167,7 +189,8 @@ def campaign_pause(*, campaign_id: int, user=None, reason: str = "") -> bool:
 
 
 def campaign_resume(*, campaign_id: int, user=None) -> bool:
-    """Paused/failed -> running, drivers started again. False: not paused or failed."""
+    """Paused/failed -> running, drivers started again: every pending message is sent, those
+    that waited after a connection failure at once. False: not paused or failed."""
     ok = campaign_transition(
         campaign_id=campaign_id,
         to=C.RUNNING,
@@ -176,38 +199,108 @@ def campaign_resume(*, campaign_id: int, user=None) -> bool:
         expect={C.PAUSED, C.FAILED},
     )
     if ok:
+        Message.objects.filter(
+            campaign_id=campaign_id, status=Message.Status.PENDING, error_code__in=CONNECT_CODES
+        ).update(next_attempt_at=None)
         campaign_start_drivers(campaign_id=campaign_id)
     return ok
 
 
 def campaign_cancel(*, campaign_id: int, user=None) -> int | None:
-    """End a campaign: every message not yet handed to the provider is cancelled. Returns how
-    many, or None when the campaign's status no longer allows cancelling it."""
-    if not campaign_transition(
-        campaign_id=campaign_id,
-        to=C.CANCELLED,
-        user=user,
-        note=Note(gettext_noop("Cancelled")),
-    ):
+    """End a campaign: every message not yet handed to the provider is cancelled (and counted,
+    Campaign.cancelled_count). Returns how many, or None when the campaign's status no longer
+    allows cancelling it. One transaction: a batch recording its results meanwhile either sees
+    the campaign cancelled or has its rows found pending here (campaigns.engine.results)."""
+    with transaction.atomic():
+        if not campaign_transition(
+            campaign_id=campaign_id,
+            to=C.CANCELLED,
+            user=user,
+            note=Note(gettext_noop("Cancelled")),
+        ):
+            return None
+        n = Message.objects.filter(campaign_id=campaign_id, status=Message.Status.PENDING).update(
+            status=Message.Status.CANCELLED, updated_at=timezone.now()
+        )
+        Campaign.objects.filter(pk=campaign_id).update(
+            cancelled_count=F("cancelled_count") + n
+        )
+    return n
+
+
+def campaign_maybe_complete(*, campaign_id: int) -> str | None:
+    """Nothing left to send (no message pending or sending): running -> settling while some
+    outcomes are unknown, running/settling -> completed when none is. Returns the status the
+    campaign is in when nothing is left to send (settling or completed), else None."""
+    rows = Message.objects.filter(campaign_id=campaign_id)
+    if rows.filter(status__in=[Message.Status.PENDING, Message.Status.SENDING]).exists():
         return None
-    return Message.objects.filter(campaign_id=campaign_id, status=Message.Status.PENDING).update(
-        status=Message.Status.CANCELLED, updated_at=timezone.now()
-    )
+    if rows.filter(status=Message.Status.UNKNOWN).exists():  # only unknown outcomes are left
+        campaign_transition(
+            campaign_id=campaign_id,
+            to=C.SETTLING,
+            note=Note(
+                gettext_noop(
+                    "Every message was handed to the provider; Loa is confirming the ones "
+                    "whose outcome is not known yet."
+                )
+            ),
+            expect={C.RUNNING},
+        )
+        target = C.SETTLING
+    else:
+        campaign_transition(
+            campaign_id=campaign_id,
+            to=C.COMPLETED,
+            note=Note(gettext_noop("Every message was handed to the provider")),
+            expect={C.RUNNING, C.SETTLING},
+        )
+        target = C.COMPLETED
+    status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+    return status if status == target else None
 
 
-def campaign_maybe_complete(*, campaign_id: int) -> bool:
-    """Running -> completed once no message is pending or sending."""
-    busy = Message.objects.filter(
-        campaign_id=campaign_id, status__in=[Message.Status.PENDING, Message.Status.SENDING]
-    ).exists()
-    if busy:
-        return False
-    return campaign_transition(
-        campaign_id=campaign_id,
-        to=C.COMPLETED,
-        note=Note(gettext_noop("Every message was handed to the provider")),
-        expect={C.RUNNING},
-    )
+def campaign_retry_failed(*, campaign_id: int, user=None) -> int:
+    """A person's "retry failed recipients": messages that failed for a reason that proves the
+    provider did not take them (RETRYABLE_FAILURES: connection errors, a rate limit or a
+    retryable error after MAX_RETRIES) go back to pending; never a refusal of the recipient or
+    the content. A finished campaign runs again to send them; a paused one sends them when it
+    is resumed. Returns how many; raises Refused for a cancelled campaign."""
+    with transaction.atomic():
+        status = (
+            Campaign.objects.select_for_update()
+            .filter(pk=campaign_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status == C.CANCELLED:
+            raise Refused(_("A cancelled campaign sends nothing more."), code="wrong_status")
+        n = (
+            Message.objects.filter(campaign_id=campaign_id)
+            .filter(RETRYABLE_FAILURES)
+            .update(
+                status=Message.Status.PENDING,
+                attempts=0,
+                next_attempt_at=None,
+                failed_at=None,
+                updated_at=timezone.now(),
+            )
+        )
+        if not n:
+            return 0
+        Campaign.objects.filter(pk=campaign_id).update(failed_count=F("failed_count") - n)
+        if status in (C.COMPLETED, C.SETTLING):
+            campaign_transition(
+                campaign_id=campaign_id,
+                to=C.RUNNING,
+                user=user,
+                note=Note(gettext_noop("Retrying {n} failed messages"), n=n),
+                expect={C.COMPLETED, C.SETTLING},
+            )
+            status = C.RUNNING
+        if status == C.RUNNING:
+            campaign_start_drivers(campaign_id=campaign_id)
+    return n
 
 
 def campaign_check_failure_rate(*, campaign_id: int) -> bool:

@@ -1,8 +1,12 @@
 """Messages whose outcome we do not know: the reaper (rows a killed worker left in `sending`) and
 reconciliation (ask the provider; resend only when that cannot make a second message).
 
-A row is never sent twice on a guess: `unknown` moves only on the provider's answer, or back to
-pending when the provider dedupes our idempotency key, or positively has no record of it."""
+A row is never sent twice on a guess: `unknown` moves only on the provider's answer; back to
+pending when the provider dedupes our idempotency key within its documented window, or when it
+proved, in a documented answer, that it has no record of it (StatusEvent.proven_absent from a
+provider that can_prove_absence); or when a person decides (messages_resend_unknown). Any other
+answer (a 404 from a path we assumed, a failed lookup) leaves it `unknown` with the reason on the
+row (error code `status_unproven`), for the campaign page and the message list to show."""
 
 from __future__ import annotations
 
@@ -21,7 +25,14 @@ from campaigns.engine.dispatch import campaign_start_drivers
 from campaigns.engine.lifecycle import campaign_transition
 from campaigns.models import Campaign, Message
 from campaigns.notes import Note
-from providers.base import BaseProvider, ErrorClass, EventStatus, StatusEvent
+from providers.base import (
+    UNPROVEN,
+    BaseProvider,
+    ErrorClass,
+    EventStatus,
+    ProviderError,
+    StatusEvent,
+)
 
 logger = logging.getLogger("loa.engine")
 
@@ -58,8 +69,9 @@ def messages_reap_stuck(*, older_than: int | None = None) -> int:
 def messages_reconcile(*, limit: int = 200) -> int:
     """Ask providers about messages whose outcome we do not know: every `unknown` one, and `sent`
     ones with no receipt after RECONCILE_AFTER_MINUTES (a callback may have been lost), each at
-    most once per that interval. A provider that dedupes our idempotency key may simply be sent
-    again; otherwise only the provider's answer moves the message. Returns messages moved."""
+    most once per that interval. An `unknown` one is sent again only when that cannot make a
+    second message (_safe_to_resend); otherwise it keeps the reason the answer gave. Returns
+    messages moved."""
     now = timezone.now()
     rows = _due_for_a_poll(now, limit)
     if not rows:
@@ -67,7 +79,7 @@ def messages_reconcile(*, limit: int = 200) -> int:
     Message.objects.filter(pk__in=[m.pk for m in rows]).update(last_polled_at=now)
     moved = 0
     providers: dict[int, BaseProvider] = {}
-    resend_campaigns: set[int] = set()
+    resend: list[Message] = []
     for msg in rows:
         account = msg.campaign.channel.account
         provider = providers.get(account.pk) or providers.setdefault(
@@ -77,17 +89,38 @@ def messages_reconcile(*, limit: int = 200) -> int:
         if event is not None and event.status != EventStatus.UNKNOWN:
             moved += int(message_apply_event(message_id=msg.pk, event=event))
         elif msg.status == S.UNKNOWN and _safe_to_resend(provider, msg, event, now):
-            moved += _back_to_pending(msg)
-            resend_campaigns.add(msg.campaign_id)
+            resend.append(msg)
+        elif msg.status == S.UNKNOWN:
+            _keep_unknown(msg, event)
     for p in providers.values():
         p.close()
-    for campaign_id in resend_campaigns:
+    return moved + _resend(resend, gettext_noop("Resending messages whose outcome was unknown"))
+
+
+def messages_resend_unknown(*, message_ids: list[int]) -> int:
+    """A person decided: send these `unknown` messages again (they may then arrive twice; the
+    admin asks for confirmation and says so). Returns how many went back to pending."""
+    rows = list(
+        Message.objects.filter(pk__in=message_ids, status=S.UNKNOWN).only("pk", "campaign_id")
+    )
+    return _resend(rows, gettext_noop("Resending messages a person chose to send again"))
+
+
+def _resend(rows: list[Message], note: str) -> int:
+    """unknown -> pending for these rows, and their campaigns run again to send them."""
+    moved = 0
+    campaigns: set[int] = set()
+    for msg in rows:
+        if _back_to_pending(msg):
+            moved += 1
+            campaigns.add(msg.campaign_id)
+    for campaign_id in campaigns:
         # A finished campaign runs again just long enough to resend these rows.
         campaign_transition(
             campaign_id=campaign_id,
             to=Campaign.Status.RUNNING,
             expect={Campaign.Status.COMPLETED},
-            note=Note(gettext_noop("Resending messages whose outcome was unknown")),
+            note=Note(note),
         )
         campaign_start_drivers(campaign_id=campaign_id)
     return moved
@@ -109,16 +142,39 @@ def _due_for_a_poll(now: datetime, limit: int) -> list[Message]:
 
 
 def _poll(provider: BaseProvider, msg: Message) -> StatusEvent | None:
+    """The provider's answer about one message; a lookup that fails is an unproven answer with
+    the error as its reason (reconciliation goes on with the next message)."""
     channel = msg.campaign.channel
     try:
         return provider.fetch_status(
             provider_message_id=msg.provider_message_id,
             idempotency_key=msg.idempotency_key,
             oa_id=channel.official_account.oa_id if channel.official_account_id else "",
+            channel_kind=channel.kind,
         )
-    except Exception as exc:  # reconciliation must go on with the next message
+    except ProviderError as exc:
         logger.warning("status poll failed for message %s: %s", msg.pk, exc)
-        return None
+        reason = _("The status lookup failed ({code}: {text}).")
+        return StatusEvent.unproven(reason.format(code=exc.code, text=exc.message))
+    except Exception as exc:  # reconciliation must go on with the next message
+        logger.exception("status poll failed for message %s", msg.pk)
+        return StatusEvent.unproven(
+            _("The status lookup failed ({error}).").format(error=type(exc).__name__)
+        )
+
+
+def _keep_unknown(msg: Message, event: StatusEvent | None) -> None:
+    """The message stays `unknown`; its row says why (the answer's reason), once."""
+    reason = (
+        event.error_message
+        if event is not None and event.error_message
+        else _("The provider has no way to look this message up.")
+    )[:500]
+    if msg.error_code == UNPROVEN and msg.error_message == reason:
+        return
+    Message.objects.filter(pk=msg.pk, status=S.UNKNOWN).update(
+        error_code=UNPROVEN, error_message=reason
+    )
 
 
 def _back_to_pending(msg: Message) -> int:
@@ -135,9 +191,11 @@ def _back_to_pending(msg: Message) -> int:
 def _safe_to_resend(
     provider: BaseProvider, msg: Message, event: StatusEvent | None, now: datetime
 ) -> bool:
-    """Safe: the provider dedupes the key (eSMS 124) within its window, or it positively has no
-    record of the message, some minutes after the attempt (it never arrived: a connect-level
-    failure reported as a timeout, a request lost in a proxy)."""
+    """Safe: the provider dedupes the key (eSMS RequestId, 124) within its documented window; or
+    it proved in a documented answer that it has no record of the message (a provider that
+    can_prove_absence, StatusEvent.proven_absent), some minutes after the attempt (it never
+    arrived: a request lost before the provider, a connect-level failure reported as a timeout).
+    Never on an answer from a path or shape we assumed: those cannot set proven_absent."""
     first_try = msg.claimed_at or msg.created_at
     if (
         provider.dedupes_idempotency_key
@@ -146,5 +204,8 @@ def _safe_to_resend(
         return True
     not_found_after = timedelta(minutes=settings.LOA.get("RESEND_NOT_FOUND_AFTER_MINUTES", 10))
     return bool(
-        event is not None and event.error_code == "not_found" and now - first_try > not_found_after
+        provider.can_prove_absence
+        and event is not None
+        and event.proven_absent
+        and now - first_try > not_found_after
     )

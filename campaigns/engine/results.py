@@ -6,6 +6,12 @@ transaction. What happens to each class of failure (providers.base.ErrorClass):
 permanent -> failed; ambiguous -> unknown (reconciled before any resend); retryable -> pending
 again after a backoff (failed after MAX_RETRIES); deferred -> pending until the time the provider
 gave (quota, night window); configuration -> pending, and the driver pauses the campaign.
+A connection that could not be opened (campaigns.engine.outage: the request never reached the
+provider) is retryable without counting against MAX_RETRIES, and a message the batch did not
+attempt (the outage breaker opened) goes back to pending as it was.
+
+Each message's MessageAttempt row was written in flight when it was claimed; here it is completed
+with the call (or deleted when no call was made).
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.bulk import rows_bulk_set, rows_insert
+from campaigns.engine.outage import Breaker, is_unreachable
 from campaigns.models import Campaign, Message, MessageAttempt
 from providers.base import ErrorClass, SendOutcome, SendResult
 
@@ -28,6 +36,17 @@ MAX_RETRIES = 5
 DEFERRED_WAIT = timedelta(minutes=15)
 
 _ATTEMPT_FIELDS = [f for f in MessageAttempt._meta.concrete_fields if not f.primary_key]
+# What completing an in-flight attempt row writes.
+_ATTEMPT_DONE = [
+    "status_code",
+    "duration_ms",
+    "request_body",
+    "response_body",
+    "error_class",
+    "error",
+    "in_flight",
+    "created_at",
+]
 _ERROR_FIELDS = ["error_class", "error_code", "error_message"]
 
 
@@ -37,6 +56,9 @@ class BatchOutcome:
     failed: int = 0
     unknown: int = 0
     retry: int = 0
+    unreachable: int = 0  # connection failures: the requests never reached the provider
+    released: int = 0  # not attempted (the outage breaker was open): pending as they were
+    cancelled: int = 0  # would have gone back to pending, but the campaign was cancelled
     config_error: str = ""
     deferred_until: datetime | None = None
     deferred_reason: str = ""
@@ -50,24 +72,47 @@ class _Sorted:
     failed: list[Message]
     unknown: list[Message]
     retry: list[Message]
+    released: list[Message]
 
 
 def messages_record_results(
-    *, campaign_id: int, results: list[tuple[Message, SendResult, object]]
+    *,
+    campaign_id: int,
+    results: list[tuple[Message, SendResult | None, object]],
+    breaker: Breaker | None = None,
 ) -> BatchOutcome:
-    """Write (message, result, HTTP call) triples: statuses, errors, counters and attempts."""
+    """Write (message, result, HTTP call) triples: statuses, errors, counters and attempts. A
+    result of None: the message was not attempted (the breaker was open)."""
     now = timezone.now()
     out = BatchOutcome()
-    rows = _Sorted([], [], [], [])
-    attempts = []
+    rows = _Sorted([], [], [], [], [])
+    inserts, completed, unused = [], [], []
+    streak = breaker.consecutive if breaker is not None else 0
     for msg, res, call in results:
+        attempt_id = getattr(msg, "attempt_id", None)
         if call is not None:
-            attempts.append(_attempt_row(msg, res, call, now))
-        _sort(msg, res, now, out, rows)
+            row = _attempt_row(msg, res, call, now)
+            if attempt_id:
+                completed.append({"pk": attempt_id, **row})
+            else:
+                inserts.append(row)
+        elif attempt_id:
+            unused.append(attempt_id)  # no call was made: there is no attempt to show
+        if res is None:
+            msg.attempts = max(0, msg.attempts - 1)
+            msg.next_attempt_at = None
+            rows.released.append(msg)
+        else:
+            _sort(msg, res, now, out, rows, streak)
     with transaction.atomic():
         _write(campaign_id, rows, out, now)
-        if attempts:
-            rows_insert(MessageAttempt, attempts, _ATTEMPT_FIELDS)
+        _write_outage(campaign_id, out, breaker, now)
+        if inserts:
+            rows_insert(MessageAttempt, inserts, _ATTEMPT_FIELDS)
+        if completed:
+            rows_bulk_set(MessageAttempt, completed, _ATTEMPT_DONE)
+        if unused:
+            MessageAttempt.objects.filter(pk__in=unused, in_flight=True).delete()
     return out
 
 
@@ -80,11 +125,14 @@ def _attempt_row(msg: Message, res: SendResult, call, now: datetime) -> dict:
         "response_body": call.response_body,
         "error_class": str(res.error_class or ""),
         "error": (call.error or res.error_message)[:300],
-        "created_at": now,
+        "in_flight": False,
+        "created_at": msg.sent_at or now,  # when the request left
     }
 
 
-def _sort(msg: Message, res: SendResult, now: datetime, out: BatchOutcome, rows: _Sorted) -> None:
+def _sort(
+    msg: Message, res: SendResult, now: datetime, out: BatchOutcome, rows: _Sorted, streak: int
+) -> None:
     """Set the message's new fields from its answer and put it in its group."""
     msg.error_class = str(res.error_class or "")
     msg.error_code = res.error_code
@@ -111,6 +159,14 @@ def _sort(msg: Message, res: SendResult, now: datetime, out: BatchOutcome, rows:
         if out.deferred_until is None or msg.next_attempt_at > out.deferred_until:
             out.deferred_until = msg.next_attempt_at
             out.deferred_reason = res.error_message or res.error_code
+        rows.retry.append(msg)
+    elif is_unreachable(res):
+        # The request never reached the provider: this try does not count against MAX_RETRIES,
+        # and the wait grows with the connection failures in a row (the breaker pauses the
+        # campaign after OUTAGE_PAUSE_AFTER of them).
+        out.unreachable += 1
+        msg.attempts = max(0, msg.attempts - 1)
+        msg.next_attempt_at = now + timedelta(seconds=min(120, 5 * 2 ** min(max(streak, 1), 5)))
         rows.retry.append(msg)
     elif msg.attempts >= MAX_RETRIES:  # retryable, too many times
         msg.failed_at = now
@@ -152,7 +208,13 @@ def _write(campaign_id: int, rows: _Sorted, out: BatchOutcome, now: datetime) ->
     if rows.retry:
         out.retry = messages_bulk_set(
             [_with(m, status=S.PENDING) for m in rows.retry],
-            ["status", *_ERROR_FIELDS, "next_attempt_at"],
+            ["status", *_ERROR_FIELDS, "next_attempt_at", "attempts"],
+            only_status=S.SENDING,
+        )
+    if rows.released:
+        out.released = messages_bulk_set(
+            [_with(m, status=S.PENDING) for m in rows.released],
+            ["status", "next_attempt_at", "attempts"],
             only_status=S.SENDING,
         )
     if out.sent or out.failed or out.unknown or fees:
@@ -163,6 +225,49 @@ def _write(campaign_id: int, rows: _Sorted, out: BatchOutcome, now: datetime) ->
             cost=F("cost") + fees,
             updated_at=now,
         )
+    if rows.retry or rows.released:
+        _cancel_if_cancelled(campaign_id, [m.pk for m in rows.retry + rows.released], out, now)
+
+
+def _cancel_if_cancelled(campaign_id: int, ids: list[int], out: BatchOutcome, now) -> None:
+    """Rows this batch put back to pending in a campaign cancelled meanwhile are cancelled too.
+    The campaign row is locked first: a cancel either committed before (its status is read
+    here) or waits for this transaction and then finds these rows pending (campaign_cancel
+    ends the pending rows in the same transaction as its transition)."""
+    status = (
+        Campaign.objects.select_for_update()
+        .filter(pk=campaign_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status != Campaign.Status.CANCELLED:
+        return
+    out.cancelled = Message.objects.filter(pk__in=ids, status=S.PENDING).update(
+        status=S.CANCELLED, updated_at=now
+    )
+    Campaign.objects.filter(pk=campaign_id).update(
+        cancelled_count=F("cancelled_count") + out.cancelled
+    )
+
+
+def _write_outage(campaign_id: int, out: BatchOutcome, breaker: Breaker | None, now) -> None:
+    """The campaign's outage fields (campaigns.engine.outage): set while the last calls could
+    not connect, cleared by an answer from the provider."""
+    if breaker is None or not (out.unreachable or breaker.answered):
+        return
+    if breaker.consecutive:
+        since = now if breaker.answered else Coalesce(F("outage_since"), Value(now))
+        Campaign.objects.filter(pk=campaign_id).update(
+            outage_since=since,
+            outage_error=breaker.last_error[:300],
+            outage_failures=breaker.consecutive,
+        )
+        breaker.known_outage = True
+    elif breaker.known_outage:  # the provider answered: the outage is over
+        Campaign.objects.filter(pk=campaign_id).update(
+            outage_since=None, outage_error="", outage_failures=0
+        )
+        breaker.known_outage = False
 
 
 def messages_bulk_set(

@@ -67,7 +67,9 @@ def campaigns_start_due(*, now: datetime | None = None) -> list[int]:
 
 
 def campaigns_kick_running(*, idle_seconds: float | None = None) -> int:
-    """Restart drivers for running campaigns with due pending rows (after a restart or a deferral).
+    """Restart drivers for running campaigns with due pending rows (after a restart or a deferral),
+    and for settling ones (rows reconciliation sent back to pending); a running or settling
+    campaign with nothing left to send moves on (campaign_maybe_complete).
 
     Only campaigns whose drivers have been quiet for a while (every batch touches the campaign
     row's updated_at): a live driver re-enqueues itself, and kicking a busy campaign every minute
@@ -76,21 +78,24 @@ def campaigns_kick_running(*, idle_seconds: float | None = None) -> int:
     now = timezone.now()
     if idle_seconds is None:
         idle_seconds = settings.LOA["DRIVER_TIME_BUDGET"] + 30
-    ids = list(
+    idle = now - timedelta(seconds=idle_seconds)
+    # Settling campaigns are looked at every tick: their last unknown outcome may have settled.
+    rows = list(
         Campaign.objects.filter(
-            status=Campaign.Status.RUNNING, updated_at__lte=now - timedelta(seconds=idle_seconds)
-        ).values_list("pk", flat=True)
+            Q(status=Campaign.Status.RUNNING, updated_at__lte=idle)
+            | Q(status=Campaign.Status.SETTLING)
+        ).values_list("pk", "updated_at")
     )
     kicked = 0
-    for cid in ids:
+    for cid, updated_at in rows:
         due = (
             Message.objects.filter(campaign_id=cid, status=Message.Status.PENDING)
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .exists()
         )
-        if due:
+        if due and updated_at <= idle:
             campaign_requeue(campaign_id=cid)
             kicked += 1
-        else:
+        elif not due:
             campaign_maybe_complete(campaign_id=cid)
     return kicked

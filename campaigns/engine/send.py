@@ -1,58 +1,117 @@
 """Sending one batch of claimed messages: each becomes the provider's OutboundMessage, the calls
 go out concurrently (paced when the campaign has a rate), and every answer is recorded in bulk
-(campaigns.engine.results)."""
+(campaigns.engine.results).
+
+What a message says comes from one of three places (_Plan):
+- a provider template (every Zalo ZNS template, and a template synced from the provider): the
+  provider renders it from its id and the parameters;
+- a content template (SMS, Viber, email, entered in Loa): its body and subject, rendered here for
+  each recipient with the message's frozen data;
+- free text typed in the campaign (Campaign.content), rendered the same way.
+An email goes to the contact's email attribute (Contact.email_of) unless a mapped parameter named
+by the provider's email field gives the address."""
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
 
+from campaigns.engine.outage import Breaker
 from campaigns.engine.pacer import RatePacer
 from campaigns.engine.results import BatchOutcome, messages_record_results
-from campaigns.models import Campaign, Message
+from campaigns.models import Campaign, Contact, Message
 from providers.base import BaseProvider, ErrorClass, OutboundMessage, SendResult
+from providers.models import ChannelKind
 from providers.redact import redact_text
 from templates_app.content import render_content
 
 logger = logging.getLogger("loa.engine")
 
 
-def _outbound(
-    campaign: Campaign, message: Message, param_order: tuple[str, ...]
-) -> OutboundMessage:
-    channel = campaign.channel
-    content, subject = campaign.content, ""
-    if content:
-        # Free-content channels (SMS, Viber, email): placeholders filled per recipient from the
-        # same frozen data; email HTML sanitized (templates_app.content).
-        template = campaign.template
-        rendered = render_content(
-            channel_kind=channel.kind,
-            body=content,
-            data=message.template_data or {},
-            subject=template.subject if template else "",
-            strip_diacritics=template.strip_diacritics if template else False,
-        )
-        content, subject = (
-            (rendered.html or rendered.text) if channel.kind == "email" else rendered.text,
-            rendered.subject,
-        )
-    return OutboundMessage(
-        idempotency_key=message.idempotency_key,
-        phone=message.phone,
-        template_id=campaign.template.provider_template_id if campaign.template_id else "",
-        template_data=message.template_data or {},
-        param_order=param_order,
+@dataclass(frozen=True)
+class _Plan:
+    """What every message of the campaign shares, worked out once per batch."""
+
+    channel_kind: str
+    template_id: str  # "" unless the provider knows the template by its id
+    body: str  # content to render per recipient ("" for a provider template of ZNS)
+    subject: str
+    strip_diacritics: bool
+    param_order: tuple[str, ...]
+    oa_id: str
+    channel_external_id: str
+    test_mode: bool
+
+
+def campaign_send_plan(campaign: Campaign) -> _Plan:
+    """Where this campaign's messages take their text from (see the module docstring)."""
+    channel, template = campaign.channel, campaign.template
+    zns = channel.kind == ChannelKind.ZALO_ZNS
+    body, template_id = "", ""
+    if template is not None and (zns or template.synced_at is not None):
+        template_id = template.provider_template_id
+    if not zns:
+        if campaign.content:
+            body, template_id = campaign.content, ""  # text typed in the campaign wins
+        elif template is not None and template.channel_kind != ChannelKind.ZALO_ZNS:
+            body = template.body  # a content template (also rendered when synced: email needs it)
+    return _Plan(
         channel_kind=channel.kind,
+        template_id=template_id,
+        body=body,
+        subject=template.subject if template is not None else "",
+        strip_diacritics=bool(template and template.strip_diacritics),
+        param_order=template.ordered_param_names() if template is not None else (),
         oa_id=channel.official_account.oa_id if channel.official_account_id else "",
         channel_external_id=channel.external_id,
         test_mode=campaign.test_mode,
+    )
+
+
+def _outbound(plan: _Plan, message: Message, email: str = "") -> OutboundMessage:
+    data = message.template_data or {}
+    content, subject = "", ""
+    if plan.body:
+        # Placeholders filled per recipient from the frozen data; email HTML sanitized
+        # (templates_app.content).
+        rendered = render_content(
+            channel_kind=plan.channel_kind,
+            body=plan.body,
+            data=data,
+            subject=plan.subject,
+            strip_diacritics=plan.strip_diacritics,
+        )
+        email_kind = plan.channel_kind == ChannelKind.EMAIL
+        content = (rendered.html or rendered.text) if email_kind else rendered.text
+        subject = rendered.subject
+    return OutboundMessage(
+        idempotency_key=message.idempotency_key,
+        phone=message.phone,
+        template_id=plan.template_id,
+        template_data=data,
+        param_order=plan.param_order,
+        channel_kind=plan.channel_kind,
+        oa_id=plan.oa_id,
+        channel_external_id=plan.channel_external_id,
+        test_mode=plan.test_mode,
         content=content,
         subject=subject,
+        email=email,
     )
+
+
+def _emails(plan: _Plan, messages: list[Message]) -> dict[int, str]:
+    """Email campaigns: each contact's address, in one query for the batch."""
+    if plan.channel_kind != ChannelKind.EMAIL:
+        return {}
+    rows = Contact.objects.filter(pk__in={m.contact_id for m in messages}).values_list(
+        "pk", "attributes"
+    )
+    return {pk: Contact.email_of(attributes) for pk, attributes in rows}
 
 
 def messages_send_batch(
@@ -62,27 +121,35 @@ def messages_send_batch(
     messages: list[Message],
     pacer: RatePacer | None = None,
     pool: ThreadPoolExecutor | None = None,
+    breaker: Breaker | None = None,
 ) -> BatchOutcome:
     """Send claimed messages concurrently, then write every result in bulk. A driver passes its
     own `pool`, kept for all its batches (starting and joining 40 threads per batch of 400 was
-    a twentieth of its CPU)."""
-    param_order = campaign.template.ordered_param_names() if campaign.template_id else ()
-
+    a twentieth of its CPU), and its `breaker`: once it is open (the provider cannot be
+    reached), the rest of the batch is not attempted."""
+    plan = campaign_send_plan(campaign)
+    emails = _emails(plan, messages)
+    breaker = breaker or Breaker()
+    breaker.start_batch()
     secrets = provider.secret_values()
 
-    def one(msg: Message) -> tuple[Message, SendResult, object]:
+    def one(msg: Message) -> tuple[Message, SendResult | None, object]:
+        if breaker.open:
+            return msg, None, None  # not attempted: back to pending as it was
         if pacer:
             pacer.wait()
         msg.sent_at = timezone.now()  # when the request left, for rate accounting and the charts
         try:
-            result = provider.send(_outbound(campaign, msg, param_order))
+            result = provider.send(_outbound(plan, msg, emails.get(msg.contact_id, "")))
         except Exception as exc:  # a bug in an adapter must not lose the claim: reconcile it
             logger.exception("provider %s crashed on message %s", provider.kind, msg.pk)
             result = SendResult.failed(ErrorClass.AMBIGUOUS, "adapter_error", str(exc)[:300])
         if result.error_message:
             # A provider may echo our credentials in its error text; it is stored and shown.
             result.error_message = redact_text(result.error_message, secrets)
-        return msg, result, provider.pop_last_call()
+        call = provider.pop_last_call()
+        breaker.record(result, call)
+        return msg, result, call
 
     workers = max(1, int(settings.LOA["SEND_CONCURRENCY"]))
     if len(messages) == 1 or workers == 1:
@@ -92,6 +159,6 @@ def messages_send_batch(
     else:
         with ThreadPoolExecutor(max_workers=min(workers, len(messages))) as own:
             results = list(own.map(one, messages))
-    outcome = messages_record_results(campaign_id=campaign.pk, results=results)
+    outcome = messages_record_results(campaign_id=campaign.pk, results=results, breaker=breaker)
     provider.after_batch()
     return outcome

@@ -14,7 +14,6 @@ from providers import zalo
 from providers.base import (
     BaseProvider,
     ErrorClass,
-    EventStatus,
     OutboundMessage,
     ParsedWebhook,
     ProviderError,
@@ -23,7 +22,7 @@ from providers.base import (
     WebhookRejected,
     WebhookRequest,
 )
-from providers.errors import NOT_FOUND, classify_esms
+from providers.errors import classify_esms
 from providers.esms.callbacks import status_from_fields, status_from_query
 from providers.shared.phones import to_local
 
@@ -46,9 +45,16 @@ class EsmsProvider(BaseProvider):
     default_base_url = "https://rest.esms.vn/MainService.svc/json"
     secret_fields = ("api_key", "secret_key")
     channel_kinds = ("zalo_zns",)
-    # RequestId is refused as a duplicate (CodeResult 124) for 24 h: a resend is safe within it.
+    # Seed 003 (SendZaloMessage_V4_post_json), verbatim: "RequestId / string / The identification
+    # value for the request to prevent the the request from duplicated. Max length: 50". The seed
+    # names no window and no answer; both come from eSMS's own pages (providers.md §2.2 [F]:
+    # "de-dup window 24h (dup -> CodeResult 124)"; §2.4: "124 duplicate RequestId"). So a send
+    # whose outcome is unknown may be made again with the same RequestId inside 24 h (23 h here,
+    # for clock margins): eSMS refuses the repeat if it had the first, and send() reads 124 as
+    # "already accepted". After the window nothing proves a repeat would be refused: the message
+    # stays `unknown` for a person.
     dedupes_idempotency_key = True
-    dedupe_window_seconds = 23 * 3600  # RequestId de-dup window is 24 h (providers.md §2.2); margin
+    dedupe_window_seconds = 23 * 3600
     default_settings = {
         "api_version": "v4",  # "v4" = SendZaloMessage_V4_post_json (positional), "v6" = TempData
         "sandbox": False,  # Sandbox "1": validated, not stored, not delivered, not charged
@@ -242,13 +248,25 @@ class EsmsProvider(BaseProvider):
 
     # ---- reconciliation --------------------------------------------------------------------------
     def fetch_status(
-        self, *, provider_message_id: str, idempotency_key: str, oa_id: str = ""
+        self,
+        *,
+        provider_message_id: str,
+        idempotency_key: str,
+        oa_id: str = "",
+        channel_kind: str = "",
     ) -> StatusEvent | None:
         """QueryZnsStatus by SMSID (100 req/s), then GetCallback (20 req/s) when that has no
-        data. eSMS offers no lookup by RequestId: without an SMSID nothing can be asked (None);
-        the engine may then resend, which eSMS refuses as a duplicate (124) within 24 h."""
+        data. Nothing here proves a message absent: 105 means "SMSID not found (too early after
+        sending)" (providers.md §2.4), and eSMS offers no lookup by RequestId. A resend rests on
+        the RequestId dedupe window alone (dedupes_idempotency_key above)."""
         if not provider_message_id:
-            return None
+            return StatusEvent.unproven(
+                _g(
+                    "eSMS gave no SMSID, and it offers no lookup by RequestId: the outcome "
+                    "cannot be asked."
+                ),
+                idempotency_key=idempotency_key,
+            )
         try:
             data = self._post(
                 "QueryZnsStatus/",
@@ -270,11 +288,10 @@ class EsmsProvider(BaseProvider):
         events = self.fetch_callbacks(sms_ids=[provider_message_id], oa_id=oa_id)
         if events:
             return events[0]
-        return StatusEvent(
-            EventStatus.UNKNOWN,
+        return StatusEvent.unproven(
+            _g("eSMS has no status for this SMSID yet (QueryZnsStatus and GetCallback)."),
             provider_message_id=provider_message_id,
             idempotency_key=idempotency_key,
-            error_code=NOT_FOUND,
         )
 
     def fetch_callbacks(self, *, sms_ids: list[str], oa_id: str = "") -> list[StatusEvent]:

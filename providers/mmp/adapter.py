@@ -26,12 +26,12 @@ from providers.base import (
     StatusEvent,
     WebhookRequest,
 )
-from providers.errors import NOT_FOUND, classify_http_status
+from providers.errors import classify_http_status
 from providers.mmp.assumed import (
+    CAN_PROVE_ABSENCE,
     DEDUPES_CLIENT_MESSAGE_ID,
     DEFAULT_SETTINGS,
     EMAIL_STATUSES,
-    is_not_found,
 )
 from providers.mmp.bodies import deep_merge, fill_path, pluck, render
 from providers.mmp.callbacks import status_of, webhook_parse
@@ -50,6 +50,7 @@ class MmpProvider(MmpManageMixin, BaseProvider):
     secret_fields = ("api_key",)
     channel_kinds = ("zalo_zns", "sms", "viber", "viber_bot", "rcs", "whatsapp", "email")
     dedupes_idempotency_key = DEDUPES_CLIENT_MESSAGE_ID
+    can_prove_absence = CAN_PROVE_ABSENCE
     default_settings: dict[str, Any] = DEFAULT_SETTINGS
 
     def __init__(self, config):
@@ -164,8 +165,10 @@ class MmpProvider(MmpManageMixin, BaseProvider):
             "template_params": ordered,
             "content": message.content,
             "subject": message.subject,
+            # A mapped parameter named by email_field wins; else the contact's address.
             "email": str(
                 message.template_data.get(str(self.settings.get("email_field") or "email"), "")
+                or message.email
             ),
             "email_from": self.settings.get("email_from") or "",
             "application_id": (self.settings.get("application_ids") or {}).get(
@@ -231,33 +234,66 @@ class MmpProvider(MmpManageMixin, BaseProvider):
         return SendResult.accepted("", raw=data)
 
     # ---- reconciliation (Get Message Status / Get Batch Email Status) -------------------------------
+    # Both operations are named in the table of contents (seeds 000, 001); their paths and shapes
+    # are assumed (providers/mmp/assumed.py). No answer here can prove a message absent: what is
+    # not a status we know is StatusEvent.unproven, with the reason a person reads.
     def fetch_status(
-        self, *, provider_message_id: str, idempotency_key: str, oa_id: str = ""
+        self,
+        *,
+        provider_message_id: str,
+        idempotency_key: str,
+        oa_id: str = "",
+        channel_kind: str = "",
     ) -> StatusEvent | None:
+        if channel_kind == "email":
+            return self._email_status(provider_message_id, idempotency_key)
         if not provider_message_id and not idempotency_key:
             return None
         values = {"message_id": provider_message_id, "client_message_id": idempotency_key}
         try:
             data = self.call("message_status", values)
         except ProviderError as exc:
-            if not is_not_found(exc):
+            if exc.code != "http_404":
                 raise
-            data = None
-        if data is not None:
-            event = self._status_event(data, provider_message_id, idempotency_key)
-            if event.status != EventStatus.UNKNOWN:
-                return event
-        if provider_message_id:
-            # Not a channel message: maybe an email (Get Batch Email Status).
-            emails = self.email_batch_status(message_ids=[provider_message_id])
-            if emails:
-                emails[0].idempotency_key = idempotency_key
-                return emails[0]
-        return StatusEvent(
-            EventStatus.UNKNOWN,
+            return StatusEvent.unproven(
+                _g(
+                    "Get Message Status answered HTTP 404 at {path}, a path Loa assumed (the MMP "
+                    "documentation is not public): that proves nothing about this message."
+                ).format(path=self._url("message_status", values)[1].split("?")[0]),
+                provider_message_id=provider_message_id,
+                idempotency_key=idempotency_key,
+            )
+        event = self._status_event(data, provider_message_id, idempotency_key)
+        if event.status != EventStatus.UNKNOWN:
+            return event
+        return StatusEvent.unproven(
+            _g("Get Message Status answered without a status Loa knows: {answer}").format(
+                answer=json.dumps(data, ensure_ascii=False)[:200]
+            ),
             provider_message_id=provider_message_id,
             idempotency_key=idempotency_key,
-            error_code=NOT_FOUND,
+            raw=data,
+        )
+
+    def _email_status(self, message_id: str, key: str) -> StatusEvent:
+        """An email's status from Get Batch Email Status (by the id Send Mail answered)."""
+        if not message_id:
+            return StatusEvent.unproven(
+                _g(
+                    "Send Mail gave no message id, and Get Batch Email Status asks by id: "
+                    "there is nothing to look up."
+                ),
+                idempotency_key=key,
+            )
+        for event in self.email_batch_status(message_ids=[message_id]):
+            if event.provider_message_id in ("", message_id):
+                event.provider_message_id = message_id
+                event.idempotency_key = key
+                return event
+        return StatusEvent.unproven(
+            _g("Get Batch Email Status did not list this message with a status Loa knows."),
+            provider_message_id=message_id,
+            idempotency_key=key,
         )
 
     def _status_event(self, data: Any, message_id: str, key: str) -> StatusEvent:
@@ -278,12 +314,8 @@ class MmpProvider(MmpManageMixin, BaseProvider):
         )
 
     def email_batch_status(self, *, message_ids: list[str]) -> list[StatusEvent]:
-        try:
-            data = self.call("email_batch_status", {"message_ids": list(message_ids)})
-        except ProviderError as exc:
-            if is_not_found(exc):
-                return []
-            raise
+        """Get Batch Email Status: the statuses we can map of these emails (others left out)."""
+        data = self.call("email_batch_status", {"message_ids": list(message_ids)})
         responses = self.settings.get("responses") or {}
         rows = pluck(data, responses.get("items", []))
         rows = rows if isinstance(rows, list) else [data] if isinstance(data, dict) else []

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.base import EventStatus, ProviderError
+from providers.base import EventStatus
 
 # Paths may hold {placeholders} (URL-encoded when filled). Method + path per operation.
 ASSUMED_API: dict[str, dict[str, str]] = {
@@ -130,7 +130,8 @@ ASSUMED_RESPONSES: dict[str, Any] = {
     "bulk_campaign_id": ["bulkCampaignId", "data.bulkCampaignId", "id", "data.id"],
 }
 
-# [I] EmailStatus (schema named, values unknown): the usual vocabulary.
+# [I] EmailStatus (schema named, values unknown): the usual vocabulary. Read only for email
+# messages (Get Batch Email Status); a channel message is never looked up there.
 EMAIL_STATUSES = {
     "SENT": EventStatus.SENT,
     "QUEUED": EventStatus.SENT,
@@ -155,11 +156,12 @@ EMAIL_STATUSES = {
 # Deduplication of clientMessageId is not documented: an ambiguous send is reconciled, never resent.
 DEDUPES_CLIENT_MESSAGE_ID = False
 
-
-def is_not_found(exc: ProviderError) -> bool:
-    """The 404 rule: Get Message Status and Get Batch Email Status answering HTTP 404 means the
-    platform has no record of the message (the seeds show no "not found" answer)."""
-    return exc.code == "http_404"
+# No MMP answer proves a message absent. The seeds show no "not found" answer, and the status
+# paths above are our guesses: a 404 there may mean "no such message" or "no such path" (the
+# incident of issue 15: a 404 read as "no record" sent 8 customers the message twice). The
+# adapter turns every such answer into StatusEvent.unproven, and the provider class keeps
+# can_prove_absence False, so the engine never resends an MMP message on a lookup.
+CAN_PROVE_ABSENCE = False
 
 
 DEFAULT_SETTINGS: dict[str, Any] = {

@@ -149,7 +149,12 @@ class SandboxProvider(BaseProvider):
         return ParsedWebhook(statuses=[event], dedupe_key=f"{data['msg_id']}:{data['status']}")
 
     def fetch_status(
-        self, *, provider_message_id: str, idempotency_key: str, oa_id: str = ""
+        self,
+        *,
+        provider_message_id: str,
+        idempotency_key: str,
+        oa_id: str = "",
+        channel_kind: str = "",
     ) -> StatusEvent | None:
         fate, code, text = _fate(idempotency_key)
         if fate == "sent":

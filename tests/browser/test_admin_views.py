@@ -8,8 +8,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import dashboard, selectors, wizard
+from campaigns.admin.wizard.forms import ReviewStepForm
 from campaigns.models import Campaign, Contact, ContactListMembership, Message, OptOut
+from campaigns.selectors import campaign as campaign_selectors
+from campaigns.selectors import dashboard
+from campaigns.selectors.wizard import campaign_quiet_hours_note
 from templates_app.models import Template
 from tests.factories import (
     CampaignFactory,
@@ -194,9 +197,9 @@ def test_promotions_only_in_daytime(setup):
     campaign = CampaignFactory(channel=channel, template=template, lists=[cl])
     night = timezone.localtime().replace(hour=23, minute=0)
     day = timezone.localtime().replace(hour=10, minute=0)
-    assert wizard.quiet_hours_note(campaign=campaign, when=night)["blocked"] is True
-    assert wizard.quiet_hours_note(campaign=campaign, when=day)["blocked"] is False
-    form = wizard.ReviewStepForm(
+    assert campaign_quiet_hours_note(campaign=campaign, when=night)["blocked"] is True
+    assert campaign_quiet_hours_note(campaign=campaign, when=day)["blocked"] is False
+    form = ReviewStepForm(
         {
             "action": "schedule",
             "scheduled_at": (night + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
@@ -279,13 +282,13 @@ def test_timeline_sampling_estimates_the_total(setup, send, monkeypatch):
     campaign = CampaignFactory(channel=channel, template=template, lists=[cl])
     send(campaign)
     campaign.refresh_from_db()
-    exact = selectors.campaign_send_timeline(campaign=campaign)
+    exact = campaign_selectors.campaign_send_timeline(campaign=campaign)
     assert sum(b["count"] for b in exact["buckets"]) == campaign.sent_count
-    monkeypatch.setattr(selectors, "TIMELINE_SAMPLE", 4)
-    sampled = selectors.campaign_send_timeline(campaign=campaign)
+    monkeypatch.setattr(campaign_selectors, "TIMELINE_SAMPLE", 4)
+    sampled = campaign_selectors.campaign_send_timeline(campaign=campaign)
     assert sampled["sampled"] is True
     assert abs(sum(b["count"] for b in sampled["buckets"]) - campaign.total_count) <= 3
-    lo, hi = selectors.campaign_id_range(campaign=campaign)
+    lo, hi = campaign_selectors.campaign_id_range(campaign=campaign)
     ids = Message.objects.filter(campaign=campaign).values_list("id", flat=True)
     assert (lo, hi) == (min(ids), max(ids))
 
@@ -408,6 +411,31 @@ def test_actions_not_allowed_in_the_current_state_are_refused(client, marketer, 
     assert r.status_code == 302
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DRAFT
+
+
+def test_a_refused_send_is_an_error_message_not_an_error_page(client, marketer, setup):
+    channel, template, cl = setup
+    campaign = CampaignFactory(channel=channel, template=template)  # no list, no segment
+    url = reverse("admin:campaigns_campaign_action", args=[campaign.pk, "send"])
+    r = client.post(url, follow=True)
+    assert r.status_code == 200
+    errors = [str(m) for m in r.context["messages"] if m.level_tag == "error"]
+    assert len(errors) == 1  # what is missing, in the reader's language
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT
+
+
+def test_only_a_draft_is_edited_by_the_wizard(setup, send):
+    from campaigns.drafts import campaign_draft_update
+    from providers.shared.errors import Refused
+
+    channel, template, cl = setup
+    campaign = send(CampaignFactory(channel=channel, template=template, lists=[cl]))
+    with pytest.raises(Refused) as refused:
+        campaign_draft_update(campaign=campaign, name="renamed")
+    assert refused.value.code == "not_draft"
+    campaign.refresh_from_db()
+    assert campaign.name != "renamed"
 
 
 def test_the_plain_form_stays_reachable(admin_client, setup):

@@ -114,7 +114,7 @@ def test_marketer_journey(page_vi, live_server, qcluster, monkeypatch):
     page = page_vi  # Vietnamese, as the screenshots in the README show
     from django_q.conf import Conf
 
-    from campaigns.dashboard import dashboard_cache_clear
+    from campaigns.selectors.dashboard import dashboard_cache_clear
 
     # The live server enqueues into the ORM broker; the real worker process does the work.
     monkeypatch.setattr(Conf, "SYNC", False)

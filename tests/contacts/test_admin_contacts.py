@@ -325,7 +325,7 @@ def test_a_failed_import_can_be_retried(admin_client):
 
 
 def test_searched_changelist_counts_only_up_to_a_cap(admin_client, monkeypatch):
-    from campaigns.admin_contacts import ContactPaginator
+    from campaigns.admin.contacts import ContactPaginator
 
     monkeypatch.setattr(ContactPaginator, "CAP", 3)
     for i in range(6):

@@ -8,8 +8,14 @@ import json
 import pytest
 import responses
 
-from providers.base import ErrorClass, EventStatus, ProviderError, SendOutcome, WebhookRejected
-from providers.errors import NOT_FOUND
+from providers.base import (
+    UNPROVEN,
+    ErrorClass,
+    EventStatus,
+    ProviderError,
+    SendOutcome,
+    WebhookRejected,
+)
 from providers.esms.adapter import EsmsProvider, request_id_for
 from providers.esms.callbacks import parse_error_info, status_from_fields
 
@@ -286,7 +292,7 @@ def test_fetch_status_failure_and_not_final():
 
 
 @responses.activate
-def test_fetch_status_falls_back_to_get_callback_then_not_found():
+def test_fetch_status_falls_back_to_get_callback_then_unproven():
     responses.add(responses.POST, f"{BASE}/QueryZnsStatus/", json={"CodeResult": "854"})
     responses.add(responses.POST, STATUS, json=fixture_json("esms/get_callback_response.json"))
     event = provider().fetch_status(provider_message_id="d8e0…250", idempotency_key="", oa_id="409")
@@ -295,11 +301,15 @@ def test_fetch_status_falls_back_to_get_callback_then_not_found():
     assert sent_body()["ListRefid"] == ["d8e0…250"] and sent_body()["OAId"] == "409"
     responses.replace(responses.POST, STATUS, json={"Code": 100, "Data_callback": []})
     event = provider().fetch_status(provider_message_id="zz", idempotency_key="k")
-    assert event.status == EventStatus.UNKNOWN and event.error_code == NOT_FOUND
+    # 105/854 mean "not found yet" (providers.md §2.4): never proof that eSMS has no message.
+    assert event.status == EventStatus.UNKNOWN and event.error_code == UNPROVEN
+    assert not event.proven_absent and not provider().can_prove_absence
 
 
 def test_fetch_status_without_smsid_asks_nothing():
-    assert provider().fetch_status(provider_message_id="", idempotency_key="k") is None
+    event = provider().fetch_status(provider_message_id="", idempotency_key="k")
+    assert event.error_code == UNPROVEN and "RequestId" in event.error_message
+    assert not event.proven_absent
 
 
 @responses.activate

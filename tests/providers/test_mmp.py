@@ -8,8 +8,14 @@ import json
 import pytest
 import responses
 
-from providers.base import ErrorClass, EventStatus, ProviderError, SendOutcome, WebhookRejected
-from providers.errors import NOT_FOUND
+from providers.base import (
+    UNPROVEN,
+    ErrorClass,
+    EventStatus,
+    ProviderError,
+    SendOutcome,
+    WebhookRejected,
+)
 from providers.mmp.adapter import MetfoneMmpProvider, MmpProvider, VnaMmpProvider
 from providers.mmp.assumed import ASSUMED_API
 from providers.mmp.bodies import deep_merge, pluck, render
@@ -344,19 +350,31 @@ def test_fetch_status():
 
 
 @responses.activate
-def test_fetch_status_not_found_tries_email_then_says_not_found():
+def test_fetch_status_404_is_unproven_and_never_asks_the_email_api():
+    """A 404 from Get Message Status (an assumed path) proves nothing; a channel message is never
+    looked up through the email batch-status API."""
     responses.add(responses.GET, f"{BASE}/api/v1/message/status", status=404, json={})
+    event = vna().fetch_status(provider_message_id="m1", idempotency_key="k", channel_kind="sms")
+    assert event.status == EventStatus.UNKNOWN and event.error_code == UNPROVEN
+    assert not event.proven_absent and "assumed" in event.error_message
+    assert len(responses.calls) == 1  # no email/status call
+
+
+@responses.activate
+def test_email_status_comes_from_get_batch_email_status():
     responses.add(
         responses.POST,
         f"{BASE}/api/v1/email/status",
         json={"data": [{"messageId": "e1", "status": "OPENED"}]},
     )
-    event = vna().fetch_status(provider_message_id="e1", idempotency_key="k")
+    event = vna().fetch_status(provider_message_id="e1", idempotency_key="k", channel_kind="email")
     assert event.status == EventStatus.READ and event.idempotency_key == "k"
     assert sent_body() == {"ids": ["e1"]}
     responses.replace(responses.POST, f"{BASE}/api/v1/email/status", json={"data": []})
-    event = vna().fetch_status(provider_message_id="e2", idempotency_key="k")
-    assert event.status == EventStatus.UNKNOWN and event.error_code == NOT_FOUND
+    event = vna().fetch_status(provider_message_id="e2", idempotency_key="k", channel_kind="email")
+    assert event.status == EventStatus.UNKNOWN and event.error_code == UNPROVEN
+    assert not event.proven_absent
+    assert all("message/status" not in c.request.url for c in responses.calls)
 
 
 @responses.activate

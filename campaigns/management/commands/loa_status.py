@@ -46,57 +46,60 @@ def queue_status() -> dict:
     return out
 
 
-def loa_status(*, now=None) -> dict:
-    now = now or timezone.now()
-    stuck_seconds = int(settings.LOA["STUCK_SENDING_SECONDS"])
-    cutoff = now - timedelta(seconds=stuck_seconds)
-    S = Message.Status
-
+def _cluster_status() -> dict:
     try:
-        cluster_ok, cluster_detail = check_cluster()
+        ok, detail = check_cluster()
     except Exception as exc:
-        cluster_ok, cluster_detail = False, f"error: {type(exc).__name__}"
+        ok, detail = False, f"error: {type(exc).__name__}"
+    return {"ok": ok, "detail": detail}
 
-    stuck_rows = list(
-        Message.objects.filter(status=S.SENDING, claimed_at__lt=cutoff)
-        .values("campaign_id")
-        .annotate(n=Count("id"), oldest=Min("claimed_at"))
+
+def _messages_by_campaign(messages, *, oldest: str) -> list[dict]:
+    """The 20 campaigns with the most of these messages, and since when (`oldest` field)."""
+    rows = (
+        messages.values("campaign_id")
+        .annotate(n=Count("id"), oldest=Min(oldest))
         .order_by("-n")[:20]
     )
-    unknown_rows = list(
-        Message.objects.filter(status=S.UNKNOWN)
-        .values("campaign_id")
-        .annotate(n=Count("id"), oldest=Min("updated_at"))
-        .order_by("-n")[:20]
-    )
+    return [
+        {"campaign_id": r["campaign_id"], "count": r["n"], "oldest": _local(r["oldest"])}
+        for r in rows
+    ]
+
+
+def _running_campaigns() -> tuple[int, int, set[int]]:
+    """How many campaigns run, their pending messages, and the provider accounts they use."""
     running = list(
         Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list(
-            "pk", "name", "channel__account_id"
+            "pk", "channel__account_id"
         )
     )
     pending = (
-        Message.objects.filter(campaign_id__in=[r[0] for r in running], status=S.PENDING).count()
+        Message.objects.filter(
+            campaign_id__in=[pk for pk, _acc in running], status=Message.Status.PENDING
+        ).count()
         if running
         else 0
     )
-    accounts_running = {r[2] for r in running}
-    accounts = []
-    problems = []
+    return len(running), pending, {acc for _pk, acc in running}
+
+
+def _accounts_status(*, now, accounts_running: set[int]) -> tuple[list[dict], list[str]]:
+    """Each provider account's last callback, and a problem for every active one that has
+    campaigns running and has been silent too long (the sandbox never calls back)."""
+    accounts, problems = [], []
     for acc in ProviderAccount.objects.order_by("name").values(
         "pk", "name", "kind", "is_active", "last_callback_at"
     ):
-        age = (
-            int((now - acc["last_callback_at"]).total_seconds())
-            if acc["last_callback_at"]
-            else None
-        )
+        last = acc["last_callback_at"]
+        age = int((now - last).total_seconds()) if last else None
         accounts.append(
             {
                 "id": acc["pk"],
                 "name": acc["name"],
                 "kind": acc["kind"],
                 "active": acc["is_active"],
-                "last_callback_at": _local(acc["last_callback_at"]),
+                "last_callback_at": _local(last),
                 "seconds_since_callback": age,
             }
         )
@@ -110,42 +113,58 @@ def loa_status(*, now=None) -> dict:
                 f"account {acc['name']}: campaigns running and no callback "
                 + ("ever" if age is None else f"for {age // 60} min")
             )
+    return accounts, problems
 
-    queue = queue_status()
-    failures_24h = Failure.objects.filter(stopped__gte=now - timedelta(hours=24)).count()
-    stuck_total = sum(r["n"] for r in stuck_rows)
-    unknown_total = Message.objects.filter(status=S.UNKNOWN).count()
+
+def _problems(*, queue: dict, cluster: dict, stuck: dict, failures_24h: int) -> list[str]:
+    problems = []
     if not queue.get("ok"):
         problems.append(f"broker unreachable ({queue.get('error')})")
-    if not cluster_ok:
-        problems.append(f"cluster: {cluster_detail}")
-    if stuck_total:
+    if not cluster["ok"]:
+        problems.append(f"cluster: {cluster['detail']}")
+    if stuck["total"]:
         problems.append(
-            f"{stuck_total} message(s) in sending for more than {stuck_seconds} s "
+            f"{stuck['total']} message(s) in sending for more than "
+            f"{stuck['older_than_seconds']} s "
             "(the scheduler moves them to unknown and reconciles them)"
         )
     if failures_24h:
         problems.append(f"{failures_24h} failed background task(s) in the last 24 h")
+    return problems
+
+
+def loa_status(*, now=None) -> dict:
+    now = now or timezone.now()
+    stuck_seconds = int(settings.LOA["STUCK_SENDING_SECONDS"])
+    S = Message.Status
+    cluster = _cluster_status()
+    stuck_messages = Message.objects.filter(
+        status=S.SENDING, claimed_at__lt=now - timedelta(seconds=stuck_seconds)
+    )
+    stuck_rows = _messages_by_campaign(stuck_messages, oldest="claimed_at")
+    stuck = {
+        "older_than_seconds": stuck_seconds,
+        "total": sum(r["count"] for r in stuck_rows),
+        "by_campaign": stuck_rows,
+    }
+    unknown_rows = _messages_by_campaign(
+        Message.objects.filter(status=S.UNKNOWN), oldest="updated_at"
+    )
+    running, pending, accounts_running = _running_campaigns()
+    accounts, problems = _accounts_status(now=now, accounts_running=accounts_running)
+    queue = queue_status()
+    failures_24h = Failure.objects.filter(stopped__gte=now - timedelta(hours=24)).count()
+    problems += _problems(queue=queue, cluster=cluster, stuck=stuck, failures_24h=failures_24h)
     return {
         "at": _local(now),
         "queue": queue,
-        "cluster": {"ok": cluster_ok, "detail": cluster_detail},
-        "campaigns_running": len(running),
+        "cluster": cluster,
+        "campaigns_running": running,
         "pending_in_running_campaigns": pending,
-        "stuck_sending": {
-            "older_than_seconds": stuck_seconds,
-            "total": stuck_total,
-            "by_campaign": [
-                {"campaign_id": r["campaign_id"], "count": r["n"], "oldest": _local(r["oldest"])}
-                for r in stuck_rows
-            ],
-        },
+        "stuck_sending": stuck,
         "unknown": {
-            "total": unknown_total,
-            "by_campaign": [
-                {"campaign_id": r["campaign_id"], "count": r["n"], "oldest": _local(r["oldest"])}
-                for r in unknown_rows
-            ],
+            "total": Message.objects.filter(status=S.UNKNOWN).count(),
+            "by_campaign": unknown_rows,
         },
         "task_failures_24h": failures_24h,
         "accounts": accounts,

@@ -1,5 +1,5 @@
 """A campaign's parameter check in the admin: the JSON summary and the downloadable CSV of every
-failing row (campaigns.engine.validation). Registered by CampaignAdmin.get_urls (campaigns/admin.py)
+failing row (campaigns.engine.validation). Registered by CampaignAdmin.get_urls (campaign.py)
 through `validation_urls`; each view wrapped in admin_site.admin_view. The URL names keep their
 first home's prefix (templates_app_...), which the wizard's pages and the tests reverse."""
 
@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
-from django.utils import timezone
 
+from campaigns.admin.downloads import csv_download
 from campaigns.engine.validation import (
     campaign_validation_report_rows,
     campaign_validation_summary,
@@ -31,15 +31,10 @@ def validation_summary_view(request: HttpRequest, campaign_id: int) -> JsonRespo
 
 def validation_report_view(request: HttpRequest, campaign_id: int) -> StreamingHttpResponse:
     campaign = _campaign_for_validation(request, campaign_id)
-    response = StreamingHttpResponse(
+    return csv_download(
         campaign_validation_report_rows(campaign=campaign),
-        content_type="text/csv; charset=utf-8",
+        name=f"campaign-{campaign.pk}-validation",
     )
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = (
-        f'attachment; filename="campaign-{campaign.pk}-validation-{stamp}.csv"'
-    )
-    return response
 
 
 def validation_urls(admin_site) -> list[URLPattern]:

@@ -1,18 +1,20 @@
-"""Admin for contacts, lists, imports, segments and opt-outs (the Contact staff's rooms).
+"""Admin for contacts, lists, segments and opt-outs (the Contact staff's rooms). The contact
+import and the opt-out file upload are imports.py's pages.
 
 Built for a million contacts: no full COUNT(*) (EstimatedCountPaginator), no sorting on
 unindexed columns, search through one indexed column (a trigram index on PostgreSQL), related
 objects through raw-id or autocomplete widgets, never a <select> of every contact.
 """
 
+from __future__ import annotations
+
 import unicodedata
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Q
-from django.http import HttpResponseRedirect
+from django.db.models import QuerySet
+from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
-from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
@@ -20,24 +22,32 @@ from django.utils.http import urlencode
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.csrf import csrf_exempt
 
-from campaigns import import_views, selectors
-from campaigns.contacts.importing.files import DELIMITER_LABELS, ENCODING_LABELS
+from campaigns.admin.downloads import csv_download
+from campaigns.admin.imports import OptOutViews
+from campaigns.admin.paginators import EstimatedCountPaginator
+from campaigns.contacts.export import contacts_export_csv
+from campaigns.contacts.importing.mapping import slugify_header
 from campaigns.contacts.optout import contacts_opt_out
-from campaigns.contacts.search import contact_search_text
+from campaigns.contacts.search import contact_search, contact_search_text
 from campaigns.contacts.segments import segment_count, segment_queryset
 from campaigns.models import (
     Contact,
-    ContactImport,
     ContactList,
     ContactListMembership,
     OptOut,
     Segment,
 )
-from campaigns.paginator import EstimatedCountPaginator
+from campaigns.selectors.contact import contact_messages, contact_replies
 from providers.shared.phones import normalize_phone
-from providers.shared.text import fold
+
+
+def export_response(queryset: QuerySet, *, name: str) -> StreamingHttpResponse:
+    """A streamed, injection-safe CSV of contacts (memory flat whatever the size)."""
+    return csv_download(
+        contacts_export_csv(queryset=queryset), name=slugify_header(name) or "contacts"
+    )
+
 
 # ---- contacts ------------------------------------------------------------------------------------
 
@@ -193,7 +203,7 @@ class ContactAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("Messages sent"))
     def sent_messages(self, obj):
         """The last messages Loa sent this contact: campaign, status, error, times."""
-        rows = selectors.contact_messages(contact=obj)
+        rows = contact_messages(contact=obj)
         if not rows:
             return _("No message yet.")
         table = _table(
@@ -220,7 +230,7 @@ class ContactAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("Replies"))
     def replies(self, obj):
         """What the contact wrote back (MMP conversation webhooks), newest first."""
-        rows = selectors.contact_replies(contact=obj)
+        rows = contact_replies(contact=obj)
         if not rows:
             return _("No replies.")
         return _table(
@@ -238,7 +248,7 @@ class ContactAdmin(admin.ModelAdmin):
         )
 
     def get_search_results(self, request, queryset, search_term):
-        return contact_search(queryset, search_term), False
+        return contact_search(queryset=queryset, term=search_term), False
 
     def save_model(self, request, obj, form, change):
         obj.search_text = contact_search_text(obj.name)
@@ -259,7 +269,7 @@ class ContactAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:index"))
         changelist = self.get_changelist_instance(request)
         queryset = changelist.get_queryset(request)
-        return import_views.export_response(queryset, name=_("contacts"))
+        return export_response(queryset, name=_("contacts"))
 
     @admin.action(description=gettext_lazy("Opt out of all channels"), permissions=["change"])
     def opt_out_all(self, request, queryset):
@@ -273,38 +283,7 @@ class ContactAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Export selected contacts (CSV)"), permissions=["view"])
     def export_selected(self, request, queryset):
-        return import_views.export_response(queryset, name=_("contacts"))
-
-
-def contact_search(queryset, term: str):
-    """Phones by their normalized prefix (an index range), names through the folded text."""
-    term = (term or "").strip()
-    if not term:
-        return queryset
-    compact = term.replace(" ", "").replace(".", "").replace("-", "")
-    digits = compact.lstrip("+")
-    if digits.isdigit():
-        if len(digits) >= 9:
-            phone = normalize_phone(term, mobile_only=False).phone
-            if phone:
-                return queryset.filter(phone=phone)
-        # A prefix typed as the user knows it: 0987…, 84987…, +84 987…
-        if digits.startswith("84"):
-            prefix = digits
-        elif digits.startswith("0"):
-            prefix = "84" + digits[1:]
-        else:
-            # Digits from the middle or the end of a number: no index can help, but the
-            # paginator stops at the first page of matches.
-            return queryset.filter(phone__contains=digits)
-        # A range on the unique index: works under any collation, unlike LIKE 'x%'.
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        return queryset.filter(phone__gte=prefix, phone__lt=upper)
-    folded = fold(term).lower()
-    q = Q()
-    for word in folded.split():
-        q &= Q(search_text__contains=word)
-    return queryset.filter(q)
+        return export_response(queryset, name=_("contacts"))
 
 
 # ---- lists -----------------------------------------------------------------------------------------
@@ -406,114 +385,7 @@ class ContactListAdmin(admin.ModelAdmin):
             )
         )
         name = queryset.first().name if queryset.count() == 1 else _("lists")
-        return import_views.export_response(contacts, name=name)
-
-
-# ---- imports ---------------------------------------------------------------------------------------
-
-
-@admin.register(ContactImport)
-class ContactImportAdmin(admin.ModelAdmin):
-    change_form_template = "admin/campaigns/contactimport/change_form.html"
-    list_display = [
-        "original_name",
-        "contact_list",
-        "status",
-        "total_rows",
-        "imported_count",
-        "updated_count",
-        "duplicate_count",
-        "invalid_count",
-        "created_by",
-        "created_at",
-    ]
-    list_filter = ["status"]
-    list_select_related = ["contact_list", "created_by"]
-    search_fields = ["original_name", "contact_list__name"]
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    # The counts, warnings and error are in the panel above the fields (change_form.html).
-    readonly_fields = [
-        "original_name",
-        "contact_list",
-        "status",
-        "merge_policy",
-        "encoding_label",
-        "delimiter_label",
-        "mapping_label",
-        "created_by",
-        "created_at",
-        "started_at",
-        "finished_at",
-    ]
-    fields = readonly_fields
-
-    @admin.display(description=gettext_lazy("Encoding"))
-    def encoding_label(self, obj):
-        return ENCODING_LABELS.get(obj.encoding, obj.encoding) or "XLSX"
-
-    @admin.display(description=gettext_lazy("Delimiter"))
-    def delimiter_label(self, obj):
-        return DELIMITER_LABELS.get(obj.delimiter, obj.delimiter) or "-"
-
-    @admin.display(description=gettext_lazy("Columns"))
-    def mapping_label(self, obj):
-        """The mapping as people read it: "column 1 → phone", not the stored JSON."""
-        m = obj.mapping or {}
-        if m.get("phone") is None:
-            return "-"
-        parts = [(m["phone"], gettext_lazy("phone"))]
-        if m.get("name") is not None:
-            parts.append((m["name"], gettext_lazy("name")))
-        parts += [(int(i), f"“{key}”") for i, key in (m.get("attributes") or {}).items()]
-        return format_html_join(
-            " · ",
-            "{} {} → {}",
-            (
-                (gettext_lazy("column"), int(i) + 1, role)
-                for i, role in sorted(parts, key=lambda p: p[0])
-            ),
-        )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.views = import_views.ImportViews(self)
-
-    def get_urls(self):
-        wrap = self.admin_site.admin_view
-        return [
-            path("<int:pk>/map/", wrap(self.views.map_view), name="campaigns_contactimport_map"),
-            path(
-                "<int:pk>/progress/",
-                wrap(self.views.progress_view),
-                name="campaigns_contactimport_progress",
-            ),
-            path(
-                "<int:pk>/errors.csv",
-                wrap(self.views.errors_view),
-                name="campaigns_contactimport_errors",
-            ),
-            *super().get_urls(),
-        ]
-
-    @method_decorator(csrf_exempt)  # checked inside, once the size limit is in place
-    def add_view(self, request, form_url="", extra_context=None):
-        return self.views.upload_view(request, form_url, extra_context)
-
-    def has_change_permission(self, request, obj=None):
-        return False  # an import is a record; its pages are the upload, mapping and result
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, object_id)
-        extra = dict(extra_context or {})
-        if obj is not None:
-            if obj.status == ContactImport.Status.UPLOADED and self.has_add_permission(request):
-                return HttpResponseRedirect(
-                    reverse("admin:campaigns_contactimport_map", args=[obj.pk])
-                )
-            extra["progress"] = import_views.import_progress(obj)
-            extra["import"] = obj
-        return super().change_view(request, object_id, form_url, extra)
+        return export_response(contacts, name=name)
 
 
 # ---- opt-outs ----------------------------------------------------------------------------------
@@ -535,7 +407,7 @@ class OptOutAdmin(admin.ModelAdmin):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.views = import_views.OptOutViews(self)
+        self.views = OptOutViews(self)
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -618,4 +490,4 @@ class SegmentAdmin(admin.ModelAdmin):
         segment = self.get_object(request, str(pk))
         if segment is None or not self.has_view_permission(request, segment):
             return HttpResponseRedirect(reverse("admin:index"))
-        return import_views.export_response(segment_queryset(segment), name=segment.name)
+        return export_response(segment_queryset(segment), name=segment.name)

@@ -1,27 +1,22 @@
-"""Reads for the admin: campaign stats from counters (never COUNT(*) over messages), pre-flight,
-export rows."""
+"""Reads for a campaign's pages: stats from the campaign's counters (never COUNT(*) over its
+messages), the actions its status allows, the pre-flight, why contacts were left out, the live
+panel's charts (a sampled timeline, the recent failure reasons) and its recipients' replies."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
-from django.db.models import Count, FloatField, Max, Min
+from django.db.models import FloatField, Max, Min
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
+from django.utils.translation import gettext_lazy as _
 
 from campaigns.engine.audience import campaign_audience
 from campaigns.engine.lifecycle import campaign_check_sendable
-from campaigns.models import Campaign, Contact, Message, OptOut
+from campaigns.models import Campaign, Message, OptOut
+from campaigns.selectors.contact import inbound_message_model
 from providers.errors import explain
-from providers.shared.text import csv_safe
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
@@ -82,19 +77,6 @@ def campaign_allowed_actions(*, campaign: Campaign) -> list[str]:
     }.get(campaign.status, [])
 
 
-def campaign_recent_failures(*, campaign: Campaign, limit: int = 10) -> list[dict]:
-    rows = (
-        Message.objects.filter(campaign=campaign, status=Message.Status.FAILED)
-        .values("error_code")
-        .annotate(n=Count("id"))
-        .order_by("-n")[:limit]
-    )
-    return [
-        {"code": r["error_code"], "count": r["n"], "meaning": explain(r["error_code"])}
-        for r in rows
-    ]
-
-
 def campaign_preflight(*, campaign: Campaign) -> dict:
     # everyone the lists and segments target, opted out or not
     in_lists = campaign_audience(campaign, include_opted_out=True).count()
@@ -115,50 +97,24 @@ def campaign_preflight(*, campaign: Campaign) -> dict:
     }
 
 
-EXPORT_FIELDS = (
-    "phone",
-    "contact__name",
-    "status",
-    "error_code",
-    "error_message",
-    "fee",
-    "sent_at",
-    "delivered_at",
-    "read_at",
-    "failed_at",
-    "provider_message_id",
-)
+# Why contacts were left out when the campaign was built (Campaign.excluded keys).
+EXCLUDED_LABELS = {
+    "opted_out": _("opted out of this channel"),
+    "invalid": _("refused by the template's rules"),
+    "invalid_params": _("refused by the template's rules"),
+    "frequency": _("already got the most promotion messages allowed"),
+    "frequency_cap": _("already got the most promotion messages allowed"),
+}
 
 
-def _export_rows_queryset(campaign: Campaign):
-    """Every recipient's outcome, in message order: the rows of both exports (CSV and XLSX)."""
-    return (
-        Message.objects.filter(campaign_id=campaign.pk).order_by("id").values_list(*EXPORT_FIELDS)
-    )
-
-
-def campaign_export_rows(*, campaign: Campaign) -> Iterator[str]:
-    """CSV of every recipient's outcome, streamed; cells are formula-injection safe."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    # The column names of EXPORT_FIELDS, "contact__name" shown as "name".
-    w.writerow([f.removeprefix("contact__") for f in EXPORT_FIELDS])
-    yield "\ufeff" + buf.getvalue()
-    qs = _export_rows_queryset(campaign)
-    for row in qs.iterator(chunk_size=2000):
-        buf.seek(0)
-        buf.truncate()
-        w.writerow(
-            [
-                csv_safe(
-                    timezone.localtime(v).strftime("%Y-%m-%d %H:%M:%S")
-                    if hasattr(v, "tzinfo") and v
-                    else v
-                )
-                for v in row
-            ]
-        )
-        yield buf.getvalue()
+def campaign_excluded_reasons(*, campaign: Campaign) -> list[tuple[str, int]]:
+    """(why, how many) for the contacts the campaign's build left out, in words."""
+    excluded = campaign.excluded or {}
+    return [
+        (str(EXCLUDED_LABELS.get(k, k)), n)
+        for k, n in excluded.items()
+        if isinstance(n, int) and n > 0
+    ]
 
 
 # ---- the campaign page: charts that stay cheap at a million messages ---------------------------
@@ -305,106 +261,9 @@ def campaign_failure_reasons(*, campaign: Campaign, limit: int = 8) -> dict:
     return {"reasons": reasons, "seen": seen, "partial": seen >= RECENT_FAILURES}
 
 
-XLSX_HEADER = [
-    "phone",
-    "name",
-    "status",
-    "error_code",
-    "error_meaning",
-    "error_message",
-    "fee",
-    "sent_at",
-    "delivered_at",
-    "read_at",
-    "failed_at",
-    "provider_message_id",
-]
-XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header row
-
-
-def campaign_export_xlsx(*, campaign: Campaign, fileobj) -> int:
-    """Every recipient's outcome as an XLSX sheet, written in openpyxl's write-only (streaming)
-    mode. Text cells are formula-injection safe (openpyxl would store "=..." as a formula);
-    times are local (Excel has no time zones). Returns the rows written."""
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=f"campaign-{campaign.pk}")
-    ws.freeze_panes = "A2"
-    bold = Font(bold=True)
-    header = []
-    for title in XLSX_HEADER:
-        cell = WriteOnlyCell(ws, value=title)
-        cell.font = bold
-        header.append(cell)
-    ws.append(header)
-    qs = _export_rows_queryset(campaign)
-    meanings: dict[str, str] = {}
-
-    def local(v):
-        return timezone.localtime(v).replace(tzinfo=None) if v else None
-
-    written = 0
-    for phone, name, status, code, message, fee, sent, delivered, read, failed, pmid in qs[
-        :XLSX_MAX_ROWS
-    ].iterator(chunk_size=2000):
-        if code and code not in meanings:
-            meanings[code] = explain(code)
-        ws.append(
-            [
-                csv_safe(phone),
-                csv_safe(name),
-                status,
-                csv_safe(code),
-                csv_safe(meanings.get(code, "")),
-                csv_safe(message),
-                float(fee) if fee is not None else None,
-                local(sent),
-                local(delivered),
-                local(read),
-                local(failed),
-                csv_safe(pmid),
-            ]
-        )
-        written += 1
-    wb.save(fileobj)
-    return written
-
-
-# ---- replies (inbound messages) ---------------------------------------------------------------
-# Stored by the webhooks app (webhooks.models.InboundMessage, linked to the contact). campaigns
-# sits below webhooks and does not import it: the model is reached through Contact's reverse
-# relation, which exists whenever the webhooks app is installed.
-
-
-def _inbound_model():
-    try:
-        return Contact._meta.get_field("inbound_messages").related_model
-    except FieldDoesNotExist:  # webhooks not installed: no replies to show
-        return None
-
-
-def contact_replies(*, contact: Contact, limit: int = 20) -> list:
-    """The contact's most recent replies, newest first, with their channel."""
-    model = _inbound_model()
-    if model is None or contact.pk is None:
-        return []
-    return list(
-        model.objects.filter(contact=contact).select_related("channel").order_by("-pk")[:limit]
-    )
-
-
-def contact_messages(*, contact: Contact, limit: int = 20) -> list:
-    """What Loa sent this contact, newest first, through the contact index (the support
-    question "did this customer get our message?")."""
-    if contact.pk is None:
-        return []
-    return list(
-        Message.objects.filter(contact=contact).select_related("campaign").order_by("-pk")[:limit]
-    )
-
-
 def campaign_replies(*, campaign: Campaign, limit: int = 20) -> list:
     """Replies from the campaign's recipients on its channel since it started, newest first."""
-    model = _inbound_model()
+    model = inbound_message_model()
     if model is None or campaign.started_at is None:
         return []
     recipients = Message.objects.filter(campaign=campaign).values("contact_id")

@@ -1,7 +1,7 @@
-"""Admin views of the contact import flow: upload -> preview and column mapping -> progress ->
-result; the opt-out file upload; contact exports. Thin: each calls one service of
-campaigns/contacts/ (importing/, optout, export). Registered by the ModelAdmins in
-admin_contacts.py (wrapped in admin_view)."""
+"""Contact imports in the admin: ContactImportAdmin and its pages, upload -> preview and column
+mapping -> progress -> result; and the opt-out file upload (a page of OptOutAdmin, contacts.py).
+Thin: each calls one service of campaigns/contacts/ (importing/, optout). The pages are
+registered by the ModelAdmins' get_urls, wrapped in admin_view."""
 
 from __future__ import annotations
 
@@ -9,25 +9,20 @@ from functools import partial
 
 from django import forms
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from django.http import (
-    FileResponse,
-    Http404,
-    HttpResponseRedirect,
-    JsonResponse,
-    StreamingHttpResponse,
-)
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils import timezone
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from campaigns.contacts.export import contacts_export_csv
+from campaigns.admin.paginators import EstimatedCountPaginator
 from campaigns.contacts.importing.files import (
     DELIMITER_CHOICES,
     DELIMITER_LABELS,
@@ -151,7 +146,7 @@ class ImportViews:
     def upload_view(self, request, form_url="", extra_context=None):
         """Django has no upload size limit: this handler stops storing the body past ours.
         It must be installed before anything reads request.POST, CSRF checking included, so
-        the admin page is csrf_exempt (admin_contacts) and CSRF is checked here, after it."""
+        the admin page is csrf_exempt (ContactImportAdmin.add_view) and CSRF is checked here, after it."""
         limit = UploadLimitHandler(request, settings.CONTACT_UPLOAD_MAX_BYTES)
         request.upload_handlers.insert(0, limit)
         return csrf_protect(partial(self._upload, limit=limit))(request)
@@ -412,12 +407,105 @@ class OptOutViews:
         return TemplateResponse(request, "admin/campaigns/contact/optout_upload.html", context)
 
 
-def export_response(queryset, *, name: str) -> StreamingHttpResponse:
-    """A streamed, injection-safe CSV of contacts (memory flat whatever the size)."""
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(
-        contacts_export_csv(queryset=queryset), content_type="text/csv; charset=utf-8"
-    )
-    filename = f"{slugify_header(name) or 'contacts'}-{stamp}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+@admin.register(ContactImport)
+class ContactImportAdmin(admin.ModelAdmin):
+    change_form_template = "admin/campaigns/contactimport/change_form.html"
+    list_display = [
+        "original_name",
+        "contact_list",
+        "status",
+        "total_rows",
+        "imported_count",
+        "updated_count",
+        "duplicate_count",
+        "invalid_count",
+        "created_by",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["contact_list", "created_by"]
+    search_fields = ["original_name", "contact_list__name"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    # The counts, warnings and error are in the panel above the fields (change_form.html).
+    readonly_fields = [
+        "original_name",
+        "contact_list",
+        "status",
+        "merge_policy",
+        "encoding_label",
+        "delimiter_label",
+        "mapping_label",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description=gettext_lazy("Encoding"))
+    def encoding_label(self, obj):
+        return ENCODING_LABELS.get(obj.encoding, obj.encoding) or "XLSX"
+
+    @admin.display(description=gettext_lazy("Delimiter"))
+    def delimiter_label(self, obj):
+        return DELIMITER_LABELS.get(obj.delimiter, obj.delimiter) or "-"
+
+    @admin.display(description=gettext_lazy("Columns"))
+    def mapping_label(self, obj):
+        """The mapping as people read it: "column 1 → phone", not the stored JSON."""
+        m = obj.mapping or {}
+        if m.get("phone") is None:
+            return "-"
+        parts = [(m["phone"], gettext_lazy("phone"))]
+        if m.get("name") is not None:
+            parts.append((m["name"], gettext_lazy("name")))
+        parts += [(int(i), f"“{key}”") for i, key in (m.get("attributes") or {}).items()]
+        return format_html_join(
+            " · ",
+            "{} {} → {}",
+            (
+                (gettext_lazy("column"), int(i) + 1, role)
+                for i, role in sorted(parts, key=lambda p: p[0])
+            ),
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.views = ImportViews(self)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/map/", wrap(self.views.map_view), name="campaigns_contactimport_map"),
+            path(
+                "<int:pk>/progress/",
+                wrap(self.views.progress_view),
+                name="campaigns_contactimport_progress",
+            ),
+            path(
+                "<int:pk>/errors.csv",
+                wrap(self.views.errors_view),
+                name="campaigns_contactimport_errors",
+            ),
+            *super().get_urls(),
+        ]
+
+    @method_decorator(csrf_exempt)  # checked inside, once the size limit is in place
+    def add_view(self, request, form_url="", extra_context=None):
+        return self.views.upload_view(request, form_url, extra_context)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an import is a record; its pages are the upload, mapping and result
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if obj is not None:
+            if obj.status == ContactImport.Status.UPLOADED and self.has_add_permission(request):
+                return HttpResponseRedirect(
+                    reverse("admin:campaigns_contactimport_map", args=[obj.pk])
+                )
+            extra["progress"] = import_progress(obj)
+            extra["import"] = obj
+        return super().change_view(request, object_id, form_url, extra)

@@ -1,10 +1,9 @@
-"""Reads for the admin dashboard (the admin index), and the geometry of its server-side charts.
+"""Reads for the admin dashboard (the admin index).
 
 Everything here must stay cheap on a messages table of many millions: message figures are read
 from an id range found by binary search on the primary key (messages are created in id order, so
 "created since" is an id range, no index on a time column needed), and the whole dashboard is
-cached for a minute. Charts are plain SVG drawn by templates from the geometry computed here: no
-JavaScript library, no CDN.
+cached for a minute. (Its charts' geometry is the admin's: campaigns/admin/charts.py.)
 """
 
 from __future__ import annotations
@@ -13,10 +12,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Max, Min, Q
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, Mod, TruncDate
 from django.utils import timezone, translation
-from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, ContactImport, Message
 from providers.models import Channel, OfficialAccount, ProviderAccount
@@ -64,9 +63,6 @@ DASH_SAMPLE = 6_000
 def _day_rows(*, since: datetime) -> tuple[list[dict], bool]:
     """Per (campaign, local day): sent, delivered, read, failed, for messages that were sent or
     failed since `since`; and whether the figures are estimated from a sample."""
-    from django.db import connection
-    from django.db.models.functions import Mod
-
     first_id = first_message_id_since(since - CREATED_MARGIN)
     if first_id is None:
         return [], False
@@ -270,12 +266,6 @@ def dashboard_data(*, use_cache: bool = True) -> dict:
     stats = dashboard_message_stats()
     data = {
         "stats": stats,
-        "days_chart": column_chart(
-            [
-                {"label": d["day"].strftime("%d/%m"), "value": d["sent"], "extra": d["delivered"]}
-                for d in stats["days"]
-            ]
-        ),
         "campaigns": dashboard_campaigns(),
         "official_accounts": dashboard_official_accounts(),
         "failed_imports": dashboard_failed_imports(),
@@ -285,92 +275,3 @@ def dashboard_data(*, use_cache: bool = True) -> dict:
     if use_cache:
         cache.set(_cache_key(), data, CACHE_SECONDS)
     return data
-
-
-# ---- chart geometry (SVG drawn by templates) ---------------------------------------------------
-
-
-def _nice_max(value: float) -> int:
-    """Round an axis maximum up to 1, 2 or 5 times a power of ten."""
-    if value <= 0:
-        return 1
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for m in (1, 2, 5, 10):
-        if value <= m * magnitude:
-            return int(m * magnitude)
-    return int(10 * magnitude)
-
-
-def column_chart(
-    points: list[dict], *, width: int = 600, height: int = 160, pad_left: int = 48
-) -> dict:
-    """Columns for [{"label", "value", "extra"?}] in a width x height box. "extra" (<= value) is
-    drawn as an inner, darker column (e.g. delivered within sent)."""
-    pad_top, pad_bottom = 8, 22
-    plot_h = height - pad_top - pad_bottom
-    plot_w = width - pad_left - 4
-    top = _nice_max(max((p["value"] for p in points), default=0))
-    n = max(1, len(points))
-    slot = plot_w / n
-    bar_w = min(48.0, max(1.0, slot * 0.7))  # a few buckets must not look like a wall
-    bars = []
-    label_every = max(1, n // 8)
-    for i, p in enumerate(points):
-        h = plot_h * p["value"] / top
-        eh = plot_h * min(p.get("extra") or 0, p["value"]) / top
-        x = pad_left + i * slot + (slot - bar_w) / 2
-        bars.append(
-            {
-                "x": round(x, 1),
-                "y": round(pad_top + plot_h - h, 1),
-                "w": round(bar_w, 1),
-                "h": round(h, 1),
-                "ey": round(pad_top + plot_h - eh, 1),
-                "eh": round(eh, 1),
-                "label": p["label"],
-                "value": p["value"],
-                "extra": p.get("extra"),
-                "show_label": i % label_every == 0,
-                "lx": round(x + bar_w / 2, 1),
-            }
-        )
-    ticks = [
-        {"value": v, "y": round(pad_top + plot_h - plot_h * v / top, 1)} for v in (0, top // 2, top)
-    ]
-    return {
-        "width": width,
-        "height": height,
-        "bars": bars,
-        "ticks": ticks,
-        "axis_x": pad_left,
-        "axis_y": pad_top + plot_h,
-        "label_y": height - 6,
-        "right": width - 4,
-        "empty": not any(p["value"] for p in points),
-    }
-
-
-TIMELINE_TITLES = {
-    10: _("Messages sent per 10 seconds"),
-    30: _("Messages sent per 30 seconds"),
-    60: _("Messages sent per minute"),
-    300: _("Messages sent per 5 minutes"),
-    900: _("Messages sent per 15 minutes"),
-    3600: _("Messages sent per hour"),
-    6 * 3600: _("Messages sent per 6 hours"),
-    86400: _("Messages sent per day"),
-}
-
-
-def timeline_chart(timeline: dict) -> dict:
-    """The campaign page's "sends over time" chart from selectors.campaign_send_timeline."""
-    step = timeline.get("step") or 60
-    fmt = "%d/%m" if step >= 86400 else "%H:%M" if step >= 60 else "%H:%M:%S"
-    points = [
-        {"label": timezone.localtime(b["start"]).strftime(fmt), "value": b["count"]}
-        for b in timeline.get("buckets", [])
-    ]
-    chart = column_chart(points)
-    chart["title"] = str(TIMELINE_TITLES.get(step, TIMELINE_TITLES[60]))
-    chart["sampled"] = timeline.get("sampled", False)
-    return chart

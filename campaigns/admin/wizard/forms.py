@@ -1,0 +1,238 @@
+"""The wizard's five step forms: channel, template, audience, parameters, review. They validate
+what a person typed; the views (views.py) save it through campaigns.drafts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Campaign, ContactList, Segment
+from campaigns.selectors.wizard import (
+    campaign_quiet_hours_note,
+    channel_allows_free_text,
+    wizard_channels,
+    wizard_templates,
+)
+from providers.models import Channel
+from templates_app.formatting import FORMAT_CHOICES
+from templates_app.models import Template, TemplateParam
+from templates_app.rendering import (
+    CONTACT_FIELDS,
+    SOURCE_CHOICES,
+    ContactData,
+    render_params,
+    validate_mapping,
+)
+from templates_app.validation import validate_data
+
+
+class ChannelStepForm(forms.Form):
+    name = forms.CharField(
+        label=_("Campaign name"),
+        max_length=200,
+        help_text=_("For you and your team; recipients never see it."),
+    )
+    channel = forms.ModelChoiceField(
+        label=_("Send on"),
+        queryset=Channel.objects.none(),
+        widget=forms.RadioSelect,
+        empty_label=None,
+    )
+
+    test_mode = forms.BooleanField(
+        label=_("Provider test mode"),
+        required=False,
+        help_text=_("eSMS Sandbox / eTelecom development mode: nothing is delivered."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].queryset = wizard_channels()
+        self.fields["channel"].label_from_instance = _channel_label
+
+
+def _channel_label(ch: Channel) -> str:
+    parts = [ch.name, str(ch.get_kind_display())]
+    if ch.official_account_id:
+        parts.append(ch.official_account.name)
+    return " · ".join(parts)
+
+
+class TemplateStepForm(forms.Form):
+    template = forms.ModelChoiceField(
+        label=_("Template"),
+        queryset=Template.objects.none(),
+        widget=forms.RadioSelect,
+        required=False,
+        empty_label=None,
+    )
+    content = forms.CharField(
+        label=_("…or write the message"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text=_("Free text, for SMS, Viber and email channels only."),
+    )
+
+    def __init__(self, *args, channel: Channel, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channel = channel
+        self.fields["template"].queryset = wizard_templates(channel=channel)
+        if not channel_allows_free_text(channel=channel):
+            del self.fields["content"]
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("template") and not data.get("content"):
+            if "content" in self.fields:
+                raise ValidationError(_("Choose a template or write the message."))
+            raise ValidationError(_("Choose a template."))
+        return data
+
+
+class AudienceStepForm(forms.Form):
+    lists = forms.ModelMultipleChoiceField(
+        label=_("Contact lists"),
+        queryset=ContactList.objects.order_by("name"),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    segments = forms.ModelMultipleChoiceField(
+        label=_("Segments"),
+        queryset=Segment.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lists"].label_from_instance = lambda cl: cl.name
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("lists") and not data.get("segments"):
+            raise ValidationError(_("Choose at least one list or segment."))
+        return data
+
+
+class MappingStepForm(forms.Form):
+    """One row per template parameter: where its value comes from, the value, a format."""
+
+    def __init__(self, *args, params: list[TemplateParam], initial_mapping: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params = params
+        for i, p in enumerate(params):
+            spec = initial_mapping.get(p.name) or {}
+            self.fields[f"p{i}_source"] = forms.ChoiceField(
+                label=_("Source"), choices=SOURCE_CHOICES, initial=spec.get("source", "constant")
+            )
+            self.fields[f"p{i}_value"] = forms.CharField(
+                label=_("Value"), required=False, max_length=500, initial=spec.get("value", "")
+            )
+            fmt = spec.get("format", "") or ""
+            choices = list(FORMAT_CHOICES)
+            if fmt not in {k for k, _label in choices}:
+                choices.append((fmt, fmt))  # a chain such as "trim|upper" typed elsewhere
+            self.fields[f"p{i}_format"] = forms.ChoiceField(
+                label=_("Format"), choices=choices, required=False, initial=fmt
+            )
+
+    def rows(self):
+        return [
+            {
+                "param": p,
+                "source": self[f"p{i}_source"],
+                "value": self[f"p{i}_value"],
+                "format": self[f"p{i}_format"],
+                "errors": self.errors.get(f"p{i}_value"),
+            }
+            for i, p in enumerate(self.params)
+        ]
+
+    def clean(self):
+        data = super().clean()
+        for i, p in enumerate(self.params):
+            source = data.get(f"p{i}_source")
+            value = (data.get(f"p{i}_value") or "").strip()
+            data[f"p{i}_value"] = value
+            if source is None:
+                continue
+            if source == "field" and value not in CONTACT_FIELDS:
+                self.add_error(
+                    f"p{i}_value",
+                    _("Choose a contact field: {fields}.").format(fields=", ".join(CONTACT_FIELDS)),
+                )
+                continue
+            if source != "constant" and not value:
+                self.add_error(f"p{i}_value", _("Type the attribute, column or expression."))
+                continue
+            spec = self._spec(i, data)
+            errors = validate_mapping({p.name: spec}, [p.name])
+            if errors:
+                self.add_error(f"p{i}_value", errors)
+            elif source == "constant":
+                # The same text for everyone: check it now against the parameter's rules.
+                rendered = render_params({p.name: spec}, ContactData("", "", {}))
+                if p.required and not rendered.get(p.name):
+                    self.add_error(f"p{i}_value", _("This parameter is required: type its text."))
+                else:
+                    why = validate_data([p], rendered).get(p.name)
+                    if why:
+                        self.add_error(f"p{i}_value", why)
+        return data
+
+    def _spec(self, i: int, data: dict) -> dict:
+        spec = {"source": data[f"p{i}_source"], "value": data[f"p{i}_value"]}
+        if data.get(f"p{i}_format"):
+            spec["format"] = data[f"p{i}_format"]
+        return spec
+
+    def mapping(self) -> dict:
+        return {p.name: self._spec(i, self.cleaned_data) for i, p in enumerate(self.params)}
+
+
+class ReviewStepForm(forms.Form):
+    ACTIONS = ("send_now", "schedule")
+
+    action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], widget=forms.HiddenInput)
+    scheduled_at = forms.DateTimeField(
+        label=_("Send at"),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("Local time, Asia/Ho_Chi_Minh (UTC+7)."),
+    )
+
+    def __init__(self, *args, campaign: Campaign, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        when = data.get("scheduled_at")
+        if action == "schedule":
+            if when is None:
+                self.add_error("scheduled_at", _("Choose the date and time to send."))
+                return data
+            now = timezone.now()
+            if when <= now + timedelta(minutes=1):
+                self.add_error("scheduled_at", _("Choose a time in the future."))
+            elif when > now + timedelta(days=366):
+                self.add_error("scheduled_at", _("Choose a time within the next year."))
+        if action in ("send_now", "schedule"):
+            note = campaign_quiet_hours_note(
+                campaign=self.campaign, when=when if action == "schedule" else None
+            )
+            if note and note["blocked"]:
+                self.add_error(
+                    "scheduled_at" if action == "schedule" else None,
+                    _(
+                        "Promotional messages may only be sent between 07:00 and 22:00 "
+                        "(Decree 91/2020/ND-CP). Schedule it for the daytime."
+                    ),
+                )
+        return data
