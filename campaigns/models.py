@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from campaigns import notes
 from campaigns.segment_rules import segment_rules_errors
 from providers.models import Channel, ChannelKind
 from templates_app.models import Template
@@ -373,9 +374,7 @@ class Campaign(models.Model):
 
     def reason_text(self) -> str:
         """The status reason in the reader's language (campaigns.notes)."""
-        from campaigns.notes import render
-
-        return render(self.status_reason, self.status_reason_i18n)
+        return notes.render(self.status_reason, self.status_reason_i18n)
 
 
 class CampaignEvent(models.Model):
@@ -401,9 +400,7 @@ class CampaignEvent(models.Model):
 
     def note_text(self) -> str:
         """The note in the reader's language (campaigns.notes)."""
-        from campaigns.notes import render
-
-        return render(self.note, self.note_i18n)
+        return notes.render(self.note, self.note_i18n)
 
 
 class Message(models.Model):

@@ -2,7 +2,7 @@
 views are thin wrappers over the templates_app services, each wrapped in admin_site.admin_view
 (login, staff and CSRF like every admin page). The real recipients and the campaigns' mappings of
 the preview come from the RecipientSource campaigns installs (templates_app/preview.py); the
-per-campaign validation pages are campaigns' (campaigns/validation_admin.py)."""
+per-campaign validation pages are campaigns' (campaigns/admin/validation.py)."""
 
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ from campaigns.selectors.campaign import (
     campaign_stats,
 )
 from campaigns.selectors.export import campaign_export_rows
+from campaigns.selectors.export_xlsx import campaign_export_xlsx
 from providers.shared.errors import Refused
 from templates_app.formatting import FORMAT_CHOICES
 from templates_app.rendering import SOURCE_CHOICES
@@ -339,10 +340,6 @@ class CampaignAdmin(admin.ModelAdmin):
         return csv_download(campaign_export_rows(campaign=campaign), name=f"campaign-{campaign.pk}")
 
     def export_xlsx_view(self, request, pk):
-        # Imported here, not for a cycle: openpyxl takes a fifth of a second to import, and every
-        # process (workers included) loads the admin at startup; only an XLSX export needs it.
-        from campaigns.selectors.export_xlsx import campaign_export_xlsx
-
         campaign = self._get_campaign(request, pk)
         # openpyxl's write-only mode streams rows to a temporary file, not to memory.
         fh = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it

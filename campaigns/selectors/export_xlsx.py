@@ -1,13 +1,8 @@
-"""A campaign's results as an Excel workbook (the CSV is export.py). A module of its own so that
-openpyxl (a fifth of a second to import) loads on the first XLSX export, not in every process
-that loads the admin."""
+"""A campaign's results as an Excel workbook (the CSV is export.py)."""
 
 from __future__ import annotations
 
 from django.utils import timezone
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 
 from campaigns.models import Campaign
 from campaigns.selectors.export import EXPORT_HEADER, campaign_export_queryset
@@ -24,6 +19,12 @@ def campaign_export_xlsx(*, campaign: Campaign, fileobj) -> int:
     """Every recipient's outcome as an XLSX sheet, written in openpyxl's write-only (streaming)
     mode. Text cells are formula-injection safe (openpyxl would store "=..." as a formula);
     times are local (Excel has no time zones). Returns the rows written."""
+    # openpyxl (a third-party package) is imported on the first XLSX export, not in every process
+    # that loads the admin: it takes a fifth of a second to import.
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=f"campaign-{campaign.pk}")
     ws.freeze_panes = "A2"

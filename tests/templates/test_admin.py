@@ -1,5 +1,5 @@
 """The templates admin: sync, preview panel, test send, hand entry; and the campaign validation
-views (campaigns/validation_admin.py) the wizard links to."""
+views (campaigns/admin/validation.py) the wizard links to."""
 
 import json
 
