@@ -197,6 +197,7 @@ def main() -> None:
     setup_django(args.database_url)
     from django.db import connection
 
+    from bench._common import figure
     from campaigns.engine import validation
 
     campaign = build(args.contacts, args.fresh)
@@ -216,6 +217,20 @@ def main() -> None:
     print(
         f"validate_audience: {summary.total:,} contacts, best {best:.2f} s on "
         f"{connection.vendor} (target < 5 s at 100,000) {verdict}"
+    )
+    # The target is 100,000 recipients in under 5 s (the wall-clock check the test suite used
+    # to make lives here now); a smaller run prints its figures without judging them.
+    full = summary.total >= 100_000
+    rate = summary.total / best if best else 0.0
+    figure("validate_rows_per_s", round(rate), "rows/s", size=summary.total, db=connection.vendor)
+    figure(
+        "validate_best_s",
+        round(best, 2),
+        "s",
+        "<5" if full else "-",
+        best < 5.0 if full else None,
+        size=summary.total,
+        db=connection.vendor,
     )
     if args.report:
         started = time.monotonic()

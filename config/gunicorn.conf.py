@@ -63,36 +63,55 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-requ
 
 _production = os.environ.get("DJANGO_ENV", "development") == "production"
 _json = os.environ.get("LOG_FORMAT", "json" if _production else "plain") == "json"
-if _json:
-    # JSON lines for gunicorn's own loggers too; the access formatter reads gunicorn's atoms
-    # (request id, status, duration) into fields. The redaction filter (providers/logfilter.py,
-    # named by its dotted path as in settings.LOGGING) masks the access lines' query string.
-    logconfig_dict = {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "providers.logfilter.RedactFilter"}},
-        "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
-        "handlers": {
-            "access": {
-                "class": "logging.StreamHandler",
-                "formatter": "json",
-                "filters": ["redact"],
-                "stream": "ext://sys.stdout",
-            },
-            "error": {
-                "class": "logging.StreamHandler",
-                "formatter": "json",
-                "filters": ["redact"],
-                "stream": "ext://sys.stderr",
-            },
+
+
+def _access_handler() -> dict:
+    if accesslog in ("", "-"):
+        return {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}
+    return {"class": "logging.handlers.WatchedFileHandler", "filename": accesslog}
+
+
+# gunicorn's own loggers through the redaction filter (providers/logfilter.py, named by its dotted
+# path as in settings.LOGGING), in both formats: every access line holds a callback's path, and
+# /webhooks/<token>/ carries the webhook token, the only credential of a callback (masked as
+# /webhooks/***/); the query string may carry a provider's key. JSON lines (the access formatter
+# reads gunicorn's atoms into fields) or gunicorn's plain lines.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "providers.logfilter.RedactFilter"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "access": {"format": "%(message)s"},
+        "error": {
+            "format": "%(asctime)s [%(process)d] [%(levelname)s] %(message)s",
+            "datefmt": "[%Y-%m-%d %H:%M:%S %z]",
         },
-        "loggers": {
-            "gunicorn.error": {
-                "level": loglevel.upper(),
-                "handlers": ["error"],
-                "propagate": False,
-            },
-            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+    },
+    "handlers": {
+        "access": {
+            **_access_handler(),
+            "formatter": "json" if _json else "access",
+            "filters": ["redact"],
         },
-        "root": {"level": "INFO", "handlers": []},
-    }
+        "error": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if _json else "error",
+            "filters": ["redact"],
+            "stream": "ext://sys.stderr",
+        },
+    },
+    "loggers": {
+        "gunicorn.error": {
+            "level": loglevel.upper(),
+            "handlers": ["error"],
+            "propagate": False,
+        },
+        "gunicorn.access": {
+            "level": "INFO",
+            "handlers": ["access"] if accesslog is not None else [],
+            "propagate": False,
+        },
+    },
+    "root": {"level": "INFO", "handlers": []},
+}

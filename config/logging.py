@@ -4,9 +4,11 @@ Wired in settings.LOGGING (and in config/gunicorn.conf.py for gunicorn's own log
 
 - `RequestIdFilter` copies the current request id (set by config.middleware.RequestIdMiddleware
   in a contextvar) onto each record, so a web request's lines can be found together;
-- the redaction filter masks credentials in the final text of each record. It knows the secrets,
-  so it lives with them in providers (providers/logfilter.py); settings name it by its dotted
-  path and config never imports it;
+- the redaction filter masks credentials in the final text of each record (and the token of
+  every /webhooks/<token>/ path). It knows the secrets, so it lives with them in providers
+  (providers/logfilter.py); settings name it by its dotted path and config never imports it.
+  Every logger writes through the one console handler that carries it: Django's own default
+  handlers (its DEBUG console, mail_admins) and runserver's request log are replaced;
 - `JsonFormatter` writes one JSON line per record (newlines in messages and tracebacks escaped,
   so a multi-line traceback stays one line for the log shipper).
 """
@@ -22,10 +24,13 @@ from datetime import UTC, datetime
 # "-" when a record is not made inside a web request (workers, management commands).
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("loa_request_id", default="-")
 
-# LogRecord attributes that are not "extra" fields.
-_STANDARD_ATTRS = set(
-    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
-) | {"message", "asctime", "request_id", "taskName"}
+# LogRecord attributes that are not "extra" fields (the redaction filter masks the extra ones).
+STANDARD_ATTRS = set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()) | {
+    "message",
+    "asctime",
+    "request_id",
+    "taskName",
+}
 
 
 def get_request_id() -> str:
@@ -54,7 +59,7 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process or os.getpid(),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            if key not in STANDARD_ATTRS and not key.startswith("_"):
                 out[key] = value if _jsonable(value) else repr(value)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -133,7 +138,13 @@ def logging_config(*, fmt: str, level: str, q_level: str, redact_filter: str) ->
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
-            # Django's own request logger already goes to root; SQL logs never (they hold data).
+            # Django's default handlers (a DEBUG console and mail_admins, neither with the
+            # redaction filter: "Bad Request: /webhooks/<token>/" went out as it was) are
+            # removed: django.* records reach root's console, redacted.
+            "django": {"level": "INFO"},
+            # runserver's request lines ("POST /webhooks/<token>/ 200"), through the same handler.
+            "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            # SQL logs never (they hold data).
             "django.db.backends": {"level": "WARNING"},
             "django_q": {"level": q_level},
             # urllib3 at DEBUG logs full URLs, which may hold provider credentials

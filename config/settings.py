@@ -309,6 +309,10 @@ LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 # Unknown webhook tokens per address within the window before /webhooks/ answers 429 (0 = off).
 LOA_WEBHOOK_NOT_FOUND_LIMIT = env.int("LOA_WEBHOOK_NOT_FOUND_LIMIT", default=50)
 LOA_WEBHOOK_NOT_FOUND_WINDOW = env.int("LOA_WEBHOOK_NOT_FOUND_WINDOW", default=600)
+# Refused callbacks (malformed, too large) per account within the window before /webhooks/
+# answers 429 and stops storing them (0 = off); accepted callbacks are never limited.
+LOA_WEBHOOK_REFUSED_LIMIT = env.int("LOA_WEBHOOK_REFUSED_LIMIT", default=60)
+LOA_WEBHOOK_REFUSED_WINDOW = env.int("LOA_WEBHOOK_REFUSED_WINDOW", default=600)
 
 # Provider addresses carry the account's secrets with every call: only https:// ones are accepted
 # (account form and transport), unless this is true, for a test environment whose fake provider

@@ -252,6 +252,23 @@ def url_may_carry_secrets(url: str) -> bool:
     )
 
 
+def _refuse_insecure(url: str) -> None:
+    """Refused before anything leaves: an account saved with an http:// address (or one in its
+    settings) never sends its secrets in clear text (providers/models.py refuses to save one;
+    this covers rows saved before, and hosts an adapter reads from its settings)."""
+    if url_may_carry_secrets(url):
+        return
+    parts = urlsplit(url)
+    raise ProviderError(
+        ErrorClass.CONFIGURATION,
+        "insecure_url",
+        _g(
+            "Loa sends provider credentials only over https, and this account's address is "
+            "{url}: enter an https:// base URL."
+        ).format(url=f"{parts.scheme}://{parts.netloc}"),
+    )
+
+
 class BaseProvider:
     kind: ClassVar[str] = ""
     label: ClassVar[str] = ""  # may be a lazy translation (the sandbox's is): str() it to join
@@ -333,18 +350,7 @@ class BaseProvider:
         - One CallRecord per logical call (the last attempt; `attempts` counts them), secrets
           redacted, for the engine's MessageAttempt rows (pop_last_call()).
         """
-        if not url_may_carry_secrets(url):
-            # Refused before anything leaves: an account saved with an http:// address (or one in
-            # its settings) never sends its secrets in clear text (providers/models.py refuses to
-            # save one; this covers older rows).
-            raise ProviderError(
-                ErrorClass.CONFIGURATION,
-                "insecure_url",
-                _g(
-                    "Loa sends provider credentials only over https, and this account's address "
-                    "is {url}: enter an https:// base URL."
-                ).format(url=urlsplit(url).scheme + "://" + urlsplit(url).netloc),
-            )
+        _refuse_insecure(url)
         policy = self.http_policy
         timeout = (policy.connect_timeout, policy.read_timeout)
         secrets = self.secret_values()

@@ -34,7 +34,7 @@ R, A, D, P, C = (
 
 # code -> (class, explanation shown to marketers; translated)
 ZALO_ERRORS: dict[int, tuple[ErrorClass, str]] = {
-    -100: (R, _("Zalo had an unknown error; the message will be retried.")),
+    -100: (R, _("Zalo had an unknown error.")),
     -101: (C, _("The Zalo app is invalid.")),
     -102: (C, _("The Zalo app does not exist.")),
     -103: (C, _("The Zalo app is not activated.")),
@@ -150,7 +150,7 @@ TWIRP_CODES: dict[str, tuple[ErrorClass, str]] = {
     "unimplemented": (C, _("The provider does not support this operation.")),
     # Refused before doing anything: safe to try again later.
     "resource_exhausted": (R, _("The provider asked us to slow down.")),
-    "aborted": (R, _("The provider aborted the request; it will be retried.")),
+    "aborted": (R, _("The provider aborted the request (it did not process it).")),
     # The request may have been carried out: reconcile before any resend.
     "already_exists": (A, _("The provider says this message already exists; Loa is checking.")),
     "canceled": (A, _("The request was cancelled; Loa is checking whether it was sent.")),
@@ -265,8 +265,8 @@ def classify_esms(code: int | str) -> tuple[ErrorClass, str]:
 NOT_FOUND = "not_found"
 
 _GENERIC = {
-    "connect_timeout": _("Could not connect to the provider; the message will be retried."),
-    "connect_error": _("Could not connect to the provider; the message will be retried."),
+    "connect_timeout": _("Could not connect to the provider: the request never reached it."),
+    "connect_error": _("Could not connect to the provider: the request never reached it."),
     "tls_certificate": _("The provider's security certificate was refused: check the base URL."),
     "tls_error": _(
         "A secure-connection error broke the request; Loa is checking whether it was sent."
@@ -284,7 +284,7 @@ _GENERIC = {
         ),
     ),
     "http_404": _("The provider does not know this address: check the base URL and paths."),
-    "http_408": _("The provider timed out reading the request; it will be retried."),
+    "http_408": _("The provider timed out reading the request (it did not process it)."),
     "http_409": _("The provider says this message already exists; Loa is checking."),
     "http_422": _("The provider refused the message content."),
     "http_429": _("The provider asked us to slow down."),

@@ -113,11 +113,15 @@ def _test_message(
         oa_id = channel.official_account.oa_id
     elif template.official_account_id:
         oa_id = template.official_account.oa_id
+    # As a campaign sends it (campaigns.engine.send): by its id only when the provider knows the
+    # template (every ZNS template, one synced from the provider); a content template entered in
+    # Loa goes as its rendered text.
+    by_id = template.channel_kind == ChannelKind.ZALO_ZNS or template.synced_at is not None
     return OutboundMessage(
         # Unique per attempt, alphanumeric (Zalo tracking_id: <=48 chars, no special characters).
         idempotency_key=f"loatest{secrets.token_hex(10)}",
         phone=phone,
-        template_id=template.provider_template_id,
+        template_id=template.provider_template_id if by_id else "",
         template_data=values,
         param_order=tuple(p.name for p in params),
         channel_kind=channel.kind,

@@ -64,14 +64,38 @@ def inbound_store(
     )
     if opted and (phone or contact):
         _opt_out(msg, phone or contact.phone)
-    if msg.contact_id and inbound.sender and phone:
-        sender_learn(
-            account=account,
-            sender=inbound.sender,
-            contact_id=msg.contact_id,
-            source=SenderContact.Source.REPLY,
-        )
+    if inbound.sender and phone:
+        _sender_known(account, inbound.sender, phone, msg)
     return msg
+
+
+def _sender_known(account: ProviderAccount, sender: str, phone: str, msg: InboundMessage) -> None:
+    """A reply with a phone says who its sender is: the opt-outs that waited for it are applied
+    (the number becomes a contact then, as any opt-out makes it), and the sender is remembered."""
+    contact_id = _waiting_apply(account, sender, phone) or msg.contact_id
+    if contact_id is None:
+        return
+    if msg.contact_id is None:
+        InboundMessage.objects.filter(pk=msg.pk).update(contact_id=contact_id)
+        msg.contact_id = contact_id
+    SenderContact.objects.update_or_create(
+        account=account,
+        sender=sender[:100],
+        defaults={"contact_id": contact_id, "source": SenderContact.Source.REPLY},
+    )
+
+
+def _waiting_apply(account: ProviderAccount, sender: str, phone: str) -> int | None:
+    """Apply this sender's opt-outs that were not matched; the contact id, if there were any."""
+    contact_id = None
+    waiting = InboundMessage.objects.filter(
+        account=account, sender=sender[:100], opt_out_state=STATE.NOT_MATCHED
+    ).select_related("channel")
+    for msg in waiting:
+        _opt_out(msg, phone)
+        contact_id = msg.contact_id
+        logger.info("opt-out request %s matched to contact %s", msg.pk, contact_id)
+    return contact_id
 
 
 def _opt_out(msg: InboundMessage, phone: str) -> None:
@@ -109,16 +133,11 @@ def sender_contact(*, account: ProviderAccount, sender: str) -> Contact | None:
 
 
 def sender_learn(*, account: ProviderAccount, sender: str, contact_id: int, source: str) -> None:
-    """Tie a sender id to its contact, and apply the opt-outs that waited for it."""
-    sender = sender[:100]
+    """Tie a sender id to its contact (a delivery receipt named it), and apply the opt-outs
+    that waited for it."""
     SenderContact.objects.update_or_create(
-        account=account, sender=sender, defaults={"contact_id": contact_id, "source": source}
+        account=account, sender=sender[:100], defaults={"contact_id": contact_id, "source": source}
     )
-    waiting = InboundMessage.objects.filter(
-        account=account, sender=sender, opt_out_state=STATE.NOT_MATCHED
-    ).select_related("channel")
-    contact = None
-    for msg in waiting:
-        contact = contact or Contact.objects.get(pk=contact_id)
-        _opt_out(msg, contact.phone)
-        logger.info("opt-out request %s matched to contact %s", msg.pk, contact_id)
+    phone = Contact.objects.filter(pk=contact_id).values_list("phone", flat=True).first()
+    if phone:
+        _waiting_apply(account, sender, phone)

@@ -197,9 +197,7 @@ def _refuse(raw: dict, body: bytes, status: int, detail: str) -> Answer:
     account's budget of refused requests (module docstring), and answer."""
     wait = _refused_over_budget(raw["account_id"])
     if wait:
-        return Answer(
-            429, "throttled", "Too many refused callbacks; retry later", retry_after=wait
-        )
+        return Answer(429, "throttled", "Too many refused callbacks; retry later", retry_after=wait)
     if len(body) > REFUSED_KEEP or len(raw["query"]) > REFUSED_KEEP:
         digest = hashlib.sha256(body).hexdigest()
         raw["body"] = _text(body[:REFUSED_KEEP])

@@ -9,11 +9,14 @@ Where each behaviour lives (a module imports only those above it in this list, o
 - policy.py       the sending policy: quiet hours and frequency caps (Decree 91/2020)
 - leases.py       named time-limited locks (one driver for a rate-limited campaign, one pump)
 - pacer.py        RatePacer: paces one driver's sends at a campaign's rate
+- outage.py       a provider that cannot be reached: the breaker, campaign_outage
 - dispatch.py     putting driver runs on the queue (how many drivers, the task path they run)
 - materialize.py  one Message per recipient, template data frozen, in one set-based statement
 - lifecycle.py    the campaign state machine and the verbs people use: send now, schedule,
-                  pause, resume, cancel; completion and the failure-rate auto-pause
-- claim.py        claiming due messages (pending -> sending), opt-outs and caps checked at send time
+                  pause, resume, cancel, retry failed; settling and completion, the failure-rate
+                  auto-pause
+- claim.py        claiming due messages (pending -> sending), opt-outs and caps checked at send
+                  time, the template/channel/account re-checked per batch, attempts in flight
 - results.py      recording a batch's provider answers onto the rows, in bulk
 - send.py         one batch: build each provider request, send concurrently, record the results
 - driver.py       campaign_drive: one driver run (claim, send, record, repeat), and why it stopped

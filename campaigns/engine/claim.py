@@ -73,8 +73,7 @@ def campaign_send_blocker(*, campaign_id: int) -> tuple[str | None, Note | None]
         }.get(
             row["template__status"],
             gettext_noop(
-                "Paused: the template “{name}” is no longer approved; nothing more is sent "
-                "with it."
+                "Paused: the template “{name}” is no longer approved; nothing more is sent with it."
             ),
         )
         return row["status"], Note(why, name=row["template__name"])

@@ -222,9 +222,7 @@ def campaign_cancel(*, campaign_id: int, user=None) -> int | None:
         n = Message.objects.filter(campaign_id=campaign_id, status=Message.Status.PENDING).update(
             status=Message.Status.CANCELLED, updated_at=timezone.now()
         )
-        Campaign.objects.filter(pk=campaign_id).update(
-            cancelled_count=F("cancelled_count") + n
-        )
+        Campaign.objects.filter(pk=campaign_id).update(cancelled_count=F("cancelled_count") + n)
     return n
 
 
@@ -241,8 +239,9 @@ def campaign_maybe_complete(*, campaign_id: int) -> str | None:
             to=C.SETTLING,
             note=Note(
                 gettext_noop(
-                    "Every message was handed to the provider; Loa is confirming the ones "
-                    "whose outcome is not known yet."
+                    "Every message was handed to the provider. The outcome of some is not known "
+                    "yet: Loa asks the provider, and those it cannot confirm wait for a person "
+                    "to decide (messages with the status unknown)."
                 )
             ),
             expect={C.RUNNING},

@@ -112,9 +112,7 @@ def campaign_outage(campaign: Campaign) -> Outage | None:
 def campaigns_in_outage():
     """Campaigns still to send that cannot reach their provider (the dashboard's warning),
     oldest outage first."""
-    return (
-        Campaign.objects.filter(
-            outage_since__isnull=False,
-            status__in=[Campaign.Status.RUNNING, Campaign.Status.SETTLING, Campaign.Status.PAUSED],
-        ).order_by("outage_since")
-    )
+    return Campaign.objects.filter(
+        outage_since__isnull=False,
+        status__in=[Campaign.Status.RUNNING, Campaign.Status.SETTLING, Campaign.Status.PAUSED],
+    ).order_by("outage_since")

@@ -99,9 +99,12 @@ def messages_reconcile(*, limit: int = 200) -> int:
 
 def messages_resend_unknown(*, message_ids: list[int]) -> int:
     """A person decided: send these `unknown` messages again (they may then arrive twice; the
-    admin asks for confirmation and says so). Returns how many went back to pending."""
+    admin asks for confirmation and says so). Messages of a cancelled campaign stay as they are.
+    Returns how many went back to pending."""
     rows = list(
-        Message.objects.filter(pk__in=message_ids, status=S.UNKNOWN).only("pk", "campaign_id")
+        Message.objects.filter(pk__in=message_ids, status=S.UNKNOWN)
+        .exclude(campaign__status=Campaign.Status.CANCELLED)
+        .only("pk", "campaign_id")
     )
     return _resend(rows, gettext_noop("Resending messages a person chose to send again"))
 

@@ -33,7 +33,9 @@ def _mmp_campaign(kind: str, *, body: str, subject: str = "", synced: bool = Fal
         secrets={"api_key": "MMP-KEY-1"},
         settings={"email_from": "shop@loa.example"},
     )
-    channel = ChannelFactory(account=account, kind=kind, official_account=None, external_id=CHANNEL_ID)
+    channel = ChannelFactory(
+        account=account, kind=kind, official_account=None, external_id=CHANNEL_ID
+    )
     template = TemplateFactory(
         account=account,
         channel_kind=kind,
@@ -81,7 +83,9 @@ def test_content_template_campaign_sends_the_rendered_text(kind, application_id)
 def test_sms_content_template_without_diacritics_sends_the_folded_text():
     responses.add(responses.POST, f"{BASE}/api/v1/channel/broadcast", json={"messageId": "m-1"})
     contact = ContactFactory(name="Nguyễn An", attributes={"order": "DH042"})
-    campaign = _mmp_campaign("sms", body="Chào {{customer_name}} – đơn {{order_code}}", contacts=[contact])
+    campaign = _mmp_campaign(
+        "sms", body="Chào {{customer_name}} – đơn {{order_code}}", contacts=[contact]
+    )
     campaign.template.strip_diacritics = True
     campaign.template.save()
     campaign_send_now(campaign_id=campaign.pk)

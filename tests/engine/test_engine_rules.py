@@ -213,7 +213,9 @@ def test_quiet_window_arithmetic():
 
 
 @override_settings(LOA={**__import__("django.conf").conf.settings.LOA, "FREQUENCY_CAP_DAY": 1})
-def test_frequency_cap_skips_contacts_who_got_a_promotion_today():
+def test_frequency_cap_skips_contacts_who_got_a_promotion_today(monkeypatch):
+    # whatever the hour the suite runs at: the quiet hours are another test's subject
+    monkeypatch.setattr(driver, "promotion_allowed_at", lambda now=None: (True, timezone.now()))
     first = _campaign(4, template__tag="promotion")
     campaign_send_now(campaign_id=first.pk)
     second = CampaignFactory(

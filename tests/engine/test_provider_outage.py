@@ -48,7 +48,7 @@ def _etelecom_campaign(base_url: str, n: int) -> Campaign:
 
 @override_settings(LOA={**LOA, "OUTAGE_PAUSE_AFTER": 5})
 def test_provider_outage_pauses_fast_burns_no_recipient_and_resume_sends_them_all():
-    campaign = _etelecom_campaign(f"http://127.0.0.1:{free_port()}", 30)  # nothing listens
+    campaign = _etelecom_campaign(f"http://127.0.0.1:{free_port()}/etelecom", 30)  # nothing listens
     started = time.monotonic()
     campaign_send_now(campaign_id=campaign.pk)
     assert time.monotonic() - started < 60  # the campaign page says so within a minute
@@ -87,7 +87,7 @@ def test_provider_outage_pauses_fast_burns_no_recipient_and_resume_sends_them_al
 def test_a_connection_failure_waits_and_is_not_counted_against_the_retries():
     """Below the outage threshold, a connection failure waits (backoff) and does not count: a
     message that met an unreachable provider many times still has all its tries left."""
-    campaign = _etelecom_campaign(f"http://127.0.0.1:{free_port()}", 3)
+    campaign = _etelecom_campaign(f"http://127.0.0.1:{free_port()}/etelecom", 3)
     campaign_send_now(campaign_id=campaign.pk)
     rows = Message.objects.filter(campaign=campaign)
     assert set(rows.values_list("status", "attempts", "error_code")) == {

@@ -200,6 +200,41 @@ def test_etelecom_documented_empty_list_messages_allows_one_resend():
     assert msg.status == Message.Status.SENT and msg.provider_message_id == "zalo-9"
 
 
+ESMS_SEND = "https://rest.esms.vn/MainService.svc/json/SendZaloMessage_V4_post_json/"
+
+
+def _esms_campaign() -> Campaign:
+    account = ProviderAccountFactory(kind="esms", secrets={"api_key": "a", "secret_key": "b"})
+    oa = OfficialAccountFactory(account=account, oa_id="4097311281936189049")
+    channel = ChannelFactory(account=account, kind="zalo_zns", official_account=oa)
+    template = TemplateFactory(account=account, provider_template_id="205644")
+    return CampaignFactory(channel=channel, template=template, lists=[ContactListFactory(size=1)])
+
+
+@responses.activate
+def test_esms_resends_inside_the_request_id_window_only():
+    """eSMS dedupes RequestId (seed 003; 24 h and CodeResult 124 per providers.md §2.2): inside
+    the window the same RequestId goes again (eSMS refuses it if it had the first); after it,
+    nothing proves a repeat would be refused, so the message stays unknown for a person."""
+    campaign = _esms_campaign()
+    msg = _send_and_time_out(campaign, ESMS_SEND)
+    Message.objects.filter(pk=msg.pk).update(claimed_at=timezone.now() - timedelta(hours=25))
+    _reconcile_twice(msg)
+    assert _calls(ESMS_SEND) == 1
+    msg.refresh_from_db()
+    assert msg.status == Message.Status.UNKNOWN and msg.error_code == "status_unproven"
+    assert "RequestId" in msg.error_message
+
+    Message.objects.filter(pk=msg.pk).update(claimed_at=timezone.now() - timedelta(hours=1))
+    responses.replace(responses.POST, ESMS_SEND, json={"CodeResult": "124", "SMSID": ""})
+    messages_reconcile()
+    assert _calls(ESMS_SEND) == 2
+    sent = [json.loads(c.request.body) for c in responses.calls if c.request.url == ESMS_SEND]
+    assert sent[0]["RequestId"] == sent[1]["RequestId"]
+    msg.refresh_from_db()
+    assert msg.status == Message.Status.SENT
+
+
 def test_an_unproven_status_answer_can_never_claim_absence():
     """The contract: an MMP status answer (every path and shape assumed) never carries
     proven_absent, and the MMP provider declares it cannot prove absence at all."""

@@ -105,7 +105,8 @@ def test_settings_logging_uses_the_filters():
 
 def test_gunicorn_access_records_keep_their_fields_and_lose_query_credentials():
     """gunicorn's access handler (config/gunicorn.conf.py): the redaction filter masks a
-    credential in the query string and leaves the atoms for JsonFormatter to write as fields."""
+    credential in the query string and the webhook token in the path, and leaves the atoms for
+    JsonFormatter to write as fields."""
     atoms = {
         "h": "203.0.113.5",
         "m": "GET",
@@ -121,4 +122,116 @@ def test_gunicorn_access_records_keep_their_fields_and_lose_query_credentials():
     assert RedactFilter().filter(rec)
     out = json.loads(JsonFormatter().format(rec))
     assert "AK-999999" not in out["query"] and "x=1" in out["query"]
-    assert out["status"] == 200 and out["path"] == "/webhooks/x/" and out["request_id"] == "rid-1"
+    assert out["status"] == 200 and out["request_id"] == "rid-1"
+    assert out["path"] == "/webhooks/***/"  # the webhook token is a credential too
+
+
+# ---- the webhook token (the only credential of /webhooks/) never reaches a log line ------------
+
+
+def _project_streams():
+    """Every handler of the loggers a request writes through, pointed at one buffer."""
+    buffer = io.StringIO()
+    swapped = []
+    for name in ("", "django", "django.request", "django.server", "loa", "loa.webhooks"):
+        for handler in logging.getLogger(name).handlers:
+            pytest_own = type(handler).__module__.startswith("_pytest")
+            if isinstance(handler, logging.StreamHandler) and not pytest_own:
+                swapped.append((handler, handler.setStream(buffer)))
+    return buffer, swapped
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_callback_log_lines_hold_no_webhook_token(client, db, settings, debug):
+    """Django's request log ("Bad Request: /webhooks/<token>/"), with DEBUG on or off, as
+    text and as the JSON formatter's fields (the request object is one of them)."""
+    from tests.factories import ProviderAccountFactory
+
+    settings.DEBUG = debug
+    account = ProviderAccountFactory(kind="sandbox")
+    token = account.webhook_token
+    buffer, swapped = _project_streams()
+    try:
+        client.post(f"/webhooks/{token}/", b"not json", content_type="application/json")
+        client.post("/webhooks/NoSuchTokenAtAll123/", b"{}", content_type="application/json")
+        record = logging.LogRecord(
+            "django.request", logging.WARNING, __file__, 1, "Bad Request: %s", ("x",), None
+        )
+        from django.test import RequestFactory
+
+        record.request = RequestFactory().post(f"/webhooks/{token}/")
+        json_line = JsonFormatter().format(record) if RedactFilter().filter(record) else ""
+    finally:
+        for handler, old in swapped:
+            handler.setStream(old)
+    text = buffer.getvalue() + json_line
+    assert "/webhooks/" in text  # the lines were written
+    assert token not in text and "NoSuchTokenAtAll123" not in text
+
+
+def test_granian_access_records_hold_no_webhook_token():
+    """granian's access logger (off by default; docs/OPERATIONS.md shows how to wire the
+    filter when it is turned on) passes its atoms as a dict, as gunicorn does."""
+    atoms = {"addr": "203.0.113.5", "method": "POST", "path": "/webhooks/Tok3n-abc_123/"}
+    rec = logging.LogRecord(
+        "granian.access", logging.INFO, __file__, 1, "%(method)s %(path)s", (atoms,), None
+    )
+    assert RedactFilter().filter(rec)
+    assert "Tok3n-abc_123" not in rec.getMessage() and "/webhooks/" in rec.getMessage()
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_gunicorn_access_and_error_logs_hold_no_webhook_token(transactional_db, tmp_path, fmt):
+    """A real gunicorn (config/gunicorn.conf.py) answering callbacks (a chunked one, a refused
+    one, an unknown token): its whole output holds no token, in both log formats."""
+    import os
+    import time
+    import urllib.request
+
+    from tests.conftest import free_port, process_env, start_gunicorn
+    from tests.factories import ProviderAccountFactory
+    from webhooks.models import WebhookEvent
+
+    account = ProviderAccountFactory(kind="sandbox")
+    token = account.webhook_token
+    port = free_port()
+    env = process_env(
+        PORT=str(port), WEB_CONCURRENCY="1", GUNICORN_THREADS="2", LOG_FORMAT=fmt, DEBUG="true"
+    )
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        proc = start_gunicorn(env, log)
+    base = f"http://127.0.0.1:{port}"
+
+    def post(path, body, chunked=False):
+        data = iter([body]) if chunked else body
+        req = urllib.request.Request(base + path, data=data, method="POST")
+        req.add_header("Content-Type", "application/json")
+        if chunked:
+            req.add_header("Transfer-Encoding", "chunked")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=5)
+                break
+            except OSError:
+                time.sleep(0.3)
+        good = b'{"msg_id": "m-1", "status": "delivered"}'
+        assert post(f"/webhooks/{token}/", good, chunked=True) == 200
+        assert post(f"/webhooks/{token}/", b"not json") == 400
+        assert post("/webhooks/NoSuchTokenAtAll123/", b"{}") == 404
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
+    text = log_path.read_text()
+    assert "/webhooks/" in text, text[-2000:]  # access lines were written
+    assert token not in text and "NoSuchTokenAtAll123" not in text, text[-3000:]
+    bodies = set(WebhookEvent.objects.values_list("body", flat=True))
+    assert good.decode() in bodies  # the chunked callback was read, not stored empty

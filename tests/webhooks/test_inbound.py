@@ -107,3 +107,88 @@ def test_replies_show_on_the_contact_and_the_campaign_pages(client, admin_client
     html = campaign_page.content.decode()
     assert 'id="replies"' in html and "Cho tôi hỏi giá sản phẩm" in html
     assert "Trần Thị Bình" in html
+
+
+# ---- a STOP without a phone (seed 000's example has "phone": "") --------------------------------
+
+
+def _stop(conversation: str, phone: str = "", message_id: str = "m-stop"):
+    return {
+        **SEED,
+        "from": conversation,
+        "messageId": message_id,
+        "message": {"type": "text", "message": "STOP"},
+        "contact": {**SEED["contact"], "phone": phone},
+    }
+
+
+def test_stop_without_phone_reaches_the_contact_of_an_earlier_reply_in_that_conversation(client):
+    account, channel = _mmp()
+    contact = ContactFactory(phone="84901888484")
+    hello = {
+        **SEED,
+        "messageId": "m-hello",
+        "contact": {**SEED["contact"], "phone": "0901888484"},
+    }
+    assert _post(client, account, hello).status_code == 200
+    assert _post(client, account, _stop(SEED["from"])).status_code == 200
+    stop = InboundMessage.objects.get(provider_message_id="m-stop")
+    assert stop.contact == contact and stop.opted_out
+    assert stop.opt_out_state == InboundMessage.OptOutState.APPLIED
+    assert OptOut.objects.filter(contact=contact, channel_kind=channel.kind).exists()
+
+
+def test_stop_without_phone_from_an_unknown_conversation_is_kept_as_not_matched(
+    client, admin_client
+):
+    account, _channel = _mmp()
+    assert _post(client, account, _stop("conv-nobody")).status_code == 200
+    msg = InboundMessage.objects.get()
+    assert msg.opted_out and msg.contact is None
+    assert msg.opt_out_state == InboundMessage.OptOutState.NOT_MATCHED
+    assert not OptOut.objects.exists()
+    url = reverse("admin:webhooks_inboundmessage_changelist")
+    page = admin_client.get(url, {"opt_out_state": "not_matched"}, HTTP_ACCEPT_LANGUAGE="en")
+    html = page.content.decode()
+    assert page.status_code == 200 and f"/{msg.pk}/change/" in html
+    assert "Opt-out request not matched" in html
+
+
+def test_not_matched_stop_is_applied_once_the_conversation_is_tied_to_a_contact(client):
+    account, channel = _mmp()
+    assert _post(client, account, _stop("conv-later")).status_code == 200
+    later = {
+        **SEED,
+        "from": "conv-later",
+        "messageId": "m-later",
+        "contact": {**SEED["contact"], "phone": "0912345678"},
+    }
+    assert _post(client, account, later).status_code == 200
+    contact = Contact.objects.get(phone="84912345678")
+    assert OptOut.objects.filter(contact=contact, channel_kind=channel.kind).exists()
+    stop = InboundMessage.objects.get(provider_message_id="m-stop")
+    assert stop.opt_out_state == InboundMessage.OptOutState.APPLIED and stop.contact == contact
+
+
+def test_zalo_stop_reaches_the_contact_named_by_an_earlier_delivery_receipt(client):
+    """eTelecom forwards Zalo OA events: a ZNS receipt names its recipient's Zalo user id and
+    our message; the user's later "TU CHOI" (no phone, only that user id) reaches the contact."""
+    from campaigns.models import Campaign, Message
+    from tests.factories import CampaignFactory, message_for
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "zalo"
+    receipt = json.loads((fixtures / "user_received_message.json").read_text())
+    reply = json.loads((fixtures / "user_send_text.json").read_text())
+    account = ProviderAccountFactory(kind="etelecom", secrets={"api_key": "k"})
+    campaign = CampaignFactory(channel__account=account)
+    contact = ContactFactory(phone="84901888484")
+    message_for(
+        campaign, contact, status="sent", provider_message_id=receipt["message"]["msg_id"]
+    ).save()
+    Campaign.objects.filter(pk=campaign.pk).update(status="running", sent_count=1)
+    assert _post(client, account, receipt).status_code == 200
+    assert Message.objects.get().status == "delivered"
+    assert _post(client, account, reply).status_code == 200
+    msg = InboundMessage.objects.get()
+    assert msg.contact == contact and msg.opt_out_state == InboundMessage.OptOutState.APPLIED
+    assert OptOut.objects.filter(contact=contact).exists()

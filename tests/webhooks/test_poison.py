@@ -21,7 +21,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from campaigns.models import Campaign, Contact, Message, OptOut
+from campaigns.models import Campaign, Message, OptOut
 from tests.factories import (
     CampaignFactory,
     ChannelFactory,
