@@ -226,7 +226,24 @@ def dashboard_webhooks(*, now: datetime | None = None) -> list[dict]:
     arriving are the first sign of a broken webhook (wrong URL, expired token, firewall)."""
     now = now or timezone.now()
     out = []
-    for acc in ProviderAccount.objects.filter(is_active=True).order_by("name"):
+    # Through the reverse relations webhooks' models declare (campaigns does not import webhooks):
+    # STOP replies nobody could be matched to, and callbacks that could not be applied, both
+    # waiting for a person.
+    accounts = (
+        ProviderAccount.objects.filter(is_active=True)
+        .annotate(
+            optouts_unmatched=Count(
+                "inbound_messages",
+                filter=Q(inbound_messages__opt_out_state="not_matched"),
+                distinct=True,
+            ),
+            events_failed=Count(
+                "webhook_events", filter=Q(webhook_events__outcome="failed"), distinct=True
+            ),
+        )
+        .order_by("name")
+    )
+    for acc in accounts:
         last = acc.last_callback_at
         if last is None:
             health = "never"
@@ -243,6 +260,8 @@ def dashboard_webhooks(*, now: datetime | None = None) -> list[dict]:
                 "kind": acc.get_kind_display(),
                 "last": last,
                 "health": health,
+                "optouts_unmatched": acc.optouts_unmatched,
+                "events_failed": acc.events_failed,
             }
         )
     return out
