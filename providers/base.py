@@ -388,16 +388,7 @@ class BaseProvider:
             record.duration_ms = int((time.monotonic() - started) * 1000)
             self._local.last_call = record
             if record.error:
-                logger.info(
-                    "%s %s %s -> %s (%s, %d attempt(s), %d ms)",
-                    self.kind,
-                    method,
-                    record.url,
-                    record.status,
-                    record.error,
-                    record.attempts,
-                    record.duration_ms,
-                )
+                _log_failed_call(self.kind, method, record)
 
     @staticmethod
     def http_status_failure(resp: requests.Response) -> SendResult | None:
@@ -480,6 +471,19 @@ class _RetryBudget:
     connect: int
     r429: int
     idempotent: int
+
+
+def _log_failed_call(kind: str, method: str, record: CallRecord) -> None:
+    logger.info(
+        "%s %s %s -> %s (%s, %d attempt(s), %d ms)",
+        kind,
+        method,
+        record.url,
+        record.status,
+        record.error,
+        record.attempts,
+        record.duration_ms,
+    )
 
 
 def _call_record(
