@@ -320,6 +320,20 @@ class Campaign(models.Model):
         default=False,
         help_text=_("eSMS Sandbox / eTelecom development mode: nothing is delivered."),
     )
+
+    class InvalidRecipients(models.TextChoices):
+        EXCLUDE = "exclude", _("Exclude them and send to the others")
+        BLOCK = "block", _("Do not send the campaign")
+
+    # Recipients whose message breaks the template's parameter rules (campaigns.engine.validation):
+    # excluded (their messages are skipped with the reason, never handed to the provider) or the
+    # send is refused while any fails. Chosen in the wizard's review step.
+    invalid_recipients = models.CharField(
+        _("recipients that fail the template's rules"),
+        max_length=8,
+        choices=InvalidRecipients.choices,
+        default=InvalidRecipients.EXCLUDE,
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -259,6 +259,9 @@ LOA = {
     "RECONCILE_AFTER_MINUTES": env.int("LOA_RECONCILE_AFTER_MINUTES", default=30),
     # Resend an `unknown` message the provider positively has no record of, after this long.
     "RESEND_NOT_FOUND_AFTER_MINUTES": env.int("LOA_RESEND_NOT_FOUND_AFTER_MINUTES", default=10),
+    # Connection failures in a row (refused, timed out: nothing reached the provider) after which
+    # a campaign pauses as a provider outage (campaigns.engine.outage); the messages stay pending.
+    "OUTAGE_PAUSE_AFTER": env.int("LOA_OUTAGE_PAUSE_AFTER", default=10),
     # Callbacks for messages never recorded are retried, then marked expired, after this long.
     "UNMATCHED_RETENTION_HOURS": env.int("LOA_UNMATCHED_RETENTION_HOURS", default=72),
     # Inbound replies that opt the contact out of the channel (compared without diacritics).

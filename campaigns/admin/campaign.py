@@ -1,7 +1,8 @@
 """Campaigns in the admin: the list, the campaign page (the live panel, history, replies), the
-actions people take on a campaign (send, pause, resume, cancel, back to draft: each a service of
-campaigns.engine.lifecycle or campaigns.drafts; a refusal becomes an error message) and the
-result exports. "Add campaign" opens the wizard (campaigns/admin/wizard/); the per-campaign
+actions people take on a campaign (send, pause, resume, cancel, back to draft, retry failed
+recipients: each a service of campaigns.engine.lifecycle or campaigns.drafts; send again the
+messages whose outcome could not be proven: campaigns.engine.reconcile; a refusal becomes an
+error message), the provider outage banner (campaigns.engine.outage) and the result exports. "Add campaign" opens the wizard (campaigns/admin/wizard/); the per-campaign
 validation pages (validation.py) and the wizard's URLs hang under this admin's."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from campaigns.admin.charts import timeline_chart
 from campaigns.admin.downloads import csv_download, download_stamp
@@ -29,8 +31,11 @@ from campaigns.engine.lifecycle import (
     campaign_cancel,
     campaign_pause,
     campaign_resume,
+    campaign_retry_failed,
     campaign_send_now,
 )
+from campaigns.engine.outage import campaign_outage, pause_after
+from campaigns.engine.reconcile import messages_resend_unknown
 from campaigns.models import Campaign, CampaignEvent
 from campaigns.selectors.campaign import (
     campaign_allowed_actions,
@@ -38,8 +43,10 @@ from campaigns.selectors.campaign import (
     campaign_failure_reasons,
     campaign_preflight,
     campaign_replies,
+    campaign_retryable_failures,
     campaign_send_timeline,
     campaign_stats,
+    campaign_unproven_messages,
 )
 from campaigns.selectors.export import campaign_export_rows
 from campaigns.selectors.export_xlsx import campaign_export_xlsx
@@ -115,6 +122,15 @@ def _status_label(value: str) -> str:
         return Campaign.Status(value).label
     except ValueError:
         return value or "-"
+
+
+def _resend_unproven(*, campaign_id: int, user=None) -> int:
+    """The campaign's messages whose outcome could not be proven, sent again (a person decided,
+    after the confirmation page said they may arrive twice)."""
+    ids = list(
+        campaign_unproven_messages(campaign=Campaign(pk=campaign_id)).values_list("pk", flat=True)
+    )
+    return messages_resend_unknown(message_ids=ids)
 
 
 @admin.register(Campaign)
@@ -265,6 +281,11 @@ class CampaignAdmin(admin.ModelAdmin):
         "pause": (_("Pause"), campaign_pause),
         "resume": (_("Resume"), campaign_resume),
         "cancel": (_("Cancel the campaign"), campaign_cancel),
+        "retry_failed": (_("Retry failed recipients"), campaign_retry_failed),
+        "resend_unproven": (
+            _("Send again the messages whose outcome could not be proven"),
+            _resend_unproven,
+        ),
     }
 
     def _get_campaign(self, request, pk) -> Campaign:
@@ -297,7 +318,9 @@ class CampaignAdmin(admin.ModelAdmin):
         if request.method == "POST":
             try:
                 result = func(campaign_id=campaign.pk, user=request.user)
-                if result is False or result is None:
+                if action in _COUNTED:
+                    self.message_user(request, *_counted_outcome(action, result, campaign))
+                elif result is False or result is None:
                     self.message_user(
                         request,
                         _("Nothing changed: the campaign moved on meanwhile."),
@@ -317,6 +340,12 @@ class CampaignAdmin(admin.ModelAdmin):
             "action": action,
             "action_label": label,
             "preflight": campaign_preflight(campaign=campaign) if action == "send" else None,
+            "retryable": campaign_retryable_failures(campaign=campaign).count()
+            if action == "retry_failed"
+            else None,
+            "unproven": campaign_unproven_messages(campaign=campaign).count()
+            if action == "resend_unproven"
+            else None,
             "stats": campaign_stats(campaign=campaign),
             "title": _("{action}: {name}").format(action=label, name=campaign.name),
         }
@@ -368,6 +397,27 @@ class CampaignAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
+# Actions that answer how many messages they moved, and what that means for the person.
+_COUNTED = {"retry_failed", "resend_unproven"}
+
+
+def _counted_outcome(action: str, n: int, campaign: Campaign) -> tuple[str, int]:
+    if not n:
+        return str(_("Nothing changed: no message to send again.")), messages.WARNING
+    if action == "retry_failed":
+        text = ngettext(
+            "{n} failed recipient queued again.",
+            "{n} failed recipients queued again.",
+            n,
+        )
+    else:
+        text = ngettext("{n} message will be sent again.", "{n} messages will be sent again.", n)
+    text = text.format(n=n)
+    if campaign.status == Campaign.Status.PAUSED:
+        text += " " + str(_("The campaign is paused: they are sent when you resume it."))
+    return text, messages.SUCCESS
+
+
 def _allowed_actions(campaign: Campaign) -> list[str]:
     """The engine's allowed actions, plus "back to draft" for a scheduled campaign (to edit it
     in the wizard before its time comes)."""
@@ -383,6 +433,7 @@ def _charts_context(campaign: Campaign) -> dict:
     stats = campaign_stats(campaign=campaign)
     total = stats["total"]
     stats["pct"]["queued"] = round(100 * stats["queued"] / total, 1) if total else 0
+    outage = campaign_outage(campaign)
     failures = campaign_failure_reasons(campaign=campaign)
     timeline = campaign_send_timeline(campaign=campaign)
     return {
@@ -392,4 +443,16 @@ def _charts_context(campaign: Campaign) -> dict:
         "timeline": timeline_chart(timeline),
         "has_timeline": bool(timeline["buckets"]),
         "excluded": campaign_excluded_reasons(campaign=campaign),
+        "outage": outage,
+        "outage_pause_after": pause_after(),
+        "outage_since": _since_label(outage.since) if outage else "",
+        "unproven": campaign_unproven_messages(campaign=campaign).count(),
     }
+
+
+def _since_label(when) -> str:
+    """HH:MM in local time, with the day when it was not today."""
+    local = timezone.localtime(when)
+    if local.date() == timezone.localdate():
+        return local.strftime("%H:%M")
+    return local.strftime("%H:%M %d/%m")

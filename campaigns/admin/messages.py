@@ -26,6 +26,8 @@ class MessageAttemptInline(admin.TabularInline):
         "duration_ms",
         "error_class",
         "error",
+        "in_flight",
+        "state",
         "request_body",
         "response_body",
     ]
@@ -35,6 +37,10 @@ class MessageAttemptInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("State"))
+    def state(self, obj):
+        return obj.state_text()
 
 
 class CampaignFilter(admin.SimpleListFilter):

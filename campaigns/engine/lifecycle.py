@@ -26,10 +26,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext
 
 from campaigns.engine.dispatch import campaign_start_drivers
-from campaigns.engine.materialize import campaign_materialize
+from campaigns.engine.materialize import campaign_failing_count, campaign_materialize
 from campaigns.engine.outage import CONNECT_CODES
 from campaigns.models import Campaign, CampaignEvent, Message
 from campaigns.notes import Note
@@ -133,7 +133,31 @@ def _sendable_or_refuse(campaign_id: int) -> Campaign:
     errors = campaign_check_sendable(campaign)
     if errors:
         raise Refused(" ".join(str(e) for e in errors), code="not_sendable")
+    _refuse_if_blocked_by_invalid(campaign)
     return campaign
+
+
+def _refuse_if_blocked_by_invalid(campaign: Campaign) -> None:
+    """A campaign set to block the send (Campaign.invalid_recipients) is refused, with the count,
+    while any recipient fails the template's rules: the provider never receives a value we know
+    it will refuse. Every recipient is checked (costly on a big audience) only when some rule
+    can fail."""
+    if campaign.invalid_recipients != Campaign.InvalidRecipients.BLOCK:
+        return
+    failing, total = campaign_failing_count(campaign)
+    if failing:
+        raise Refused(
+            ngettext(
+                "{n} of {total} recipient fails the template's rules, and this campaign is set "
+                "not to send while any does. Fix the data (see the parameters report) or choose "
+                "to exclude them in the wizard's review step.",
+                "{n} of {total} recipients fail the template's rules, and this campaign is set "
+                "not to send while any does. Fix the data (see the parameters report) or choose "
+                "to exclude them in the wizard's review step.",
+                total,
+            ).format(n=failing, total=total),
+            code="invalid_recipients",
+        )
 
 
 def campaign_send_now(*, campaign_id: int, user=None) -> int:

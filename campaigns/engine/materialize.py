@@ -3,9 +3,15 @@
 Set-based (one INSERT ... SELECT) when every parameter maps to a plain field, attribute or
 constant; otherwise rendered in Python, in chunks, with the same rules (templates_app.rendering).
 Idempotent: re-running adds nothing that exists (unique (campaign, contact)).
+
+Recipients whose message breaks the template's parameter rules (campaigns.engine.validation) are
+built too, as skipped messages with the reason, when the campaign excludes them
+(Campaign.invalid_recipients); a campaign that blocks is refused before (engine.lifecycle).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -13,13 +19,24 @@ from django.db.models import CharField, DateTimeField, F, IntegerField, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim, Upper
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from campaigns.bulk import rows_bulk_set
 from campaigns.engine.audience import campaign_audience
 from campaigns.engine.keys import idempotency_key
+from campaigns.engine.validation import (
+    audience_failure_rows,
+    audience_rows,
+    campaign_needs_contact_email,
+    campaign_params,
+)
 from campaigns.models import Campaign, Contact, ContactListMembership, Message, OptOut
+from templates_app.models import TemplateParam
 from templates_app.rendering import ContactData, render_params
+from templates_app.validation import compile_rule, rule_for
 
 S = Message.Status
+T = TemplateParam.Type
 
 # Formats the database can apply itself; any other format renders in Python.
 _SQL_FORMATS = {"", None, "upper"}
@@ -36,6 +53,7 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
         inserted = _materialize_sql(campaign, audience, first_build=first_build)
         if inserted is None:
             _materialize_python(campaign, audience, chunk)
+        skipped = _skip_invalid(campaign, chunk)
         # A first set-based build inserted every row it reports (no conflict clause); a re-run
         # or the Python path counts what is there (a million rows: a second more).
         if first_build and inserted is not None:
@@ -49,8 +67,113 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
         else:
             everyone = total
     excluded = {"opted_out": max(0, everyone - total)}
-    Campaign.objects.filter(pk=campaign_id).update(total_count=total, excluded=excluded)
+    Campaign.objects.filter(pk=campaign_id).update(
+        total_count=total, excluded=excluded, skipped_count=F("skipped_count") + skipped
+    )
     return total
+
+
+def campaign_rules_can_fail(campaign: Campaign) -> bool:
+    """Whether some recipient's message could break the template's parameter rules: False when
+    no parameter has a rule that can fail (none required, no length, no format) except constants
+    that pass (the same text for everyone, checked once here), and no contact's own email
+    address is needed. Then nobody needs to be validated. A free text (no template) has no
+    parameter step in the wizard: only its email address can fail."""
+    if campaign_needs_contact_email(campaign):
+        return True
+    if campaign.template_id is None:
+        return False
+    mapping = campaign.param_mapping or {}
+    for param in campaign_params(campaign):
+        rule = rule_for(param)
+        spec = mapping.get(param.name) or {}
+        if spec.get("source") == "constant":
+            value = render_params({param.name: spec}, ContactData("", "", {})).get(param.name, "")
+            if compile_rule(rule)(value) is None:
+                continue
+            return True
+        if rule.required or rule.max_length or rule.min_length or rule.param_type != T.TEXT:
+            return True
+    return False
+
+
+def campaign_failing_recipients(campaign: Campaign, chunk: int = 5000) -> Iterator[tuple]:
+    """(contact id, why) for every recipient whose message would break the template's rules,
+    in id order, streamed: which parameters and why, "; "-joined (campaigns.engine.validation,
+    the rows of the downloadable report). Nothing when no rule can fail."""
+    if not campaign_rules_can_fail(campaign):
+        return
+    if campaign.template_id is None:  # free text: only the contact's own email address
+        why = "“email”: " + _("no email address (the contact has no email attribute)")
+        for pk, _phone, _name, attributes in audience_rows(campaign, chunk):
+            if not Contact.email_of(attributes):
+                yield pk, why
+        return
+    last, text = None, ""
+    for contact_id, _phone, _name, param, _value, reason in audience_failure_rows(
+        campaign=campaign, chunk=chunk
+    ):
+        if contact_id != last:
+            if last is not None:
+                yield last, text
+            last, text = contact_id, f"“{param}”: {reason}"
+        else:  # another failing parameter of the same recipient
+            text = f"{text}; “{param}”: {reason}"
+    if last is not None:
+        yield last, text
+
+
+def campaign_failing_count(campaign: Campaign) -> tuple[int, int]:
+    """(recipients whose message would break the template's rules, recipients)."""
+    failing = sum(1 for _row in campaign_failing_recipients(campaign))
+    return failing, campaign_audience(campaign).count()
+
+
+def _skip_invalid(campaign: Campaign, chunk: int) -> int:
+    """Excluded recipients (Campaign.invalid_recipients): every pending message whose recipient
+    fails the template's rules becomes skipped, error_code "invalid_params", with which
+    parameter and why; no driver ever claims it. Returns how many. A campaign set to block was
+    refused before when any failed (engine.lifecycle); one that starts failing since (the
+    audience changed in between) is skipped too: the provider never receives a value we know
+    it will refuse.
+
+    Costly on a big audience (every recipient rendered and checked in Python, in chunks: a
+    million rows take far longer than the set-based build), so it runs only when some rule can
+    fail (campaign_rules_can_fail)."""
+    skipped, batch = 0, {}
+    now = timezone.now()
+    for contact_id, why in campaign_failing_recipients(campaign, chunk):
+        batch[contact_id] = why[:500]
+        if len(batch) >= chunk:
+            skipped += _skip_rows(campaign.pk, batch, now)
+            batch = {}
+    if batch:
+        skipped += _skip_rows(campaign.pk, batch, now)
+    return skipped
+
+
+def _skip_rows(campaign_id: int, why_by_contact: dict[int, str], now) -> int:
+    pending = Message.objects.filter(
+        campaign_id=campaign_id, contact_id__in=why_by_contact, status=S.PENDING
+    ).values_list("pk", "contact_id")
+    rows = [
+        {
+            "pk": pk,
+            "status": S.SKIPPED,
+            "error_code": "invalid_params",
+            "error_message": why_by_contact[contact_id],
+            "updated_at": now,
+        }
+        for pk, contact_id in pending
+    ]
+    table = connection.ops.quote_name(Message._meta.db_table)
+    return rows_bulk_set(
+        Message,
+        rows,
+        ["status", "error_code", "error_message", "updated_at"],
+        guard=f" AND {table}.status = %s",
+        guard_params=[S.PENDING],
+    )
 
 
 def _sql_expression(spec: dict):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.db import connection, transaction
 from django.db.models import F, Value
@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.bulk import rows_bulk_set, rows_insert
+from campaigns.engine.delivery import fee_refusal
 from campaigns.engine.outage import Breaker, is_unreachable
 from campaigns.models import Campaign, Message, MessageAttempt
 from providers.base import ErrorClass, SendOutcome, SendResult
@@ -139,7 +140,9 @@ def _sort(
     msg.error_message = res.error_message[:500]
     if res.outcome == SendOutcome.ACCEPTED:
         msg.provider_message_id = res.provider_message_id
-        msg.fee = res.fee
+        # A fee the answer cannot mean (Infinity, NaN, negative, absurd) is dropped: it would
+        # break the write or the campaign's cost.
+        msg.fee = _believable_fee(res.fee)
         msg.sent_at = msg.sent_at or now
         msg.error_class = msg.error_code = msg.error_message = ""
         rows.accepted.append(msg)
@@ -175,6 +178,17 @@ def _sort(
         backoff = res.retry_after or min(300, 2**msg.attempts * 5)
         msg.next_attempt_at = now + timedelta(seconds=backoff)
         rows.retry.append(msg)
+
+
+def _believable_fee(value) -> Decimal | None:
+    """The send answer's fee, or None when it cannot be believed (delivery.fee_refusal)."""
+    if value is None:
+        return None
+    try:
+        fee = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return None if fee_refusal(fee) else fee
 
 
 def _write(campaign_id: int, rows: _Sorted, out: BatchOutcome, now: datetime) -> None:

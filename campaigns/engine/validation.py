@@ -22,13 +22,14 @@ from django.utils.translation import gettext as _
 
 from campaigns.engine.audience import campaign_audience
 from campaigns.models import Campaign, Contact
+from providers.models import ChannelKind
 from providers.shared.phones import normalize_phone
 from providers.shared.text import csv_safe
 from templates_app.models import Template
 from templates_app.params import ParamSpec, template_params
 from templates_app.preview import RecipientSource, SavedMapping
 from templates_app.rendering import ContactData, placeholders, validate_mapping
-from templates_app.validation import RecipientChecker
+from templates_app.validation import Problem, RecipientChecker
 
 SAMPLE_LIMIT = 20
 
@@ -77,8 +78,35 @@ def audience_rows(campaign: Campaign, chunk: int = 5000) -> Iterator[tuple[int, 
     return qs.iterator(chunk_size=chunk)
 
 
+class _EmailRecipientChecker(RecipientChecker):
+    """An email campaign whose mapping gives no address: the message goes to the contact's own
+    (campaigns.engine.send, Contact.email_of), so a contact without one fails too."""
+
+    def __init__(self, mapping: dict | None, params: list):
+        super().__init__(mapping, params)
+        self.no_email = Problem(
+            "no_email", _("no email address (the contact has no email attribute)")
+        )
+
+    def check(self, phone: str, name: str, attributes: dict | None):
+        problems = super().check(phone, name, attributes)
+        if not Contact.email_of(attributes):
+            problems = [*(problems or []), ("email", "", self.no_email)]
+        return problems
+
+
+def campaign_needs_contact_email(campaign: Campaign) -> bool:
+    """An email campaign whose mapping names no address parameter (the provider account's
+    "email_field", default "email"): each contact's own address is used."""
+    if campaign.channel.kind != ChannelKind.EMAIL:
+        return False
+    field_name = str((campaign.channel.account.settings or {}).get("email_field") or "email")
+    return field_name not in (campaign.param_mapping or {})
+
+
 def _checker(campaign: Campaign) -> RecipientChecker:
-    return RecipientChecker(campaign.param_mapping, campaign_params(campaign))
+    cls = _EmailRecipientChecker if campaign_needs_contact_email(campaign) else RecipientChecker
+    return cls(campaign.param_mapping, campaign_params(campaign))
 
 
 def audience_validate(

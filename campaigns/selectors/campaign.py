@@ -13,10 +13,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.engine.audience import campaign_audience
-from campaigns.engine.lifecycle import campaign_check_sendable
+from campaigns.engine.lifecycle import RETRYABLE_FAILURES, campaign_check_sendable
 from campaigns.models import Campaign, Message, OptOut
 from campaigns.selectors.contact import inbound_message_model
+from providers.base import UNPROVEN
 from providers.errors import explain
+
+# Statuses in which a campaign still sends or settles: its page refreshes itself, the dashboard
+# lists it among the active ones.
+ACTIVE = (Campaign.Status.RUNNING, Campaign.Status.SETTLING, Campaign.Status.SCHEDULED)
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
@@ -31,12 +36,15 @@ def campaign_stats(*, campaign: Campaign) -> dict:
             "failed_count",
             "unknown_count",
             "skipped_count",
+            "cancelled_count",
             "cost",
         )
         .first()
     )
     total = c["total_count"] or 0
-    handled = min(total, c["sent_count"] + c["failed_count"] + c["skipped_count"])
+    cancelled = c["cancelled_count"]
+    # Cancelled messages are handled too: a cancelled campaign waits for nothing.
+    handled = min(total, c["sent_count"] + c["failed_count"] + c["skipped_count"] + cancelled)
     # A message can fail after it was sent: "queued" is what is still waiting for the provider.
     queued = max(0, total - handled - max(0, c["unknown_count"]))
 
@@ -54,6 +62,7 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         "failed": c["failed_count"],
         "unknown": max(0, c["unknown_count"]),
         "skipped": c["skipped_count"],
+        "cancelled": cancelled,
         "cost": str(c["cost"]),
         "progress": int(100 * handled / total) if total else 0,
         "pct": {
@@ -61,20 +70,52 @@ def campaign_stats(*, campaign: Campaign) -> dict:
             "delivered": pct(c["delivered_count"]),
             "read": pct(c["read_count"]),
             "failed": pct(c["failed_count"]),
+            "cancelled": pct(cancelled),
         },
-        "running": c["status"] in (Campaign.Status.RUNNING, Campaign.Status.SCHEDULED),
+        "running": c["status"] in ACTIVE,
     }
+
+
+# Where a person may send failures again, or messages whose outcome could not be proven: a
+# campaign that sends or sent (a paused one sends them when resumed).
+RESENDABLE = (
+    Campaign.Status.RUNNING,
+    Campaign.Status.SETTLING,
+    Campaign.Status.PAUSED,
+    Campaign.Status.COMPLETED,
+)
 
 
 def campaign_allowed_actions(*, campaign: Campaign) -> list[str]:
     s = Campaign.Status
-    return {
+    actions = {
         s.DRAFT: ["send"],
         s.SCHEDULED: ["send", "cancel"],
         s.RUNNING: ["pause", "cancel"],
+        s.SETTLING: ["pause", "cancel"],
         s.PAUSED: ["resume", "cancel"],
         s.FAILED: ["resume", "cancel"],
     }.get(campaign.status, [])
+    if campaign.status in RESENDABLE:
+        if campaign_retryable_failures(campaign=campaign).exists():
+            actions.append("retry_failed")
+        if campaign_unproven_messages(campaign=campaign).exists():
+            actions.append("resend_unproven")
+    return actions
+
+
+def campaign_retryable_failures(*, campaign: Campaign):
+    """The failed messages campaign_retry_failed would send again (its own rule,
+    RETRYABLE_FAILURES): the provider did not take them, so a retry cannot make a second one."""
+    return Message.objects.filter(campaign_id=campaign.pk).filter(RETRYABLE_FAILURES)
+
+
+def campaign_unproven_messages(*, campaign: Campaign):
+    """Messages whose outcome reconciliation could not prove (status unknown, error code
+    status_unproven): they may have arrived; a person decides whether to send them again."""
+    return Message.objects.filter(
+        campaign_id=campaign.pk, status=Message.Status.UNKNOWN, error_code=UNPROVEN
+    )
 
 
 def campaign_preflight(*, campaign: Campaign) -> dict:

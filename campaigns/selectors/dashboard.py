@@ -17,6 +17,7 @@ from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Coalesce, Mod, TruncDate
 from django.utils import timezone, translation
 
+from campaigns.engine.outage import campaign_outage, campaigns_in_outage
 from campaigns.models import Campaign, ContactImport, Message
 from providers.models import Channel, OfficialAccount, ProviderAccount
 
@@ -168,7 +169,12 @@ def dashboard_message_stats(*, now: datetime | None = None) -> dict:
 
 
 def dashboard_campaigns(*, limit: int = 10) -> list[dict]:
-    active = [Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.SCHEDULED]
+    active = [
+        Campaign.Status.RUNNING,
+        Campaign.Status.SETTLING,
+        Campaign.Status.PAUSED,
+        Campaign.Status.SCHEDULED,
+    ]
     rows = (
         Campaign.objects.filter(status__in=active)
         .select_related("channel")
@@ -188,6 +194,25 @@ def dashboard_campaigns(*, limit: int = 10) -> list[dict]:
         }
         for c in rows
     ]
+
+
+def dashboard_outages(*, limit: int = 10) -> list[dict]:
+    """Campaigns that cannot reach their provider (campaigns.engine.outage), oldest outage first:
+    since when, the last error in words, and whether sending is paused."""
+    out = []
+    for c in campaigns_in_outage().select_related("channel__account")[:limit]:
+        outage = campaign_outage(c)
+        out.append(
+            {
+                "pk": c.pk,
+                "name": c.name,
+                "account": c.channel.account.name,
+                "since": outage.since,
+                "error": outage.error,
+                "paused": outage.paused,
+            }
+        )
+    return out
 
 
 def dashboard_official_accounts() -> list[dict]:
@@ -286,6 +311,7 @@ def dashboard_data(*, use_cache: bool = True) -> dict:
     data = {
         "stats": stats,
         "campaigns": dashboard_campaigns(),
+        "outages": dashboard_outages(),
         "official_accounts": dashboard_official_accounts(),
         "failed_imports": dashboard_failed_imports(),
         "webhooks": dashboard_webhooks(),

@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from campaigns.engine.audience import audience_contacts, campaign_audience
+from campaigns.engine.materialize import campaign_failing_count
 from campaigns.engine.policy import campaign_is_promotion, promotion_allowed_at
 from campaigns.engine.validation import campaign_validation_summary
 from campaigns.models import Campaign, ContactList
@@ -187,6 +188,33 @@ def campaign_mapping_check(*, campaign: Campaign) -> dict:
     except Exception:  # a report, not a gate: the wizard must still render (the log has why)
         logger.exception("validation summary failed for campaign %s", campaign.pk)
     return result
+
+
+def campaign_invalid_recipients_note(
+    *, campaign: Campaign, summary: dict | None, preflight: dict
+) -> dict | None:
+    """The review step's "N of M recipients fail the template's rules" and what the campaign's
+    choice (Campaign.invalid_recipients) makes of them; None when nobody fails. `summary` is
+    campaign_mapping_check's (None for a free text: then only a missing email address can
+    fail, counted here)."""
+    if summary is not None:
+        failing, total = summary["failing"], summary["total"]
+    elif campaign.template_id is None:
+        failing, total = campaign_failing_count(campaign)
+    else:
+        return None
+    if not failing:
+        return None
+    block = campaign.invalid_recipients == Campaign.InvalidRecipients.BLOCK
+    will_receive = 0 if block else max(0, preflight["recipients"] - failing)
+    price = campaign.template.price if campaign.template_id else 0
+    return {
+        "failing": failing,
+        "total": total,
+        "block": block,
+        "will_receive": will_receive,
+        "cost": price * will_receive,
+    }
 
 
 def wizard_reachable_step(*, campaign: Campaign | None) -> int:

@@ -195,9 +195,16 @@ class MappingStepForm(forms.Form):
 
 
 class ReviewStepForm(forms.Form):
-    ACTIONS = ("send_now", "schedule")
+    # save_choice: keep the invalid-recipients choice on the draft and stay on the step
+    ACTIONS = ("send_now", "schedule", "save_choice")
 
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], widget=forms.HiddenInput)
+    invalid_recipients = forms.ChoiceField(
+        label=_("Recipients that fail the template's rules"),
+        choices=Campaign.InvalidRecipients.choices,
+        widget=forms.RadioSelect,
+        required=False,
+    )
     scheduled_at = forms.DateTimeField(
         label=_("Send at"),
         required=False,
@@ -209,10 +216,15 @@ class ReviewStepForm(forms.Form):
     def __init__(self, *args, campaign: Campaign, **kwargs):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
+        self.fields["invalid_recipients"].initial = campaign.invalid_recipients
 
     def clean(self):
         data = super().clean()
         action = data.get("action")
+        if action == "save_choice":
+            if not data.get("invalid_recipients"):
+                self.add_error("invalid_recipients", _("Choose what to do with them."))
+            return data
         when = data.get("scheduled_at")
         if action == "schedule":
             if when is None:

@@ -39,6 +39,7 @@ from campaigns.selectors.wizard import (
     STEP_TEMPLATE,
     audience_attribute_keys,
     audience_count,
+    campaign_invalid_recipients_note,
     campaign_mapping_check,
     campaign_quiet_hours_note,
     campaign_sample_previews,
@@ -313,6 +314,12 @@ class CampaignWizard:
         )
         if request.method == "POST" and form.is_valid():
             action = form.cleaned_data["action"]
+            choice = form.cleaned_data.get("invalid_recipients")
+            if choice and choice != campaign.invalid_recipients:
+                campaign = campaign_draft_update(campaign=campaign, invalid_recipients=choice)
+            if action == "save_choice":
+                messages.success(request, gettext("Choice saved."))
+                return HttpResponseRedirect(self._step_url(campaign, 5))
             if not request.user.has_perm("campaigns.send_campaign"):
                 raise PermissionDenied
             if action == "send_now":
@@ -334,6 +341,7 @@ class CampaignWizard:
                 reverse("admin:campaigns_campaign_change", args=[campaign.pk])
             )
         preflight = campaign_preflight(campaign=campaign)
+        validation = campaign_mapping_check(campaign=campaign)
         return self._render(
             request,
             "step_review",
@@ -344,7 +352,10 @@ class CampaignWizard:
                 form=form,
                 preflight=preflight,
                 quiet=campaign_quiet_hours_note(campaign=campaign),
-                validation=campaign_mapping_check(campaign=campaign),
+                validation=validation,
+                invalid=campaign_invalid_recipients_note(
+                    campaign=campaign, summary=validation["summary"], preflight=preflight
+                ),
                 lists=list(campaign.lists.all()),
                 segment_list=list(campaign.segments.all()),
                 tz_name=timezone.get_default_timezone_name(),

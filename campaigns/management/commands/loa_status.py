@@ -68,11 +68,11 @@ def _messages_by_campaign(messages, *, oldest: str) -> list[dict]:
 
 
 def _running_campaigns() -> tuple[int, int, set[int]]:
-    """How many campaigns run, their pending messages, and the provider accounts they use."""
+    """How many campaigns run (or settle: sent, confirming outcomes), their pending messages, and
+    the provider accounts they use."""
+    active = [Campaign.Status.RUNNING, Campaign.Status.SETTLING]
     running = list(
-        Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list(
-            "pk", "channel__account_id"
-        )
+        Campaign.objects.filter(status__in=active).values_list("pk", "channel__account_id")
     )
     pending = (
         Message.objects.filter(

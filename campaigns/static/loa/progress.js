@@ -34,7 +34,7 @@
     if (charts && s.panel) charts.innerHTML = s.panel;
   }
 
-  var active = {running: 1, scheduled: 1, paused: 1};
+  var active = {running: 1, settling: 1, scheduled: 1, paused: 1};
   var afterwards = 0;
   function tick() {
     fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
