@@ -45,6 +45,7 @@ from providers.sandbox.adapter import _fate as sandbox_fate
 from providers.sandbox.outbox import SandboxCallback
 from templates_app.models import Template, TemplateParam
 from tests.conftest import QCluster
+from webhooks.models import WebhookEvent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -447,8 +448,36 @@ def _expected_status(kind: str, message: Message) -> str:
     return Message.Status.DELIVERED
 
 
-def _fees(kind: str, channel_kind: str) -> str | None:
+def _fees(kind: str) -> str | None:
     return {"esms": "300.00", "etelecom": "300.00"}.get(kind)
+
+
+def _assert_counters_equal_rows(campaign: Campaign, kind: str) -> None:
+    """The campaign's denormalized counters against its message rows, at rest."""
+    campaign.refresh_from_db()
+    rows = Message.objects.filter(campaign=campaign)
+    by = {s: rows.filter(status=s).count() for s in Message.Status.values}
+    assert campaign.total_count == rows.count() == len(CONTACTS)
+    # Counters are "reached" counts (campaigns/engine/delivery.py): a read message counts as
+    # sent, delivered and read; a message the provider took and later reported failed stays
+    # counted as sent (its sent_at is kept) and counts as failed.
+    assert (
+        campaign.sent_count
+        == by["sent"]
+        + by["delivered"]
+        + by["read"]
+        + rows.filter(status="failed", sent_at__isnull=False).count()
+    )
+    assert campaign.sent_count == rows.filter(sent_at__isnull=False).count()
+    assert campaign.delivered_count == by["delivered"] + by["read"]
+    assert campaign.read_count == by["read"]
+    assert campaign.failed_count == by["failed"]
+    assert campaign.unknown_count == by["unknown"] == 0
+    assert campaign.skipped_count == by["skipped"] == 0
+    fee = _fees(kind)
+    if fee is not None:
+        assert {str(m.fee) for m in rows} == {fee}
+        assert campaign.cost == sum(m.fee for m in rows)
 
 
 # ---- the test ----------------------------------------------------------------------------------
@@ -495,31 +524,19 @@ def test_matrix_campaign_reaches_provider_and_callbacks_settle_counters(
         return got == expected and idle
 
     _wait(applied, f"callbacks applied to {campaign.name} (want {expected})", cluster)
-
-    campaign.refresh_from_db()
-    rows = Message.objects.filter(campaign=campaign)
-    by = {s: rows.filter(status=s).count() for s in Message.Status.values}
-    assert campaign.total_count == rows.count() == len(CONTACTS)
-    # Counters are "reached" counts (campaigns/engine/delivery.py): a read message counts as
-    # sent, delivered and read; a message the provider took and later reported failed stays
-    # counted as sent (its sent_at is kept) and counts as failed.
-    assert (
-        campaign.sent_count
-        == by["sent"]
-        + by["delivered"]
-        + by["read"]
-        + rows.filter(status="failed", sent_at__isnull=False).count()
+    # Every callback was stored and applied (none unmatched, ignored, rejected or failed).
+    events = WebhookEvent.objects.filter(account_id=campaign.channel.account_id)
+    _wait(
+        lambda: not events.exclude(outcome=WebhookEvent.Outcome.APPLIED).exists(),
+        f"webhook events of {campaign.name} to be applied: "
+        f"{list(events.values_list('outcome', 'outcome_detail'))}",
+        cluster,
     )
-    assert campaign.sent_count == rows.filter(sent_at__isnull=False).count()
-    assert campaign.delivered_count == by["delivered"] + by["read"]
-    assert campaign.read_count == by["read"]
-    assert campaign.failed_count == by["failed"]
-    assert campaign.unknown_count == by["unknown"] == 0
-    assert campaign.skipped_count == by["skipped"] == 0
-    fee = _fees(kind, channel_kind)
-    if fee is not None:
-        assert {str(m.fee) for m in rows} == {fee}
-        assert campaign.cost == sum(m.fee for m in rows)
+    if kind != "sandbox":
+        per_message = 2 if expected[messages[0].pk] == Message.Status.READ else 1
+        assert events.count() == per_message * len(messages)
+
+    _assert_counters_equal_rows(campaign, kind)
 
     if channel_kind == "email":
         # Last, so that a free-text email (xfail: no subject) still proves everything above.
