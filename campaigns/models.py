@@ -306,6 +306,12 @@ class Campaign(models.Model):
     content = models.TextField(
         _("content"), blank=True, help_text=_("Free text for SMS/Viber/email channels.")
     )
+    subject = models.CharField(
+        _("email subject"),
+        max_length=200,
+        blank=True,
+        help_text=_("The subject of a free-text email; may contain {{placeholders}}."),
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True
     )

@@ -66,6 +66,7 @@ class CampaignForm(forms.ModelForm):
             "segments",
             "param_mapping",
             "content",
+            "subject",
             "scheduled_at",
             "rate_limit",
             "test_mode",
@@ -168,6 +169,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 "segments",
                 "mapping_display",
                 "content",
+                "subject",
                 "test_mode",
             ]
             if obj.status != Campaign.Status.SCHEDULED:
@@ -182,6 +184,8 @@ class CampaignAdmin(admin.ModelAdmin):
         sent = ["channel", "template", "lists", "segments", "mapping_display", "test_mode"]
         if not obj.template_id:
             sent.insert(2, "content")
+            if obj.channel.kind == "email":
+                sent.insert(3, "subject")  # a free-text email's own
         return [
             (None, {"fields": ["name", "scheduled_at", "rate_limit"]}),
             (_("What is sent"), {"fields": sent}),

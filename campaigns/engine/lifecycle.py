@@ -35,6 +35,7 @@ from campaigns.models import Campaign, CampaignEvent, Message
 from campaigns.notes import Note
 from campaigns.notes import split as split_note
 from providers.base import ErrorClass
+from providers.models import ChannelKind
 from providers.shared.errors import Refused
 from templates_app.models import Template
 from templates_app.rendering import validate_mapping
@@ -117,6 +118,12 @@ def campaign_check_sendable(campaign: Campaign) -> list[str]:
         errors.append(_("The channel or its provider account is inactive."))
     if campaign.template_id is None and not campaign.content:
         errors.append(_("Choose a template (or write the content for free-text channels)."))
+    if (
+        campaign.content
+        and campaign.channel.kind == ChannelKind.EMAIL
+        and not campaign.subject.strip()
+    ):
+        errors.append(_("Write the email's subject: a free-text email cannot be sent without one."))
     if campaign.template_id is not None:
         if campaign.template.status != Template.Status.APPROVED:
             errors.append(_("The template is not approved."))

@@ -7,7 +7,8 @@ What a message says comes from one of three places (_Plan):
   provider renders it from its id and the parameters;
 - a content template (SMS, Viber, email, entered in Loa): its body and subject, rendered here for
   each recipient with the message's frozen data;
-- free text typed in the campaign (Campaign.content), rendered the same way.
+- free text typed in the campaign (Campaign.content, and Campaign.subject for an email),
+  rendered the same way.
 An email goes to the contact's email attribute (Contact.email_of) unless a mapped parameter named
 by the provider's email field gives the address."""
 
@@ -52,18 +53,20 @@ def campaign_send_plan(campaign: Campaign) -> _Plan:
     channel, template = campaign.channel, campaign.template
     zns = channel.kind == ChannelKind.ZALO_ZNS
     body, template_id = "", ""
+    subject = template.subject if template is not None else ""
     if template is not None and (zns or template.synced_at is not None):
         template_id = template.provider_template_id
     if not zns:
         if campaign.content:
-            body, template_id = campaign.content, ""  # text typed in the campaign wins
+            # Text typed in the campaign wins, with its own subject (an email's).
+            body, template_id, subject = campaign.content, "", campaign.subject
         elif template is not None and template.channel_kind != ChannelKind.ZALO_ZNS:
             body = template.body  # a content template (also rendered when synced: email needs it)
     return _Plan(
         channel_kind=channel.kind,
         template_id=template_id,
         body=body,
-        subject=template.subject if template is not None else "",
+        subject=subject,
         strip_diacritics=bool(template and template.strip_diacritics),
         param_order=template.ordered_param_names() if template is not None else (),
         oa_id=channel.official_account.oa_id if channel.official_account_id else "",

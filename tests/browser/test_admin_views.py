@@ -441,3 +441,26 @@ def test_only_a_draft_is_edited_by_the_wizard(setup, send):
 def test_the_plain_form_stays_reachable(admin_client, setup):
     r = admin_client.get(reverse("admin:campaigns_campaign_add") + "?plain=1")
     assert r.status_code == 200 and b'name="param_mapping"' in r.content
+
+
+def test_wizard_free_text_email_requires_a_subject_and_review_shows_it(client, marketer):
+    """Issue 15 defect: a free-text email campaign had no subject to ask for (it went out empty).
+    The message step asks for one when the channel is email and free text is written."""
+    channel = ChannelFactory(name="Mail", kind="email", official_account=None)
+    campaign = CampaignFactory(channel=channel, template=None, param_mapping={})
+    r = client.post(wizard_url(campaign, 2), {"content": "<p>Chào {{customer_name}}</p>"})
+    assert r.status_code == 200 and "subject" in r.context["form"].errors
+    assert b'id="id_subject"' in r.content
+    campaign.refresh_from_db()
+    assert campaign.content == "" and campaign.subject == ""  # nothing saved
+    r = client.post(
+        wizard_url(campaign, 2),
+        {"content": "<p>Chào {{customer_name}}</p>", "subject": "Chào {{customer_name}}"},
+    )
+    assert r.status_code == 302 and r["Location"] == wizard_url(campaign, 3)
+    campaign.refresh_from_db()
+    assert campaign.subject == "Chào {{customer_name}}"
+    campaign.lists.add(ContactListFactory(size=1))
+    r = client.get(wizard_url(campaign, 5))
+    assert 'id="review-subject"' in r.content.decode()
+    assert "Chào {{customer_name}}" in r.content.decode()

@@ -111,13 +111,6 @@ def _expected_rows() -> list[dict]:
 
 
 # ---- the matrix -------------------------------------------------------------------------------
-DEFECT_FREE_EMAIL_SUBJECT = (
-    "defect: a free-text email campaign is sent with an empty subject: Campaign has no subject "
-    "and the wizard's content step asks for none (campaigns/engine/send.py takes the subject "
-    "only from a template)"
-)
-
-
 def _ways(channel: str) -> list[str]:
     return ["zns_template"] if channel == "zalo_zns" else ["content_template", "free_text"]
 
@@ -127,12 +120,7 @@ def _cases() -> list:
     for kind, cls in PROVIDERS.items():
         for channel in cls.channel_kinds:
             for way in _ways(channel):
-                marks = []
-                if channel == "email" and way == "free_text":
-                    marks.append(pytest.mark.xfail(strict=True, reason=DEFECT_FREE_EMAIL_SUBJECT))
-                cases.append(
-                    pytest.param(kind, channel, way, id=f"{kind}-{channel}-{way}", marks=marks)
-                )
+                cases.append(pytest.param(kind, channel, way, id=f"{kind}-{channel}-{way}"))
     return cases
 
 
@@ -252,10 +240,6 @@ def _audience() -> ContactList:
     return contact_list
 
 
-def _campaign_has_subject() -> bool:
-    return any(f.name == "subject" for f in Campaign._meta.get_fields())
-
-
 def _campaign(kind: str, channel_kind: str, way: str, fake: FakeProviders) -> Campaign:
     account = _account(kind, fake)
     channel = _channel(account, channel_kind)
@@ -269,8 +253,8 @@ def _campaign(kind: str, channel_kind: str, way: str, fake: FakeProviders) -> Ca
     if way == "free_text":
         content = FREE_EMAIL if channel_kind == "email" else FREE_TEXT
     fields = {"template": template, "content": content}
-    if way == "free_text" and channel_kind == "email" and _campaign_has_subject():
-        fields["subject"] = EMAIL_SUBJECT  # once the product lets a free-text email have one
+    if way == "free_text" and channel_kind == "email":
+        fields["subject"] = EMAIL_SUBJECT  # the wizard asks a free-text email for its subject
     campaign = campaign_draft_update(campaign=campaign, **fields)
     campaign = campaign_draft_update(campaign=campaign, param_mapping=dict(MAPPING))
     return campaign_draft_update(campaign=campaign, lists=[_audience()])
@@ -539,7 +523,8 @@ def test_matrix_campaign_reaches_provider_and_callbacks_settle_counters(
     _assert_counters_equal_rows(campaign, kind)
 
     if channel_kind == "email":
-        # Last, so that a free-text email (xfail: no subject) still proves everything above.
+        # A free-text email sends the campaign's subject, a content template the template's
+        # (issue 15: a free-text email went out with an empty subject).
         assert _subjects_sent(fake, kind, campaign, messages) == [
             _expected_subject(way, channel_kind, r["name"], r["order"]) for r in _expected_rows()
         ]

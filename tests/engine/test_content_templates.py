@@ -9,7 +9,7 @@ import pytest
 import responses
 from django.utils import timezone
 
-from campaigns.engine.lifecycle import campaign_send_now
+from campaigns.engine.lifecycle import campaign_check_sendable, campaign_send_now
 from campaigns.models import Campaign, Message
 from tests.factories import (
     CampaignFactory,
@@ -139,3 +139,42 @@ def test_a_template_synced_from_the_provider_still_goes_by_its_id():
             "params": {"customer_name": "Nguyễn An", "order_code": "DH042"},
         },
     }
+
+
+@responses.activate
+def test_free_text_email_campaign_sends_its_own_rendered_subject():
+    """Issue 15 defect: a free-text email went out with an empty subject (only a template had
+    one). The campaign's subject is rendered per recipient like its content."""
+    responses.add(responses.POST, f"{BASE}/api/v1/email/send", json={"messageId": "e-1"})
+    contact = ContactFactory(
+        name="Nguyễn An", attributes={"order": "DH042", "email": "an@example.vn"}
+    )
+    campaign = _mmp_campaign(
+        "email", subject="Chủ đề của mẫu", body="<p>mẫu</p>", contacts=[contact]
+    )
+    campaign.content = "<p>Chào {{customer_name}}, đơn {{order_code}}</p>"
+    campaign.subject = "Chào {{customer_name}}"
+    campaign.save()
+    campaign_send_now(campaign_id=campaign.pk)
+    key = Message.objects.get(campaign=campaign).idempotency_key
+    assert _bodies() == [
+        {
+            "from": "shop@loa.example",
+            "to": ["an@example.vn"],
+            "subject": "Chào Nguyễn An",
+            "html": "<p>Chào Nguyễn An, đơn DH042</p>",
+            "clientMessageId": key,
+        }
+    ]
+
+
+def test_free_text_email_campaign_without_subject_is_not_sendable():
+    contact = ContactFactory(attributes={"email": "an@example.vn"})
+    campaign = _mmp_campaign("email", body="<p>mẫu</p>", contacts=[contact])
+    campaign.template = None
+    campaign.content = "<p>Chào</p>"
+    campaign.save()
+    errors = [str(e) for e in campaign_check_sendable(campaign)]
+    assert any("subject" in e for e in errors), errors
+    campaign.subject = "Chào"
+    assert campaign_check_sendable(campaign) == []

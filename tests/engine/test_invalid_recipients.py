@@ -28,6 +28,14 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture
+def admin_client(admin_client):
+    """The pages in English (the site's default is Vietnamese): the assertions read English."""
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return admin_client
+
+
 BASE = "https://mmp.example.test"
 BROADCAST = f"{BASE}/api/v1/channel/broadcast"
 EMAIL_SEND = f"{BASE}/api/v1/email/send"

@@ -17,7 +17,7 @@ from campaigns.selectors.wizard import (
     wizard_channels,
     wizard_templates,
 )
-from providers.models import Channel
+from providers.models import Channel, ChannelKind
 from templates_app.formatting import FORMAT_CHOICES
 from templates_app.models import Template, TemplateParam
 from templates_app.rendering import (
@@ -76,6 +76,16 @@ class TemplateStepForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
         help_text=_("Free text, for SMS, Viber and email channels only."),
     )
+    subject = forms.CharField(
+        label=_("Email subject"),
+        required=False,  # required with free text: clean()
+        max_length=200,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text=_(
+            "Required when you write the message. It may contain the same {{placeholders}} "
+            "as the message, filled in for each recipient."
+        ),
+    )
 
     def __init__(self, *args, channel: Channel, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,6 +93,8 @@ class TemplateStepForm(forms.Form):
         self.fields["template"].queryset = wizard_templates(channel=channel)
         if not channel_allows_free_text(channel=channel):
             del self.fields["content"]
+        if channel.kind != ChannelKind.EMAIL:
+            del self.fields["subject"]  # only an email has a subject
 
     def clean(self):
         data = super().clean()
@@ -90,6 +102,14 @@ class TemplateStepForm(forms.Form):
             if "content" in self.fields:
                 raise ValidationError(_("Choose a template or write the message."))
             raise ValidationError(_("Choose a template."))
+        if "subject" in self.fields:
+            data["subject"] = (data.get("subject") or "").strip()
+            if not data.get("content"):
+                data["subject"] = ""  # a template's own subject is sent
+            elif not data["subject"] and "subject" not in self.errors:
+                self.add_error(
+                    "subject", _("Write the email's subject: an email cannot be sent without one.")
+                )
         return data
 
 

@@ -49,6 +49,7 @@ from campaigns.selectors.wizard import (
     wizard_reachable_step,
     wizard_templates,
 )
+from providers.models import ChannelKind
 from providers.shared.errors import Refused
 from templates_app.rendering import CONTACT_FIELDS
 
@@ -196,6 +197,8 @@ class CampaignWizard:
                     fields["param_mapping"] = {}
                 if not channel_allows_free_text(channel=channel):
                     fields["content"] = ""
+                if channel.kind != ChannelKind.EMAIL:
+                    fields["subject"] = ""  # only an email has one
             campaign_draft_update(campaign=campaign, **fields)
             return self._advance(request, campaign, 1)
         return self._render(
@@ -209,11 +212,19 @@ class CampaignWizard:
         form = TemplateStepForm(
             request.POST or None,
             channel=channel,
-            initial={"template": campaign.template_id, "content": campaign.content},
+            initial={
+                "template": campaign.template_id,
+                "content": campaign.content,
+                "subject": campaign.subject,
+            },
         )
         if request.method == "POST" and form.is_valid():
             template = form.cleaned_data.get("template")
-            fields = {"template": template, "content": form.cleaned_data.get("content", "")}
+            fields = {
+                "template": template,
+                "content": form.cleaned_data.get("content", ""),
+                "subject": form.cleaned_data.get("subject", ""),
+            }
             if template is None or template.pk != campaign.template_id:
                 fields["param_mapping"] = {}
             campaign_draft_update(campaign=campaign, **fields)
