@@ -35,6 +35,16 @@ def admin_user(db):
 
 
 @pytest.fixture
+def marketer(client):
+    """A user in the Marketer role, logged in on `client`."""
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="mk", groups=["Marketer"])
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
 def admin_client(client, admin_user):
     client.force_login(admin_user)
     return client

@@ -27,13 +27,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def marketer(client):
-    user = UserFactory(username="mk", groups=["Marketer"])
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
 def setup():
     channel = ChannelFactory(name="Zalo sandbox")
     template = TemplateFactory(account=channel.account, name="Order OK")

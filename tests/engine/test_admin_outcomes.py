@@ -31,13 +31,6 @@ VI = {"HTTP_ACCEPT_LANGUAGE": "vi-VN,vi;q=0.9"}
 
 
 @pytest.fixture
-def marketer(client):
-    user = UserFactory(username="mk", groups=["Marketer"])
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
 def sent(django_capture_on_commit_callbacks):
     """A sandbox campaign of `n` sent through the real engine, then every message made `sent`
     (the sandbox fails a few at random), so a test sets exactly the outcomes it needs."""

@@ -11,8 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.core.cache import cache
-from django.core.signals import request_finished, request_started
-from django.db import OperationalError, close_old_connections, connection
+from django.db import OperationalError, connection
 from django.test import override_settings
 
 from config.wsgi import application
@@ -25,18 +24,8 @@ OUT = WebhookEvent.Outcome
 
 
 @pytest.fixture(autouse=True)
-def fresh(monkeypatch):
-    # As Django's test client does: the handler must not close the test's connection at the
-    # end of a request it hands to Django.
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    cache.clear()
-    # Each test its own account lookups (the fast path keeps them for a few seconds).
-    monkeypatch.setattr(application, "_accounts", {})
-    yield
-    cache.clear()
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+def fresh(fast_path_fresh):
+    """Every test here calls the fast path (tests/webhooks/conftest.py)."""
 
 
 def esms_query(smsid: str, status: str = "5") -> str:

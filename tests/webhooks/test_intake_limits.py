@@ -10,9 +10,6 @@ import io
 import json
 
 import pytest
-from django.core.cache import cache
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import override_settings
 from django.urls import reverse
 
@@ -29,15 +26,8 @@ OUT = WebhookEvent.Outcome
 
 
 @pytest.fixture(autouse=True)
-def fresh(monkeypatch):
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    cache.clear()
-    monkeypatch.setattr(application, "_accounts", {})
-    yield
-    cache.clear()
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
+def fresh(fast_path_fresh):
+    """Every test here calls the fast path (tests/webhooks/conftest.py)."""
 
 
 def wsgi(path: str, body: bytes, *, chunked: bool, terminated: bool = True, **environ):
