@@ -265,6 +265,12 @@ class RenderedContent:
     sms: SmsInfo | None = None
     extra: dict = field(default_factory=dict)
 
+    @property
+    def outbound(self) -> str:
+        """What goes to the provider: an email's sanitized HTML (OutboundMessage has no separate
+        text part yet), else the text."""
+        return self.html or self.text
+
 
 def render_content(
     *,

@@ -98,6 +98,12 @@ class Template(models.Model):
     def ordered_param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params.all())
 
+    @property
+    def sent_by_id(self) -> bool:
+        """Does the provider render this template from its id? Every Zalo ZNS template, and any
+        template synced from the provider; a content template entered in Loa goes as its text."""
+        return self.channel_kind == ChannelKind.ZALO_ZNS or self.synced_at is not None
+
 
 class TemplateParam(models.Model):
     class Type(models.TextChoices):

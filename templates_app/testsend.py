@@ -105,18 +105,15 @@ def _test_message(
             subject=template.subject,
             strip_diacritics=template.strip_diacritics,
         )
-        # Email goes out as sanitized HTML (OutboundMessage has no separate text part yet).
-        content = rendered.html or rendered.text
+        content = rendered.outbound
         subject = rendered.subject
     oa_id = ""
     if channel.official_account_id:
         oa_id = channel.official_account.oa_id
     elif template.official_account_id:
         oa_id = template.official_account.oa_id
-    # As a campaign sends it (campaigns.engine.send): by its id only when the provider knows the
-    # template (every ZNS template, one synced from the provider); a content template entered in
-    # Loa goes as its rendered text.
-    by_id = template.channel_kind == ChannelKind.ZALO_ZNS or template.synced_at is not None
+    # As a campaign sends it (campaigns.engine.send): by its id only when the provider renders it.
+    by_id = template.sent_by_id
     return OutboundMessage(
         # Unique per attempt, alphanumeric (Zalo tracking_id: <=48 chars, no special characters).
         idempotency_key=f"loatest{secrets.token_hex(10)}",

@@ -54,7 +54,7 @@ def campaign_send_plan(campaign: Campaign) -> _Plan:
     zns = channel.kind == ChannelKind.ZALO_ZNS
     body, template_id = "", ""
     subject = template.subject if template is not None else ""
-    if template is not None and (zns or template.synced_at is not None):
+    if template is not None and (zns or template.sent_by_id):
         template_id = template.provider_template_id
     if not zns:
         if campaign.content:
@@ -88,8 +88,7 @@ def _outbound(plan: _Plan, message: Message, email: str = "") -> OutboundMessage
             subject=plan.subject,
             strip_diacritics=plan.strip_diacritics,
         )
-        email_kind = plan.channel_kind == ChannelKind.EMAIL
-        content = (rendered.html or rendered.text) if email_kind else rendered.text
+        content = rendered.outbound
         subject = rendered.subject
     return OutboundMessage(
         idempotency_key=message.idempotency_key,
