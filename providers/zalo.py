@@ -94,6 +94,8 @@ def to_int(value: Any, default: int | None = None) -> int | None:
 # quotas (-144 the OA's, -147 the template's, -160, and -1441 the promotion quota) reset at midnight
 # local, and sending resumes at 00:05 to be safe. Local is the site's time zone (Asia/Ho_Chi_Minh).
 NIGHT_WINDOW_CODES = {-133}
+# Zalo's night window for the templates -133 refuses: from 22:00 to 06:00 local time.
+NIGHT_STARTS, NIGHT_ENDS = 22, 6
 QUOTA_CODES = {-144, -147, -160, -1441}
 
 
@@ -105,7 +107,7 @@ def deferred_until(code: Any, now: datetime | None = None) -> datetime | None:
         return None
     local = timezone.localtime(now or timezone.now())
     if icode in NIGHT_WINDOW_CODES:
-        target = local.replace(hour=6, minute=0, second=0, microsecond=0)
+        target = local.replace(hour=NIGHT_ENDS, minute=0, second=0, microsecond=0)
         return target if target > local else target + timedelta(days=1)
     return (local + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
 

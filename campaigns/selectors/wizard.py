@@ -21,6 +21,7 @@ from campaigns.engine.materialize import campaign_failing_count
 from campaigns.engine.policy import campaign_is_promotion, promotion_allowed_at
 from campaigns.engine.validation import campaign_validation_summary
 from campaigns.models import Campaign, ContactList
+from providers import zalo
 from providers.models import Channel, ChannelKind
 from providers.shared.text import fold
 from templates_app.models import Template, TemplateParam
@@ -37,10 +38,6 @@ logger = logging.getLogger("loa.wizard")
 
 # The wizard's steps, in order (their labels are the pages': campaigns/admin/wizard/views.py).
 STEP_CHANNEL, STEP_TEMPLATE, STEP_AUDIENCE, STEP_MAPPING, STEP_REVIEW = 1, 2, 3, 4, 5
-
-# Zalo error -133: some templates are refused 22:00-06:00; the engine defers them to 06:00
-# (providers.zalo.deferred_until).
-ZALO_NIGHT = (22, 6)
 
 
 def wizard_channels() -> QuerySet[Channel]:
@@ -241,7 +238,7 @@ def campaign_quiet_hours_note(*, campaign: Campaign, when: datetime | None = Non
     local = timezone.localtime(when or timezone.now())
     promotion = campaign_is_promotion(campaign)
     zalo_night = campaign.channel.kind == ChannelKind.ZALO_ZNS and (
-        local.hour >= ZALO_NIGHT[0] or local.hour < ZALO_NIGHT[1]
+        local.hour >= zalo.NIGHT_STARTS or local.hour < zalo.NIGHT_ENDS
     )
     if not promotion and not zalo_night:
         return None
