@@ -162,7 +162,7 @@ def test_callback_for_unknown_message_is_stored_and_applied_later(client):
         provider_message_id="not-yet",
         status="sent",
     )
-    from webhooks.services import webhook_events_reapply
+    from webhooks.applier import webhook_events_reapply
 
     assert webhook_events_reapply() == 1
     assert Message.objects.get(idempotency_key="loa-later").status == "delivered"

@@ -11,8 +11,7 @@ bodies of 253 KiB added 80.8 MB in 5 s), and refused requests are counted per ac
 LOA_WEBHOOK_REFUSED_LIMIT in LOA_WEBHOOK_REFUSED_WINDOW seconds they are answered 429 with
 Retry-After and not stored. Accepted callbacks are never counted nor limited.
 
-The applier (webhooks.applier) and the replies (webhooks.inbound) live in their own modules;
-webhook_events_apply, webhook_events_reapply and webhook_event_reprocess are re-exported here.
+The applier (webhooks.applier) and the replies (webhooks.inbound) live in their own modules.
 """
 
 from __future__ import annotations
@@ -35,11 +34,6 @@ from providers.base import WebhookRejected, WebhookRequest
 from providers.models import ProviderAccount
 from providers.sandbox.outbox import SandboxCallback
 from webhooks import intake
-from webhooks.applier import (  # noqa: F401 - re-exported (module docstring)
-    webhook_event_reprocess,
-    webhook_events_apply,
-    webhook_events_reapply,
-)
 from webhooks.models import WebhookEvent
 from webhooks.parse import callback_parse
 

@@ -80,10 +80,11 @@ def _snapshot(campaign):
 @pytest.fixture
 def batch_apply(monkeypatch):
     """Store callbacks without applying each one (as under load), apply in batches on demand."""
+    from webhooks import applier
     from webhooks import services as ws
 
     monkeypatch.setattr(ws, "_trigger_applier", lambda: None)
-    return ws.webhook_events_apply
+    return applier.webhook_events_apply
 
 
 def test_10000_events_shuffled_and_duplicated_end_like_in_order(batch_apply):

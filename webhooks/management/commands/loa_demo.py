@@ -23,8 +23,9 @@ from campaigns.models import Campaign, Contact, ContactList, ContactListMembersh
 from providers.models import Channel, OfficialAccount, ProviderAccount
 from providers.sandbox.outbox import SandboxCallback
 from templates_app.models import Template, TemplateParam
+from webhooks.applier import webhook_events_apply
 from webhooks.management.demo_people import GIVEN, MIDDLE, PREFIXES, SURNAMES
-from webhooks.services import sandbox_callbacks_deliver, webhook_events_apply
+from webhooks.services import sandbox_callbacks_deliver
 
 PASSWORD_FILE = Path(settings.BASE_DIR) / ".loa-admin-password"
 
