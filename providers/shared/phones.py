@@ -232,6 +232,56 @@ def _slow_path(
     return PhoneResult(f"84{num.national_number}", "", legacy)
 
 
+# The countries Loa serves and the calling code each is stored under (digits, no "+"). A
+# stored phone is always the calling code followed by the national number (84..., 855...).
+CALLING_CODES: dict[str, str] = {"VN": "84", "KH": "855"}
+COUNTRY_CHOICES = (("VN", _("Vietnam (+84)")), ("KH", _("Cambodia (+855)")))
+DEFAULT_COUNTRY = "VN"
+
+
+def phone_country(phone: str) -> str:
+    """The region code (VN, KH, ...) of a stored phone, or "" when it cannot be told.
+
+    Cheap for the two served countries (a prefix test: 84 is Vietnam, 855 Cambodia, and no
+    calling code starts with the other); phonenumbers answers for the rest."""
+    if not phone:
+        return ""
+    if phone.startswith("84"):
+        return "VN"
+    if phone.startswith("855"):
+        return "KH"
+    try:
+        region = phonenumbers.region_code_for_country_code(
+            phonenumbers.parse("+" + phone.lstrip("+")).country_code
+        )
+    except phonenumbers.NumberParseException:
+        return ""
+    return "" if region == phonenumbers.UNKNOWN_REGION else region
+
+
+def format_local(phone: str) -> str:
+    """A stored phone as a person of its country writes it: 84912345678 -> "0912 345 678",
+    85512345678 -> "012 345 678"; other countries in international form ("+66 81 234 5678");
+    what phonenumbers cannot parse comes back unchanged (never an exception on a page)."""
+    if not phone:
+        return ""
+    try:
+        num = phonenumbers.parse("+" + phone.lstrip("+"))
+    except phonenumbers.NumberParseException:
+        return phone
+    region = phonenumbers.region_code_for_number(num)
+    fmt = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if region in CALLING_CODES
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return phonenumbers.format_number(num, fmt)
+
+
 def to_local(phone: str) -> str:
-    """84987654321 -> 0987654321 (the form eSMS documents in its examples)."""
-    return "0" + phone[2:] if phone.startswith("84") else phone
+    """84987654321 -> 0987654321, 85512345678 -> 012345678 (the trunk 0 and the national
+    number, no spaces: the form eSMS documents in its examples); other phones unchanged."""
+    for code in sorted(CALLING_CODES.values(), key=len, reverse=True):
+        if phone.startswith(code):
+            return "0" + phone[len(code) :]
+    return phone
