@@ -17,7 +17,6 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
 	$(PY) manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
 	$(PY) manage.py loa_demo --quiet
 	@$(PY) manage.py loa_serve --host $(HOST) --port $(PORT)

@@ -44,6 +44,18 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class ClientErrorFilter(logging.Filter):
+    """A 4xx answer (a 403 for a role without the permission, a 404) is the request's fault, not
+    the code's: django.request logs it as one warning line, without the traceback it attaches
+    (a full traceback per refused page buried the real errors in the console). 5xx keep it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR and getattr(record, "status_code", 500) < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ts, level, logger, message, request_id, process, extras."""
 
@@ -123,6 +135,7 @@ def logging_config(*, fmt: str, level: str, q_level: str, redact_filter: str) ->
         "disable_existing_loggers": False,
         "filters": {
             "request_id": {"()": "config.logging.RequestIdFilter"},
+            "client_error": {"()": "config.logging.ClientErrorFilter"},
             "redact": {"()": redact_filter},
         },
         "formatters": {
@@ -142,6 +155,7 @@ def logging_config(*, fmt: str, level: str, q_level: str, redact_filter: str) ->
             # redaction filter: "Bad Request: /webhooks/<token>/" went out as it was) are
             # removed: django.* records reach root's console, redacted.
             "django": {"level": "INFO"},
+            "django.request": {"level": "INFO", "filters": ["client_error"]},
             # runserver's request lines ("POST /webhooks/<token>/ 200"), through the same handler.
             "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
             # SQL logs never (they hold data).

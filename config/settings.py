@@ -46,7 +46,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_BASE_URL = (
     env.str("PUBLIC_BASE_URL")
     if PRODUCTION
-    else env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+    # In development the webhook URLs shown in the admin follow the port the server listens on
+    # (`PORT=8110 make run`; loa_serve passes its port to the processes it starts).
+    else env.str("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{env.str('PORT', default='8000')}")
 ).rstrip("/")
 
 INSTALLED_APPS = [
@@ -121,7 +123,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ---- Cache -----------------------------------------------------------------------------------
 # Shared by every process: the login lockout and the webhook throttle count here. A database
 # table by default (one machine, or several on one PostgreSQL), Redis when REDIS_URL is set.
-# The table is made by `createcachetable` (run by `make run`, and after every `migrate`).
+# `migrate` makes the table (config.security.ensure_cache_table, on post_migrate): `make run`
+# needs no `createcachetable` of its own, which only said "already exists" on a new database.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {

@@ -235,3 +235,36 @@ def test_gunicorn_access_and_error_logs_hold_no_webhook_token(transactional_db, 
     assert token not in text and "NoSuchTokenAtAll123" not in text, text[-3000:]
     bodies = set(WebhookEvent.objects.values_list("body", flat=True))
     assert good.decode() in bodies  # the chunked callback was read, not stored empty
+
+
+def test_a_refused_page_logs_one_line_without_a_traceback_and_a_500_keeps_it(client, db, caplog):
+    """A marketer opening an administrator's page is answered 403: one warning line, no
+    traceback (issue 17: every 403 printed a full traceback). A 5xx keeps its traceback."""
+    from django.contrib.auth.models import User
+
+    from config.logging import ClientErrorFilter
+
+    user = User.objects.create_user("m", "m@example.com", "pw", is_staff=True)
+    client.force_login(user)
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert client.get("/admin/providers/provideraccount/").status_code == 403
+    refused = [r for r in caplog.records if r.name == "django.request"]
+    assert len(refused) == 1 and refused[0].status_code == 403
+    assert refused[0].exc_info is None and not refused[0].exc_text
+
+    try:
+        raise RuntimeError("the code's fault")
+    except RuntimeError:
+        import sys
+
+        crash = logging.LogRecord(
+            "django.request",
+            logging.ERROR,
+            __file__,
+            1,
+            "Internal Server Error",
+            None,
+            sys.exc_info(),
+        )
+    crash.status_code = 500
+    assert ClientErrorFilter().filter(crash) and crash.exc_info is not None

@@ -217,3 +217,15 @@ def test_gunicorn_config_loads():
         timeout=60,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_development_webhook_urls_follow_the_port_the_server_listens_on(tmp_path):
+    """`PORT=8110 make run` serves 8110: the webhook URL the admin shows must say 8110, not
+    8000 (issue 17). loa_serve passes its --port to its children as PORT."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_ENV", "PUBLIC_"))}
+    env.update(PORT="8110", DATABASE_URL=f"sqlite:///{tmp_path / 'dev.sqlite3'}")
+    r = manage(
+        "shell", "-c", "from django.conf import settings; print(settings.PUBLIC_BASE_URL)", env=env
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8110"

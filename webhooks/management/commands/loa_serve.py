@@ -27,11 +27,14 @@ class Command(BaseCommand):
             else "(see LOA_ADMIN_PASSWORD)"
         )
         manage = [sys.executable, "manage.py"]
+        # The children read PORT for the default PUBLIC_BASE_URL (the webhook URLs the admin
+        # shows): `make run PORT=8110` passes --port, not the environment variable.
+        env = {**os.environ, "PORT": str(opts["port"])}
         procs = [
             subprocess.Popen(
-                [*manage, "runserver", "--noreload", f"{opts['host']}:{opts['port']}"]
+                [*manage, "runserver", "--noreload", f"{opts['host']}:{opts['port']}"], env=env
             ),
-            subprocess.Popen([*manage, "qcluster"]),
+            subprocess.Popen([*manage, "qcluster"], env=env),
         ]
         time.sleep(1.5)
         self.stdout.write(
