@@ -166,3 +166,11 @@ def test_a_real_web_process_with_everything_down_answers_503_json(tmp_path):
     assert set(data["failing"]) == {"database", "cache", "broker", "cluster"}
     text = body.decode()
     assert "Traceback" not in text and "hunter2" not in text and "127.0.0.1" not in text
+
+
+def test_the_admin_has_a_favicon(client, db):
+    """Issue 17: every page asked for a missing favicon."""
+    page = client.get("/admin/login/")
+    assert 'rel="icon"' in page.content.decode()
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 301 and icon["Location"].endswith("loa/favicon.svg")
