@@ -22,6 +22,15 @@ broadcast status payload, DELIVERED then READ).
 Errors are injected *after* the request was processed (the message exists, the callback will
 come): the worst case for a client, which must then reconcile rather than resend.
 
+Before it takes a send, the fake checks it as strictly as the seeds state the contract (types,
+eSMS's RequestId at most 50 characters and "True"/"False" IsJourney, Content-Type, eTelecom's
+integer template_id, string template_data values and enum values, the Bearer key of the shop or
+partner mode) and refuses a violation with the provider's documented error, so a test against
+it fails for the right reason. Where the seeds are silent (every MMP body; an eSMS violation
+without a documented CodeResult), the check or the answer is an assumption, and the code says
+"assumed" at that line. `refusals` counts what was refused, by (provider, rule); `keys` makes a
+wrong credential fail (any well-formed key passes otherwise).
+
 Use it from tests:
 
     with FakeProviders(latency_ms=0) as fake:

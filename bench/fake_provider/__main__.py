@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> None:
                 f"  {fake.total} requests, {fake.callbacks_sent} callbacks sent, {fake.callback_errors} failed",
                 flush=True,
             )
+            with fake.lock:
+                refusals = sorted(fake.refusals.items())
+            if refusals:
+                # Why requests were refused for breaking the contract (state.py: refusals).
+                print("  refused: " + ", ".join(f"{p} {rule} x{n}" for (p, rule), n in refusals))
     except KeyboardInterrupt:
         fake.stop()
 

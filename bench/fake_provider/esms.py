@@ -1,44 +1,185 @@
 """eSMS as the fake speaks it (providers.md §2): Zalo ZNS sends with their GET callback, the
 status query, OA, quota and template reads, and the callback replay host (status-sms.esms.vn).
-One handler per endpoint; handle() checks the API key and routes by endpoint name."""
+One handler per endpoint; handle() checks the API key and routes by endpoint name. A send is
+first checked against seed 003 (check_send): a request that breaks it gets eSMS's documented
+CodeResult, or, where eSMS documents none for that violation, 110 "request data invalid" (the
+table's generic "invalid request" code, marked assumed at each line that answers it)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 
-from bench.fake_provider.shared import OA_ID, TEMPLATES, Reply, Request, msg_id
+from bench.fake_provider.shared import (
+    DIGITS,
+    OA_ID,
+    TEMPLATES,
+    Reply,
+    Request,
+    is_json,
+    msg_id,
+    not_strings,
+    type_name,
+)
 from bench.fake_provider.state import FakeState
 
 PROVIDER = "esms"
+
+# Seed 003 types every field of SendZaloMessage_V4_post_json "string" except Params ("Array").
+SEED_003_STRINGS = (
+    "ApiKey",
+    "SecretKey",
+    "Phone",
+    "IsJourney",
+    "OrderId",
+    "TempID",
+    "OAID",
+    "campaignid",
+    "RequestId",
+    "CallbackUrl",
+    "Sandbox",
+)
+# Fields seed 003 does not list but eSMS's pages do, typed string there (providers.md §2.2 [F]:
+# "SendDate":"yyyy-mm-dd hh:MM:ss", "SendingMode":"1"), and V6's TempData values (§2.3).
+PAGE_STRINGS = ("SendDate", "SendingMode")
 
 
 def _ok(body: dict, key: str = "", status: int = 200) -> Reply:
     return Reply(status, body, PROVIDER, key)
 
 
+def _code(code: str, text: str, key: str = "") -> Reply:
+    """eSMS's answer to a refused request: HTTP 200 with the CodeResult (providers.md §2.2: the
+    documented error answers are 200s, e.g. {"CodeResult":"101",...,"ErrorMessage":"Authorize
+    Failed"})."""
+    return _ok({"CodeResult": code, "CountRegenerate": 0, "ErrorMessage": text}, key)
+
+
+def _refuse(fake: FakeState, rule: str, code: str, text: str, key: str = "") -> Reply:
+    fake.refuse(PROVIDER, rule)
+    return _code(code, text, key)
+
+
 def handle(fake: FakeState, request: Request) -> Reply:
     """A call under /esms/MainService.svc/json/: eSMS answers 200 with a CodeResult, even when
-    the ApiKey/SecretKey pair is missing."""
+    the ApiKey/SecretKey pair is missing. Sends are checked whole first (check_send)."""
     name = request.path.split("/json/", 1)[-1].strip("/")
-    creds = request.body if request.method == "POST" else request.query
-    if not creds.get("ApiKey") or not creds.get("SecretKey"):
-        return _ok({"CodeResult": "101", "CountRegenerate": 0, "ErrorMessage": "Authorize Failed"})
     endpoint = ENDPOINTS.get(name)
+    if endpoint is send:
+        refused = check_send(fake, request, v4=name.startswith("SendZaloMessage_V4"))
+        if refused is not None:
+            return refused
+    if request.method == "POST" and (request.malformed or not is_json(request)):
+        # assumed: eSMS's POST APIs take JSON (providers.md §2.1); no code is documented for a
+        # body it cannot read: 110 "request data invalid".
+        return _refuse(fake, "content_type", "110", "Request data invalid")
+    creds = request.body if request.method == "POST" else request.query
+    if not _credentials_ok(fake, creds):
+        fake.refuse(PROVIDER, "credentials")
+        return _ok({"CodeResult": "101", "CountRegenerate": 0, "ErrorMessage": "Authorize Failed"})
     if endpoint is None:
         return _ok({"CodeResult": "99", "ErrorMessage": "no such eSMS route"}, status=404)
     return endpoint(fake, request)
 
 
-def send(fake: FakeState, request: Request) -> Reply:
-    """SendZaloMessage_V4_post_json and _V6: one ZNS message, its callback scheduled."""
+def _credentials_ok(fake: FakeState, creds: dict) -> bool:
+    """ApiKey and SecretKey present (and equal to fake.keys["esms"] when the test set it)."""
+    api_key, secret_key = creds.get("ApiKey"), creds.get("SecretKey")
+    if not api_key or not secret_key:
+        return False
+    expected = fake.keys.get("esms")
+    return expected is None or (api_key, secret_key) == tuple(expected)
+
+
+def check_send(fake: FakeState, request: Request, *, v4: bool) -> Reply | None:
+    """SendZaloMessage_V4_post_json as seed 003 states it (V6 by the same rules where
+    providers.md §2.3 gives V6 the same fields): None when the request is acceptable, else
+    eSMS's answer refusing it."""
     body = request.body
-    key = str(body.get("RequestId") or "")
-    if not body.get("OAID") or not body.get("TempID"):
-        return _ok(
-            {"CodeResult": "791", "CountRegenerate": 0, "ErrorMessage": "Missing OAID or TempID"},
+    # Seed 003: "Content Type: application/json". No CodeResult is documented for another
+    # content type or an unreadable body: assumed 110 "request data invalid".
+    if request.malformed or not is_json(request):
+        return _refuse(fake, "content_type", "110", "Request data invalid")
+    if not isinstance(body, dict):
+        # assumed: 110 (the request body is an object of the fields seed 003 lists).
+        return _refuse(fake, "body_not_object", "110", "Request data invalid")
+    key = body.get("RequestId") if isinstance(body.get("RequestId"), str) else ""
+    # Seed 003 types each of these "string" (Sandbox and IsJourney included: "True"/"False",
+    # "1"/"0" as strings). No code is documented for a wrong JSON type: assumed 110.
+    wrong = not_strings(body, SEED_003_STRINGS + PAGE_STRINGS)
+    if wrong is not None:
+        return _refuse(
+            fake,
+            f"type:{wrong}",
+            "110",
+            f"Request data invalid: {wrong} must be a string, not {type_name(body[wrong])}",
             key,
         )
+    if v4:
+        params = body.get("Params")
+        # Seed 003: "Params / Array / The array values of parameters in your template".
+        if "Params" in body and not isinstance(params, list):
+            return _refuse(fake, "type:Params", "110", "Request data invalid: Params", key)
+        # assumed: each value a string, as eSMS's example "Params":["v1","v2","v3"]
+        # (providers.md §2.2); 110 as above.
+        if isinstance(params, list) and any(not isinstance(p, str) for p in params):
+            return _refuse(fake, "type:Params[]", "110", "Request data invalid: Params", key)
+    else:
+        data = body.get("TempData")
+        # providers.md §2.3 [F]: TempData {"customer_name":"…",...}, values strings; assumed 110.
+        if "TempData" in body and (
+            not isinstance(data, dict) or any(not isinstance(v, str) for v in data.values())
+        ):
+            return _refuse(fake, "type:TempData", "110", "Request data invalid: TempData", key)
+    # Seed 003: ApiKey "Your API Key", SecretKey "Your SecretKey"; providers.md §2.4: 101 wrong
+    # ApiKey/SecretKey ("Authorize Failed", §2.2).
+    if not _credentials_ok(fake, body):
+        return _refuse(fake, "credentials", "101", "Authorize Failed", key)
+    # Seed 003: "RequestId ... Max length: 50". No code is documented for a longer one:
+    # assumed 110.
+    if len(key) > 50:
+        return _refuse(
+            fake, "RequestId>50", "110", "Request data invalid: RequestId max length 50", key
+        )
+    # Seed 003: "Sandbox ... (default is 0): 1: For testing ... 0: Message will be processed".
+    # assumed: 110 for another value.
+    if "Sandbox" in body and body["Sandbox"] not in ("0", "1"):
+        return _refuse(fake, "Sandbox_value", "110", "Request data invalid: Sandbox", key)
+    # Seed 003: "IsJourney / string / True: it's the journey message. False: it's not the
+    # journey message." -- exactly these two strings. assumed: 110 for another value.
+    if "IsJourney" in body and body["IsJourney"] not in ("True", "False"):
+        return _refuse(fake, "IsJourney_value", "110", "Request data invalid: IsJourney", key)
+    # Seed 003: "OrderId ... required if sending the journey message". assumed: 110.
+    if body.get("IsJourney") == "True" and not body.get("OrderId"):
+        return _refuse(fake, "OrderId_missing", "110", "Request data invalid: OrderId", key)
+    # providers.md §2.2 [F]: "campaignid <=254 chars" (seed 003 names no length). assumed: 110.
+    if len(body.get("campaignid") or "") > 254:
+        return _refuse(fake, "campaignid>254", "110", "Request data invalid: campaignid", key)
+    # providers.md §2.2 [F]: "SendingMode 1 default / 3 over-quota". assumed: 110 otherwise.
+    if "SendingMode" in body and body["SendingMode"] not in ("1", "3"):
+        return _refuse(fake, "SendingMode_value", "110", "Request data invalid: SendingMode", key)
+    # providers.md §2.4: 791 "missing OAID or TempID".
+    if not body.get("OAID") or not body.get("TempID"):
+        return _refuse(fake, "OAID/TempID_missing", "791", "Missing OAID or TempID", key)
+    # providers.md §2.4: 108 "phone format invalid". assumed: what eSMS takes as a ZNS phone,
+    # a Vietnamese mobile written 0xxxxxxxxx (eSMS's examples: 0901888484) or 84xxxxxxxxx.
+    phone = body.get("Phone") or ""
+    if not (
+        DIGITS.fullmatch(phone)
+        and (
+            (phone.startswith("0") and len(phone) == 10)
+            or (phone.startswith("84") and len(phone) == 11)
+        )
+    ):
+        return _refuse(fake, "Phone_format", "108", "Phone number invalid", key)
+    return None
+
+
+def send(fake: FakeState, request: Request) -> Reply:
+    """SendZaloMessage_V4_post_json and _V6 (checked by check_send first): one ZNS message,
+    its callback scheduled."""
+    body = request.body
+    key = str(body.get("RequestId") or "")
     with fake.lock:
         existing = fake.by_key.get((PROVIDER, key)) if key else None
     if existing:

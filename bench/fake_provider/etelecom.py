@@ -9,23 +9,59 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from bench.fake_provider.shared import OA_ID, TEMPLATES, Reply, Request, msg_id, now_iso
+from bench.fake_provider.shared import (
+    DIGITS,
+    OA_ID,
+    TEMPLATES,
+    Reply,
+    Request,
+    is_integer,
+    is_json,
+    msg_id,
+    not_strings,
+    now_iso,
+    type_name,
+)
 from bench.fake_provider.state import FakeState
 
 PROVIDER = "etelecom"
+
+# Seed 004, SendZNS: "mode string · enum ... Enum: "unknown" "development"" (omitted = unknown).
+MODES = ("unknown", "development")
+# Seed 004: the request's "sending_mode string · enum" lists its values only in the answer's
+# field table: "unknown", "default", "tag3".
+SENDING_MODES = ("unknown", "default", "tag3")
 
 
 def _ok(body: dict, key: str = "", status: int = 200) -> Reply:
     return Reply(status, body, PROVIDER, key)
 
 
+def _twirp(fake: FakeState, rule: str, code: str, msg: str, key: str = "") -> Reply:
+    """A refusal in eTelecom's documented error envelope (providers.md §1.1 [F]): {"code","msg"},
+    invalid_argument 400, unauthenticated 401, bad_route (a Twirp route error: 404)."""
+    fake.refuse(PROVIDER, rule)
+    status = {"invalid_argument": 400, "unauthenticated": 401, "bad_route": 404}[code]
+    return _ok({"code": code, "msg": msg}, key, status=status)
+
+
 def handle(fake: FakeState, request: Request) -> Reply:
-    """A call under /etelecom/v1/{shop,partner}/...: Twirp-style POSTs of JSON."""
-    auth = request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer ") or len(auth) <= 7:
-        return _ok({"code": "unauthenticated", "msg": "missing or invalid api key"}, status=401)
-    if "application/json" not in (request.headers.get("Content-Type") or ""):
-        return _ok({"code": "bad_route", "msg": 'unexpected Content-Type: ""'}, status=404)
+    """A call under /etelecom/{v1,api}/{shop,partner}.Zalo/...: Twirp-style POSTs of JSON,
+    authenticated by the bearer key of the mode the path names."""
+    refused = check_auth(fake, request)
+    if refused is not None:
+        return refused
+    if not is_json(request):
+        # providers.md §1.1 [F]: {"code":"bad_route","msg":"unexpected Content-Type: \"\""} when
+        # Content-Type is missing (seeds 002/004 send --header 'Content-Type: application/json').
+        ctype = request.headers.get("Content-Type") or ""
+        return _twirp(fake, "content_type", "bad_route", f'unexpected Content-Type: "{ctype}"')
+    if request.malformed or not isinstance(request.body, dict):
+        # assumed: a body that is not a JSON object is refused as invalid_argument (the
+        # documented 400; Twirp itself would say "malformed", which providers.md does not show).
+        return _twirp(
+            fake, "body_not_object", "invalid_argument", "the json request could not be decoded"
+        )
     method = request.path.rsplit("/", 1)[-1]
     endpoint = ENDPOINTS.get(method)
     if endpoint is None:
@@ -33,17 +69,81 @@ def handle(fake: FakeState, request: Request) -> Reply:
     return endpoint(fake, request)
 
 
-def send(fake: FakeState, request: Request, *, kind: str) -> Reply:
-    """SendZNS (kind "template") and SendZNSJourney ("journey"): one message; past the daily
-    quota it is Zalo's -144, and only a message that did not fail gets a callback."""
-    body = request.body
-    key = str(body.get("tracking_id") or "")
-    if not body.get("oa_id") or not isinstance(body.get("template_id"), int):
-        return _ok(
-            {"code": "invalid_argument", "msg": "oa_id and template_id are required"},
-            key,
-            status=400,
+def check_auth(fake: FakeState, request: Request) -> Reply | None:
+    """Seed 002: "Đối với các API sử dụng cho Shop thì API_KEY: <api_key> ... cho Partner thì
+    API_KEY: <shop_key>", sent as "--header 'Authorization: Bearer $API_KEY'" (the same on every
+    Zalo page: providers.md §1.1 [F]). 401 unauthenticated otherwise (§1.1 [F])."""
+    auth = request.headers.get("Authorization") or ""
+    scheme, _, key = auth.partition(" ")
+    if scheme != "Bearer" or not key.strip():
+        return _twirp(fake, "bearer", "unauthenticated", "missing or invalid api key")
+    # The mode is in the path the account calls: $BASE_URL = .../shop or .../partner.
+    mode = "partner" if "/partner." in request.path else "shop"
+    expected = fake.keys.get(f"etelecom:{mode}")
+    if expected is not None and key != expected:
+        name = "shop_key" if mode == "partner" else "api_key"
+        return _twirp(
+            fake, f"key:{mode}", "unauthenticated", f"invalid api key ({mode} APIs take the {name})"
         )
+    return None
+
+
+def check_send(fake: FakeState, body: dict, *, journey: bool) -> Reply | None:
+    """SendZNS as seed 004 states it (SendZNSJourney by the same fields, providers.md §1.4):
+    None when acceptable, else eTelecom's invalid_argument."""
+    key = body.get("tracking_id") if isinstance(body.get("tracking_id"), str) else ""
+
+    def bad(rule: str, msg: str) -> Reply:
+        return _twirp(fake, rule, "invalid_argument", msg, key)
+
+    # Seed 004: "oa_id string · int64": an int64 written as a JSON string.
+    oa_id = body.get("oa_id")
+    if "oa_id" in body and not (isinstance(oa_id, str) and DIGITS.fullmatch(oa_id)):
+        return bad("type:oa_id", f"oa_id must be an int64 string, not {type_name(oa_id)}")
+    # Seed 004: "phone string", "tracking_id string" (and journey_id, providers.md §1.4).
+    wrong = not_strings(body, ("phone", "tracking_id", "mode", "sending_mode", "journey_id"))
+    if wrong is not None:
+        return bad(f"type:{wrong}", f"{wrong} must be a string, not {type_name(body[wrong])}")
+    # Seed 004: "template_id integer": a JSON integer, not "205644".
+    if "template_id" in body and not is_integer(body["template_id"]):
+        return bad(
+            "type:template_id",
+            f"template_id must be an integer, not {type_name(body['template_id'])}",
+        )
+    # Seed 004: "template_data object"; its values strings: seed 002's schema of the same
+    # field, "template_data": {"ANY_ADDITIONAL_PROPERTY": "text"} (providers.md §1.2 [F]:
+    # {"<param>":"<string>"}).
+    data = body.get("template_data")
+    if "template_data" in body and not isinstance(data, dict):
+        return bad("type:template_data", "template_data must be an object")
+    if isinstance(data, dict):
+        for name, value in data.items():
+            if not isinstance(value, str):
+                return bad(
+                    "type:template_data[]",
+                    f"template_data.{name} must be a string, not {type_name(value)}",
+                )
+    if "mode" in body and body["mode"] not in MODES:
+        return bad("mode_value", f"mode must be one of {', '.join(MODES)}")
+    if "sending_mode" in body and body["sending_mode"] not in SENDING_MODES:
+        return bad("sending_mode_value", f"sending_mode must be one of {', '.join(SENDING_MODES)}")
+    # assumed: seed 004 marks every field "Optional", but no message can be sent without an
+    # OA, a recipient and a template: invalid_argument when one is missing.
+    for name in ("oa_id", "phone", "template_id") + (("journey_id",) if journey else ()):
+        if body.get(name) in (None, ""):
+            return bad(f"{name}_missing", f"{name} is required")
+    return None
+
+
+def send(fake: FakeState, request: Request, *, kind: str) -> Reply:
+    """SendZNS (kind "template") and SendZNSJourney ("journey"), checked by check_send: one
+    message; past the daily quota it is Zalo's -144, and only a message that did not fail gets a
+    callback."""
+    body = request.body
+    refused = check_send(fake, body, journey=kind == "journey")
+    if refused is not None:
+        return refused
+    key = str(body.get("tracking_id") or "")
     with fake.lock:
         over_quota = fake.daily_quota is not None and fake.quota_used >= fake.daily_quota
         fake.quota_used += not over_quota
@@ -121,9 +221,23 @@ def _schedule_callback(fake: FakeState, message: dict) -> None:
 
 
 def get_message(fake: FakeState, request: Request) -> Reply:
-    """GetMessage by msg_id."""
-    message = fake.messages.get(str(request.body.get("msg_id")))
-    if message is None:
+    """GetMessage by msg_id, as seed 002 states it: "oa_id* int64 ID của OA", "msg_id* string ID
+    tin nhắn" (the * marks both required; the OpenAPI block types oa_id "string · int64", the curl
+    writes "oa_id": "<int64>")."""
+    body = request.body
+    oa_id, wanted = body.get("oa_id"), body.get("msg_id")
+    if not (isinstance(oa_id, str) and DIGITS.fullmatch(oa_id)):
+        return _twirp(fake, "type:oa_id", "invalid_argument", "oa_id must be an int64 string")
+    if not (isinstance(wanted, str) and wanted):
+        return _twirp(fake, "type:msg_id", "invalid_argument", "msg_id must be a non-empty string")
+    message = fake.messages.get(wanted)
+    # assumed: Twirp's not_found (HTTP 404) for an id eTelecom does not know, or one of another
+    # OA (no "not found" answer is documented).
+    if (
+        message is None
+        or message.get("provider", PROVIDER) != PROVIDER
+        or message.get("oa_id") != oa_id
+    ):
         return _ok({"code": "not_found", "msg": "message not found"}, status=404)
     return _ok(message)
 

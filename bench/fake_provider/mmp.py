@@ -9,7 +9,14 @@ import time
 import uuid
 from collections.abc import Callable
 
-from bench.fake_provider.shared import Reply, Request
+from bench.fake_provider.shared import (
+    DIGITS,
+    Reply,
+    Request,
+    is_integer,
+    is_json,
+    type_name,
+)
 from bench.fake_provider.state import FakeState
 
 PROVIDER = "mmp"
@@ -19,11 +26,23 @@ def _ok(body: dict, key: str = "", status: int = 200) -> Reply:
     return Reply(status, body, PROVIDER, key)
 
 
+def _refuse(fake: FakeState, rule: str, message: str, key: str = "", *, status: int = 400) -> Reply:
+    """assumed: the error envelope (the seeds name an ErrorMessage schema, not its fields);
+    errorCode/errorMessage is where providers/mmp/assumed.py reads an error (ASSUMED_RESPONSES)."""
+    fake.refuse(PROVIDER, rule)
+    code = "UNAUTHORIZED" if status == 401 else "INVALID_REQUEST"
+    return _ok({"errorCode": code, "errorMessage": message}, key, status=status)
+
+
 def handle(fake: FakeState, request: Request) -> Reply:
     """A call under /mmp/: an exact (path, method) endpoint, else the approved templates (any
     method), else a channel read (GET /api/v1/channel/<publicId>)."""
-    if not (request.headers.get("Authorization") or request.headers.get("x-api-key")):
-        return _ok({"errorCode": "UNAUTHORIZED", "errorMessage": "missing api key"}, status=401)
+    refused = check_auth(fake, request)
+    if refused is not None:
+        return refused
+    if request.method == "POST" and (not is_json(request) or request.malformed):
+        # assumed: the API takes JSON bodies (seeds 000/001 show JSON only for the webhooks).
+        return _refuse(fake, "content_type", "expected an application/json body")
     route = request.path.removeprefix("/mmp")
     endpoint = ENDPOINTS.get((route, request.method))
     if endpoint is not None:
@@ -35,9 +54,89 @@ def handle(fake: FakeState, request: Request) -> Reply:
     return _ok({"errorCode": "NOT_FOUND", "errorMessage": f"no route {route}"}, status=404)
 
 
+def check_auth(fake: FakeState, request: Request) -> Reply | None:
+    """assumed: the key as `Authorization: Bearer <key>` (providers/mmp/assumed.py auth_header /
+    auth_prefix) or, the documented override's example, `x-api-key: <key>`. Seeds 000/001 name
+    "Create a new API key" and "How to retrieve API key", not the header."""
+    auth = request.headers.get("Authorization")
+    if auth is not None:
+        scheme, _, key = auth.partition(" ")
+        if scheme != "Bearer" or not key.strip():
+            return _refuse(fake, "bearer", "expected Authorization: Bearer <api key>", status=401)
+    else:
+        key = request.headers.get("x-api-key") or ""
+        if not key:
+            return _refuse(fake, "api_key", "missing api key", status=401)
+    expected = fake.keys.get(PROVIDER)
+    if expected is not None and key != expected:
+        return _refuse(fake, "key", "invalid api key", status=401)
+    return None
+
+
+def check_broadcast(fake: FakeState, body) -> Reply | None:
+    """Broadcast Message (seeds 000/001 name the operation and the schemas SendMessageBroadcast,
+    TemplateMessage, TextMessage, BroadcastSubscriberMessage, not their fields): every check
+    below is of OUR assumed body, docs/PROVIDERS.md "Assumed bodies" broadcast_template /
+    broadcast_text (providers/mmp/assumed.py ASSUMED_BODIES). None when acceptable."""
+    if not isinstance(body, dict):
+        return _refuse(fake, "body_not_object", "the body must be an object")  # assumed
+    key = body.get("clientMessageId") if isinstance(body.get("clientMessageId"), str) else ""
+
+    def bad(rule: str, message: str) -> Reply:
+        return _refuse(fake, rule, message, key)
+
+    # assumed: publicId = the channel's publicId ("How to retrieve required IDs"), a string.
+    if not (isinstance(body.get("publicId"), str) and body["publicId"]):
+        return bad("publicId", "publicId (the channel) must be a non-empty string")
+    # assumed: clientMessageId, a string (seed 000 shows it as a String in the webhook).
+    if not (isinstance(body.get("clientMessageId"), str) and body["clientMessageId"]):
+        return bad("clientMessageId", "clientMessageId must be a non-empty string")
+    # Seed 000's webhook types applicationId "Number" (1 viber, 10 viber bot, 3 sms); assumed:
+    # the request carries it the same way, and other channels' ids are unknown (any integer).
+    if "applicationId" in body and not is_integer(body["applicationId"]):
+        return bad(
+            "type:applicationId",
+            f"applicationId must be an integer, not {type_name(body['applicationId'])}",
+        )
+    message = body.get("message")
+    if not isinstance(message, dict):
+        return bad("message", "message must be an object")  # assumed
+    if message.get("type") == "template":
+        template = message.get("template")
+        # assumed: template.publicId a non-empty string, params an object of strings.
+        if not (isinstance(template, dict) and isinstance(template.get("publicId"), str)):
+            return bad("template", "message.template.publicId must be a string")
+        if not template["publicId"]:
+            return bad("template", "message.template.publicId must be a string")
+        params = template.get("params", {})
+        if not isinstance(params, dict) or any(not isinstance(v, str) for v in params.values()):
+            return bad("type:params[]", "message.template.params must map names to strings")
+    elif message.get("type") == "text":
+        # assumed: text a non-empty string.
+        if not (isinstance(message.get("text"), str) and message["text"]):
+            return bad("text", "message.text must be a non-empty string")
+    else:
+        return bad("message_type", 'message.type must be "template" or "text"')  # assumed
+    subscribers = body.get("subscribers")
+    # assumed: subscribers a non-empty list of {phone, clientMessageId}, the phone in digits
+    # with its country code (phone_format "international").
+    if not (isinstance(subscribers, list) and subscribers):
+        return bad("subscribers", "subscribers must be a non-empty list")
+    for sub in subscribers:
+        if not (isinstance(sub, dict) and isinstance(sub.get("phone"), str)):
+            return bad("subscriber_phone", "each subscriber needs a phone string")
+        if not DIGITS.fullmatch(sub["phone"]):
+            return bad("subscriber_phone", "a subscriber's phone must be digits")
+    return None
+
+
 def broadcast(fake: FakeState, request: Request) -> Reply:
-    """POST channel/broadcast: one message, its status webhooks scheduled one delay apart."""
+    """POST channel/broadcast (checked by check_broadcast): one message, its status webhooks
+    scheduled one delay apart."""
     body = request.body
+    refused = check_broadcast(fake, body)
+    if refused is not None:
+        return refused
     key = str(body.get("clientMessageId") or "")
     message_id = str(uuid.uuid4())
     failed, _code, _text = fake.outcome()
@@ -63,8 +162,13 @@ def broadcast(fake: FakeState, request: Request) -> Reply:
 
 
 def message_status(fake: FakeState, request: Request) -> Reply:
-    """GET message/status by messageId or clientMessageId."""
+    """GET message/status by messageId or clientMessageId (seeds 000/001 name "Get Message
+    Status GET" and ResponseStatusMessage; the query is ours, assumed: providers/mmp/assumed.py
+    message_status)."""
     query = request.query
+    if not (query.get("messageId") or query.get("clientMessageId")):
+        # assumed: one of the two ids is needed to find a message.
+        return _refuse(fake, "status_id", "messageId or clientMessageId is required")
     message_id = query.get("messageId") or fake.by_key.get(
         (PROVIDER, query.get("clientMessageId", "")), ""
     )

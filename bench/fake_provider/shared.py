@@ -1,8 +1,11 @@
-"""What the fake's per-provider handlers share: the request they get, the reply they give, and
-the one OA and template every provider's fake account holds."""
+"""What the fake's per-provider handlers share: the request they get, the reply they give, the
+one OA and template every provider's fake account holds, and the small type checks their request
+validation is made of (each provider module decides which check a field gets and what error it
+answers, with the seed line it follows)."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,6 +30,8 @@ class Request:
     query: dict[str, str]
     body: Any
     headers: Message
+    # The body was not JSON: body is then {} and each provider answers in its own envelope.
+    malformed: bool = False
 
 
 class Reply(NamedTuple):
@@ -45,3 +50,41 @@ def msg_id() -> str:
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# ---- request validation helpers ----------------------------------------------------------------
+DIGITS = re.compile(r"[0-9]+")
+
+
+def is_json(request: Request) -> bool:
+    """Content-Type application/json (parameters such as charset allowed)."""
+    value = request.headers.get("Content-Type") or ""
+    return value.split(";", 1)[0].strip().lower() == "application/json"
+
+
+def type_name(value: Any) -> str:
+    """The JSON type of a decoded value, as an error message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def is_integer(value: Any) -> bool:
+    """A JSON integer: not a boolean (Python's bool is an int), not a string of digits."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def not_strings(body: dict, fields: tuple[str, ...]) -> str | None:
+    """The first of `fields` present in `body` whose value is not a JSON string, else None."""
+    for name in fields:
+        if name in body and not isinstance(body[name], str):
+            return name
+    return None

@@ -37,6 +37,7 @@ class FakeState:
         callback_urls: dict[str, str] | None = None,
         etelecom_callback: str = "message",  # "message" (zl_oa_message) or "zalo"
         daily_quota: int | None = None,
+        keys: dict[str, object] | None = None,
         seed: int | None = None,
     ):
         self.host = host
@@ -53,6 +54,16 @@ class FakeState:
         # The OA's daily ZNS quota (eTelecom sends): past it, Zalo's -144 until new_day().
         self.daily_quota = daily_quota
         self.quota_used = 0
+        # The credentials the fake's accounts hold. Absent entries accept any well-formed key
+        # (what most tests want); set to make a wrong key fail as the provider documents it:
+        #   "esms": (ApiKey, SecretKey)          -> CodeResult 101
+        #   "etelecom:shop": the shop's api_key  -> 401 unauthenticated on /shop.Zalo/...
+        #   "etelecom:partner": the shop_key     -> 401 unauthenticated on /partner.Zalo/...
+        #   "mmp": the API key                   -> 401 (assumed envelope)
+        self.keys: dict[str, object] = dict(keys or {})
+        # Requests the fake refused for breaking the contract, by (provider, rule): a test or a
+        # benchmark reads why, not only that, a send failed.
+        self.refusals: Counter[tuple[str, str]] = Counter()
         self.accepted_by_key: Counter[tuple[str, str]] = Counter()
         self.random = random.Random(seed)
         self.lock = threading.Lock()
@@ -90,8 +101,14 @@ class FakeState:
         with self.lock:
             self.quota_used = 0
 
+    def refuse(self, provider: str, rule: str) -> None:
+        """Count one request refused by the fake's validation (see self.refusals)."""
+        with self.lock:
+            self.refusals[(provider, rule)] += 1
+
     def reset(self) -> None:
         with self.lock:
+            self.refusals.clear()
             self.accepted_by_key.clear()
             self.quota_used = 0
             self.calls_by_key.clear()
