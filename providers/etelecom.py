@@ -15,9 +15,11 @@ import hashlib
 import json
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.utils.translation import gettext as _g
 
+from providers import reach as reach_
 from providers import zalo
 from providers.base import (
     BaseProvider,
@@ -41,6 +43,10 @@ from providers.shared.phones import to_local
 
 A, P, C = ErrorClass.AMBIGUOUS, ErrorClass.PERMANENT, ErrorClass.CONFIGURATION
 
+# Answers that say a route is not there: a bare HTTP 404, or Twirp's `bad_route` / `not_found`
+# (Twirp answers an unknown route with 404 bad_route).
+_ROUTE_MISSING = {"http_404", "bad_route", "not_found"}
+
 # Hosts: prod api.etelecom.vn, sandbox api-sandbox.etelecom.vn (Zalo-Cloud connection guide), dev
 # api-dev.etelecom.vn (a Go client) — providers.md §1.1.
 HOSTS = {
@@ -48,9 +54,14 @@ HOSTS = {
     "sandbox": "https://api-sandbox.etelecom.vn",
     "dev": "https://api-dev.etelecom.vn",
 }
-# [I] /v1/shop and /v1/partner from working public code; the /api/shop.Zalo/... path shown in the
-# GetMessage OpenAPI block (seed 002) is a documentation artefact (providers.md §1.1).
 MODES = ("shop", "partner")
+# The path before <mode>: the seeds disagree with each other and with working code.
+# - seed 002 (GetMessage), its OpenAPI block: "POST /api/shop.Zalo/GetMessage HTTP/1.1";
+# - seed 002, its curl, and seed 004 (SendZNS): "$BASE_URL.Zalo/GetMessage", "$BASE_URL.Zalo/SendZNS"
+#   (the base URL is not given);
+# - working public code calls https://api.etelecom.vn/v1/shop.Zalo/... (providers.md §1.1 [F]).
+# [I] /v1 by default; the setting `path_prefix` ("v1" / "api") switches every call to the other.
+PATH_PREFIXES = ("v1", "api")
 
 # Message `status` (seeds 002/004: "Z: Mới tạo, P: Enable, N: Disable"): [I] eTop's tri-state —
 # Z new/pending, P done/positive, N failed/negative (providers.md §1.3).
@@ -156,6 +167,7 @@ class EtelecomProvider(BaseProvider):
     default_base_url = ""  # derived from settings "mode" and "environment" (see base_url_for)
     secret_fields = ("api_key", "shop_key")
     channel_kinds = ("zalo_zns",)
+    reach = {"zalo_zns": reach_.ZALO}  # Vietnamese phones only (providers/reach.py)
     # [I] eTelecom does not document refusing a repeated tracking_id: an ambiguous send is
     # reconciled with ListMessages(tracking_id) before anything else happens.
     dedupes_idempotency_key = False
@@ -164,6 +176,7 @@ class EtelecomProvider(BaseProvider):
     default_settings = {
         "mode": "shop",  # "shop": secret api_key + /v1/shop; "partner": secret shop_key + /v1/partner
         "environment": "production",  # or "sandbox" (api-sandbox.etelecom.vn) / "dev"
+        "path_prefix": "v1",  # "api" = /api/shop.Zalo/... as seed 002's OpenAPI block writes it
         "sending_mode": "default",  # "tag3" = promotion over quota (whitelisted OAs only)
         "phone_format": "international",  # 84xxxxxxxxx as Zalo wants; "local" = 0xxxxxxxxx
         # Journey ZNS (SendZNSJourney): journey_id per account, or per message from template_data.
@@ -179,27 +192,42 @@ class EtelecomProvider(BaseProvider):
     @staticmethod
     def base_url_for(override: str, settings: dict) -> str:
         """An explicit base URL wins (e.g. https://api.etelecom.vn/v1/shop); else host by
-        environment + /v1/<mode>."""
+        environment + /<path_prefix>/<mode> (path_prefix "v1" by default, "api" as seed 002's
+        OpenAPI block)."""
         if override:
             return override.rstrip("/")
         mode = str(settings.get("mode") or "shop").lower()
         host = HOSTS.get(
             str(settings.get("environment") or "production").lower(), HOSTS["production"]
         )
-        return f"{host}/v1/{mode if mode in MODES else 'shop'}"
+        prefix = str(settings.get("path_prefix") or "v1").strip("/").lower()
+        prefix = prefix if prefix in PATH_PREFIXES else "v1"
+        return f"{host}/{prefix}/{mode if mode in MODES else 'shop'}"
 
     @property
     def mode(self) -> str:
+        """Partner when the settings say so or when the base URL is a partner one (its last
+        path segment is `partner`, e.g. https://api.etelecom.vn/v1/partner): seed 002 says
+        "Đối với các API sử dụng cho Partner thì API_KEY: <shop_key>" (for the partner APIs,
+        API_KEY is the shop_key), so a call to the partner base never carries the shop's
+        api_key, whatever `mode` says."""
         mode = str(self.settings.get("mode") or "shop").lower()
-        return mode if mode in MODES else "shop"
+        if mode == "partner" or self._partner_base_url():
+            return "partner"
+        return "shop"
+
+    def _partner_base_url(self) -> bool:
+        path = urlsplit(self.config.base_url or "").path.rstrip("/")
+        return path.rsplit("/", 1)[-1].lower() == "partner"
 
     def endpoint(self, method: str, service: str = "Zalo") -> str:
         # Twirp route appended with a dot: $BASE_URL.Zalo/SendZNS (providers.md §1.1).
         return f"{self.base_url}.{service}/{method}"
 
     def _headers(self) -> dict:
-        # Shop APIs: API_KEY = the shop's api_key; partner APIs: API_KEY = the shop_key
-        # (send-zns hint box, providers.md §1.1).
+        # Seed 002: "Đối với các API sử dụng cho Shop thì API_KEY: <api_key>" and "Đối với các
+        # API sử dụng cho Partner thì API_KEY: <shop_key>": the shop's api_key in shop mode,
+        # the shop_key in partner mode (never the api_key, even when both are stored).
         name = "shop_key" if self.mode == "partner" else "api_key"
         key = self.config.secrets.get(name, "")
         if not key:
@@ -359,6 +387,19 @@ class EtelecomProvider(BaseProvider):
                 event.idempotency_key = event.idempotency_key or idempotency_key
                 return event
             except ProviderError as exc:
+                if exc.code in ("http_404", "bad_route"):
+                    # GetMessage is seed 002's, but the path before it is assumed (/v1 or
+                    # /api, path_prefix): a missing route is not a missing message.
+                    return StatusEvent.unavailable(
+                        _g(
+                            "Reconciliation is unavailable for this account: GetMessage answered "
+                            "{code} at {url}. Seed 002 shows the path /api/shop.Zalo/GetMessage "
+                            "and Loa assumes /v1 (setting path_prefix). The message stays unknown "
+                            "until a person decides."
+                        ).format(code=exc.code, url=self.endpoint("GetMessage")),
+                        provider_message_id=provider_message_id,
+                        idempotency_key=idempotency_key,
+                    )
                 if exc.code != "not_found" or not idempotency_key:
                     raise
         if not idempotency_key:
@@ -369,22 +410,44 @@ class EtelecomProvider(BaseProvider):
         """ListMessages filtered by our tracking_id. eTelecom documents the filter (providers.md
         §1.4, docs.etelecom.vn get-message-list), so an answer in its shape with no message is
         its "no message with this tracking_id": StatusEvent.absent. What proves nothing (and
-        leaves the message `unknown`, visible, for a person): an HTTP error without eTelecom's
-        Twirp envelope (our inferred base URL, providers.md §1.1, may be wrong: 404 is "no such
-        route" as much as "no such message"), an answer not in the documented shape, or other
-        messages than ours (the filter was not applied)."""
+        leaves the message `unknown`, visible, for a person): a 404 (bare or Twirp bad_route:
+        the route is not at our inferred base URL, providers.md §1.1; StatusEvent.unavailable,
+        and the account page says reconciliation is unavailable), any other error, an answer
+        not in the documented shape, or other messages than ours (the filter was not applied)."""
         flt = {"tracking_id": key, **({"oa_id": str(oa_id)} if oa_id else {})}
         try:
             data = self.call("ListMessages", {"filter": flt, "paging": {"limit": 10}})
         except ProviderError as exc:
+            if exc.code in _ROUTE_MISSING:
+                # ListMessages is in no seed (seeds 002 and 004 document GetMessage and
+                # SendZNS; ListMessages is providers.md §1.4), and its URL is built on our
+                # inferred base (path_prefix): a 404 says the route is not there, not that
+                # the message is absent, and no setting of the campaign can fix it. The
+                # message stays `unknown`, visible; the account page says why.
+                return StatusEvent.unavailable(
+                    _g(
+                        "Reconciliation is unavailable for this account: ListMessages answered "
+                        "{code} at {url}. It is not in the eTelecom pages Loa follows (seeds 002 "
+                        "and 004), so its path is assumed; a send that returned no message id "
+                        "cannot be looked up. The message stays unknown until a person decides."
+                    ).format(code=exc.code, url=self.endpoint("ListMessages")),
+                    provider_message_id=message_id,
+                    idempotency_key=key,
+                )
             return StatusEvent.unproven(
-                _g(
-                    "ListMessages by tracking_id failed ({code}: {text}); if this persists, "
-                    "check the account's base URL."
-                ).format(code=exc.code, text=exc.message),
+                _g("ListMessages by tracking_id failed ({code}: {text}).").format(
+                    code=exc.code, text=exc.message
+                ),
                 provider_message_id=message_id,
                 idempotency_key=key,
             )
+        event = self._list_messages_event(data, message_id, key)
+        if isinstance(data.get("messages"), list) or isinstance(data.get("paging"), dict):
+            event.lookup_note = ""  # answered in its shape: the lookup works at this account
+        return event
+
+    def _list_messages_event(self, data: dict, message_id: str, key: str) -> StatusEvent:
+        """A ListMessages answer about our tracking_id -> one event (see _status_by_tracking_id)."""
         listed = data.get("messages")
         if "messages" not in data and isinstance(data.get("paging"), dict):
             listed = []  # protobuf JSON leaves an empty list out; the paging says it is a list

@@ -33,6 +33,7 @@ from providers.base import (
     ProviderError,
     StatusEvent,
 )
+from providers.services import account_reconciliation_note
 
 logger = logging.getLogger("loa.engine")
 
@@ -86,6 +87,10 @@ def messages_reconcile(*, limit: int = 200) -> int:
             account.pk, account.get_provider()
         )
         event = _poll(provider, msg)
+        if event is not None:
+            # An assumed lookup path that answered 404 (StatusEvent.unavailable): the account
+            # page says reconciliation is unavailable; the message stays unknown below.
+            account_reconciliation_note(account_id=account.pk, note=event.lookup_note)
         if event is not None and event.status != EventStatus.UNKNOWN:
             moved += int(message_apply_event(message_id=msg.pk, event=event))
         elif msg.status == S.UNKNOWN and _safe_to_resend(provider, msg, event, now):

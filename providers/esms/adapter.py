@@ -10,6 +10,7 @@ import re
 
 from django.utils.translation import gettext as _g
 
+from providers import reach as reach_
 from providers import zalo
 from providers.base import (
     BaseProvider,
@@ -23,7 +24,7 @@ from providers.base import (
     WebhookRequest,
 )
 from providers.errors import classify_esms
-from providers.esms.callbacks import status_from_fields, status_from_query
+from providers.esms.callbacks import callback_fields, status_from_fields, status_from_query
 from providers.shared.phones import to_local
 
 A, P, C = ErrorClass.AMBIGUOUS, ErrorClass.PERMANENT, ErrorClass.CONFIGURATION
@@ -39,12 +40,24 @@ def request_id_for(key: str) -> str:
     return key[:34] + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+# campaignid: seed 003 gives no length; eSMS's page says at most 254 characters (providers.md
+# §2.2 [F]). Control characters (a name pasted with a line break) are made spaces.
+CAMPAIGN_ID_MAX = 254
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def campaign_id_for(name: str) -> str:
+    """The campaign's name as eSMS's `campaignid`: one line, trimmed to CAMPAIGN_ID_MAX."""
+    return " ".join(_CONTROL.sub(" ", name or "").split())[:CAMPAIGN_ID_MAX].strip()
+
+
 class EsmsProvider(BaseProvider):
     kind = "esms"
     label = "eSMS.vn (Zalo ZNS)"
     default_base_url = "https://rest.esms.vn/MainService.svc/json"
     secret_fields = ("api_key", "secret_key")
     channel_kinds = ("zalo_zns",)
+    reach = {"zalo_zns": reach_.ZALO}  # Vietnamese phones only (providers/reach.py)
     # Seed 003 (SendZaloMessage_V4_post_json), verbatim: "RequestId / string / The identification
     # value for the request to prevent the the request from duplicated. Max length: 50". The seed
     # names no window and no answer; both come from eSMS's own pages (providers.md §2.2 [F]:
@@ -58,14 +71,22 @@ class EsmsProvider(BaseProvider):
     default_settings = {
         "api_version": "v4",  # "v4" = SendZaloMessage_V4_post_json (positional), "v6" = TempData
         "sandbox": False,  # Sandbox "1": validated, not stored, not delivered, not charged
-        "sending_mode": "1",  # 1 default, 3 over-quota for tag-3 (whitelisted OAs only)
-        "campaign_name": "",  # `campaignid` (<= 254 chars), shown in eSMS's reports
+        # SendingMode is not a field of seed 003; eSMS's V4/V6 pages add it (providers.md §2.2
+        # [F]: "SendingMode 1 default / 3 over-quota for tag-3 (whitelisted OAs)"). So it is
+        # sent only when the account asks: "3" over quota, or "1" explicitly; "" = not sent.
+        "sending_mode": "",
+        # `campaignid`: seed 003 "campaignid / string / The campaign name of request". The
+        # campaign's own name by default; a value here replaces it for every send.
+        "campaign_name": "",
         "phone_format": "local",  # eSMS's examples send 0901888484; "international" = 84...
         # Journey ZNS (seed 003): IsJourney + OrderId on the V4 URL.
         "journey": False,
         "journey_id": "",  # OrderId for every message of this account ...
         "journey_id_field": "",  # ... or the template_data key holding it per message
-        "journey_flag": "true",  # IsJourney is typed "string" in seed 003; JSON true if needed
+        # Seed 003: "IsJourney / string / True: it's the journey message. False: it's not the
+        # journey message." The string "True", as written there; an account may override it
+        # (e.g. JSON true) if eSMS asks for another spelling.
+        "journey_flag": "True",
         # Callbacks and reconciliation.
         "status_base_url": "https://status-sms.esms.vn",  # GetCallback host (providers.md §2.5)
         "zns_sms_type": "25",  # SmsType of ZNS for QueryZnsStatus/GetTemplate: 24 priority, 25 normal
@@ -110,12 +131,16 @@ class EsmsProvider(BaseProvider):
             # Our idempotency key; eSMS refuses a repeat within 24 h (CodeResult 124).
             "RequestId": request_id_for(message.idempotency_key),
             "Sandbox": "1" if (self.settings.get("sandbox") or message.test_mode) else "0",
-            "SendingMode": str(self.settings.get("sending_mode") or "1"),
         }
+        if self.settings.get("sending_mode"):
+            payload["SendingMode"] = str(self.settings["sending_mode"])
         if self.config.webhook_url:
             payload["CallbackUrl"] = self.config.webhook_url
-        if self.settings.get("campaign_name"):
-            payload["campaignid"] = str(self.settings["campaign_name"])[:254]
+        campaign_id = campaign_id_for(
+            str(self.settings.get("campaign_name") or "") or message.campaign_name
+        )
+        if campaign_id:
+            payload["campaignid"] = campaign_id
         if journey:
             order_id = self._journey_order_id(message)
             if not order_id:
@@ -124,7 +149,7 @@ class EsmsProvider(BaseProvider):
                 )
             # Seed 003: "IsJourney ... True: it's the journey message"; "OrderId: Id of the
             # journey ... required if sending the journey message". Same V4 URL.
-            payload["IsJourney"] = self.settings.get("journey_flag", "true")
+            payload["IsJourney"] = self.settings.get("journey_flag", "True")
             payload["OrderId"] = order_id
         if version == "v6" and not journey:
             payload["TempData"] = {k: str(v) for k, v in template_data.items()}
@@ -183,10 +208,14 @@ class EsmsProvider(BaseProvider):
 
     # ---- callbacks -----------------------------------------------------------------------------
     def parse_webhook(self, request: WebhookRequest) -> ParsedWebhook:
-        q = request.query
-        if request.method != "GET" and not q:
-            # eSMS documents GET callbacks only; a form POST with the same fields is accepted too.
-            raise WebhookRejected("eSMS callbacks are GET requests with query parameters")
+        # eSMS documents GET callbacks (providers.md §2.5); a POST carrying the same fields in
+        # its query string or as a form body (application/x-www-form-urlencoded) is read the
+        # same way (callback_fields). Anything else is refused.
+        q = callback_fields(request)
+        if q is None:
+            raise WebhookRejected(
+                "eSMS callbacks are GET requests with query parameters (or a form POST)"
+            )
         smsid = (q.get("SMSID") or "").strip()
         request_id = (q.get("RequestId") or "").strip()
         if not smsid and not request_id:

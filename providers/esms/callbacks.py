@@ -6,13 +6,36 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from providers import zalo
-from providers.base import EventStatus, StatusEvent
+from providers.base import EventStatus, StatusEvent, WebhookRequest
 from providers.errors import ESMS_CODES, classify_zalo
 
 _SEND_STATUS_PENDING = {"1", "2", "7"}  # pending approval, waiting to send, sent awaiting report
+
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def callback_fields(request: WebhookRequest) -> dict | None:
+    """The fields of one callback: the query string of a GET (as eSMS documents, providers.md
+    §2.5), or of a POST that carries them there, or a POST's form body (Content-Type
+    application/x-www-form-urlencoded; the same fields, the way a form would post them). None
+    for anything else (a JSON body, an empty POST)."""
+    if request.method == "GET" or request.query:
+        return dict(request.query)
+    if request.method != "POST":
+        return None
+    content_type = str(request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != _FORM:
+        return None
+    try:
+        text = (request.body or b"").decode("utf-8")
+        fields = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=200))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return fields or None
 
 
 def _ci(fields: dict) -> dict:

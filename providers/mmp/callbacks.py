@@ -136,6 +136,9 @@ def inbound_from_webhook(item: dict) -> InboundEvent | None:
         text=text,
         phone=str(contact.get("phone") or ""),
         name=str(contact.get("name") or ""),
+        # seed 000 shows "country": "VN" in contact; reading it as the country of the
+        # contact's phone (for a number written without its code) is assumed.
+        country=str(contact.get("country") or ""),
         channel_external_id=str(item.get("channelId") or item.get("publicId") or ""),
         provider_message_id=str(item.get("messageId") or ""),
         occurred_at=zalo.epoch_to_datetime(item.get("timestamp")),

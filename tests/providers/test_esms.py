@@ -55,10 +55,12 @@ def test_v4_body_field_by_field_against_the_docs():
     assert body["RequestId"] == "loa12t1abcdc34"
     assert body["CallbackUrl"] == "https://loa.example/webhooks/tok/"
     assert body["Sandbox"] == "0"
-    assert body["SendingMode"] == "1"
+    # SendingMode is not a field of seed 003: sent only when the account asks for it.
+    assert "SendingMode" not in body
+    assert provider(sending_mode="3").build_payload(message())[1]["SendingMode"] == "3"
     assert body["campaignid"] == "Tết 2026"
     assert "IsJourney" not in body and "SendDate" not in body  # SendDate omitted = send now
-    for key in ("Phone", "TempID", "OAID", "RequestId", "Sandbox", "SendingMode"):
+    for key in ("Phone", "TempID", "OAID", "RequestId", "Sandbox"):
         assert isinstance(body[key], str)  # every field is typed string in the docs
 
 
@@ -81,9 +83,10 @@ def test_journey_send_per_account_and_per_message():
     seed = fixture_json("esms/seed003_journey_request_fields.json")
     url, body = provider(journey=True, journey_id="J-77").build_payload(message())
     assert url == seed["url"]  # journey uses the V4 URL
-    assert body["IsJourney"] == "true" and isinstance(body["IsJourney"], str)  # typed string
+    # Seed 003: "IsJourney string True: it's the journey message." The string, as written.
+    assert body["IsJourney"] == "True" and isinstance(body["IsJourney"], str)
     assert body["OrderId"] == "J-77"
-    assert set(body) <= set(seed["request"]) | {"SendingMode"}
+    assert set(body) <= set(seed["request"])  # nothing the seed does not list
     # per message: the OrderId comes from template_data and is not sent as a template param
     msg = message(template_data={"customer_name": "A", "order_code": "B", "journey": "ORD-9"})
     _url, body = provider(journey=True, journey_id_field="journey", api_version="v6").build_payload(
