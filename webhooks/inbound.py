@@ -19,7 +19,7 @@ from campaigns.contacts.optout import contact_opt_out
 from campaigns.models import Contact, OptOut
 from providers.base import InboundEvent
 from providers.models import Channel, ProviderAccount
-from providers.shared.phones import normalize_phone
+from providers.shared.phones import DEFAULT_COUNTRY, normalize_phone
 from providers.shared.text import fold
 from webhooks.models import InboundMessage, SenderContact, WebhookEvent
 
@@ -35,11 +35,23 @@ def is_opt_out(text: str) -> bool:
     return normalized in {fold(k).upper() for k in keywords}
 
 
+def _reply_country(inbound: InboundEvent) -> str:
+    """Where the reply's phone is read when written without its calling code: the country the
+    provider gives for the contact (a served one, or another whose numbers are then refused
+    with that reason), else Vietnam. A number written with +84/+855 is read as written."""
+    country = (inbound.country or "").strip().upper()
+    return country if len(country) == 2 and country.isalpha() else DEFAULT_COUNTRY
+
+
 def inbound_store(
     *, account: ProviderAccount, event: WebhookEvent | None, inbound: InboundEvent
 ) -> InboundMessage:
     """Store one reply, tie it to its contact, apply an opt-out keyword (module docstring)."""
-    phone = normalize_phone(inbound.phone).phone if inbound.phone else None
+    phone = (
+        normalize_phone(inbound.phone, country=_reply_country(inbound)).phone
+        if inbound.phone
+        else None
+    )
     contact = Contact.objects.filter(phone=phone).first() if phone else None
     if contact is None and phone is None and inbound.sender:
         contact = sender_contact(account=account, sender=inbound.sender)

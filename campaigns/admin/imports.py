@@ -31,6 +31,7 @@ from campaigns.contacts.importing.files import (
     ImportFileError,
 )
 from campaigns.contacts.importing.mapping import slugify_header, unique_key
+from campaigns.contacts.importing.report import country_summary
 from campaigns.contacts.importing.run import (
     contact_import_prepare,
     contact_import_preview,
@@ -40,6 +41,7 @@ from campaigns.contacts.importing.run import (
 )
 from campaigns.contacts.optout import opt_out_file_process
 from campaigns.models import ContactImport, ContactList, OptOut
+from providers.shared.phones import COUNTRY_CHOICES, DEFAULT_COUNTRY
 
 IGNORE, PHONE, NAME, ATTRIBUTE = "ignore", "phone", "name", "attribute"
 
@@ -84,6 +86,15 @@ class UploadForm(forms.Form):
     new_list_name = forms.CharField(
         label=gettext_lazy("…or a new list named"), required=False, max_length=200
     )
+    country = forms.ChoiceField(
+        label=gettext_lazy("Read local numbers as"),
+        choices=[("", gettext_lazy("The list's default")), *COUNTRY_CHOICES],
+        required=False,
+        help_text=gettext_lazy(
+            "The country of phones written without +84/+855 (0971 234 567 is valid in both). "
+            "Numbers written with +84, 0084, +855 or 00855 are read as written."
+        ),
+    )
     merge_policy = forms.ChoiceField(
         label=gettext_lazy("Contacts that already exist"),
         choices=ContactImport.MergePolicy.choices,
@@ -118,6 +129,13 @@ class OptOutUploadForm(forms.Form):
         label=gettext_lazy("Opt out of"), choices=OptOut.CHANNEL_CHOICES, initial=OptOut.ALL
     )
     reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300, required=False)
+    country = forms.ChoiceField(
+        label=gettext_lazy("Read local numbers as"),
+        choices=COUNTRY_CHOICES,
+        initial=DEFAULT_COUNTRY,
+        required=False,
+        help_text=gettext_lazy("Numbers written with +84 or +855 are read as written."),
+    )
 
 
 class ImportViews:
@@ -181,6 +199,7 @@ class ImportViews:
                         contact_list=contact_list,
                         merge_policy=data["merge_policy"],
                         user=request.user,
+                        country=data["country"],
                     )
                 except ImportFileError as exc:
                     form.add_error("file", str(exc))
@@ -192,6 +211,9 @@ class ImportViews:
             initial = {}
             if request.GET.get("contact_list", "").isdigit():
                 initial["contact_list"] = request.GET["contact_list"]
+                chosen = ContactList.objects.filter(pk=request.GET["contact_list"]).first()
+                if chosen is not None:  # the select shows the list's own default
+                    initial["country"] = chosen.default_country
             form = UploadForm(initial=initial)
         context = self._context(
             request,
@@ -364,6 +386,8 @@ def import_progress(imp: ContactImport) -> dict:
         "updated": imp.updated_count,
         "duplicate": imp.duplicate_count,
         "invalid": imp.invalid_count,
+        # Which rows were read in which country ("1,200 Vietnamese numbers, 30 Cambodian ...")
+        "countries": country_summary(imp.country_counts),
         "finished": finished,
     }
 
@@ -389,6 +413,7 @@ class OptOutViews:
                         channel_kind=form.cleaned_data["channel_kind"],
                         reason=form.cleaned_data["reason"]
                         or _("Opt-out file {name}").format(name=upload.name),
+                        country=form.cleaned_data["country"] or DEFAULT_COUNTRY,
                     )
                 except ImportFileError as exc:
                     form.add_error("file", str(exc))
@@ -433,6 +458,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         "contact_list",
         "status",
         "merge_policy",
+        "country",
         "encoding_label",
         "delimiter_label",
         "mapping_label",

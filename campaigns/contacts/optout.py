@@ -22,7 +22,7 @@ from campaigns.contacts.importing.files import (
 )
 from campaigns.contacts.importing.mapping import PHONE_HEADERS, slugify_header
 from campaigns.models import Contact, OptOut
-from providers.shared.phones import normalize_phone
+from providers.shared.phones import DEFAULT_COUNTRY, normalize_phone, phone_candidates
 
 
 class InvalidPhone(ValueError):
@@ -39,8 +39,10 @@ def contact_opt_out(
     channel_kind: str = OptOut.ALL,
     reason: str = "",
     source: str = OptOut.Source.ADMIN,
+    country: str = DEFAULT_COUNTRY,
 ) -> OptOut:
-    """Record that `phone` refuses `channel_kind` ("all" for every channel).
+    """Record that `phone` refuses `channel_kind` ("all" for every channel). `country`: where a
+    phone written without +84/+855 is read (one written with it is read as written).
 
     A phone that is not a contact yet becomes one (with no list), so that the refusal is kept and
     honoured if the number is imported later. An existing opt-out is kept as it is (its first
@@ -48,7 +50,7 @@ def contact_opt_out(
     """
     if channel_kind not in opt_out_channel_kinds():
         raise ValueError(f"unknown channel kind {channel_kind!r}")
-    result = normalize_phone(phone, mobile_only=False)
+    result = normalize_phone(phone, mobile_only=False, country=country)
     if not result.ok:
         raise InvalidPhone(result.error)
     with transaction.atomic():
@@ -116,9 +118,11 @@ def opt_out_file_process(
     channel_kind: str = OptOut.ALL,
     reason: str = "",
     source: str = OptOut.Source.FILE,
+    country: str = DEFAULT_COUNTRY,
 ) -> OptOutFileResult:
     """Opt out every phone of an uploaded file (CSV/TSV/XLSX, any encoding): the phone column is
-    found by its header ("phone", "SĐT", ...) or by its content. Raises ImportFileError."""
+    found by its header ("phone", "SĐT", ...) or by its content; phones written without
+    +84/+855 are read in `country`. Raises ImportFileError."""
     if channel_kind not in opt_out_channel_kinds():
         raise ImportFileError(_("Unknown channel."))
     file.seek(0)
@@ -132,10 +136,12 @@ def opt_out_file_process(
         # anything, or absent).
         for i in range(max(len(r) for r in [first, *sample])):
             cells = [r[i] for r in [first, *sample] if i < len(r) and r[i].strip()]
-            ok = sum(1 for c in cells if normalize_phone(c, mobile_only=False).ok)
+            ok = sum(1 for c in cells if phone_candidates(c))
             if ok and ok * 2 >= len(cells) - 1:
                 phone_col = i
-                has_header = not normalize_phone(first[i] if i < len(first) else "").ok
+                has_header = not phone_candidates(
+                    first[i] if i < len(first) else "", mobile_only=True
+                )
                 break
     if phone_col is None:
         raise ImportFileError(_("No phone column found: name the column “phone” or “SĐT”."))
@@ -160,7 +166,7 @@ def opt_out_file_process(
                 _keep_error(result, rowno, raw, _("The phone is empty."))
             continue
         result.total += 1
-        phone = normalize_phone(raw, mobile_only=False)
+        phone = normalize_phone(raw, mobile_only=False, country=country)
         if not phone.ok:
             result.invalid += 1
             _keep_error(result, rowno, raw, phone.error)

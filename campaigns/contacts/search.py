@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from campaigns.models import Contact
-from providers.shared.phones import normalize_phone
+from providers.shared.phones import CALLING_CODES, normalize_phone
 from providers.shared.text import fold
 
 _FOLD_CACHE: dict[str, str] = {}
@@ -52,22 +52,37 @@ def contact_search(*, queryset: QuerySet[Contact], term: str) -> QuerySet[Contac
     compact = term.replace(" ", "").replace(".", "").replace("-", "")
     digits = compact.lstrip("+")
     if digits.isdigit():
+        q = Q()
         if len(digits) >= 9:
-            phone = normalize_phone(term, mobile_only=False).phone
-            if phone:
-                return queryset.filter(phone=phone)
-        # A prefix typed as the user knows it: 0987…, 84987…, +84 987…
-        if digits.startswith("84"):
-            prefix = digits
+            # A whole number: a local form (0971234567 is valid in both countries) is read in
+            # each served country, a number written with its code as written.
+            phones = sorted(
+                {
+                    found
+                    for country in CALLING_CODES
+                    if (found := normalize_phone(term, mobile_only=False, country=country).phone)
+                }
+            )
+            if len(phones) == 1:
+                q = Q(phone=phones[0])
+            elif phones:
+                q = Q(phone__in=phones)
+        # A prefix typed as the user knows it: 0987…, 84987…, +84 987…, 012…, +855 12…
+        if digits.startswith(("84", "855")):
+            prefixes = [digits]
         elif digits.startswith("0"):
-            prefix = "84" + digits[1:]
+            prefixes = [code + digits[1:] for code in CALLING_CODES.values()]
+        elif q:
+            return queryset.filter(q)
         else:
             # Digits from the middle or the end of a number: no index can help, but the
             # paginator stops at the first page of matches.
             return queryset.filter(phone__contains=digits)
-        # A range on the unique index: works under any collation, unlike LIKE 'x%'.
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-        return queryset.filter(phone__gte=prefix, phone__lt=upper)
+        for prefix in prefixes:
+            # A range on the unique index: works under any collation, unlike LIKE 'x%'.
+            upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            q |= Q(phone__gte=prefix, phone__lt=upper)
+        return queryset.filter(q)
     folded = fold(term).lower()
     q = Q()
     for word in folded.split():

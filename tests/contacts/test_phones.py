@@ -2,6 +2,7 @@
 
 import phonenumbers
 import pytest
+from django.utils import translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,8 +97,10 @@ def test_scientific_notation_says_how_to_fix(raw):
         ("12345", "Not a valid"),
         ("098765432", "Not a valid"),  # 9 digits with the zero: one is missing
         ("09876543210", "Not a valid"),
-        ("+1 202 555 0147", "Not a Vietnamese number"),
-        ("+855 12 345 678", "Not a Vietnamese number"),
+        ("+1 202 555 0147", "is a number of another country (calling code +1)"),
+        ("+66 81 234 5678", "Loa serves Vietnam and Cambodia"),
+        ("0066 81 234 5678", "is a number from Thailand"),
+        ("+855 99", "Not a valid Cambodian phone number"),  # read as written: Cambodian
         ("02439123456", "Not a mobile"),  # Hà Nội fixed line
         ("0987654321 / 0912345678", "more than one phone"),
         ("0987654321;0912345678", "more than one phone"),
@@ -106,9 +109,15 @@ def test_scientific_notation_says_how_to_fix(raw):
     ],
 )
 def test_refusals_have_a_reason(raw, words):
-    result = normalize_phone(raw)
+    with translation.override("en"):
+        result = normalize_phone(raw)
     assert result.phone is None
     assert words in result.error
+
+
+def test_a_cambodian_number_is_no_longer_refused():
+    """It was ("Not a Vietnamese number"): +855 is read as written, whatever the default."""
+    assert normalize_phone("+855 12 345 678") == PhoneResult("85512345678", "", False, "KH")
 
 
 def test_fixed_lines_when_not_mobile_only():
@@ -186,5 +195,8 @@ def test_never_raises_and_always_explains(raw):
     assert result.ok or result.error
     if result.ok:
         assert result.phone.isascii() and result.phone.isdigit()
-        assert result.phone.startswith("84")
-        assert len(result.phone) == 11
+        # Vietnam (84 + 9) or, written with its code, Cambodia (855 + 8 or 9)
+        assert (result.phone.startswith("84") and len(result.phone) == 11) or (
+            result.phone.startswith("855") and len(result.phone) in (11, 12)
+        ), result
+        assert result.country == ("VN" if result.phone.startswith("84") else "KH")

@@ -8,7 +8,7 @@ import re
 
 from django.utils.translation import gettext as _
 
-from providers.shared.phones import normalize_phone
+from providers.shared.phones import phone_candidates
 from providers.shared.text import fold
 
 MAX_KEY = 64
@@ -78,7 +78,8 @@ def guess_mapping(first: list[str], rows: list[list[str]]) -> dict:
     The first record is a header unless one of its cells is already a valid phone.
     """
     ncols = max([len(first)] + [len(r) for r in rows])
-    has_header = not any(normalize_phone(c).ok for c in first if c.strip())
+    # A phone of any served country (a Cambodian file's 012 345 678 too) counts as a phone.
+    has_header = not any(phone_candidates(c, mobile_only=True) for c in first if c.strip())
     data = rows if has_header else [first, *rows]
     titles = [first[i] if has_header and i < len(first) else "" for i in range(ncols)]
     slugs = [slugify_header(t) for t in titles]
@@ -89,7 +90,7 @@ def guess_mapping(first: list[str], rows: list[list[str]]) -> dict:
         scores = []
         for i in range(ncols):
             cells = [r[i] for r in data if i < len(r) and r[i].strip()]
-            ok = sum(1 for c in cells if normalize_phone(c).ok)
+            ok = sum(1 for c in cells if phone_candidates(c, mobile_only=True))
             scores.append((ok, i))
         ok, i = max(scores)
         if ok and ok * 2 >= len(data):

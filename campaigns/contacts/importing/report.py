@@ -8,9 +8,10 @@ import csv
 import io
 import resource
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from providers.shared.text import csv_safe
 
@@ -23,6 +24,8 @@ class ImportCounts:
     duplicates: int = 0
     invalid: int = 0
     legacy: int = 0
+    # Rows taken per country of their phone ({"VN": n, "KH": m}): not part of adds_up().
+    countries: dict[str, int] = field(default_factory=dict)
 
     def adds_up(self) -> bool:
         return self.total == self.imported + self.updated + self.duplicates + self.invalid
@@ -46,6 +49,21 @@ class ErrorReport:
     def close(self) -> None:
         self.text.detach()
         self.file.close()
+
+
+def country_summary(country_counts: dict | None) -> str:
+    """Which rows were read in which country, in words: "1,200 Vietnamese numbers, 30 Cambodian
+    numbers" (the largest first); "" when no row was taken."""
+    parts = []
+    for code, n in sorted((country_counts or {}).items(), key=lambda item: (-item[1], item[0])):
+        if code == "VN":
+            text = ngettext("{n} Vietnamese number", "{n} Vietnamese numbers", n)
+        elif code == "KH":
+            text = ngettext("{n} Cambodian number", "{n} Cambodian numbers", n)
+        else:
+            text = ngettext("{n} number of {country}", "{n} numbers of {country}", n)
+        parts.append(text.format(n=f"{n:,}", country=code))
+    return ", ".join(parts)
 
 
 def dup_reason() -> str:

@@ -19,6 +19,7 @@ from campaigns.contacts.importing.run import (
     contact_import_run,
 )
 from campaigns.models import ContactImport, ContactList
+from providers.shared.phones import CALLING_CODES
 
 
 class Command(BaseCommand):
@@ -44,6 +45,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ignore-column", action="append", default=[], help="a column not to keep (repeatable)"
         )
+        parser.add_argument(
+            "--country",
+            choices=list(CALLING_CODES),
+            help="country of phones written without +84/+855 (default: the list's, else VN)",
+        )
         parser.add_argument("--encoding", choices=list(ENCODING_LABELS), help="skip detection")
         parser.add_argument("--delimiter", help="skip detection: , ; tab |")
 
@@ -64,6 +70,7 @@ class Command(BaseCommand):
                     merge_policy=options["merge"],
                     encoding=options["encoding"],
                     delimiter=delimiter,
+                    country=options["country"] or "",
                 )
             except ImportFileError as exc:
                 raise CommandError(str(exc)) from exc
@@ -100,6 +107,13 @@ class Command(BaseCommand):
             f"total={imp.total_rows} imported={imp.imported_count} updated={imp.updated_count} "
             f"duplicate={imp.duplicate_count} invalid={imp.invalid_count} "
             f"legacy_rewritten={imp.legacy_rewritten_count}"
+        )
+        # Which rows were read in which country, e.g. "countries: VN=1200 KH=30 (local: KH)"
+        self.stdout.write(
+            "countries: {} (local numbers read as {})".format(
+                " ".join(f"{c}={n}" for c, n in sorted(imp.country_counts.items())) or "-",
+                imp.country,
+            )
         )
         if imp.error_report:
             self.stdout.write(f"error report: {imp.error_report.path}")
