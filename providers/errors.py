@@ -314,6 +314,8 @@ _GENERIC = {
     "mmp_fail": _("The provider reported the message as failed."),
     "opted_out": _("The contact opted out of this channel."),
     "invalid_params": _("The message parameters did not pass validation."),
+    # campaigns.engine.reach: the channel does not reach the phone's country (providers/reach.py)
+    "unreachable": _("This channel cannot reach the phone's country: nothing was sent."),
     "stuck": _("A worker stopped while sending; Loa is checking with the provider."),
     "adapter_error": _(
         "Loa hit an internal error while sending; it is checking with the provider."

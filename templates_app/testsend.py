@@ -13,9 +13,15 @@ from django.utils.translation import gettext as _
 from providers.base import OutboundMessage, SendOutcome, SendResult
 from providers.errors import explain
 from providers.models import Channel, ChannelKind
+from providers.reach import unreachable_reason
 from providers.redact import redact_text
 from providers.shared.errors import Refused
-from providers.shared.phones import normalize_phone
+from providers.shared.phones import (
+    CALLING_CODES,
+    DEFAULT_COUNTRY,
+    normalize_phone,
+    phone_country,
+)
 from templates_app.content import render_content
 from templates_app.formatting import nfc
 from templates_app.models import Template
@@ -70,11 +76,23 @@ def template_test_send(*, template: Template, channel: Channel, phone: str, data
 
 
 def _test_send_phone(*, template: Template, channel: Channel, phone: str) -> str:
-    """The normalized phone, once the channel is one this template may be sent on."""
-    result_phone = normalize_phone(phone)
+    """The normalized phone, once the channel is one this template may be sent on and reaches
+    it. A local number ("012 345 678") is read in the channel's country when the channel
+    reaches one served country only (Metfone SMS: Cambodia), in Vietnam's otherwise."""
+    reach = channel.account.provider_class.reach_for(channel.kind, channel.account.settings)
+    served = sorted(set(reach.countries or ()) & set(CALLING_CODES))
+    country = served[0] if len(served) == 1 else DEFAULT_COUNTRY
+    result_phone = normalize_phone(phone, country=country)
     if not result_phone.phone:
         raise Refused(
             result_phone.error or _("The phone number is not valid."), code="invalid_phone"
+        )
+    if not reach.reaches(result_phone.phone):
+        # The campaign would skip this number (campaigns.engine.reach): a test must not pass
+        # where the real send cannot go.
+        raise Refused(
+            unreachable_reason(reach, phone_country(result_phone.phone)).capitalize() + ".",
+            code="unreachable",
         )
     if channel.account_id != template.account_id:
         raise Refused(
@@ -127,6 +145,7 @@ def _test_message(
         test_mode=True,
         content=content,
         subject=subject,
+        application_id=channel.application_id,
     )
 
 

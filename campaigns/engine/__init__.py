@@ -4,6 +4,8 @@ Where each behaviour lives (a module imports only those above it in this list, o
 
 - keys.py         the idempotency key a message carries to the provider, and parsing it back
 - audience.py     who a campaign sends to: the one definition of an audience
+- reach.py        who the channel cannot reach (providers/reach.py): counted per country,
+                  their messages skipped with the reason
 - validation.py   the audience checked against the template before sending (nothing stored):
                   the wizard's summary, the report of failing rows, the preview's recipient
 - policy.py       the sending policy: quiet hours and frequency caps (Decree 91/2020)

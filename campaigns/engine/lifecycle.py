@@ -31,6 +31,7 @@ from django.utils.translation import gettext_noop, ngettext
 from campaigns.engine.dispatch import campaign_start_drivers
 from campaigns.engine.materialize import campaign_failing_count, campaign_materialize
 from campaigns.engine.outage import CONNECT_CODES
+from campaigns.engine.reach import campaign_unreachable
 from campaigns.models import Campaign, CampaignEvent, Message
 from campaigns.notes import Note
 from campaigns.notes import split as split_note
@@ -151,6 +152,21 @@ def _refuse_if_blocked_by_invalid(campaign: Campaign) -> None:
     can fail."""
     if campaign.invalid_recipients != Campaign.InvalidRecipients.BLOCK:
         return
+    # Recipients the channel cannot reach (campaigns.engine.reach) block it too: one aggregate.
+    unreachable = campaign_unreachable(campaign)
+    if unreachable.total:
+        raise Refused(
+            ngettext(
+                "{n} recipient cannot be reached on this channel ({countries}), and this "
+                "campaign is set not to send while any recipient cannot receive it. Remove them "
+                "from the audience or choose to exclude them in the wizard's review step.",
+                "{n} recipients cannot be reached on this channel ({countries}), and this "
+                "campaign is set not to send while any recipient cannot receive it. Remove them "
+                "from the audience or choose to exclude them in the wizard's review step.",
+                unreachable.total,
+            ).format(n=unreachable.total, countries=unreachable.countries_text()),
+            code="unreachable_recipients",
+        )
     failing, total = campaign_failing_count(campaign)
     if failing:
         raise Refused(

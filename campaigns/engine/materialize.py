@@ -4,9 +4,10 @@ Set-based (one INSERT ... SELECT) when every parameter maps to a plain field, at
 constant; otherwise rendered in Python, in chunks, with the same rules (templates_app.rendering).
 Idempotent: re-running adds nothing that exists (unique (campaign, contact)).
 
-Recipients whose message breaks the template's parameter rules (campaigns.engine.validation) are
-built too, as skipped messages with the reason, when the campaign excludes them
-(Campaign.invalid_recipients); a campaign that blocks is refused before (engine.lifecycle).
+Recipients whose message breaks the template's parameter rules (campaigns.engine.validation), and
+those the channel cannot reach (campaigns.engine.reach), are built too, as skipped messages with
+the reason, when the campaign excludes them (Campaign.invalid_recipients); a campaign that blocks
+is refused before (engine.lifecycle).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from django.utils.translation import gettext as _
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.audience import campaign_audience
 from campaigns.engine.keys import idempotency_key
+from campaigns.engine.reach import messages_skip_unreachable
 from campaigns.engine.validation import (
     audience_failure_rows,
     audience_rows,
@@ -53,7 +55,10 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
         inserted = _materialize_sql(campaign, audience, first_build=first_build)
         if inserted is None:
             _materialize_python(campaign, audience, chunk)
-        skipped = _skip_invalid(campaign, chunk)
+        # Who the channel cannot reach first (their reason is the country, whatever their data
+        # says), then who fails the template's rules among the rest.
+        skipped = messages_skip_unreachable(campaign=campaign, now=timezone.now())
+        skipped += _skip_invalid(campaign, chunk)
         # A first set-based build inserted every row it reports (no conflict clause); a re-run
         # or the Python path counts what is there (a million rows: a second more).
         if first_build and inserted is not None:

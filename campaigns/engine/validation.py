@@ -21,9 +21,10 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from campaigns.engine.audience import campaign_audience
+from campaigns.engine.reach import campaign_reach, unreachable_reason
 from campaigns.models import Campaign, Contact
 from providers.models import ChannelKind
-from providers.shared.phones import normalize_phone
+from providers.shared.phones import format_local, normalize_phone, phone_country
 from providers.shared.text import csv_safe
 from templates_app.models import Template
 from templates_app.params import ParamSpec, template_params
@@ -53,6 +54,10 @@ class ValidationSummary:
     mapping_errors: list[str] = field(default_factory=list)
     failing_ids: list[int] | None = None
     seconds: float = 0.0
+    # Recipients the channel cannot reach (campaigns.engine.reach), per country: not checked
+    # against the template (they are never sent), so neither ok nor failing counts them.
+    unreachable: int = 0
+    unreachable_by_country: Counter = field(default_factory=Counter)
 
     def reason_rows(self) -> list[dict]:
         return [
@@ -69,6 +74,8 @@ class ValidationSummary:
             "samples": self.samples,
             "mapping_errors": self.mapping_errors,
             "seconds": round(self.seconds, 3),
+            "unreachable": self.unreachable,
+            "unreachable_by_country": dict(self.unreachable_by_country),
         }
 
 
@@ -119,10 +126,15 @@ def audience_validate(
     """Render and check the mapping for every recipient of the campaign's audience.
 
     Nothing is stored: the summary counts recipients that pass and fail, groups failures by
-    (param, reason), and keeps up to `sample_limit` failing rows to show.
+    (param, reason), and keeps up to `sample_limit` failing rows to show. Recipients the
+    channel cannot reach are counted apart, per country, and not checked further: the reach is
+    one `str.startswith` over the calling-code prefixes per row (no phone parsing), and
+    phone_country only for the rows it excludes.
     """
     started = time.monotonic()
     checker = _checker(campaign)
+    prefixes = campaign_reach(campaign).prefixes
+    unreachable: Counter = Counter()
     summary = ValidationSummary(failing_ids=[] if collect_failing_ids else None)
     summary.mapping_errors = validate_mapping(campaign.param_mapping or {}, checker.names)
     reasons = summary.reasons
@@ -132,6 +144,9 @@ def audience_validate(
     check = checker.check
     for pk, phone, name, attributes in audience_rows(campaign, chunk):
         total += 1
+        if prefixes is not None and not phone.startswith(prefixes):
+            unreachable[phone_country(phone)] += 1
+            continue
         problems = check(phone, name, attributes)
         if problems is None:
             continue
@@ -151,7 +166,10 @@ def audience_validate(
                         "reason": problem.message,
                     }
                 )
-    summary.total, summary.failing, summary.ok = total, failing, total - failing
+    summary.unreachable_by_country = unreachable
+    summary.unreachable = sum(unreachable.values())
+    summary.total, summary.failing = total, failing
+    summary.ok = total - failing - summary.unreachable
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -163,11 +181,21 @@ def audience_failing_contact_ids(*, campaign: Campaign) -> list[int]:
     ).failing_ids
 
 
-def audience_failure_rows(*, campaign: Campaign, chunk: int = 5000) -> Iterator[tuple]:
+def audience_failure_rows(
+    *, campaign: Campaign, chunk: int = 5000, unreachable: bool = False
+) -> Iterator[tuple]:
     """(contact_id, phone, name, param, value, reason) for every failing param of every recipient,
-    streamed (the downloadable report)."""
+    streamed. Recipients the channel cannot reach are not checked against the template: with
+    `unreachable` (the downloadable report) each is one row, param "", with why; without
+    (what materialization skips as invalid) they are left out."""
     checker = _checker(campaign)
+    reach = campaign_reach(campaign)
+    prefixes = reach.prefixes
     for pk, phone, name, attributes in audience_rows(campaign, chunk):
+        if prefixes is not None and not phone.startswith(prefixes):
+            if unreachable:
+                yield pk, phone, name, "", "", unreachable_reason(reach, phone_country(phone))
+            continue
         problems = checker.check(phone, name, attributes)
         if problems:
             for pname, value, problem in problems:
@@ -189,14 +217,24 @@ def campaign_validation_report_rows(*, campaign: Campaign) -> Iterator[str]:
     every cell through the formula guard."""
     buf = io.StringIO()
     writer = csv.writer(buf)
+    # The stored phone (as sent, international) and, beside it, as people write it locally.
     writer.writerow(
-        [_("contact id"), _("phone"), _("name"), _("parameter"), _("value"), _("reason")]
+        [
+            _("contact id"),
+            _("phone"),
+            _("phone (local)"),
+            _("name"),
+            _("parameter"),
+            _("value"),
+            _("reason"),
+        ]
     )
     yield "\ufeff" + buf.getvalue()
     buf.seek(0)
     buf.truncate()
-    for n, row in enumerate(audience_failure_rows(campaign=campaign), start=1):
-        writer.writerow([csv_safe(v) for v in row])
+    rows = audience_failure_rows(campaign=campaign, unreachable=True)
+    for n, (pk, phone, *rest) in enumerate(rows, start=1):
+        writer.writerow([csv_safe(v) for v in (pk, phone, format_local(phone), *rest)])
         if n % 500 == 0:
             yield buf.getvalue()
             buf.seek(0)

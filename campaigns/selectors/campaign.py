@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.engine.audience import campaign_audience
 from campaigns.engine.lifecycle import RETRYABLE_FAILURES, campaign_check_sendable
+from campaigns.engine.reach import campaign_unreachable
 from campaigns.models import Campaign, Message, OptOut
 from campaigns.selectors.contact import inbound_message_model
 from providers.base import UNPROVEN
@@ -124,12 +125,19 @@ def campaign_preflight(*, campaign: Campaign) -> dict:
     recipients = campaign_audience(campaign).count()
     price = campaign.template.price if campaign.template_id else 0
     oa = campaign.channel.official_account
+    # Recipients the channel cannot reach (campaigns.engine.reach) are never sent or charged.
+    unreachable = campaign_unreachable(campaign)
+    will_receive = max(0, recipients - unreachable.total)
     return {
         "errors": campaign_check_sendable(campaign),
         "in_lists": in_lists,
         "recipients": recipients,
         "opted_out": in_lists - recipients,
-        "cost": price * recipients,
+        "unreachable": unreachable.total,
+        "unreachable_rows": unreachable.rows(),
+        "reach": unreachable.reach.countries_text(),
+        "will_receive": will_receive,
+        "cost": price * will_receive,
         "remaining_quota": oa.remaining_quota if oa else None,
         "over_quota": bool(
             oa and oa.remaining_quota is not None and recipients > oa.remaining_quota

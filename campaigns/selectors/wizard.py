@@ -190,24 +190,31 @@ def campaign_mapping_check(*, campaign: Campaign) -> dict:
 def campaign_invalid_recipients_note(
     *, campaign: Campaign, summary: dict | None, preflight: dict
 ) -> dict | None:
-    """The review step's "N of M recipients fail the template's rules" and what the campaign's
-    choice (Campaign.invalid_recipients) makes of them; None when nobody fails. `summary` is
-    campaign_mapping_check's (None for a free text: then only a missing email address can
-    fail, counted here)."""
+    """The review step's "N of M recipients fail the template's rules", "N recipients cannot be
+    reached on this channel (Cambodia)" (campaigns.engine.reach, per country) and what the
+    campaign's choice (Campaign.invalid_recipients) makes of them; None when nobody fails and
+    the channel reaches everyone. `summary` is campaign_mapping_check's (None for a free text:
+    then only a missing email address can fail, counted here; None too while the mapping is
+    incomplete). `preflight` is campaign_preflight's, whose "unreachable" counts recipients the
+    channel cannot reach: they are not counted as failing the rules."""
     if summary is not None:
         failing, total = summary["failing"], summary["total"]
     elif campaign.template_id is None:
         failing, total = campaign_failing_count(campaign)
     else:
-        return None
-    if not failing:
+        failing, total = 0, preflight["recipients"]
+    unreachable = preflight["unreachable"]
+    if not failing and not unreachable:
         return None
     block = campaign.invalid_recipients == Campaign.InvalidRecipients.BLOCK
-    will_receive = 0 if block else max(0, preflight["recipients"] - failing)
+    will_receive = 0 if block else max(0, preflight["will_receive"] - failing)
     price = campaign.template.price if campaign.template_id else 0
     return {
         "failing": failing,
         "total": total,
+        "unreachable": unreachable,
+        "unreachable_rows": preflight["unreachable_rows"],
+        "reach": preflight["reach"],
         "block": block,
         "will_receive": will_receive,
         "cost": price * will_receive,

@@ -182,7 +182,15 @@ def _account(kind: str, fake: FakeProviders) -> ProviderAccount:
         secrets, base_url = {"api_key": "x3-shop-key"}, fake.url("etelecom")
     elif kind in ("vna_mmp", "metfone_mmp"):
         secrets, base_url = {"api_key": "x3-mmp-key"}, fake.url(kind)
-    account = ProviderAccount.objects.create(name=f"{kind} account", kind=kind, base_url=base_url)
+    settings = {}
+    if kind == "metfone_mmp":
+        # Metfone's SMS and RCS reach Cambodia (providers/reach.py); the matrix's audience is
+        # Vietnamese, so the account widens them (the documented override). Cambodia itself:
+        # tests/e2e/test_cambodia_send.py.
+        settings = {"reach": {"sms": ["KH", "VN"], "rcs": ["KH", "VN"]}}
+    account = ProviderAccount.objects.create(
+        name=f"{kind} account", kind=kind, base_url=base_url, settings=settings
+    )
     if secrets:
         account.set_secrets(secrets)
         account.save()

@@ -100,7 +100,19 @@ def test_summary_counts_and_groups_reasons():
 def test_selector_summary_shape_and_sample_limit():
     campaign = _campaign_with([{"name": "N" * 40, "attributes": {}}] * 30)
     got = validation.campaign_validation_summary(campaign=campaign)
-    assert set(got) == {"total", "ok", "failing", "reasons", "samples", "mapping_errors", "seconds"}
+    assert set(got) == {
+        "total",
+        "ok",
+        "failing",
+        "reasons",
+        "samples",
+        "mapping_errors",
+        "seconds",
+        # recipients the channel cannot reach, per country (campaigns.engine.reach)
+        "unreachable",
+        "unreachable_by_country",
+    }
+    assert (got["unreachable"], got["unreachable_by_country"]) == (0, {})
     assert (got["total"], got["ok"], got["failing"]) == (30, 0, 30)
     assert len(got["samples"]) == 20
     assert set(got["samples"][0]) == {"contact_id", "phone", "name", "param", "value", "reason"}
@@ -152,14 +164,27 @@ def test_report_csv_is_formula_safe_and_complete():
         text = "".join(validation.campaign_validation_report_rows(campaign=campaign))
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[0] == ["contact id", "phone", "name", "parameter", "value", "reason"]
+    assert rows[0] == [
+        "contact id",
+        "phone",
+        "phone (local)",
+        "name",
+        "parameter",
+        "value",
+        "reason",
+    ]
     body = rows[1:]
     assert len(body) == 3  # name and order code too long; name missing
     for row in body:
         for cell in row:
             assert not cell or cell[0] not in "=+-@\t\r", row
-    assert any(r[3] == "customer_name" and r[4].startswith("'=HYPERLINK") for r in body)
-    assert any(r[3] == "order_code" and r[4].startswith("'+cmd") for r in body)
+    # the stored phone, then its local form
+    assert {(r[1], r[2]) for r in body} == {
+        ("84900000001", "0900 000 001"),
+        ("84900000002", "0900 000 002"),
+    }
+    assert any(r[4] == "customer_name" and r[5].startswith("'=HYPERLINK") for r in body)
+    assert any(r[4] == "order_code" and r[5].startswith("'+cmd") for r in body)
 
 
 def test_report_streams_in_chunks():

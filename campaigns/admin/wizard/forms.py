@@ -220,7 +220,7 @@ class ReviewStepForm(forms.Form):
 
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], widget=forms.HiddenInput)
     invalid_recipients = forms.ChoiceField(
-        label=_("Recipients that fail the template's rules"),
+        label=_("Recipients that fail the template's rules or that the channel cannot reach"),
         choices=Campaign.InvalidRecipients.choices,
         widget=forms.RadioSelect,
         required=False,
