@@ -4,6 +4,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from providers.shared.phone_display import phone_html
+from providers.shared.phones import format_local
 from webhooks.applier import webhook_event_reprocess
 from webhooks.models import InboundMessage, WebhookEvent
 
@@ -83,7 +85,7 @@ class InboundMessageAdmin(ReadOnlyAdmin):
         "received_at",
         "account",
         "sender_name",
-        "phone",
+        "local_phone",
         "text",
         "opted_out",
         "opt_out_state",
@@ -94,3 +96,13 @@ class InboundMessageAdmin(ReadOnlyAdmin):
     list_select_related = ["account", "contact"]
     search_fields = ["=phone", "text"]
     show_full_result_count = False
+    readonly_fields = ["phone_local_form"]
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def local_phone(self, obj):
+        """The local form (0912 345 678), the stored international form as its title."""
+        return phone_html(obj.phone)
+
+    @admin.display(description=_("Local form"))
+    def phone_local_form(self, obj):
+        return format_local(obj.phone) if obj.phone else "—"

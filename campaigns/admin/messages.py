@@ -15,7 +15,8 @@ from campaigns.engine.keys import idempotency_key_parse
 from campaigns.models import Campaign, Contact, Message, MessageAttempt
 from providers.base import ErrorClass
 from providers.errors import explain
-from providers.shared.phones import normalize_phone
+from providers.shared.phone_display import phone_html
+from providers.shared.phones import format_local, phone_candidates
 
 
 class MessageAttemptInline(admin.TabularInline):
@@ -104,7 +105,7 @@ class CampaignCountPaginator(EstimatedCountPaginator):
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = [
-        "phone",
+        "local_phone",
         "campaign",
         "status",
         "error",
@@ -132,6 +133,7 @@ class MessageAdmin(admin.ModelAdmin):
         "campaign",
         "contact",
         "phone",
+        "phone_local_form",
         "template_data",
         "idempotency_key",
         "provider_message_id",
@@ -169,14 +171,24 @@ class MessageAdmin(admin.ModelAdmin):
         if ids is not None:
             found = queryset.filter(campaign_id=ids[0], contact_id=ids[1], idempotency_key=term)
             return found, False
-        phone = normalize_phone(term, mobile_only=False) if term else None
-        if phone is not None and phone.ok:
+        # A local form (0971234567) may be Vietnamese or Cambodian: both are searched.
+        phones = phone_candidates(term) if term else []
+        if phones:
             # "Did this customer get our message?": the contact by its unique phone, then its
             # messages by the contact index (measured at 2M messages: 5.6 s scanning them, about 1 ms this way).
-            contacts = Contact.objects.filter(phone=phone.phone).values_list("pk", flat=True)
-            found = queryset.filter(contact_id__in=list(contacts), phone=phone.phone)
+            contacts = Contact.objects.filter(phone__in=phones).values_list("pk", flat=True)
+            found = queryset.filter(contact_id__in=list(contacts), phone__in=phones)
             return found, False
         return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def local_phone(self, obj):
+        """The local form (0912 345 678); the international one, as sent, is its title."""
+        return phone_html(obj.phone)
+
+    @admin.display(description=_("Local form"))
+    def phone_local_form(self, obj):
+        return format_local(obj.phone)
 
     @admin.display(description=_("Meaning"))
     def explained_error(self, obj):

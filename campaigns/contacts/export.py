@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from providers.shared.phones import format_local
 from providers.shared.text import csv_safe
 
 
@@ -38,8 +39,11 @@ def contacts_attribute_keys(*, queryset: QuerySet, limit: int = 200) -> list[str
 def contacts_export_rows(*, queryset: QuerySet) -> Iterator[list[str]]:
     """Header then one row per contact, every cell injection-safe; streamed in chunks."""
     keys = contacts_attribute_keys(queryset=queryset)
+    # The phone as stored (international, what an import reads back and providers are sent),
+    # then as people write it in its country.
     yield [
         _("phone"),
+        _("phone (local)"),
         _("name"),
         *keys,
         _("opted out of"),
@@ -57,6 +61,7 @@ def contacts_export_rows(*, queryset: QuerySet) -> Iterator[list[str]]:
         opted = " ".join(sorted(o.channel_kind for o in c.opt_outs.all()))
         yield [
             csv_safe(c.phone),
+            csv_safe(format_local(c.phone)),
             csv_safe(c.name),
             *(csv_safe(attrs.get(k, "")) for k in keys),
             opted,

@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message
+from providers.shared.phones import format_local
 from providers.shared.text import csv_safe
 
 EXPORT_FIELDS = (
@@ -26,8 +27,14 @@ EXPORT_FIELDS = (
     "failed_at",
     "provider_message_id",
 )
-# The column names of EXPORT_FIELDS, "contact__name" shown as "name".
-EXPORT_HEADER = [f.removeprefix("contact__") for f in EXPORT_FIELDS]
+# The column names of EXPORT_FIELDS, "contact__name" shown as "name", and after the phone as
+# stored and sent (international: 84912345678) the phone as people write it in its country
+# ("0912 345 678", "012 345 678"): phone_local, in both exports.
+EXPORT_HEADER = [
+    EXPORT_FIELDS[0],
+    "phone_local",
+    *(f.removeprefix("contact__") for f in EXPORT_FIELDS[1:]),
+]
 
 
 def campaign_export_queryset(*, campaign: Campaign) -> QuerySet:
@@ -44,17 +51,21 @@ def campaign_export_rows(*, campaign: Campaign) -> Iterator[str]:
     w.writerow(EXPORT_HEADER)
     yield "\ufeff" + buf.getvalue()
     qs = campaign_export_queryset(campaign=campaign)
-    for row in qs.iterator(chunk_size=2000):
+    for phone, *rest in qs.iterator(chunk_size=2000):
         buf.seek(0)
         buf.truncate()
         w.writerow(
             [
-                csv_safe(
-                    timezone.localtime(v).strftime("%Y-%m-%d %H:%M:%S")
-                    if hasattr(v, "tzinfo") and v
-                    else v
-                )
-                for v in row
+                csv_safe(phone),
+                csv_safe(format_local(phone)),
+                *(
+                    csv_safe(
+                        timezone.localtime(v).strftime("%Y-%m-%d %H:%M:%S")
+                        if hasattr(v, "tzinfo") and v
+                        else v
+                    )
+                    for v in rest
+                ),
             ]
         )
         yield buf.getvalue()

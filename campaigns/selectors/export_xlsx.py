@@ -7,6 +7,7 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from campaigns.selectors.export import EXPORT_HEADER, campaign_export_queryset
 from providers.errors import explain
+from providers.shared.phones import format_local
 from providers.shared.text import csv_safe
 
 # The CSV's columns, with the translated meaning of the error code after the code.
@@ -50,6 +51,7 @@ def campaign_export_xlsx(*, campaign: Campaign, fileobj) -> int:
         ws.append(
             [
                 csv_safe(phone),
+                csv_safe(format_local(phone)),
                 csv_safe(name),
                 status,
                 csv_safe(code),

@@ -202,7 +202,7 @@ def test_contact_changelist_filters_export_and_actions(admin_client):
     export = admin_client.get(reverse("admin:campaigns_contact_export"), {"list": hn.pk})
     text = b"".join(export.streaming_content).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert len(rows) == 2 and rows[1][:3] == ["84987654321", "'=cmd", "Huế"]
+    assert len(rows) == 2 and rows[1][:4] == ["84987654321", "0987 654 321", "'=cmd", "Huế"]
 
     admin_client.post(url, {"action": "opt_out_all", "_selected_action": [a.pk]})
     assert a.opt_outs.filter(channel_kind=OptOut.ALL).exists()

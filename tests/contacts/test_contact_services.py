@@ -233,11 +233,28 @@ def test_export_is_injection_safe_and_has_attribute_columns():
         text = "".join(contacts_export_csv(queryset=Contact.objects.all()))
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[0] == ["phone", "name", "city", "note", "tier", "opted out of", "source", "created"]
+    assert rows[0] == [
+        "phone",
+        "phone (local)",
+        "name",
+        "city",
+        "note",
+        "tier",
+        "opted out of",
+        "source",
+        "created",
+    ]
     first = rows[1]
-    assert first[:5] == ["84987654321", '\'=HYPERLINK("http://x")', "Huế", "'@SUM(1)", ""]
-    assert first[5] == "all sms"
-    assert rows[2][1] == "'-Minus"
+    assert first[:6] == [
+        "84987654321",
+        "0987 654 321",
+        '\'=HYPERLINK("http://x")',
+        "Huế",
+        "'@SUM(1)",
+        "",
+    ]
+    assert first[6] == "all sms"
+    assert rows[2][2] == "'-Minus"
     assert len(rows) == 3
 
 
