@@ -1,6 +1,7 @@
 """Provider accounts, Zalo OAs and channels in the admin: write-only credentials, the account
 actions (test, sync OAs, register the webhook URL, and those rooms above add, such as templates_app's
-"Sync templates"), a reply page for conversations and a Zalo consent page for channels. Each action
+"Sync templates"), a reply page for conversations; the MMP pages of a channel (provider information,
+Zalo consent) are providers/admin_mmp.py's. Each action
 calls a service of providers/services.py and shows its sentence, or its refusal as an error."""
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from providers import services
+from providers.admin_mmp import MmpChannelAdminMixin
 from providers.models import Channel, OfficialAccount, ProviderAccount, secret_destinations
 from providers.registry import PROVIDERS
 from providers.shared.errors import Refused
-from providers.shared.phones import normalize_phone
 
 ALL_SECRET_FIELDS = sorted({f for cls in PROVIDERS.values() for f in cls.secret_fields})
 
@@ -144,16 +147,6 @@ class ReplyForm(forms.Form):
     text = forms.CharField(label=_("Reply"), widget=forms.Textarea(attrs={"rows": 4}))
 
 
-class ConsentForm(forms.Form):
-    phone = forms.CharField(label=_("Phone"), max_length=32)
-
-    def clean_phone(self):
-        result = normalize_phone(self.cleaned_data["phone"])
-        if not result.ok:
-            raise forms.ValidationError(result.error)
-        return result.phone
-
-
 def _run(modeladmin, request, label: str, service: Callable[..., str], **kwargs) -> bool:
     """Call a service and show its sentence, or its refusal as an error; True if it succeeded."""
     try:
@@ -171,7 +164,13 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "is_active", "rate_limit", "last_callback_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name"]
-    readonly_fields = ["webhook_url_display", "last_callback_at", "secrets_status", "tools"]
+    readonly_fields = [
+        "webhook_url_display",
+        "last_callback_at",
+        "secrets_status",
+        "tools",
+        "reconciliation_status",
+    ]
     inlines = [OfficialAccountInline]
 
     @property
@@ -202,6 +201,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
                 },
             ),
             (_("Webhook"), {"fields": ["webhook_url_display", "last_callback_at"]}),
+            (_("Reconciliation"), {"fields": ["reconciliation_status"]}),
             (_("Tools"), {"fields": ["tools"]}),
         ]
 
@@ -226,6 +226,24 @@ class ProviderAccountAdmin(admin.ModelAdmin):
             "{}</button>",
             url,
             _("Copy"),
+        )
+
+    @admin.display(description=_("Status lookups"))
+    def reconciliation_status(self, obj):
+        """Set by reconciliation (providers.services.account_reconciliation_note) when the
+        account's status lookup cannot be made: messages it could not ask about stay unknown."""
+        if not obj.pk or not obj.reconciliation_unavailable:
+            return _("No status lookup of this account has been refused.")
+        return format_html(
+            '<p class="errornote" id="reconciliation-unavailable">{}</p><p>{}</p>',
+            _("Reconciliation is unavailable for this account (seen {time}).").format(
+                time=date_format(
+                    timezone.localtime(obj.reconciliation_checked_at), "DATETIME_FORMAT"
+                )
+                if obj.reconciliation_checked_at
+                else "-"
+            ),
+            obj.reconciliation_unavailable,
         )
 
     @admin.display(description=_("Stored credentials"))
@@ -342,49 +360,17 @@ class OfficialAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(MmpChannelAdminMixin, admin.ModelAdmin):
+    """Channels; MMP channels also get the provider's information and Zalo consent pages
+    (providers/admin_mmp.py)."""
+
     list_display = ["name", "kind", "account", "official_account", "is_active"]
     list_filter = ["kind", "account", "is_active"]
     search_fields = ["name", "external_id"]
     list_select_related = ["account", "official_account"]
     actions = ["check_channel"]
 
-    def get_urls(self):
-        return [
-            path(
-                "<path:object_id>/zalo-consent/",
-                self.admin_site.admin_view(self.consent_view),
-                name="providers_channel_zalo_consent",
-            ),
-            *super().get_urls(),
-        ]
-
     @admin.action(description=_("Check channel status at the provider"), permissions=["change"])
     def check_channel(self, request, queryset):
         for channel in queryset.select_related("account"):
             _run(self, request, channel.name, services.channel_check, channel=channel)
-
-    def consent_view(self, request, object_id):
-        channel = get_object_or_404(Channel.objects.select_related("account"), pk=object_id)
-        if not self.has_change_permission(request, channel):
-            raise PermissionDenied
-        form = ConsentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            _run(
-                self,
-                request,
-                channel.name,
-                services.channel_zalo_consent_check,
-                channel=channel,
-                phone=form.cleaned_data["phone"],
-            )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": channel,
-            "title": _("Zalo consent status"),
-            "intro": _("Asks the provider whether this phone has granted consent on the channel."),
-            "form": form,
-            "submit_label": _("Check consent"),
-        }
-        return TemplateResponse(request, "admin/providers/action_form.html", context)

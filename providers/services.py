@@ -147,16 +147,6 @@ def channel_check(*, channel: Channel) -> str:
         )
 
 
-def channel_zalo_consent_check(*, channel: Channel, phone: str) -> str:
-    with _provider_for(channel.account) as provider:
-        if not hasattr(provider, "check_zalo_consent"):
-            raise Refused(_("This provider has no Zalo consent check."), code="not_supported")
-        answer = provider.check_zalo_consent(channel_id=channel.external_id, phone=phone)
-        return _("Consent status for {phone}: {answer}").format(
-            phone=phone, answer=_short(answer, provider.secret_values())
-        )
-
-
 def inbound_reply(
     *, account: ProviderAccount, channel_external_id: str, conversation_id: str, text: str
 ) -> str:
@@ -203,7 +193,9 @@ def account_settings_errors(*, kind: str, settings: object) -> list[str]:
     choices = {
         "mode": ("shop", "partner"),
         "environment": ("production", "sandbox", "dev"),
-        "sending_mode": ("default", "tag3") if kind == "etelecom" else ("1", "3"),
+        # eSMS: "" = SendingMode not sent (seed 003 does not list it).
+        "sending_mode": ("default", "tag3") if kind == "etelecom" else ("", "1", "3"),
+        "path_prefix": ("v1", "api"),
         "api_version": ("v4", "v6"),
         "phone_format": ("international", "local", "plus"),
     }
@@ -217,3 +209,19 @@ def account_settings_errors(*, kind: str, settings: object) -> list[str]:
     if "http" in settings and not isinstance(settings["http"], dict):
         errors.append(_("Setting http must be a JSON object (connect_timeout, read_timeout)."))
     return errors
+
+
+def account_reconciliation_note(*, account_id: int, note: str | None) -> None:
+    """What a status lookup said about the account's lookup itself (StatusEvent.lookup_note):
+    a reason = reconciliation is unavailable (the account page says so, with the reason); "" =
+    the lookup answered, the notice goes; None = nothing to record. Written only on a change."""
+    if note is None:
+        return
+    note = note[:1000]
+    changed = (
+        ProviderAccount.objects.filter(pk=account_id)
+        .exclude(reconciliation_unavailable=note)
+        .update(reconciliation_unavailable=note, reconciliation_checked_at=timezone.now())
+    )
+    if changed and note:
+        logger.warning("account %s: reconciliation unavailable: %s", account_id, note)

@@ -23,6 +23,7 @@ from providers.admin import provider_account_action_add
 from providers.models import Channel, ProviderAccount
 from providers.shared.errors import Refused
 from providers.shared.phones import normalize_phone
+from templates_app.admin_mmp import MmpTemplateAdminMixin
 from templates_app.models import Template, TemplateParam
 from templates_app.params import template_params, template_params_from_body
 from templates_app.preview import PICKS, recipient_source, template_preview
@@ -76,7 +77,7 @@ class TemplateParamInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(MmpTemplateAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/templates_app/template/change_form.html"
     change_list_template = "admin/templates_app/template/change_list.html"
     list_display = [

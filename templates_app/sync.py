@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from providers.base import BaseProvider, ProviderError
 from providers.errors import explain
-from providers.models import ChannelKind, OfficialAccount, ProviderAccount
+from providers.models import Channel, ChannelKind, OfficialAccount, ProviderAccount
 from templates_app.content import html_to_text
 from templates_app.models import Template
 from templates_app.param_types import param_type_from_provider
@@ -305,11 +305,22 @@ def _templates_fetch(
     whether every call and item succeeded)."""
     oas = {oa.oa_id: oa for oa in OfficialAccount.objects.filter(account=account)}
     scopes: list[tuple[str, OfficialAccount | None]] = [(oa_id, oa) for oa_id, oa in oas.items()]
-    if not scopes:
-        scopes = [("", None)]
     seen: set[str] = set()
     complete = True
     provider = account.get_provider()
+    kinds: dict[str, str] = {}
+    if not scopes and getattr(provider, "templates_per_channel", False):
+        # MMP templates belong to a channel: ask for each channel's publicId; a template whose
+        # answer names no channel kind takes its channel's.
+        kinds = dict(
+            Channel.objects.filter(account=account, is_active=True)
+            .exclude(external_id="")
+            .order_by("pk")
+            .values_list("external_id", "kind")
+        )
+        scopes = [(channel_id, None) for channel_id in kinds]
+    if not scopes:
+        scopes = [("", None)]
     try:
         for oa_id, oa in scopes:
             try:
@@ -325,6 +336,10 @@ def _templates_fetch(
                 )
                 continue
             for item in items or []:
+                if kinds.get(oa_id) and isinstance(item, dict) and not item.get("channel_kind"):
+                    # The channel the answer names, if it is one of ours; else the one asked.
+                    kind = kinds.get(str(item.get("oa_id") or "")) or kinds[oa_id]
+                    item = {**item, "channel_kind": kind}
                 template_id = _template_store(
                     account=account, item=item, oas=oas, scope_oa=oa, now=now, report=report
                 )
@@ -375,6 +390,11 @@ def _templates_mark_vanished(
     """After a complete listing: synced templates the provider no longer lists are deleted. An
     empty listing marks nothing (more often an outage than a purge)."""
     synced = Template.objects.filter(account=account, synced_at__isnull=False)
+    if _lists_only_approved(account):
+        _templates_ask_unlisted(
+            account=account, unlisted=synced.exclude(provider_template_id__in=seen), report=report
+        )
+        return
     if not seen:
         if synced.exists():
             report.warnings.append(
@@ -390,6 +410,58 @@ def _templates_mark_vanished(
             synced_at=now,
         )
         report.marked_deleted.append(template.name)
+
+
+def _lists_only_approved(account: ProviderAccount) -> bool:
+    """Does the provider list only its approved templates (MMP's Get List Approved Template)?
+    Then a template it does not list is not gone: it may be pending, rejected or disabled."""
+    return hasattr(account.provider_class, "template_fetch")
+
+
+def _templates_ask_unlisted(*, account: ProviderAccount, unlisted, report: SyncReport) -> None:
+    """Ask Get Template about each synced template the approved list left out (not those
+    already rejected or deleted), and keep its approval state current. An error or a status
+    Loa does not know changes nothing and is reported: the path is assumed, so its 404 proves
+    nothing about the template."""
+    asked = list(unlisted.exclude(status__in=[S.DELETED, S.REJECTED]).order_by("pk"))
+    if not asked:
+        return
+    provider = account.get_provider()
+    try:
+        for template in asked:
+            try:
+                state = provider.template_fetch(template_id=template.provider_template_id)
+            except Exception as exc:  # reported in words; the other templates are still asked
+                if not isinstance(exc, ProviderError):
+                    logger.exception("template_fetch failed for template %s", template.pk)
+                report.warnings.append(
+                    _("Could not get template {name} (not in the approved list): {error}").format(
+                        name=template.name, error=provider_error_text(exc)
+                    )
+                )
+                continue
+            if state.status is None:
+                report.warnings.append(
+                    _(
+                        "Template {name}: the provider's status “{value}” is not one Loa knows; "
+                        "unchanged."
+                    ).format(name=template.name, value=state.provider_status)
+                )
+                continue
+            if state.status == template.status:
+                continue
+            now = timezone.now()
+            Template.objects.filter(pk=template.pk).update(
+                status=state.status,
+                status_reason=state.reason[:300],
+                status_changed_at=now,
+                synced_at=now,
+            )
+            report.updated += 1
+            if state.status in UNUSABLE and template.status not in UNUSABLE:
+                report.newly_unusable.append(template.name)
+    finally:
+        provider.close()
 
 
 def _templates_announce_unusable(*, account: ProviderAccount, report: SyncReport) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _g
 
+from providers import reach as reach_
 from providers import zalo
 from providers.base import (
     BaseProvider,
@@ -31,17 +32,18 @@ from providers.mmp.assumed import (
     CAN_PROVE_ABSENCE,
     DEDUPES_CLIENT_MESSAGE_ID,
     DEFAULT_SETTINGS,
-    EMAIL_STATUSES,
 )
 from providers.mmp.bodies import deep_merge, fill_path, pluck, render
 from providers.mmp.callbacks import status_of, webhook_parse
+from providers.mmp.channels import MmpChannelsMixin
 from providers.mmp.manage import MmpManageMixin
+from providers.mmp.templates import MmpTemplatesMixin
 from providers.shared.phones import to_local
 
 A, C = ErrorClass.AMBIGUOUS, ErrorClass.CONFIGURATION
 
 
-class MmpProvider(MmpManageMixin, BaseProvider):
+class MmpProvider(MmpTemplatesMixin, MmpChannelsMixin, MmpManageMixin, BaseProvider):
     """The MMP platform. Subclasses set the kind, label and per-operator defaults."""
 
     kind = ""
@@ -171,13 +173,19 @@ class MmpProvider(MmpManageMixin, BaseProvider):
                 or message.email
             ),
             "email_from": self.settings.get("email_from") or "",
-            "application_id": (self.settings.get("application_ids") or {}).get(
-                message.channel_kind
-            ),
+            "application_id": self._application_id(message),
             "channel_kind": message.channel_kind,
             "oa_id": message.oa_id,
             "test_mode": message.test_mode,
         }
+
+    def _application_id(self, message: OutboundMessage) -> Any:
+        """The channel's applicationId (Channel.settings, carried by the message), else the
+        account's `application_ids` by kind: seed 000 documents 1 viber, 10 viber bot, 3 sms
+        (VNA); seed 001 (Metfone) lists 1 and 10 only, so Metfone's 3 = sms is inferred."""
+        if message.application_id is not None:
+            return message.application_id
+        return (self.settings.get("application_ids") or {}).get(message.channel_kind)
 
     # ---- sending (Broadcast Message / Send Mail) ---------------------------------------------------
     def send(self, message: OutboundMessage) -> SendResult:
@@ -253,13 +261,19 @@ class MmpProvider(MmpManageMixin, BaseProvider):
         try:
             data = self.call("message_status", values)
         except ProviderError as exc:
-            if exc.code != "http_404":
+            # The 404 rule (assumed.py, setting `unproven_http_statuses`): these statuses at
+            # our assumed path say nothing about the message.
+            unproven = {f"http_{s}" for s in self.settings.get("unproven_http_statuses") or []}
+            if exc.code not in unproven:
                 raise
             return StatusEvent.unproven(
                 _g(
-                    "Get Message Status answered HTTP 404 at {path}, a path Loa assumed (the MMP "
-                    "documentation is not public): that proves nothing about this message."
-                ).format(path=self._url("message_status", values)[1].split("?")[0]),
+                    "Get Message Status answered HTTP {status} at {path}, a path Loa assumed (the "
+                    "MMP documentation is not public): that proves nothing about this message."
+                ).format(
+                    status=exc.code.removeprefix("http_"),
+                    path=self._url("message_status", values)[1].split("?")[0],
+                ),
                 provider_message_id=provider_message_id,
                 idempotency_key=idempotency_key,
             )
@@ -324,7 +338,7 @@ class MmpProvider(MmpManageMixin, BaseProvider):
             if not isinstance(row, dict):
                 continue
             raw_status = str(pluck(row, responses.get("status", [])) or "").upper()
-            status = EMAIL_STATUSES.get(raw_status, EventStatus.UNKNOWN)
+            status = self._email_status_of(raw_status)
             if status == EventStatus.UNKNOWN:
                 continue
             events.append(
@@ -337,6 +351,15 @@ class MmpProvider(MmpManageMixin, BaseProvider):
                 )
             )
         return events
+
+    def _email_status_of(self, raw: str) -> EventStatus:
+        """An EmailStatus value through the `email_statuses` setting (assumed.py); a value it
+        does not map, or maps to something that is not a status of ours, is UNKNOWN."""
+        table = {str(k).upper(): v for k, v in (self.settings.get("email_statuses") or {}).items()}
+        try:
+            return EventStatus(str(table.get(raw) or EventStatus.UNKNOWN.value).lower())
+        except ValueError:
+            return EventStatus.UNKNOWN
 
     def list_templates(self, *, oa_id: str = "") -> list[dict]:
         """Get List Approved Template (ResponseListApproveTemplate). `oa_id` is the channel
@@ -462,6 +485,17 @@ class VnaMmpProvider(MmpProvider):
     label = "VNA MMP (multi-channel)"
     # The VNA table of contents lists every operation, Zalo consent and Email included (seed 000).
     channel_kinds = ("zalo_zns", "sms", "viber", "viber_bot", "rcs", "whatsapp", "email")
+    # Who each channel reaches (providers/reach.py): the seeds name no country; VNA is a
+    # Vietnamese platform. Overridable per account: settings {"reach": {"sms": ["VN", "KH"]}}.
+    reach = {
+        "zalo_zns": reach_.ZALO,
+        "sms": reach_.only("VN", source="assumed: VNA MMP is a Vietnamese platform", assumed=True),
+        "viber": reach_.INTERNATIONAL_APP,
+        "viber_bot": reach_.INTERNATIONAL_APP,
+        "rcs": reach_.only("VN", source="assumed: the platform's country (Vietnam)", assumed=True),
+        "whatsapp": reach_.INTERNATIONAL_APP,
+        "email": reach_.EMAIL,
+    }
     default_settings = deep_merge(MmpProvider.default_settings, {"phone_format": "international"})
 
 
@@ -471,6 +505,19 @@ class MetfoneMmpProvider(MmpProvider):
     # Metfone (Cambodia) documents Broadcast Message and Get Message Status only (seed 001); the
     # other operations are the same platform's and kept available. No Zalo in Cambodia.
     channel_kinds = ("sms", "viber", "viber_bot", "rcs", "whatsapp", "email")
+    # Seed 001 is the "Metfone MMP API", Metfone a Cambodian operator: its SMS reaches Cambodian
+    # phones; whether it reaches others the seed does not say (assumed: not). Overridable per
+    # account: settings {"reach": {"sms": ["KH", "VN"]}} (providers/reach.py).
+    reach = {
+        "sms": reach_.only(
+            "KH", source="seed 001 (Metfone, a Cambodian operator); others assumed", assumed=True
+        ),
+        "viber": reach_.INTERNATIONAL_APP,
+        "viber_bot": reach_.INTERNATIONAL_APP,
+        "rcs": reach_.only("KH", source="assumed: the platform's country (Cambodia)", assumed=True),
+        "whatsapp": reach_.INTERNATIONAL_APP,
+        "email": reach_.EMAIL,
+    }
     default_settings = deep_merge(MmpProvider.default_settings, {"phone_format": "international"})
 
 

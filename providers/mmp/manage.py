@@ -2,13 +2,12 @@
 bulk campaigns, as a mixin of MmpProvider (which supplies call(), _phone(), _values() and
 _send_result()).
 
-The admin uses the reply, the consent check, channel status and channel information today
-(providers.services, and the connection test). Called by nothing yet: the eight methods
-create_template, get_template, update_template, delete_template, request_zalo_consent,
-list_bulk_campaigns, send_bulk_campaign_broadcast, send_bulk_contact_message (and channel_summary).
-They are the MMP management API awaiting issue 16's admin screens (templates, consent and channels
-in the admin); tests/providers/test_mmp.py keeps them working until then. Their request shapes are
-assumptions (providers/mmp/assumed.py).
+The admin uses the reply, the templates (create, get, update, delete, through
+providers/mmp/templates.py and templates_app/mmp.py), Zalo consent (check, request) and channel
+information and status (through providers/mmp/channels.py and providers/channels.py). Called by
+nothing yet: list_bulk_campaigns, send_bulk_campaign_broadcast, send_bulk_contact_message and
+channel_summary; tests/providers/test_mmp.py keeps them working. Every request shape here is an
+assumption (providers/mmp/assumed.py).
 """
 
 from __future__ import annotations
@@ -114,7 +113,10 @@ class MmpManageMixin:
             "name": name,
             "channel_id": channel_id,
             "template_id": template_id,
-            "application_id": (self.settings.get("application_ids") or {}).get(kind),
+            # The channel's applicationId (Channel.settings) when the recipients carry it.
+            "application_id": self._application_id(recipients[0])
+            if recipients
+            else (self.settings.get("application_ids") or {}).get(kind),
             "contacts": self._contacts(recipients),
         }
         data = self.call("bulk_campaign_broadcast", values, send=True)

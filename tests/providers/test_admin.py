@@ -215,13 +215,6 @@ def test_channel_check_and_reply_and_consent():
         account=account, channel_external_id="ch-1", conversation_id="c-1", text="Hi"
     )
     assert "r-1" in text
-    responses.add(
-        responses.GET,
-        "https://mmp.example/api/v1/channel/zalo/consent",
-        json={"consent": "GRANTED"},
-    )
-    text = services.channel_zalo_consent_check(channel=channel, phone="84901888484")
-    assert "GRANTED" in text
     with pytest.raises(Refused) as refused:
         services.inbound_reply(
             account=esms_account(), channel_external_id="x", conversation_id="y", text="z"
