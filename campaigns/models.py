@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from campaigns import notes
 from campaigns.segment_rules import segment_rules_errors
 from providers.models import Channel, ChannelKind
+from providers.shared.phones import COUNTRY_CHOICES, DEFAULT_COUNTRY, format_local
 from templates_app.models import Template
 
 
@@ -50,7 +51,9 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.phone})" if self.name else self.phone
+        # What people read (select boxes, raw-id labels, "contact" columns): the local form.
+        phone = format_local(self.phone)
+        return f"{self.name} ({phone})" if self.name else phone
 
     # Attribute keys an import gives an email column ("Email", "E-mail", "Địa chỉ email", "Mail":
     # campaigns.contacts.importing.mapping.slugify_header), in the order they are read.
@@ -109,6 +112,18 @@ class ContactList(models.Model):
         Contact, through="ContactListMembership", related_name="lists"
     )
     contact_count = models.PositiveIntegerField(_("contacts"), default=0, editable=False)
+    # Where a phone written without its calling code (0971234567, valid in both countries) is
+    # read when an import into this list does not choose.
+    default_country = models.CharField(
+        _("read local numbers as"),
+        max_length=2,
+        choices=COUNTRY_CHOICES,
+        default=DEFAULT_COUNTRY,
+        help_text=_(
+            "The country of phones written without +84/+855 (like 0971 234 567) in imports "
+            "into this list, unless the import chooses another."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -184,6 +199,12 @@ class ContactImport(models.Model):
     duplicate_count = models.PositiveIntegerField(_("duplicates"), default=0)
     invalid_count = models.PositiveIntegerField(_("invalid"), default=0)
     legacy_rewritten_count = models.PositiveIntegerField(_("legacy numbers rewritten"), default=0)
+    # Where local-format phones are read; blank: the list's default_country.
+    country = models.CharField(
+        _("local numbers read as"), max_length=2, choices=COUNTRY_CHOICES, blank=True
+    )
+    # Rows taken (imported, merged or duplicate) per country of their phone: {"VN": n, "KH": m}.
+    country_counts = models.JSONField(_("rows per country"), default=dict, blank=True)
     warnings = models.JSONField(_("warnings"), default=list, blank=True)
     # The uploader's language: the worker writes the warnings and the refused rows' reasons in
     # it (they are stored text, shown to that person).
@@ -511,7 +532,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.campaign_id}/{self.phone}"
+        return f"{self.campaign_id}/{format_local(self.phone)}"
 
 
 class MessageAttempt(models.Model):

@@ -25,6 +25,8 @@ from django.conf import settings
 from django.utils.translation import gettext as _g
 
 from providers import http, ratelimit
+from providers.reach import Reach
+from providers.reach import resolve as resolve_reach
 from providers.redact import redact_data, redact_text
 
 logger = logging.getLogger("loa.providers")
@@ -84,6 +86,14 @@ class OutboundMessage:
     content: str = ""  # free text for SMS/Viber/email channels
     subject: str = ""
     email: str = ""  # email channels: the recipient's address (the contact's email attribute)
+    # The campaign's name: eSMS's `campaignid` ("The campaign name of request", seed 003).
+    campaign_name: str = ""
+    # MMP applicationId of the channel (Channel.settings["application_id"]); None = the
+    # account's `application_ids` by channel kind.
+    application_id: int | None = None
+    # The template's price per message as Loa knows it (Template.price): only the sandbox reads
+    # it, to charge what the real provider would (a fixed 300 made every cost figure false).
+    price: Decimal | None = None
 
 
 @dataclass
@@ -154,6 +164,11 @@ class StatusEvent:
     raw: Any = None
     # Never set by hand: use StatusEvent.absent (see the class docstring).
     proven_absent: bool = False
+    # What this answer says about the account's lookup itself (shown on the account page):
+    # None = nothing; "" = the lookup answered in its documented shape (it works); a reason =
+    # the lookup is unavailable for this account (an assumed path answered 404). The message
+    # stays `unknown` either way: see StatusEvent.unavailable.
+    lookup_note: str | None = None
 
     @classmethod
     def absent(cls, *, provider_message_id: str = "", idempotency_key: str = "") -> StatusEvent:
@@ -180,6 +195,20 @@ class StatusEvent:
             raw=raw,
         )
 
+    @classmethod
+    def unavailable(
+        cls, reason: str, *, provider_message_id: str = "", idempotency_key: str = ""
+    ) -> StatusEvent:
+        """The lookup itself cannot be made at this account (a path Loa assumed answered 404):
+        unproven for the message, which stays `unknown` and visible, and `reason` is kept on
+        the account, whose page says reconciliation is unavailable (never a configuration
+        error that pauses a campaign over a path nobody documented)."""
+        event = cls.unproven(
+            reason, provider_message_id=provider_message_id, idempotency_key=idempotency_key
+        )
+        event.lookup_note = event.error_message
+        return event
+
 
 @dataclass
 class InboundEvent:
@@ -189,6 +218,9 @@ class InboundEvent:
     text: str
     phone: str = ""
     name: str = ""
+    # The contact's country when the provider says it (MMP: contact.country, "VN", seed 000):
+    # where a phone written without its calling code is read.
+    country: str = ""
     channel_external_id: str = ""
     provider_message_id: str = ""
     occurred_at: datetime | None = None
@@ -278,6 +310,10 @@ class BaseProvider:
     # Non-secret per-account settings with their defaults (overridable in the admin as JSON).
     default_settings: ClassVar[dict[str, Any]] = {}
     channel_kinds: ClassVar[tuple[str, ...]] = ("zalo_zns",)
+    # Who each channel kind reaches, {kind: Reach} with the source of each row
+    # (providers/reach.py; docs/PROVIDERS.md "Who a channel reaches"). Read through reach_for,
+    # which applies the account's settings["reach"] override.
+    reach: ClassVar[dict[str, Reach]] = {}
     # True when the provider itself refuses a second request with the same idempotency key, so an
     # ambiguous send may be retried safely (eSMS RequestId: code 124 within 24 h).
     dedupes_idempotency_key: ClassVar[bool] = False
@@ -290,6 +326,12 @@ class BaseProvider:
     can_prove_absence: ClassVar[bool] = False
     # Does this provider make HTTP calls at all? (the sandbox does not)
     uses_http: ClassVar[bool] = True
+
+    @classmethod
+    def reach_for(cls, channel_kind: str, account_settings: dict | None = None) -> Reach:
+        """The countries this provider's `channel_kind` reaches for an account with these
+        settings (a class method: the pre-flight needs no secrets)."""
+        return resolve_reach(cls.reach, channel_kind, account_settings)
 
     def __init__(self, config: AccountConfig):
         self.config = config

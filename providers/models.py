@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from providers import crypto
 from providers.base import AccountConfig, BaseProvider, url_may_carry_secrets
+from providers.reach import reach_override_errors
 from providers.registry import get_provider_class, provider_choices
 from providers.sandbox.outbox import SandboxCallback  # noqa: F401 - Django registers it from here
 
@@ -91,6 +92,15 @@ class ProviderAccount(models.Model):
     last_callback_at = models.DateTimeField(
         _("last callback"), null=True, blank=True, editable=False
     )
+    # Set by reconciliation when the account's status lookup cannot be made (an assumed path
+    # answered 404: StatusEvent.unavailable), cleared when it answers again; the account page
+    # says so. Messages it could not look up stay `unknown`, visible on their campaign.
+    reconciliation_unavailable = models.TextField(
+        _("reconciliation unavailable"), blank=True, default="", editable=False
+    )
+    reconciliation_checked_at = models.DateTimeField(
+        _("reconciliation checked at"), null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -116,6 +126,13 @@ class ProviderAccount(models.Model):
             errors["base_url"] = rule
         if any(not url_may_carry_secrets(u) for u in settings_urls(self.settings)):
             errors["settings"] = rule
+        # settings["reach"]: who each channel kind reaches (providers/reach.py); refused here,
+        # ignored at send time if it got in some other way.
+        reach_errors = reach_override_errors(
+            self.settings.get("reach") if isinstance(self.settings, dict) else None
+        )
+        if reach_errors and "settings" not in errors:
+            errors["settings"] = reach_errors
         if errors:
             raise ValidationError(errors)
 
@@ -240,6 +257,18 @@ class Channel(models.Model):
         help_text=_("MMP publicId/channelId; empty for Zalo ZNS via eTelecom/eSMS."),
     )
     sender = models.CharField(_("sender / brandname"), max_length=100, blank=True)
+    # Named options of this channel (CHANNEL_SETTINGS); unknown keys are refused on save.
+    settings = models.JSONField(
+        _("settings"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'Channel options as JSON. MMP: {"application_id": 3}, the applicationId sent with '
+            "this channel's broadcasts (seed 000 documents 1 viber, 10 viber bot, 3 sms for "
+            "VNA; for Metfone 3 = sms is inferred). Empty: the account's application_ids by "
+            "channel kind. See docs/PROVIDERS.md."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -250,3 +279,45 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        super().clean()
+        errors = channel_settings_errors(self.settings)
+        if errors:
+            raise ValidationError({"settings": errors})
+
+    @property
+    def application_id(self) -> int | None:
+        """MMP applicationId of this channel, or None (the account's default by kind)."""
+        value = (
+            (self.settings or {}).get("application_id") if isinstance(self.settings, dict) else None
+        )
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# The keys a Channel's settings may hold, with what each means (docs/PROVIDERS.md).
+CHANNEL_SETTINGS = {
+    "application_id": _("MMP applicationId (integer) sent with this channel's broadcasts."),
+}
+
+
+def channel_settings_errors(value) -> list[str]:
+    """What is wrong with a channel's settings JSON, in words."""
+    if value in (None, ""):
+        return []
+    if not isinstance(value, dict):
+        return [str(_('Channel settings must be a JSON object, like {"application_id": 3}.'))]
+    errors = []
+    unknown = sorted(set(value) - set(CHANNEL_SETTINGS))
+    if unknown:
+        errors.append(
+            str(_("Unknown channel setting(s): {names}. Known: {known}.")).format(
+                names=", ".join(unknown), known=", ".join(sorted(CHANNEL_SETTINGS))
+            )
+        )
+    app_id = value.get("application_id")
+    if "application_id" in value and (
+        not isinstance(app_id, int) or isinstance(app_id, bool) or app_id < 0
+    ):
+        errors.append(str(_("Channel setting application_id must be a whole number, like 3.")))
+    return errors

@@ -39,7 +39,16 @@ from campaigns.models import (
     Segment,
 )
 from campaigns.selectors.contact import contact_messages, contact_replies
-from providers.shared.phones import normalize_phone
+from providers.admin_mmp import zalo_consent_channels, zalo_consent_links
+from providers.shared.phone_display import phone_html, phone_international
+from providers.shared.phones import (
+    COUNTRY_CHOICES,
+    DEFAULT_COUNTRY,
+    format_local,
+    normalize_phone,
+    phone_candidates,
+    phone_country,
+)
 
 
 def export_response(queryset: QuerySet, *, name: str) -> StreamingHttpResponse:
@@ -117,12 +126,31 @@ class ListFilter(admin.SimpleListFilter):
 
 
 class ContactForm(forms.ModelForm):
+    # Where a phone written without +84/+855 is read (0971234567 is valid in both countries).
+    country = forms.ChoiceField(
+        label=gettext_lazy("Read a local number as"),
+        choices=COUNTRY_CHOICES,
+        initial=DEFAULT_COUNTRY,
+        required=False,
+        help_text=gettext_lazy(
+            "For a phone written without +84 or +855; one written with it is read as written."
+        ),
+    )
+    # country is cleaned before phone, which is read in it
+    field_order = ["country", "phone"]
+
     class Meta:
         model = Contact
         fields = ["phone", "name", "attributes"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.phone and phone_country(self.instance.phone) in dict(COUNTRY_CHOICES):
+            self.initial.setdefault("country", phone_country(self.instance.phone))
+
     def clean_phone(self):
-        result = normalize_phone(self.cleaned_data.get("phone"), mobile_only=False)
+        country = self.cleaned_data.get("country") or DEFAULT_COUNTRY
+        result = normalize_phone(self.cleaned_data.get("phone"), mobile_only=False, country=country)
         if not result.ok:
             raise forms.ValidationError(result.error)
         return result.phone
@@ -154,15 +182,17 @@ def _table(headers, row_format: str, rows, *, table_id: str = ""):
 class ContactAdmin(admin.ModelAdmin):
     form = ContactForm
     change_list_template = "admin/campaigns/contact/change_list.html"
-    list_display = ["phone", "name", "source", "created_at"]
+    # The phone as marketers write it (0912 345 678), and the stored international form beside it.
+    list_display = ["local_phone", "international_phone", "name", "source", "created_at"]
     list_filter = [OptedOutFilter, ListFilter]
     # Only indexed orderings: sorting a million rows by name would scan them all.
-    sortable_by = ["phone"]
+    sortable_by = ["local_phone"]
     search_fields = ["search_text"]  # the box shows; get_search_results does the work
     search_help_text = gettext_lazy(
         "Search by name (accents optional: “nguyen” finds “Nguyễn”) or by phone (any format)."
     )
     readonly_fields = [
+        "phone_local_form",
         "source",
         "source_import",
         "source_row",
@@ -170,9 +200,12 @@ class ContactAdmin(admin.ModelAdmin):
         "updated_at",
         "sent_messages",  # shown only to those who may view messages (get_fields)
         "replies",
+        "zalo_consent",  # shown only to those who may use MMP Zalo channels (get_fields)
     ]
     fields = [
         "phone",
+        "country",
+        "phone_local_form",
         "name",
         "attributes",
         "source",
@@ -190,6 +223,27 @@ class ContactAdmin(admin.ModelAdmin):
     list_select_related = []  # nothing related is shown: no join
     actions = ["opt_out_all", "export_selected"]
 
+    @admin.display(description=gettext_lazy("phone"), ordering="phone")
+    def local_phone(self, obj):
+        return phone_html(obj.phone)
+
+    @admin.display(description=gettext_lazy("Local form"))
+    def phone_local_form(self, obj):
+        """Below the phone field, which keeps the stored international form: that is what
+        providers are sent and what tells the country (the field reads any form on save)."""
+        if obj is None or not obj.phone:
+            return "—"
+        country = dict(COUNTRY_CHOICES).get(phone_country(obj.phone), "")
+        return format_html(
+            '<strong id="contact-local-phone">{}</strong>{}',
+            format_local(obj.phone),
+            format_html(" · {}", country) if country else "",
+        )
+
+    @admin.display(description=gettext_lazy("International"))
+    def international_phone(self, obj):
+        return phone_international(obj.phone)
+
     def _shows_messages(self, request, obj) -> bool:
         # Contact staff manage contacts, not campaigns: the messages are for those who may see them.
         return obj is not None and request.user.has_perm("campaigns.view_message")
@@ -198,7 +252,18 @@ class ContactAdmin(admin.ModelAdmin):
         fields = list(self.fields)
         if self._shows_messages(request, obj):
             fields.insert(fields.index("replies"), "sent_messages")
+        if (
+            obj is not None
+            and request.user.has_perm("providers.change_channel")
+            and zalo_consent_channels()
+        ):
+            fields.append("zalo_consent")
         return fields
+
+    @admin.display(description=gettext_lazy("Zalo consent"))
+    def zalo_consent(self, obj):
+        """Links to the consent page of each MMP Zalo channel, with this contact's phone."""
+        return zalo_consent_links(obj.phone)
 
     @admin.display(description=gettext_lazy("Messages sent"))
     def sent_messages(self, obj):
@@ -303,12 +368,17 @@ class ContactListForm(forms.ModelForm):
 
     class Meta:
         model = ContactList
-        fields = ["name", "description", "tags"]
+        fields = ["name", "description", "tags", "default_country"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         tags = self.instance.tags if isinstance(self.instance.tags, list) else []
         self.initial["tags"] = ", ".join(str(t) for t in tags)
+        if "default_country" in self.fields:  # left out (a script, an old form): Vietnam
+            self.fields["default_country"].required = False
+
+    def clean_default_country(self) -> str:
+        return self.cleaned_data.get("default_country") or DEFAULT_COUNTRY
 
     def clean_tags(self) -> list[str]:
         tags: list[str] = []
@@ -353,7 +423,15 @@ class ContactListAdmin(admin.ModelAdmin):
     list_filter = [TagFilter]
     search_fields = ["name"]
     readonly_fields = ["contact_count", "created_at", "links"]
-    fields = ["name", "description", "tags", "contact_count", "created_at", "links"]
+    fields = [
+        "name",
+        "description",
+        "tags",
+        "default_country",
+        "contact_count",
+        "created_at",
+        "links",
+    ]
     actions = ["export_lists"]
 
     @admin.display(description=gettext_lazy("Tags"))
@@ -394,7 +472,7 @@ class ContactListAdmin(admin.ModelAdmin):
 @admin.register(OptOut)
 class OptOutAdmin(admin.ModelAdmin):
     change_list_template = "admin/campaigns/contact/optout_change_list.html"
-    list_display = ["contact", "channel_kind", "source", "reason", "created_at"]
+    list_display = ["contact_phone", "channel_kind", "source", "reason", "created_at"]
     list_filter = ["channel_kind", "source"]
     list_select_related = ["contact"]
     raw_id_fields = ["contact"]
@@ -409,11 +487,17 @@ class OptOutAdmin(admin.ModelAdmin):
         super().__init__(*args, **kwargs)
         self.views = OptOutViews(self)
 
+    @admin.display(description=gettext_lazy("contact"))
+    def contact_phone(self, obj):
+        contact = obj.contact
+        return format_html("{} {}", phone_html(contact.phone), contact.name)
+
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
-        phone = normalize_phone(search_term, mobile_only=False).phone
-        return queryset.filter(contact__phone=phone or search_term.strip()), False
+        # A local form (0971234567) may be Vietnamese or Cambodian: both are searched.
+        phones = phone_candidates(search_term) or [search_term.strip()]
+        return queryset.filter(contact__phone__in=phones), False
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -477,7 +561,10 @@ class SegmentAdmin(admin.ModelAdmin):
         rows = list(segment_queryset(obj).order_by("-pk").values_list("phone", "name")[:10])
         if not rows:
             return "-"
-        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} {}</li>", rows))
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join("", "<li>{} {}</li>", ((phone_html(p), n) for p, n in rows)),
+        )
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
