@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
@@ -25,8 +26,9 @@ from campaigns.engine.outage import Breaker
 from campaigns.engine.pacer import RatePacer
 from campaigns.engine.results import BatchOutcome, messages_record_results
 from campaigns.models import Campaign, Contact, Message
-from providers.base import BaseProvider, ErrorClass, OutboundMessage, SendResult
+from providers.base import BaseProvider, ErrorClass, OutboundMessage, SendOutcome, SendResult
 from providers.models import ChannelKind
+from providers.quota import oa_quota_spend
 from providers.redact import redact_text
 from templates_app.content import render_content
 
@@ -46,6 +48,9 @@ class _Plan:
     oa_id: str
     channel_external_id: str
     test_mode: bool
+    campaign_name: str = ""  # eSMS campaignid (seed 003: "The campaign name of request")
+    application_id: int | None = None  # MMP applicationId of the channel (Channel.settings)
+    price: Decimal | None = None  # the template's price (the sandbox charges it)
 
 
 def campaign_send_plan(campaign: Campaign) -> _Plan:
@@ -72,6 +77,9 @@ def campaign_send_plan(campaign: Campaign) -> _Plan:
         oa_id=channel.official_account.oa_id if channel.official_account_id else "",
         channel_external_id=channel.external_id,
         test_mode=campaign.test_mode,
+        campaign_name=campaign.name,
+        application_id=channel.application_id,
+        price=template.price if template is not None else None,
     )
 
 
@@ -103,6 +111,9 @@ def _outbound(plan: _Plan, message: Message, email: str = "") -> OutboundMessage
         content=content,
         subject=subject,
         email=email,
+        campaign_name=plan.campaign_name,
+        application_id=plan.application_id,
+        price=plan.price,
     )
 
 
@@ -162,5 +173,9 @@ def messages_send_batch(
         with ThreadPoolExecutor(max_workers=min(workers, len(messages))) as own:
             results = list(own.map(one, messages))
     outcome = messages_record_results(campaign_id=campaign.pk, results=results, breaker=breaker)
+    if campaign.channel.official_account_id:
+        # What Zalo accepted counts against the OA's daily quota now, not at the next sync.
+        accepted = sum(1 for _m, r, _c in results if r and r.outcome == SendOutcome.ACCEPTED)
+        oa_quota_spend(oa_id=campaign.channel.official_account_id, count=accepted)
     provider.after_batch()
     return outcome

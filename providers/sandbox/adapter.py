@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from providers import reach as reach_
 from providers.base import (
     BaseProvider,
     ErrorClass,
@@ -59,6 +60,15 @@ class SandboxProvider(BaseProvider):
     kind = "sandbox"
     label = gettext_lazy("Sandbox (no real sends)")
     channel_kinds = ("zalo_zns", "sms", "viber", "email")
+    # The sandbox mirrors the real rules where they hold for every provider (Zalo reaches
+    # Vietnam, Viber any country), so a demo never shows a send that a real channel would
+    # refuse; its SMS imitates no operator: the countries Loa serves.
+    reach = {
+        "zalo_zns": reach_.ZALO,
+        "sms": reach_.only("VN", "KH", source="the sandbox: the countries Loa serves"),
+        "viber": reach_.INTERNATIONAL_APP,
+        "email": reach_.EMAIL,
+    }
     uses_http = False
     dedupes_idempotency_key = True
     dedupe_window_seconds = 10 * 365 * 86400
@@ -98,6 +108,7 @@ class SandboxProvider(BaseProvider):
         steps = ["delivered", "read"] if fate == "read" else [fate]
         if fate == "sent":
             steps = []
+        fee = str(message.price) if message.price else None
         # Collected in memory (send runs in the engine's thread pool) and written in after_batch().
         with self._lock:
             self._outbox.extend(
@@ -110,7 +121,9 @@ class SandboxProvider(BaseProvider):
                         "error": code if step == "failed" else 0,
                         "message": text if step == "failed" else "Success",
                         "timestamp": int((now.timestamp() + float(delay) * (i + 1)) * 1000),
-                        "fee": "300" if step == "delivered" else None,
+                        # What the template costs (Template.price), as a real provider would
+                        # charge it on delivery; nothing when Loa knows no price.
+                        "fee": fee if step == "delivered" else None,
                     },
                 )
                 for i, step in enumerate(steps)
