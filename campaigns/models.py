@@ -574,6 +574,58 @@ class MessageAttempt(models.Model):
         return self.error or (str(self.status_code) if self.status_code else "")
 
 
+class CampaignTestSend(models.Model):
+    """A test of a campaign sent to a few numbers before the real send (the wizard's review
+    step): a real send through the campaign's channel, recorded here and shown on the campaign
+    page, never a Message (it is not counted in the campaign, its costs or its funnel). Rows
+    by user and day enforce the daily limit per user (settings.LOA["TEST_SENDS_PER_DAY"])."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", _("Accepted by the provider")
+        REFUSED = "refused", _("Refused before sending")
+        FAILED = "failed", _("Refused by the provider")
+        UNKNOWN = "unknown", _("Unknown (no clear answer)")
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="test_sends", verbose_name=_("campaign")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("sent by"),
+    )
+    phone = models.CharField(_("phone"), max_length=16)
+    # Whose data filled the parameters (None: values typed by the person).
+    contact = models.ForeignKey(
+        Contact,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("data of contact"),
+        db_constraint=False,
+    )
+    template_data = models.JSONField(_("values sent"), default=dict, blank=True)
+    content = models.TextField(_("text sent"), blank=True)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    provider_message_id = models.CharField(_("provider message id"), max_length=100, blank=True)
+    error_code = models.CharField(_("error code"), max_length=40, blank=True)
+    error_message = models.CharField(_("error message"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("test send")
+        verbose_name_plural = _("test sends")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "created_at"], name="testsend_user_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.phone}"
+
+
 class Lease(models.Model):
     """A named, expiring lock shared by every worker process and machine (one rate-limited driver
     per campaign, one sandbox pump)."""
