@@ -1,70 +1,221 @@
 """A segment's contacts: its rules (validated by campaigns.segment_rules) turned into a queryset
-over the contacts' attributes, and the live count the admin shows."""
+over the contacts' attributes and tags, the live count and sample the admin shows, and the
+attribute keys (with a guessed type) the rule builder offers.
+
+Text rules compare loa_fold(attribute) with the folded value: "ha noi" matches "Hà Nội" and
+"HÀ NỘI" on both databases. loa_fold, loa_number and loa_date are SQL functions: on PostgreSQL
+created by migration 0016 (plain SQL, inlined), on SQLite the Python readers of
+campaigns.segment_rules registered on every connection (connection_created below).
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.backends.signals import connection_created
+from django.db.models import BooleanField, F, FloatField, Func, Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Substr
+from django.utils import timezone
 
 from campaigns.models import Contact, ContactListMembership, OptOut, Segment
+from campaigns.segment_rules import (
+    birthday_month_days,
+    date_value,
+    fold_key,
+    fold_sql_value,
+    number_value,
+    parse_date,
+)
+from providers.shared.phones import format_local
+
+SAMPLE_SIZE = 10
+KEY_SAMPLE = 2000  # recent contacts whose attribute keys the builder offers
 
 
-def _rule_q(alias: str, op: str, value) -> Q:
-    """One rule against the annotated text of one attribute (NULL when the key is missing)."""
-    is_null = Q(**{f"{alias}__isnull": True})
-    if op == "eq":
-        return Q(**{f"{alias}__iexact": str(value)})
-    if op == "neq":
-        return is_null | (~is_null & ~Q(**{f"{alias}__iexact": str(value)}))
-    if op == "contains":
-        return Q(**{f"{alias}__icontains": str(value)})
+# ---- SQL functions -----------------------------------------------------------------------------
+
+
+# SQLite calls these once per row: the values repeat (a few cities, a few tag lists), so a
+# cache makes a count over 100,000 contacts cost dict lookups instead of Unicode work.
+@lru_cache(maxsize=8192)
+def _fold_cached(value):
+    return fold_sql_value(value)
+
+
+@lru_cache(maxsize=8192)
+def _has_tag(tags, key) -> int:
+    try:
+        return int(key in json.loads(tags or "[]"))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _sqlite_functions(sender=None, connection=None, **kwargs) -> None:
+    if connection is None or connection.vendor != "sqlite":
+        return
+    raw = connection.connection
+    raw.create_function("loa_fold", 1, _fold_cached, deterministic=True)
+    raw.create_function("loa_number", 1, number_value, deterministic=True)
+    raw.create_function("loa_date", 1, date_value, deterministic=True)
+    raw.create_function("loa_has_tag", 2, _has_tag, deterministic=True)
+
+
+connection_created.connect(_sqlite_functions, dispatch_uid="loa_segment_sqlite_functions")
+
+
+def ensure_sql_functions() -> None:
+    """The SQLite functions on a connection opened before this module was imported."""
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        _sqlite_functions(connection=connection)
+
+
+class Fold(Func):
+    function = "loa_fold"
+    output_field = TextField()
+
+
+class NumberOf(Func):
+    function = "loa_number"
+    output_field = FloatField()
+
+
+class DateOf(Func):
+    function = "loa_date"
+    output_field = TextField()
+
+
+class HasTagSQLite(Func):
+    function = "loa_has_tag"
+    output_field = BooleanField()
+
+
+# ---- rules -> Q --------------------------------------------------------------------------------
+
+
+def _values(value) -> list[str]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [k for k in (fold_key(v) for v in items) if k]
+
+
+def _tag_q(qs_alias: dict, name: str, value) -> Q:
+    key = fold_key(value)
+    if connection.vendor == "postgresql":
+        # tags @> '["vip"]', with the predicate of the partial GIN index of migration 0016
+        # (contacts with tags) repeated: without it the planner may not use that index.
+        return Q(tags__contains=[key]) & ~Q(tags=[])
+    qs_alias[name] = HasTagSQLite(F("tags"), Value(key))
+    return Q(**{name: True})
+
+
+def _rule_q(aliases: dict, name: str, rule: dict) -> Q:
+    """One rule as a Q over annotations it adds to `aliases` (named from `name`).
+
+    Attribute names are used as JSON keys through KeyTextTransform, never as lookup strings, so
+    a key such as "a__b" cannot turn into another lookup."""
+    op, value = rule["op"], rule.get("value")
+    if op == "has_tag":
+        return _tag_q(aliases, name, value)
+    if op == "not_has_tag":
+        return ~_tag_q(aliases, name, value)
+    raw = KeyTextTransform(str(rule["attribute"]), "attributes")
+    if op in ("gt", "gte", "lt", "lte"):
+        aliases[name] = NumberOf(raw)
+        return Q(**{f"{name}__{op}": number_value(value)})
+    if op in ("before", "after", "on", "last_days", "birthday_days"):
+        aliases[name] = DateOf(raw)
+        if op in ("before", "after", "on"):
+            lookup = {"before": "lt", "after": "gt", "on": "exact"}[op]
+            return Q(**{f"{name}__{lookup}": parse_date(value).isoformat()})
+        today = timezone.localdate()
+        days = int(number_value(value))
+        if op == "last_days":
+            since = (today - timedelta(days=days)).isoformat()
+            return Q(**{f"{name}__gte": since, f"{name}__lte": today.isoformat()})
+        aliases[f"{name}_md"] = Substr(F(name), 6, 5)
+        return Q(**{f"{name}_md__in": birthday_month_days(today, days)})
+    aliases[name] = Fold(raw)
+    missing = Q(**{f"{name}__isnull": True})
+    if op in ("empty", "not_empty"):
+        empty = missing | Q(**{name: ""})
+        return empty if op == "empty" else ~empty
     if op == "in":
-        values = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
-        q = Q(pk__in=[])
-        for v in values:
-            q |= Q(**{f"{alias}__iexact": str(v)})
-        return q
-    # iexact "", not exact "": on SQLite an exact lookup on a JSON key compares JSON values
-    blank = Q(**{f"{alias}__iexact": ""})
-    if op == "empty":
-        return is_null | blank
-    if op == "not_empty":
-        return ~is_null & ~blank
+        return Q(**{f"{name}__in": _values(value)})
+    key = fold_key(value)
+    if op == "eq":
+        return Q(**{name: key})
+    if op == "neq":
+        return missing | ~Q(**{name: key})
+    if op == "contains":
+        return Q(**{f"{name}__contains": key})
+    if op == "not_contains":
+        return missing | ~Q(**{f"{name}__contains": key})
+    if op == "starts_with":
+        return Q(**{f"{name}__startswith": key})
     raise ValueError(op)
+
+
+def _join(qs: list[Q], match: str) -> Q | None:
+    combined = None
+    for q in qs:
+        if combined is None:
+            combined = q
+        elif match == Segment.Match.ANY:
+            combined |= q
+        else:
+            combined &= q
+    return combined
+
+
+def rules_q(rules, match: str, aliases: dict) -> Q | None:
+    """The rules (groups one level deep) as one Q, None when there are none."""
+    parts: list[Q] = []
+    for n, item in enumerate(rules if isinstance(rules, list) else []):
+        if isinstance(item, dict) and isinstance(item.get("rules"), list):
+            inner = [
+                _rule_q(aliases, f"seg_{n}_{m}", rule)
+                for m, rule in enumerate(item["rules"])
+                if isinstance(rule, dict) and "op" in rule
+            ]
+            q = _join(inner, item.get("match") or Segment.Match.ALL)
+            if q is not None:
+                parts.append(q)
+        elif isinstance(item, dict) and "op" in item:
+            parts.append(_rule_q(aliases, f"seg_{n}", item))
+    return _join(parts, match)
+
+
+def contacts_matching(*, rules, match: str, list_ids: list[int] | None = None) -> QuerySet:
+    """Members of any of `list_ids` (every contact when empty) whose attributes and tags match."""
+    ensure_sql_functions()
+    qs = Contact.objects.all()
+    if list_ids:
+        qs = qs.filter(
+            pk__in=ContactListMembership.objects.filter(contact_list_id__in=list_ids).values(
+                "contact_id"
+            )
+        )
+    aliases: dict = {}
+    q = rules_q(rules, match, aliases)
+    if q is not None:
+        qs = qs.alias(**aliases).filter(q)
+    return qs
 
 
 def segment_queryset(segment: Segment, *, exclude_opted_out: str | None = None) -> QuerySet:
     """The contacts of a segment: members of its lists (any list; all contacts when it has none)
     whose attributes match its rules (all of them, or any, per `segment.match`).
 
-    Attribute names are used as JSON keys through KeyTextTransform, never as lookup strings, so a
-    key such as "a__b" cannot turn into another lookup. With `exclude_opted_out` set to a channel
-    kind, contacts who refused that kind (or all channels) are left out.
+    With `exclude_opted_out` set to a channel kind, contacts who refused that kind (or all
+    channels) are left out.
     """
-    qs = Contact.objects.all()
-    if segment.pk:
-        list_ids = list(segment.contact_lists.values_list("pk", flat=True))
-        if list_ids:
-            qs = qs.filter(
-                pk__in=ContactListMembership.objects.filter(contact_list_id__in=list_ids).values(
-                    "contact_id"
-                )
-            )
-    rules = segment.rules if isinstance(segment.rules, list) else []
-    combined = None
-    for n, rule in enumerate(rules):
-        alias = f"seg_attr_{n}"
-        qs = qs.alias(**{alias: KeyTextTransform(str(rule["attribute"]), "attributes")})
-        q = _rule_q(alias, rule["op"], rule.get("value"))
-        if combined is None:
-            combined = q
-        elif segment.match == Segment.Match.ANY:
-            combined |= q
-        else:
-            combined &= q
-    if combined is not None:
-        qs = qs.filter(combined)
+    list_ids = list(segment.contact_lists.values_list("pk", flat=True)) if segment.pk else []
+    qs = contacts_matching(rules=segment.rules, match=segment.match, list_ids=list_ids)
     if exclude_opted_out:
         qs = qs.exclude(
             pk__in=OptOut.objects.filter(channel_kind__in=[exclude_opted_out, OptOut.ALL]).values(
@@ -74,9 +225,8 @@ def segment_queryset(segment: Segment, *, exclude_opted_out: str | None = None) 
     return qs
 
 
-def segment_count(segment: Segment, *, timeout_ms: int = 2000) -> int | None:
-    """The live count for the admin; None when PostgreSQL could not count within the timeout."""
-    qs = segment_queryset(segment)
+def count_within(qs: QuerySet, *, timeout_ms: int = 2000) -> int | None:
+    """qs.count(); None when PostgreSQL could not count within the timeout."""
     if connection.vendor != "postgresql":
         return qs.count()
     try:
@@ -85,3 +235,49 @@ def segment_count(segment: Segment, *, timeout_ms: int = 2000) -> int | None:
             return qs.count()
     except DatabaseError:
         return None
+
+
+def segment_count(segment: Segment, *, timeout_ms: int = 2000) -> int | None:
+    """The live count for the admin; None when PostgreSQL could not count within the timeout."""
+    return count_within(segment_queryset(segment), timeout_ms=timeout_ms)
+
+
+@dataclass
+class SegmentPreview:
+    count: int | None  # None: the count timed out
+    sample: list[dict]  # [{"name": ..., "phone": "0912 345 678"}]
+
+
+def segment_preview(*, rules, match: str, list_ids: list[int] | None = None) -> SegmentPreview:
+    """What the rule builder shows while rules change: the count and the newest matches."""
+    qs = contacts_matching(rules=rules, match=match, list_ids=list_ids)
+    count = count_within(qs)
+    rows = qs.order_by("-pk").values_list("phone", "name")[:SAMPLE_SIZE] if count != 0 else []
+    return SegmentPreview(
+        count=count, sample=[{"name": n, "phone": format_local(p)} for p, n in rows]
+    )
+
+
+def attribute_keys(*, sample: int = KEY_SAMPLE) -> list[dict]:
+    """The attribute keys of the newest `sample` contacts, each with the type its values look
+    like ("number", "date", "text"): what the builder offers (a sample, not a scan of a million
+    rows; a rarer key can still be typed)."""
+    seen: dict[str, list[str]] = {}
+    rows = Contact.objects.order_by("-pk").values_list("attributes", flat=True)[:sample]
+    for attrs in rows:
+        if not isinstance(attrs, dict):
+            continue
+        for key, value in attrs.items():
+            values = seen.setdefault(str(key), [])
+            if value not in (None, "") and len(values) < 50:
+                values.append(str(value))
+    out = []
+    for key in sorted(seen, key=str.casefold):
+        values = seen[key]
+        kind = "text"
+        if values and all(parse_date(v) for v in values):
+            kind = "date"
+        elif values and all(number_value(v) is not None for v in values):
+            kind = "number"
+        out.append({"key": key, "type": kind})
+    return out

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from campaigns.contacts.importing.mapping import tag_attribute_index
 from campaigns.contacts.importing.report import (
     ErrorReport,
     ImportCounts,
@@ -35,7 +36,9 @@ from campaigns.contacts.importing.report import (
     peak_rss_kb,
 )
 from campaigns.contacts.search import contact_search_text
+from campaigns.contacts.tags import tags_register
 from campaigns.models import Contact, ContactImport, ContactList, ContactListMembership
+from campaigns.segment_rules import MAX_TAG, fold_key, tag_names
 from providers.shared.text import csv_safe_sql
 
 logger = logging.getLogger("loa.imports")
@@ -67,6 +70,38 @@ def merge_values(
     return (old_name or name), merged
 
 
+class TagReader:
+    """A tags cell ("VIP|Online") -> its tag keys, cached per distinct cell: a file repeats a
+    few combinations, so a tagged row costs one dict lookup. Remembers each key's spelling for
+    the Tag vocabulary, registered once the file is saved."""
+
+    def __init__(self):
+        self.cache: dict[str, tuple[str, ...]] = {}
+        self.names: dict[str, str] = {}
+
+    def keys(self, cell: str) -> tuple[str, ...]:
+        keys = self.cache.get(cell)
+        if keys is None:
+            found = []
+            for name in tag_names(cell):
+                key = fold_key(name)[:MAX_TAG]
+                self.names.setdefault(key, name)
+                found.append(key)
+            keys = self.cache[cell] = tuple(found)
+        return keys
+
+    def json(self, cell: str) -> str:
+        return json.dumps(list(self.keys(cell)))
+
+    def register(self) -> None:
+        tags_register(list(self.names.values()))
+
+
+def union_tags(old, new) -> list:
+    old = [t for t in old if isinstance(t, str)] if isinstance(old, list) else []
+    return old + [t for t in new if t not in old]
+
+
 class BatchSink:
     """SQLite (and any non-PostgreSQL database): batches through the ORM, committed as they go."""
 
@@ -79,6 +114,9 @@ class BatchSink:
         self.imported = self.updated = self.duplicates = 0
         self.source = f"import:{imp.original_name}"[:255]
         self.dup_reason = dup_reason()
+        # An attribute column named like "tags"/"Nhóm khách hàng" holds tags (mapping.py).
+        self.tag_index = tag_attribute_index(keys)
+        self.tags = TagReader()
 
     def add_invalid(self, rowno: int, raw: str, reason: str) -> None:
         self.report.add(rowno, raw, reason)
@@ -92,7 +130,11 @@ class BatchSink:
             return
         self.first_row[key] = rowno
         attrs = {k: v for k, v in zip(self.keys, values, strict=True) if v}
-        self.buf.append((rowno, phone, name, attrs))
+        tags = ()
+        if self.tag_index is not None:
+            attrs.pop(self.keys[self.tag_index], None)
+            tags = self.tags.keys(values[self.tag_index])
+        self.buf.append((rowno, phone, name, attrs, tags))
         if len(self.buf) >= BATCH:
             self.flush()
 
@@ -105,7 +147,7 @@ class BatchSink:
             existing = {
                 c.phone: c
                 for c in Contact.objects.filter(phone__in=[r[1] for r in rows]).only(
-                    "id", "phone", "name", "attributes", "search_text"
+                    "id", "phone", "name", "attributes", "search_text", "tags"
                 )
             }
             # New contacts and memberships as plain parameterized INSERTs: building a model
@@ -114,7 +156,7 @@ class BatchSink:
             now = timezone.now()
             stamp = connection.ops.adapt_datetimefield_value(now)
             new, changed = [], []
-            for rowno, phone, name, attrs in rows:
+            for rowno, phone, name, attrs, tags in rows:
                 c = existing.get(phone)
                 if c is None:
                     new.append(
@@ -128,6 +170,7 @@ class BatchSink:
                             rowno,
                             stamp,
                             stamp,
+                            json.dumps(list(tags)),
                         )
                     )
                     continue
@@ -135,22 +178,30 @@ class BatchSink:
                 new_name, new_attrs = merge_values(
                     policy=policy, old_name=c.name, old_attrs=c.attributes, name=name, attrs=attrs
                 )
-                if new_name != c.name or new_attrs != c.attributes:
-                    c.name, c.attributes = new_name, new_attrs
+                # Tags are added to an existing contact unless the policy keeps it unchanged.
+                new_tags = (
+                    union_tags(c.tags, tags)
+                    if tags and policy != ContactImport.MergePolicy.KEEP
+                    else c.tags
+                )
+                if new_name != c.name or new_attrs != c.attributes or new_tags != c.tags:
+                    c.name, c.attributes, c.tags = new_name, new_attrs, new_tags
                     c.search_text = contact_search_text(new_name)
                     c.updated_at = now
                     changed.append(c)
             with connection.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO campaigns_contact (phone, name, attributes, search_text, source,"
-                    " source_import_id, source_row, created_at, updated_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    " source_import_id, source_row, created_at, updated_at, tags)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     new,
                 )
                 self.imported += len(new)
                 if changed:
                     Contact.objects.bulk_update(
-                        changed, ["name", "attributes", "search_text", "updated_at"], batch_size=500
+                        changed,
+                        ["name", "attributes", "search_text", "updated_at", "tags"],
+                        batch_size=500,
                     )
                 ids = Contact.objects.filter(phone__in=[r[1] for r in rows]).values_list(
                     "id", flat=True
@@ -167,6 +218,7 @@ class BatchSink:
         self.flush()
         with transaction.atomic():
             _recount_list(self.imp.contact_list_id)
+        self.tags.register()
         counts.imported, counts.updated, counts.duplicates = (
             self.imported,
             self.updated,
@@ -208,6 +260,12 @@ class PostgresSink:
             ["row_no", "phone", "raw", "name", "search", "reason", *self.attr_columns]
         )
         self.dups = f"{self.table}_dups"  # rows repeating an earlier row's phone
+        # The tags column (if any) is staged as the JSON list of its keys, computed here per
+        # distinct cell (TagReader); a file without one takes exactly the path it took before.
+        self.tag_index = tag_attribute_index(keys)
+        self.tags = TagReader()
+        if self.tag_index is not None:
+            self.add = self._add_tagged
         kind = "UNLOGGED" if self.parts > 1 else "TEMPORARY"  # neither is WAL-logged
         with connection.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {self.table}, {self.dups}")
@@ -240,12 +298,20 @@ class PostgresSink:
         write((rowno, phone, raw, name, contact_search_text(name), None, *values))
         self.staged_valid += 1
 
+    def _add_tagged(self, rowno: int, phone: str, raw: str, name: str, values: list[str]) -> None:
+        values[self.tag_index] = self.tags.json(values[self.tag_index])
+        PostgresSink.add(self, rowno, phone, raw, name, values)
+
     def _attrs_sql(self) -> str:
         """jsonb of the non-blank attribute cells, keys passed as parameters."""
-        if not self.keys:
+        pairs = [
+            f"%(k{i})s::text, nullif(a{i}, '')"
+            for i in range(len(self.keys))
+            if i != self.tag_index
+        ]
+        if not pairs:
             return "'{}'::jsonb"
         parts = []
-        pairs = [f"%(k{i})s::text, nullif(a{i}, '')" for i in range(len(self.keys))]
         for start in range(0, len(pairs), 50):  # a function takes at most 100 arguments
             parts.append("jsonb_build_object(" + ", ".join(pairs[start : start + 50]) + ")")
         return "jsonb_strip_nulls(" + " || ".join(parts) + ")"
@@ -288,6 +354,7 @@ class PostgresSink:
         t1 = time.monotonic()
         with transaction.atomic():
             _recount_list(imp.contact_list_id)
+        self.tags.register()
         if counts.invalid or self.staged_valid > distinct:
             with connection.cursor() as cur:
                 self._write_report(cur)
@@ -352,8 +419,20 @@ class PostgresSink:
                     self.report.rows += 1  # only "any rows?" matters
 
     def _sql(self, template: str, part: str = "true") -> str:
+        tagged = self.tag_index is not None
+        for row in ("src", "EXCLUDED"):
+            # Tags are added to what the contact has (a union), never replaced.
+            template = template.replace(
+                f"{{tagset:{row}}}",
+                ", tags = (SELECT coalesce(jsonb_agg(DISTINCT e), '[]'::jsonb)"
+                f" FROM jsonb_array_elements(c.tags || {row}.tags) e)"
+                if tagged
+                else "",
+            ).replace(f"{{tagchg:{row}}}", f" OR NOT (c.tags @> {row}.tags)" if tagged else "")
         return (
-            template.replace("{table}", self.table)
+            template.replace("{tags_src}", f", a{self.tag_index}::jsonb AS tags" if tagged else "")
+            .replace("{tags_col}", ", tags" if tagged else "")
+            .replace("{table}", self.table)
             .replace("{dups}", self.dups)
             .replace("{attrs}", self._attrs_sql())
             .replace("{part}", part)
@@ -370,14 +449,19 @@ class PostgresSink:
     def _policy_set(cls, policy: str, name: str, attrs: str, search: str) -> tuple[str, str]:
         """(SET assignments, WHERE the row changes) for overwrite and fill."""
         old = cls._OLD_ATTRS
+        row = name.split(".")[0]  # src or EXCLUDED: where the file's tags are
+        tagset, tagchg = f"{{tagset:{row}}}", f"{{tagchg:{row}}}"
         if policy == ContactImport.MergePolicy.OVERWRITE:
             assign = (
                 f"name = CASE WHEN {name} <> '' THEN {name} ELSE c.name END,"
                 f" attributes = {old} || {attrs},"
                 f" search_text = CASE WHEN {name} <> '' THEN {search} ELSE c.search_text END,"
-                " updated_at = %(now)s"
+                f" updated_at = %(now)s{tagset}"
             )
-            changed = f"({name} <> '' AND {name} IS DISTINCT FROM c.name) OR NOT ({old} @> {attrs})"
+            changed = (
+                f"({name} <> '' AND {name} IS DISTINCT FROM c.name) OR NOT ({old} @> {attrs})"
+                + tagchg
+            )
         else:  # fill blanks
             kept = (
                 "(SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)"
@@ -388,11 +472,12 @@ class PostgresSink:
                 f" attributes = {attrs} || {kept},"
                 f" search_text = CASE WHEN c.name = '' AND {name} <> '' THEN {search}"
                 "  ELSE c.search_text END,"
-                " updated_at = %(now)s"
+                f" updated_at = %(now)s{tagset}"
             )
             changed = (
                 f"(c.name = '' AND {name} <> '') OR EXISTS (SELECT 1 FROM jsonb_each({attrs}) n"
                 f" WHERE coalesce({old} -> n.key, 'null'::jsonb) IN ('\"\"'::jsonb, 'null'::jsonb))"
+                + tagchg
             )
         return assign, changed
 
@@ -400,13 +485,14 @@ class PostgresSink:
     # index is filled in order, and concurrent writers lock rows in one order.
     _SRC = (
         "WITH src AS MATERIALIZED ("
-        " SELECT DISTINCT ON (phone) phone, name, {attrs} AS attrs, search, row_no"
+        " SELECT DISTINCT ON (phone) phone, name, {attrs} AS attrs, search, row_no{tags_src}"
         " FROM {table} WHERE phone IS NOT NULL AND {part} ORDER BY phone, row_no)"
     )
     _INSERT = (
         "INSERT INTO campaigns_contact AS c (phone, name, attributes, search_text, source,"
-        " source_import_id, source_row, created_at, updated_at)"
+        " source_import_id, source_row, created_at, updated_at{tags_col})"
         " SELECT phone, name, attrs, search, %(source)s, %(import_id)s, row_no, %(now)s, %(now)s"
+        "{tags_col}"
     )
     # The rows that repeat an earlier row's phone, for the report (computed here, where the
     # deduplicated rows are at hand, and in parallel when the saving is).
