@@ -48,24 +48,39 @@ def contact_opt_out(
     honoured if the number is imported later. An existing opt-out is kept as it is (its first
     reason and time are the evidence). Raises InvalidPhone.
     """
+    return phone_opt_out(
+        phone=phone, channel_kind=channel_kind, reason=reason, source=source, country=country
+    )[0]
+
+
+def phone_opt_out(
+    *,
+    phone: str,
+    channel_kind: str = OptOut.ALL,
+    reason: str = "",
+    source: str = OptOut.Source.ADMIN,
+    country: str = DEFAULT_COUNTRY,
+) -> tuple[OptOut, bool]:
+    """contact_opt_out, also saying whether the opt-out is new (False: the phone had already
+    opted out of that channel, and its first record is kept). Raises InvalidPhone."""
     if channel_kind not in opt_out_channel_kinds():
         raise ValueError(f"unknown channel kind {channel_kind!r}")
     result = normalize_phone(phone, mobile_only=False, country=country)
     if not result.ok:
         raise InvalidPhone(result.error)
     with transaction.atomic():
-        contact, _created = Contact.objects.get_or_create(
+        contact, _contact_created = Contact.objects.get_or_create(
             phone=result.phone,
             defaults={
                 "source": f"opt-out:{source}"[:255],
             },
         )
-        opt_out, _created = OptOut.objects.get_or_create(
+        opt_out, created = OptOut.objects.get_or_create(
             contact=contact,
             channel_kind=channel_kind,
             defaults={"reason": (reason or "")[:300], "source": source},
         )
-    return opt_out
+    return opt_out, created
 
 
 def contacts_opt_out(
