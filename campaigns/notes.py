@@ -9,18 +9,23 @@ the language of whoever caused it), for exports and for rows written before this
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 
 
 class Note:
     """A message id (marked with gettext_noop at the call site) and its arguments, which must be
-    JSON values (format dates before passing them)."""
+    JSON values or aware datetimes: a datetime is stored as {"dt": ISO} and shown in the
+    reader's language's one date-time format (config/formats: "19:00 03/12/2026")."""
 
     def __init__(self, msgid: str, **args: Any):
         self.msgid = msgid
-        self.args = args
+        self.args = {
+            k: {"dt": v.isoformat()} if isinstance(v, datetime) else v for k, v in args.items()
+        }
 
     def __str__(self) -> str:
         return render("", self.stored())
@@ -36,9 +41,17 @@ def render(text: str, stored: dict | None) -> str:
         return text
     args = stored.get("a") if isinstance(stored.get("a"), dict) else {}
     try:
+        args = {k: _when(v) for k, v in args.items()}
         return gettext(stored["m"]).format(**args)
     except (KeyError, IndexError, ValueError):
         return text or stored["m"]
+
+
+def _when(value: Any) -> Any:
+    if isinstance(value, dict) and isinstance(value.get("dt"), str):
+        when = datetime.fromisoformat(value["dt"])
+        return formats.date_format(timezone.localtime(when), "DATETIME_FORMAT")
+    return value
 
 
 def split(note: str | Note) -> tuple[str, dict]:

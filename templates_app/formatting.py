@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from providers.shared.phones import to_local
@@ -122,6 +123,23 @@ def format_currency(value: object) -> str:
     if number is None:
         return str(value)
     return str(int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+
+
+def format_vnd(value: object) -> str:
+    """An amount in VND as a person reads it on a page, in their language's grouping and never with
+    decimals (VND has no minor unit): 99000.5 -> "99.001 ₫" in Vietnamese, "99,001 ₫" in English;
+    None or unreadable -> "—". The one display rule for Message.fee, Campaign.cost and
+    Template.price (the `vnd` filter of {% load loa_money %}, the admin lists, the wizard)."""
+    number = parse_number(value) if value is not None and value != "" else None
+    if number is None:
+        return "—"
+    whole = int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return f"{number_format(whole, use_l10n=True, force_grouping=True)}{VND_SIGN}"
+
+
+# The sign after a VND amount on pages, after a no-break space, as the XLSX export's number format
+# writes it (campaigns.selectors.export_xlsx.VND_FORMAT); progress.js appends the same.
+VND_SIGN = "\u00a0₫"
 
 
 # ---- dates and times -----------------------------------------------------------------------------

@@ -192,9 +192,7 @@ def _stop_when_unreachable(campaign_id: int, breaker: Breaker) -> DriveResult | 
     campaign_transition(
         campaign_id=campaign_id,
         to=Campaign.Status.PAUSED,
-        note=Note(
-            why, since=timezone.localtime(since or timezone.now()).strftime("%d/%m/%Y %H:%M")
-        ),
+        note=Note(why, since=since or timezone.now()),
     )
     return DriveResult.UNREACHABLE
 
@@ -235,7 +233,7 @@ def _stop_after_batch(campaign_id: int, out: BatchOutcome) -> DriveResult | None
             campaign_id=campaign_id,
             note=Note(
                 gettext_noop("Waiting until {when}: {why}"),
-                when=timezone.localtime(out.deferred_until).strftime("%d/%m/%Y %H:%M"),
+                when=out.deferred_until,
                 why=out.deferred_reason,
             ),
         )

@@ -217,7 +217,7 @@ def campaign_schedule(*, campaign_id: int, when: datetime, user=None) -> None:
         user=user,
         note=Note(
             gettext_noop("Scheduled for {when}"),
-            when=timezone.localtime(when).strftime("%d/%m/%Y %H:%M"),
+            when=when,
         ),
     ):
         raise Refused(

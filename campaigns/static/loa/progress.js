@@ -23,7 +23,8 @@
     panel.querySelectorAll("[data-k]").forEach(function (el) {
       var v = s[el.dataset.k];
       if (v === undefined) return;
-      el.textContent = el.dataset.fmt ? fmt(v) : v;
+      // "money": VND as templates_app.formatting.format_vnd writes it, "99.000 ₫", no decimals
+      el.textContent = el.dataset.fmt ? fmt(v) + (el.dataset.fmt === "money" ? "\u00a0₫" : "") : v;
     });
     var bar = panel.querySelector(".loa-progress-bar");
     if (bar) bar.style.width = s.progress + "%";
