@@ -26,6 +26,8 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.delivery import messages_apply_events, messages_find
@@ -204,16 +206,20 @@ def _outcome(item: _Item) -> None:
     if item.error:
         ev.outcome, ev.outcome_detail = OUT.FAILED, _detail(item.error)
     elif item.unmatched:
-        ev.outcome, ev.outcome_detail = OUT.UNMATCHED, "A status for a message not recorded (yet)"
+        ev.outcome = OUT.UNMATCHED
+        ev.outcome_detail = _("A status for a message not recorded (yet)")
     elif not p.statuses and not p.inbound:
         ev.outcome = OUT.IGNORED
-        ev.outcome_detail = _detail(p.ignored_reason or "No status or message in this event")
+        ev.outcome_detail = _detail(p.ignored_reason or _("No status or message in this event"))
     else:
         ev.outcome = OUT.APPLIED
+        # Stored text, written in the worker's language (LANGUAGE_CODE: Vietnamese by default).
         done = (
-            f"{len(p.statuses)} status(es)"
+            ngettext("{n} status", "{n} statuses", len(p.statuses)).format(n=len(p.statuses))
             if p.statuses
-            else f"{len(p.inbound)} inbound message(s)"
+            else ngettext("{n} inbound message", "{n} inbound messages", len(p.inbound)).format(
+                n=len(p.inbound)
+            )
         )
         ev.outcome_detail = _detail(f"{done}; {notes}" if notes else done)
 

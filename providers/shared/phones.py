@@ -59,8 +59,9 @@ _FULLWIDTH_PLUS = str.maketrans({"＋": "+"})
 _FORMATTING = str.maketrans("", "", " .-()\u00a0")
 _E_NOTATION = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 _NON_DIGIT = re.compile(r"[^0-9]")
-# Several phones in one cell ("0987654321 / 0912345678"): refuse rather than guess which one.
-_SEVERAL = re.compile(r"\d[\d .\-()]{7,}\d\s*[/;,|&]\s*\+?\d[\d .\-()]{7,}\d")
+# Several phones in one cell ("0987654321 / 0912345678", Google Contacts' "... ::: ..."): refuse
+# rather than guess which one (the contact import takes the first of Google's cells itself).
+_SEVERAL = re.compile(r"\d[\d .\-()]{7,}\d\s*(?:[/;,|&]|:{1,3})\s*\+?\d[\d .\-()]{7,}\d")
 _MAX_RAW = 64
 
 # phonenumbers' VN and KH mobile patterns, compiled once: the fast path and the slow path agree.

@@ -44,6 +44,7 @@ PHONE_HEADERS = {
     "so_phone",
     "sdt_khach_hang",
     "sdt_kh",
+    "phone_1_value",  # Google Contacts' export ("Phone 1 - Value")
 }
 NAME_HEADERS = {
     "name",
@@ -61,6 +62,22 @@ NAME_HEADERS = {
     "khach_hang",
     "ho_ten_khach_hang",
 }
+# A name split in columns (Google Contacts: "First Name"/"Middle Name"/"Last Name", older exports
+# "Given Name"/"Additional Name"/"Family Name"; Vietnamese "Họ"/"Tên đệm"/"Tên"). "ho" and "ten"
+# are a split name only together: "Tên" alone is a whole name (it is in NAME_HEADERS).
+LAST_NAME_HEADERS = {"last_name", "lastname", "family_name", "surname", "ho"}
+MIDDLE_NAME_HEADERS = {"middle_name", "middlename", "additional_name", "ten_dem", "ten_lot"}
+FIRST_NAME_HEADERS = {"first_name", "firstname", "given_name", "ten"}
+_AMBIGUOUS_PARTS = {"ho", "ten"}
+# Google Contacts joins several numbers of one contact in one cell with " ::: ".
+SEVERAL_SEPARATOR = ":::"
+EXTRA_PHONES = 3  # the other numbers of such a cell are kept as phone_2 ... phone_4
+
+# An attribute column under one of these keys holds tags ("VIP|Online", also "," or ";"):
+# KiotViet's "Nhóm khách hàng", "Groups", "Tags". Its cells become the contact's tags, not an
+# attribute (tag_attribute_index); naming any column "tags" on the mapping page does the same.
+TAG_HEADERS = {"tags", "tag", "groups", "group", "nhom", "nhom_khach_hang", "nhom_kh", "nhan"}
+
 # Row-number columns Excel users add ("STT" = số thứ tự): not worth keeping as attributes.
 IGNORED_HEADERS = {"stt", "tt", "no", "so_thu_tu", "index", "row", "id_row"}
 
@@ -95,7 +112,11 @@ def guess_mapping(first: list[str], rows: list[list[str]]) -> dict:
         ok, i = max(scores)
         if ok and ok * 2 >= len(data):
             phone = i
-    name = next((i for i, s in enumerate(slugs) if s in NAME_HEADERS and i != phone), None)
+    parts = name_parts(slugs)
+    name = next(
+        (i for i, s in enumerate(slugs) if s in NAME_HEADERS and i != phone and i not in parts),
+        None,
+    )
     attributes: dict[str, str] = {}
     used = set()
     for i in range(ncols):
@@ -105,7 +126,45 @@ def guess_mapping(first: list[str], rows: list[list[str]]) -> dict:
             continue  # an unnamed column with a header row: usually Excel's stray empty column
         key = unique_key(slugs[i] or f"column_{i + 1}", used)
         attributes[str(i)] = key
-    return {"has_header": has_header, "phone": phone, "name": name, "attributes": attributes}
+    mapping = {"has_header": has_header, "phone": phone, "name": name, "attributes": attributes}
+    return complete_mapping(mapping, first, rows)
+
+
+def name_parts(slugs: list[str]) -> list[int]:
+    """The columns of a name split in parts, in Vietnamese order (last, middle, first: "Nguyễn
+    Văn An"), or [] when the header has no split name."""
+    found = []
+    for headers in (LAST_NAME_HEADERS, MIDDLE_NAME_HEADERS, FIRST_NAME_HEADERS):
+        i = next((i for i, s in enumerate(slugs) if s in headers), None)
+        if i is not None:
+            found.append(i)
+    if len(found) < 2 and all(slugs[i] in _AMBIGUOUS_PARTS for i in found):
+        return []
+    return found
+
+
+def complete_mapping(mapping: dict, first: list[str], rows: list[list[str]]) -> dict:
+    """What the import derives from the header whatever columns a person chose: the split name
+    columns ("name_parts", used when a row has no whole name) and, for a phone column that holds
+    several numbers per cell (Google Contacts' " ::: "), the attribute keys that keep the
+    others ("extra_phones"). Computed again at run time: the mapping page saves only columns."""
+    mapping = dict(mapping)
+    has_header = mapping.get("has_header", True)
+    slugs = [slugify_header(t) for t in first] if has_header else []
+    mapping["name_parts"] = [i for i in name_parts(slugs) if i != mapping.get("name")]
+    phone = mapping.get("phone")
+    several = phone is not None and (
+        (phone < len(slugs) and slugs[phone].endswith("_value"))  # Google's "Phone 1 - Value"
+        or any(phone < len(r) and SEVERAL_SEPARATOR in r[phone] for r in rows)
+    )
+    if several:
+        used = set((mapping.get("attributes") or {}).values())
+        mapping["extra_phones"] = [
+            unique_key(f"phone_{n}", used) for n in range(2, 2 + EXTRA_PHONES)
+        ]
+    else:
+        mapping["extra_phones"] = []
+    return mapping
 
 
 def unique_key(key: str, used: set[str]) -> str:
@@ -146,3 +205,8 @@ def mapping_errors(mapping: dict, ncols: int) -> list[str]:
             errors.append(_("An attribute column does not exist in the file."))
             break
     return errors
+
+
+def tag_attribute_index(keys: list[str]) -> int | None:
+    """Which of an import's attribute keys (in column order) holds the tags, if any."""
+    return next((n for n, key in enumerate(keys) if key in TAG_HEADERS), None)

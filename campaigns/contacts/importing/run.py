@@ -29,13 +29,20 @@ from campaigns.contacts.importing.files import (
     max_rows,
     read_preview,
 )
-from campaigns.contacts.importing.mapping import column_titles, guess_mapping, mapping_errors
+from campaigns.contacts.importing.mapping import (
+    SEVERAL_SEPARATOR,
+    column_titles,
+    complete_mapping,
+    guess_mapping,
+    mapping_errors,
+)
 from campaigns.contacts.importing.report import ErrorReport, ImportCounts, peak_rss_kb
 from campaigns.contacts.importing.sinks import BatchSink, PostgresSink
 from campaigns.models import ContactImport, ContactList
 from providers.shared.phones import (
     DEFAULT_COUNTRY,
     FAST_PATHS,
+    PhoneResult,
     fast_mobile,
     normalize_phone,
     phone_country,
@@ -274,10 +281,11 @@ def contact_import_execute(*, imp: ContactImport) -> ImportCounts:
 
 def _run_mapping(fh, info: TableInfo, mapping: dict | None) -> dict:
     """The import's mapping, or (an import started without one: the command line, an old row)
-    the guessed one completed by whatever was saved; raises ImportFileError if it is unusable."""
-    if mapping and mapping.get("phone") is not None:
-        return mapping
+    the guessed one completed by whatever was saved; raises ImportFileError if it is unusable.
+    Either way completed from the header (split name columns, several phones per cell)."""
     first, rows = read_preview(fh, info)
+    if mapping and mapping.get("phone") is not None:
+        return complete_mapping(mapping, first, rows)
     guessed = guess_mapping(first, rows)
     mapping = {**guessed, **{k: v for k, v in (mapping or {}).items() if v is not None}}
     errors = mapping_errors(mapping, len(column_titles(first, rows, True)))
@@ -286,14 +294,14 @@ def _run_mapping(fh, info: TableInfo, mapping: dict | None) -> dict:
         raise ImportFileError(
             " ".join(errors) + " " + _("The first row is: {header}.").format(header=header)
         )
-    return mapping
+    return complete_mapping(mapping, first, rows)
 
 
 def _read_and_save(
     fh, info: TableInfo, mapping: dict, imp: ContactImport, report: ErrorReport, estimated: int
 ) -> tuple[ImportCounts, list[str], int]:
     """Every row into the database's sink, then saved: (counts, warnings, records read)."""
-    keys = list((mapping.get("attributes") or {}).values())
+    keys = list((mapping.get("attributes") or {}).values()) + (mapping.get("extra_phones") or [])
     sink = (
         PostgresSink(imp, report, keys, rows=estimated)
         if connection.vendor == "postgresql"
@@ -376,7 +384,11 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
     ni = int(ni) if ni is not None else None
     attr_cols = [(int(i), key) for i, key in (mapping.get("attributes") or {}).items()]
     attr_idx = [i for i, _key in attr_cols]
-    widest = 1 + max([pi, ni or 0, *attr_idx])
+    parts = [int(i) for i in mapping.get("name_parts") or []]  # a name split in columns
+    extra_keys = mapping.get("extra_phones") or []
+    extra_blank = [""] * len(extra_keys)
+    several, several_rows = 0, []  # rows whose cell held several numbers (the first taken)
+    widest = 1 + max([pi, ni or 0, *attr_idx, *parts])
     limit = max_rows()
     # Local numbers are read in the import's country; its fast path is picked once (for
     # Vietnam it is fast_mobile: the same per-row work as before Cambodia was served).
@@ -426,8 +438,16 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
             )
         raw = record[pi]
         phone = fast(raw)
+        extra = extra_blank
         if phone is None:
-            result = normalize_phone(raw, country=country)
+            if SEVERAL_SEPARATOR in raw:  # Google Contacts: "0912 345 678 ::: 0987 654 321"
+                result, extra = _several_phones(raw, country, len(extra_keys))
+                if result.phone is not None:
+                    several += 1
+                    if len(several_rows) < 11:
+                        several_rows.append(rowno)
+            else:
+                result = normalize_phone(raw, country=country)
             if result.phone is None:
                 if not raw.strip() and not any(c.strip() for c in record):
                     total -= 1
@@ -441,13 +461,21 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
             if result.country != country:
                 others[result.country] = others.get(result.country, 0) + 1
         name = " ".join(record[ni].split()) if ni is not None else ""
+        if not name and parts:  # no whole name: composed Last Middle First, as Vietnamese is
+            name = " ".join(" ".join([record[i] for i in parts]).split())
         values = [record[i].strip() for i in attr_idx]
         if len(name) > MAX_NAME or (values and max(map(len, values)) > MAX_ATTRIBUTE):
             invalid += 1
             add_invalid(rowno, raw, _oversized(name, values, attr_cols))
             if (taken := phone_country(phone)) != country:
                 others[taken] -= 1  # counted above as taken: it is refused after all
+            if extra is not extra_blank:  # taken from several numbers: refused after all
+                several -= 1
+                if several_rows and several_rows[-1] == rowno:
+                    several_rows.pop()
             continue
+        if extra_keys:
+            values += extra
         add(rowno, phone, raw, name, values)
         if total >= next_progress:
             next_progress += PROGRESS_EVERY
@@ -462,7 +490,49 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
     counts.countries = {c: n for c, n in counts.countries.items() if n}
     if ncols is None:
         raise ImportFileError(_("The file is empty (it has no rows)."))
-    return counts, _row_warnings(ragged_more, ragged_less, blank, legacy), records
+    found = _row_warnings(ragged_more, ragged_less, blank, legacy)
+    if several:
+        found.append(_several_warning(several, several_rows, extra_keys))
+    return counts, found, records
+
+
+def _several_phones(raw: str, country: str, keep: int) -> tuple[PhoneResult, list[str]]:
+    """A cell with several numbers (Google Contacts' " ::: "): the first valid one, and the
+    others for the `keep` extra attributes (normalized when valid, as written when not; the last
+    attribute takes the rest). None valid: the refusal says so, with each number's own reason."""
+    cells = [c.strip() for c in raw.split(SEVERAL_SEPARATOR) if c.strip()]
+    results = [normalize_phone(c, country=country) for c in cells]
+    taken = next((r for r in results if r.phone is not None), None)
+    if taken is None:
+        reasons = "; ".join(r.error for r in results) or str(_("The phone is empty."))
+        return (
+            PhoneResult(
+                None,
+                _("The cell holds {n} phone numbers and none of them is valid: {reasons}").format(
+                    n=len(cells), reasons=reasons
+                ),
+                False,
+                country,
+            ),
+            [""] * keep,
+        )
+    others = [r.phone or c for c, r in zip(cells, results, strict=True) if r is not taken]
+    if keep and len(others) > keep:
+        others[keep - 1 :] = [", ".join(others[keep - 1 :])]
+    return taken, (others + [""] * keep)[:keep]
+
+
+def _several_warning(n: int, rows: list[int], keys: list[str]) -> str:
+    """The import report's note on cells with several numbers (`rows`: the first few)."""
+    if keys:
+        return _(
+            "{n} rows had several phone numbers in one cell (rows {rows}): the first valid "
+            "number was imported and the others were kept as the attributes {keys}."
+        ).format(n=f"{n:,}", rows=_rows_text(rows), keys=", ".join(keys))
+    return _(
+        "{n} rows had several phone numbers in one cell (rows {rows}): the first valid number "
+        "was imported; the others were not kept."
+    ).format(n=f"{n:,}", rows=_rows_text(rows))
 
 
 def _row_warnings(
