@@ -19,6 +19,12 @@ class Contact(models.Model):
     # Lower-cased, diacritics removed: "nguyen" finds "Nguyễn". Searched with `contains`, so a
     # B-tree is useless here: on PostgreSQL migration 0003 adds a pg_trgm GIN index instead.
     search_text = models.CharField(max_length=255, blank=True, editable=False)
+    # Tag keys (campaigns.segment_rules.fold_key: "vip", "khach cu"); Tag holds how each is
+    # written. A JSON list, not a through table: "has tag" is `tags @> '["vip"]'`, answered by a
+    # GIN index on PostgreSQL (migration 0016) without a join, and an import writes the tags in
+    # the contact's own row. db_default: raw INSERTs that leave the column out (imports of files
+    # without tags, fixtures) get an empty list.
+    tags = models.JSONField(_("tags"), default=list, blank=True, db_default=[])
     # Consent evidence (Decree 13/2023): where and when this contact came from.
     source = models.CharField(_("source"), max_length=255, blank=True)
     # No database constraint or index: a million-row import would otherwise spend more time in
@@ -160,7 +166,8 @@ class ContactListMembership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.contact_list_id}:{self.contact_id}"
+        # What the contact page's list rows are titled: the list and the contact, not their ids.
+        return f"{self.contact_list} · {self.contact}"
 
 
 class ContactImport(models.Model):
@@ -240,6 +247,21 @@ class ContactImport(models.Model):
         return min(100, int(100 * self.processed_rows / self.total_rows))
 
 
+class Tag(models.Model):
+    """A contact tag as people write it ("VIP"), under the key contacts store (Contact.tags)."""
+
+    key = models.CharField(max_length=50, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=50)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Segment(models.Model):
     """Contacts chosen by attribute rules, optionally within some lists (see contacts.py)."""
 
@@ -262,9 +284,8 @@ class Segment(models.Model):
         default=list,
         blank=True,
         help_text=_(
-            'A list of rules, e.g. [{"attribute": "city", "op": "eq", "value": "Hà Nội"}]. '
-            "Operators: eq, neq, contains, in (a list of values), empty, not_empty. "
-            "Comparisons ignore letter case."
+            'A list of rules, e.g. [{"attribute": "city", "op": "contains", "value": "ha noi"}]; '
+            'a group: {"match": "any", "rules": [...]}. Text comparisons ignore accents and case.'
         ),
     )
     match = models.CharField(_("match"), max_length=8, choices=Match.choices, default=Match.ALL)

@@ -216,7 +216,8 @@ Q_CLUSTER = {
     "ack_failures": True,
     "queue_limit": 50,
     "catch_up": False,  # a restored server must not replay every missed schedule tick
-    "label": "Django Q2",
+    # The admin's name for django-q2's app, in the reader's language ("Django Q2" was English).
+    "label": _("Background tasks"),
     "sync": env.bool("Q_SYNC", default=False),
     "poll": 0.2,
     # Every cluster runs the scheduler by default: django-q2 reads due schedules under
@@ -271,6 +272,8 @@ LOA = {
     "OPT_OUT_KEYWORDS": env.list(
         "LOA_OPT_OUT_KEYWORDS", default=["TU CHOI", "TUCHOI", "HUY", "STOP", "UNSUBSCRIBE"]
     ),
+    # Test sends of a campaign (the wizard's review step) one user may make per local day.
+    "TEST_SENDS_PER_DAY": env.int("LOA_TEST_SENDS_PER_DAY", default=5),
 }
 
 # ---- Data retention (manage.py purge_old_data, daily schedule) ----------------------------------

@@ -6,6 +6,7 @@ calls a service of providers/services.py and shows its sentence, or its refusal 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from django import forms
@@ -20,6 +21,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from providers import services
+from providers.account_settings import (
+    CHOICE,
+    named_keys,
+    setting_field_name,
+    setting_fields,
+    setting_form_field,
+    setting_value,
+)
 from providers.admin_mmp import MmpChannelAdminMixin
 from providers.models import Channel, OfficialAccount, ProviderAccount, secret_destinations
 from providers.registry import PROVIDERS
@@ -43,18 +52,34 @@ def provider_account_action_add(action: Callable) -> Callable:
 class ProviderAccountForm(forms.ModelForm):
     """Secrets are write-only: the form never renders a stored value, and a blank field keeps it.
 
-    The secret fields are declared on the class (see below the class), not added in __init__:
-    the admin builds its form class from the fieldsets and refuses fields it cannot see there.
+    Settings are named fields per provider kind (providers/account_settings.py: label, type,
+    choices, help), plus "advanced settings" as JSON for the keys without a field (structures
+    such as MMP's paths and bodies); saving merges the two into ProviderAccount.settings.
+
+    The secret and setting fields are declared on the class (see below the class), not added in
+    __init__: the admin builds its form class from the fieldsets and refuses fields it cannot see
+    there.
     """
 
     clear_secrets = forms.BooleanField(label=_("Clear all stored secrets"), required=False)
+    settings_advanced = forms.JSONField(
+        label=_("Advanced settings (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "spellcheck": "false"}),
+        help_text=_(
+            'Settings without a field above, as a JSON object, for example {"http": '
+            '{"connect_timeout": 5, "read_timeout": 20}}. Merged with the fields above on save; '
+            "docs/PROVIDERS.md lists each provider's keys."
+        ),
+    )
 
     class Meta:
         model = ProviderAccount
-        fields = ["name", "kind", "base_url", "settings", "rate_limit", "is_active"]
+        fields = ["name", "kind", "base_url", "rate_limit", "is_active"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._settings_initial()
         stored = set(self.instance.get_secrets()) if self.instance.pk else set()
         for name in ALL_SECRET_FIELDS:
             used_by = ", ".join(
@@ -65,13 +90,76 @@ class ProviderAccountForm(forms.ModelForm):
                 "{} {}", hint, _("Used by: {}").format(used_by)
             )
 
+    def _settings_initial(self) -> None:
+        """Each named field shows the account's value (its kind's default when unset); the
+        advanced JSON shows only the keys no field names."""
+        stored = self.instance.settings if isinstance(self.instance.settings, dict) else {}
+        own = self.instance.kind if self.instance.pk else ""
+        for kind in PROVIDERS:
+            for spec in setting_fields(kind):
+                name = setting_field_name(kind, spec.key)
+                if name not in self.fields:
+                    continue
+                value = stored.get(spec.key) if kind == own and spec.key in stored else None
+                if value is None:
+                    value = spec.default(kind)
+                self.initial.setdefault(name, str(value) if spec.kind == CHOICE else value)
+        named = named_keys(own) if own else set()
+        self.initial.setdefault(
+            "settings_advanced", {k: v for k, v in stored.items() if k not in named}
+        )
+
+    def _settings_from_fields(self, kind: str, cleaned: dict) -> dict | None:
+        """The advanced JSON merged with the named fields of `kind` (a named value equal to its
+        default is stored only if it was stored before). None when the JSON is wrong."""
+        advanced = cleaned.get("settings_advanced")
+        if "settings_advanced" not in self.data and "settings" in self.data:
+            # A script's POST of the whole JSON, as before the named fields: taken as it is.
+            try:
+                return json.loads(self.data["settings"] or "{}")
+            except ValueError:
+                self.add_error(None, _("Enter a valid JSON."))
+                return None
+        if advanced in (None, ""):
+            advanced = {}
+        if not isinstance(advanced, dict):
+            self.add_error(
+                "settings_advanced", _('Settings must be a JSON object, like {"mode": "shop"}.')
+            )
+            return None
+        stored = self.instance.settings if isinstance(self.instance.settings, dict) else {}
+        stored = stored if self.instance.pk and self.instance.kind == kind else {}
+        settings = dict(advanced)
+        for spec in setting_fields(kind):
+            name = setting_field_name(kind, spec.key)
+            field = self.fields.get(name)
+            if field is None or field.widget.value_omitted_from_data(
+                self.data, self.files, self.add_prefix(name)
+            ):
+                # Not on the page (the kind was changed there) or not posted (a script): kept.
+                if spec.key in stored and spec.key not in advanced:
+                    settings[spec.key] = stored[spec.key]
+                continue
+            if spec.key in advanced:
+                self.add_error(
+                    "settings_advanced",
+                    _("“{key}” has its own field above: set it there.").format(key=spec.key),
+                )
+                continue
+            value = setting_value(spec, cleaned.get(name))
+            if value != spec.default(kind) or spec.key in stored:
+                settings[spec.key] = value
+        return settings
+
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("kind")
-        settings = cleaned.get("settings")
-        if kind and settings is not None:
-            for error in services.account_settings_errors(kind=kind, settings=settings):
-                self.add_error("settings", error)
+        if kind and "settings_advanced" not in self.errors:
+            settings = self._settings_from_fields(kind, cleaned)
+            if settings is not None:
+                cleaned["settings"] = settings
+                for error in services.account_settings_errors(kind=kind, settings=settings):
+                    self.add_error("settings_advanced", error)
         self._secrets_follow_the_address(cleaned)
         return cleaned
 
@@ -80,7 +168,7 @@ class ProviderAccountForm(forms.ModelForm):
         in its settings) must enter the secrets again in the same save: otherwise anyone who may
         change the account could send them to a host of their choosing with "Test connection"."""
         account = self.instance
-        if not account.pk or cleaned.get("clear_secrets") or "settings" in self.errors:
+        if not account.pk or cleaned.get("clear_secrets") or "settings_advanced" in self.errors:
             return
         stored = sorted(account.get_secrets())
         if not stored or cleaned.get("kind") is None:
@@ -106,6 +194,8 @@ class ProviderAccountForm(forms.ModelForm):
 
     def save(self, commit=True):
         account = super().save(commit=False)
+        if "settings" in self.cleaned_data:
+            account.settings = self.cleaned_data["settings"]
         current = {} if self.cleaned_data.get("clear_secrets") else account.get_secrets()
         for name in ALL_SECRET_FIELDS:
             value = self.cleaned_data.get(f"secret_{name}")
@@ -123,6 +213,12 @@ for _secret_name in ALL_SECRET_FIELDS:
     )
     ProviderAccountForm.base_fields[f"secret_{_secret_name}"] = _field
     ProviderAccountForm.declared_fields[f"secret_{_secret_name}"] = _field
+
+for _kind in PROVIDERS:
+    for _spec in setting_fields(_kind):
+        _field = setting_form_field(_spec)
+        ProviderAccountForm.base_fields[setting_field_name(_kind, _spec.key)] = _field
+        ProviderAccountForm.declared_fields[setting_field_name(_kind, _spec.key)] = _field
 
 
 class OfficialAccountInline(admin.TabularInline):
@@ -161,6 +257,10 @@ def _run(modeladmin, request, label: str, service: Callable[..., str], **kwargs)
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(admin.ModelAdmin):
     form = ProviderAccountForm
+
+    class Media:
+        js = ["loa/account_settings.js"]  # on "Add": only the chosen provider's settings
+
     list_display = ["name", "kind", "is_active", "rate_limit", "last_callback_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name"]
@@ -191,18 +291,33 @@ class ProviderAccountAdmin(admin.ModelAdmin):
                 _("Credentials (write-only)"),
                 {"fields": ["secrets_status", *secret_names, "clear_secrets"]},
             ),
-            (
-                _("Settings"),
-                {
-                    "fields": ["settings"],
-                    "description": _(
-                        "Provider options as JSON; see docs/PROVIDERS.md for each provider's keys."
-                    ),
-                },
-            ),
+            *self._settings_fieldsets(obj),
             (_("Webhook"), {"fields": ["webhook_url_display", "last_callback_at"]}),
             (_("Reconciliation"), {"fields": ["reconciliation_status"]}),
             (_("Tools"), {"fields": ["tools"]}),
+        ]
+
+    def _settings_fieldsets(self, obj) -> list:
+        """One fieldset of named settings per provider kind (only the account's own once it is
+        saved; on "Add", account_settings.js shows the chosen kind's), then the advanced JSON."""
+        kinds = [obj.kind] if obj is not None and obj.kind in PROVIDERS else list(PROVIDERS)
+        sets = [
+            (
+                _("Settings: {provider}").format(provider=PROVIDERS[kind].label),
+                {
+                    "fields": [setting_field_name(kind, f.key) for f in setting_fields(kind)],
+                    "classes": ["loa-settings", f"loa-settings-{kind}"],
+                },
+            )
+            for kind in kinds
+            if setting_fields(kind)
+        ]
+        return [
+            *sets,
+            (
+                _("Advanced settings"),
+                {"fields": ["settings_advanced"], "classes": ["collapse"]},
+            ),
         ]
 
     def get_urls(self):
@@ -369,6 +484,28 @@ class ChannelAdmin(MmpChannelAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "external_id"]
     list_select_related = ["account", "official_account"]
     actions = ["check_channel"]
+
+    # A marketer sees channels but not provider accounts: the account is shown as text, not as
+    # a link that answers 403 (Django links every read-only foreign key).
+    def _account_as_text(self, request, obj) -> bool:
+        return not request.user.has_perm("providers.view_provideraccount") and (
+            not self.has_change_permission(request, obj)
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "account_text"] if self._account_as_text(request, obj) else fields
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if "account_text" in fields and "account" in fields:
+            fields.remove("account_text")
+            fields[fields.index("account")] = "account_text"
+        return fields
+
+    @admin.display(description=_("provider account"))
+    def account_text(self, obj):
+        return str(obj.account) if obj and obj.account_id else "-"
 
     @admin.action(description=_("Check channel status at the provider"), permissions=["change"])
     def check_channel(self, request, queryset):

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from providers.account_settings import setting_choices
 from providers.base import BaseProvider, ErrorClass, ProviderError
 from providers.errors import explain
 from providers.models import Channel, OfficialAccount, ProviderAccount
@@ -190,17 +191,9 @@ def account_settings_errors(*, kind: str, settings: object) -> list[str]:
             errors.append(_("Setting {key} must be a JSON object.").format(key=key))
         elif isinstance(default, bool) and not isinstance(value, bool):
             errors.append(_("Setting {key} must be true or false.").format(key=key))
-    choices = {
-        "mode": ("shop", "partner"),
-        "environment": ("production", "sandbox", "dev"),
-        # eSMS: "" = SendingMode not sent (seed 003 does not list it).
-        "sending_mode": ("default", "tag3") if kind == "etelecom" else ("", "1", "3"),
-        "path_prefix": ("v1", "api"),
-        "api_version": ("v4", "v6"),
-        "phone_format": ("international", "local", "plus"),
-    }
-    for key, allowed in choices.items():
-        if key in settings and key in cls.default_settings and str(settings[key]) not in allowed:
+    # The allowed values are the choices of the named settings (providers/account_settings.py).
+    for key, allowed in setting_choices(kind).items():
+        if key in settings and str(settings[key]) not in allowed:
             errors.append(
                 _("Setting {key} must be one of: {allowed}.").format(
                     key=key, allowed=", ".join(allowed)

@@ -24,6 +24,7 @@ from providers.models import Channel, ProviderAccount
 from providers.shared.errors import Refused
 from providers.shared.phones import normalize_phone
 from templates_app.admin_mmp import MmpTemplateAdminMixin
+from templates_app.formatting import format_vnd
 from templates_app.models import Template, TemplateParam
 from templates_app.params import template_params, template_params_from_body
 from templates_app.preview import PICKS, recipient_source, template_preview
@@ -88,7 +89,7 @@ class TemplateAdmin(MmpTemplateAdminMixin, admin.ModelAdmin):
         "official_account",
         "tag",
         "status_display",
-        "price",
+        "price_vnd",
         "synced_at",
     ]
     list_filter = ["status", "channel_kind", "tag", "account", "official_account"]
@@ -121,6 +122,10 @@ class TemplateAdmin(MmpTemplateAdminMixin, admin.ModelAdmin):
         ),
     ]
     readonly_fields = ["synced_at", "status_changed_at"]
+
+    @admin.display(description=_("price per message"), ordering="price")
+    def price_vnd(self, obj):
+        return format_vnd(obj.price)
 
     @admin.display(description=_("status"), ordering="status")
     def status_display(self, obj):

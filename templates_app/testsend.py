@@ -77,23 +77,8 @@ def template_test_send(*, template: Template, channel: Channel, phone: str, data
 
 def _test_send_phone(*, template: Template, channel: Channel, phone: str) -> str:
     """The normalized phone, once the channel is one this template may be sent on and reaches
-    it. A local number ("012 345 678") is read in the channel's country when the channel
-    reaches one served country only (Metfone SMS: Cambodia), in Vietnam's otherwise."""
-    reach = channel.account.provider_class.reach_for(channel.kind, channel.account.settings)
-    served = sorted(set(reach.countries or ()) & set(CALLING_CODES))
-    country = served[0] if len(served) == 1 else DEFAULT_COUNTRY
-    result_phone = normalize_phone(phone, country=country)
-    if not result_phone.phone:
-        raise Refused(
-            result_phone.error or _("The phone number is not valid."), code="invalid_phone"
-        )
-    if not reach.reaches(result_phone.phone):
-        # The campaign would skip this number (campaigns.engine.reach): a test must not pass
-        # where the real send cannot go.
-        raise Refused(
-            unreachable_reason(reach, phone_country(result_phone.phone)).capitalize() + ".",
-            code="unreachable",
-        )
+    it (channel_test_phone)."""
+    number = channel_test_phone(channel=channel, phone=phone)
     if channel.account_id != template.account_id:
         raise Refused(
             _("This channel belongs to another provider account than the template."),
@@ -108,6 +93,28 @@ def _test_send_phone(*, template: Template, channel: Channel, phone: str) -> str
             ),
             code="wrong_channel_kind",
         )
+    return number
+
+
+def channel_test_phone(*, channel: Channel, phone: str) -> str:
+    """A phone typed for a test send, normalized, once the channel reaches it (also the
+    campaign test send's: campaigns.testsends). A local number ("012 345 678") is read in the
+    channel's country when the channel reaches one served country only (Metfone SMS:
+    Cambodia), in Vietnam's otherwise. Raises Refused (invalid_phone, unreachable)."""
+    reach = channel.account.provider_class.reach_for(channel.kind, channel.account.settings)
+    served = sorted(set(reach.countries or ()) & set(CALLING_CODES))
+    country = served[0] if len(served) == 1 else DEFAULT_COUNTRY
+    result_phone = normalize_phone(phone, country=country)
+    if not result_phone.phone:
+        raise Refused(
+            result_phone.error or _("The phone number is not valid."), code="invalid_phone"
+        )
+    if not reach.reaches(result_phone.phone):
+        # The campaign would skip this number (campaigns.engine.reach): a test must not pass
+        # where the real send cannot go.
+        reason = unreachable_reason(reach, phone_country(result_phone.phone))
+        # Only the first letter up: str.capitalize() lowered the country names ("vietnam").
+        raise Refused(reason[:1].upper() + reason[1:] + ".", code="unreachable")
     return result_phone.phone
 
 

@@ -7,7 +7,8 @@
 - validation.py  a campaign's parameter check: the JSON summary, the CSV of failing rows
 - messages.py    Messages: the list (campaign and error-class filters, counts from the
                  campaign's counters), the message page with its attempts
-- contacts.py    Contacts, Contact lists, Segments, Opt-outs (and the contact CSV export)
+- contacts.py    Contacts (and their tags), Contact lists, Opt-outs (and the contact CSV export)
+- segments.py    Segments: the rule builder, the live count and sample
 - imports.py     Contact imports: upload -> column mapping -> progress -> result; the opt-out
                  file upload
 - dashboard.py   the dashboard on the admin index ({% load loa_admin %}, campaigns/templatetags)
@@ -23,7 +24,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 # Django's admin autodiscovery imports this package: each module registers its ModelAdmins.
-from campaigns.admin import campaign, contacts, imports, messages  # noqa: F401
+from campaigns.admin import campaign, contacts, imports, messages, segments  # noqa: F401
 
 # The admin is the product: name it so.
 admin.site.site_header = _("Loa · campaign manager")

@@ -8,6 +8,7 @@ validation pages (validation.py) and the wizard's URLs hang under this admin's."
 from __future__ import annotations
 
 import tempfile
+from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
@@ -25,6 +26,12 @@ from django.utils.translation import ngettext
 from campaigns.admin.charts import timeline_chart
 from campaigns.admin.downloads import csv_download, download_stamp
 from campaigns.admin.validation import validation_urls
+from campaigns.admin.wizard.forms import speed_number
+from campaigns.admin.wizard.testsend import (
+    testsend_contacts_view,
+    testsend_row,
+    testsend_view,
+)
 from campaigns.admin.wizard.views import CampaignWizard
 from campaigns.drafts import campaign_unschedule
 from campaigns.engine.lifecycle import (
@@ -50,6 +57,8 @@ from campaigns.selectors.campaign import (
 )
 from campaigns.selectors.export import campaign_export_rows
 from campaigns.selectors.export_xlsx import campaign_export_xlsx
+from campaigns.selectors.wizard import STEP_MAPPING
+from campaigns.testsends import campaign_test_sends
 from providers.shared.errors import Refused
 from templates_app.formatting import FORMAT_CHOICES
 from templates_app.rendering import SOURCE_CHOICES
@@ -125,6 +134,12 @@ def _status_label(value: str) -> str:
         return value or "-"
 
 
+# Statuses after the send began: the campaign page is read-only (CampaignAdmin.
+# has_change_permission); IN_FLIGHT ones still have drivers or reconciliation working on them.
+STARTED = frozenset(set(Campaign.Status) - {Campaign.Status.DRAFT, Campaign.Status.SCHEDULED})
+IN_FLIGHT = frozenset({Campaign.Status.RUNNING, Campaign.Status.PAUSED, Campaign.Status.SETTLING})
+
+
 def _resend_unproven(*, campaign_id: int, user=None) -> int:
     """The campaign's messages whose outcome could not be proven, sent again (a person decided,
     after the confirmation page said they may arrive twice)."""
@@ -159,8 +174,58 @@ class CampaignAdmin(admin.ModelAdmin):
     inlines = [CampaignEventInline]
     readonly_fields = ["status", "reason", "created_by", "started_at", "finished_at"]
 
+    def has_change_permission(self, request, obj=None):
+        """A campaign that has started (running, paused, settling, completed, cancelled,
+        failed) is a record: its page is read-only, with no field and no Save button, and Django
+        refuses a POST to it (PermissionDenied); what may still happen to it are the actions on
+        the page (action_view: pause, resume, cancel, retry, each per status and permission)."""
+        if obj is not None and obj.status in STARTED:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        # A campaign still sending or settling cannot vanish under its drivers: cancel it first.
+        if obj is not None and obj.status in IN_FLIGHT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description=_("Speed"))
+    def speed_display(self, obj):
+        rate = obj.rate_limit or obj.channel.account.rate_limit
+        if not rate:
+            return _("As fast as the provider answers")
+        return _("{n} messages per second ({m} per minute)").format(
+            n=speed_number(rate), m=speed_number(rate * 60)
+        )
+
+    def _draft_fieldsets(self, request, obj):
+        """A draft's parameters as the table people read, changed with the wizard's own
+        mapping step (linked); the JSON only behind "Advanced"."""
+        fields = [
+            f
+            for f in super().get_fieldsets(request, obj)[0][1]["fields"]
+            if f not in ("param_mapping", "mapping_display")
+        ]
+        parameters = {"fields": ["mapping_display"]}
+        if self.has_change_permission(request, obj):
+            parameters["description"] = format_html(
+                '<a class="button" id="draft-mapping-wizard" href="{}">{}</a>',
+                reverse("admin:campaigns_campaign_wizard", args=[obj.pk, STEP_MAPPING]),
+                _("Change the parameters in the wizard"),
+            )
+        return [
+            (None, {"fields": fields}),
+            (_("Parameters"), parameters),
+            (
+                _("Advanced: the parameters as JSON"),
+                {"fields": ["param_mapping"], "classes": ["collapse"]},
+            ),
+        ]
+
     def get_readonly_fields(self, request, obj=None):
         ro = list(self.readonly_fields)
+        if obj is not None and obj.status == Campaign.Status.DRAFT:
+            ro.append("mapping_display")  # beside the wizard's link (_draft_fieldsets)
         if obj is not None and obj.status != Campaign.Status.DRAFT:
             ro += [
                 "channel",
@@ -171,13 +236,16 @@ class CampaignAdmin(admin.ModelAdmin):
                 "content",
                 "subject",
                 "test_mode",
+                "speed_display",
             ]
             if obj.status != Campaign.Status.SCHEDULED:
                 ro.append("scheduled_at")
         return ro
 
     def get_fieldsets(self, request, obj=None):
-        if obj is None or obj.status == Campaign.Status.DRAFT:
+        if obj is not None and obj.status == Campaign.Status.DRAFT:
+            return self._draft_fieldsets(request, obj)
+        if obj is None:
             return super().get_fieldsets(request, obj)
         # Once sent, the page is about following the campaign: what may still change comes
         # first (name, pace, time for a scheduled one); what was sent is a record.
@@ -186,8 +254,9 @@ class CampaignAdmin(admin.ModelAdmin):
             sent.insert(2, "content")
             if obj.channel.kind == "email":
                 sent.insert(3, "subject")  # a free-text email's own
+        pace = "rate_limit" if obj.status == Campaign.Status.SCHEDULED else "speed_display"
         return [
-            (None, {"fields": ["name", "scheduled_at", "rate_limit"]}),
+            (None, {"fields": ["name", "scheduled_at", pace]}),
             (_("What is sent"), {"fields": sent}),
             (_("When"), {"fields": ["reason", "created_by", "started_at", "finished_at"]}),
         ]
@@ -254,6 +323,16 @@ class CampaignAdmin(admin.ModelAdmin):
                 "<int:pk>/wizard/count/",
                 wrap(wizard.count_view),
                 name="campaigns_campaign_wizard_count",
+            ),
+            path(
+                "<int:pk>/test-send/",
+                wrap(partial(testsend_view, self)),
+                name="campaigns_campaign_test_send",
+            ),
+            path(
+                "<int:pk>/test-send/contacts/",
+                wrap(partial(testsend_contacts_view, self)),
+                name="campaigns_campaign_test_send_contacts",
             ),
             path(
                 "<int:pk>/action/<str:action>/",
@@ -398,6 +477,9 @@ class CampaignAdmin(admin.ModelAdmin):
             extra_context["can_edit"] = self.has_change_permission(request, campaign)
             extra_context["show_save_and_add_another"] = False
             extra_context["replies"] = campaign_replies(campaign=campaign)
+            extra_context["test_sends"] = [
+                testsend_row(r) for r in campaign_test_sends(campaign=campaign)
+            ]
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -458,5 +540,5 @@ def _since_label(when) -> str:
     """HH:MM in local time, with the day when it was not today."""
     local = timezone.localtime(when)
     if local.date() == timezone.localdate():
-        return local.strftime("%H:%M")
-    return local.strftime("%H:%M %d/%m")
+        return formats.time_format(local, "TIME_FORMAT")
+    return formats.date_format(local, "DATETIME_FORMAT")

@@ -4,7 +4,7 @@ library, no CDN. Used by the dashboard (admin index) and the campaign page's liv
 
 from __future__ import annotations
 
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -84,9 +84,16 @@ def timeline_chart(timeline: dict) -> dict:
     """The campaign page's "sends over time" chart from campaign_send_timeline
     (campaigns.selectors.campaign)."""
     step = timeline.get("step") or 60
-    fmt = "%d/%m" if step >= 86400 else "%H:%M" if step >= 60 else "%H:%M:%S"
+    # The language's named formats (config/formats): a day as every page writes it, a time
+    # as H:i; seconds only when the buckets are shorter than a minute.
+    if step >= 86400:
+        label = lambda t: formats.date_format(t, "DATE_FORMAT")  # noqa: E731
+    elif step >= 60:
+        label = lambda t: formats.time_format(t, "TIME_FORMAT")  # noqa: E731
+    else:
+        label = lambda t: formats.time_format(t, "H:i:s")  # noqa: E731
     points = [
-        {"label": timezone.localtime(b["start"]).strftime(fmt), "value": b["count"]}
+        {"label": label(timezone.localtime(b["start"])), "value": b["count"]}
         for b in timeline.get("buckets", [])
     ]
     chart = column_chart(points)

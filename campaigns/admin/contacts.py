@@ -8,10 +8,12 @@ objects through raw-id or autocomplete widgets, never a <select> of every contac
 
 from __future__ import annotations
 
+import json
 import unicodedata
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
@@ -19,24 +21,25 @@ from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.text import capfirst
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from campaigns.admin.downloads import csv_download
 from campaigns.admin.imports import OptOutViews
+from campaigns.admin.kv_rows import KeyValueRowsField
 from campaigns.admin.paginators import EstimatedCountPaginator
 from campaigns.contacts.export import contacts_export_csv
 from campaigns.contacts.importing.mapping import slugify_header
-from campaigns.contacts.optout import contacts_opt_out
+from campaigns.contacts.optout import contacts_opt_out, phone_opt_out
 from campaigns.contacts.search import contact_search, contact_search_text
-from campaigns.contacts.segments import segment_count, segment_queryset
+from campaigns.contacts.tags import contacts_tag, tag_display
 from campaigns.models import (
     Contact,
     ContactList,
     ContactListMembership,
     OptOut,
-    Segment,
 )
 from campaigns.selectors.contact import contact_messages, contact_replies
 from providers.admin_mmp import zalo_consent_channels, zalo_consent_links
@@ -83,12 +86,44 @@ class OptOutInline(admin.TabularInline):
     extra = 0
 
 
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = ContactListMembership
+        fields = ["contact_list"]
+        # The model's fields have no verbose names (a migration for a label): named here.
+        labels = {"contact_list": gettext_lazy("contact list")}
+
+
 class MembershipInline(admin.TabularInline):
     model = ContactListMembership
-    fields = ["contact_list", "added_at"]
-    readonly_fields = ["added_at"]
+    form = MembershipForm
+    fields = ["contact_list", "added"]
+    readonly_fields = ["added"]
     autocomplete_fields = ["contact_list"]
     extra = 0
+
+    def get_fields(self, request, obj=None):
+        # Read-only (a marketer): Django would label the column with the model field's name.
+        if not self.has_change_permission(request, obj):
+            return ["list_name", "added"]
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if not self.has_change_permission(request, obj):
+            return ["list_name", "added"]
+        return super().get_readonly_fields(request, obj)
+
+    @admin.display(description=gettext_lazy("contact list"))
+    def list_name(self, obj):
+        return obj.contact_list.name if obj and obj.contact_list_id else "-"
+
+    def get_queryset(self, request):
+        # Each row is titled with its list and contact (ContactListMembership.__str__).
+        return super().get_queryset(request).select_related("contact_list", "contact")
+
+    @admin.display(description=gettext_lazy("added on"))
+    def added(self, obj):
+        return obj.added_at if obj else None
 
 
 class OptedOutFilter(admin.SimpleListFilter):
@@ -138,6 +173,15 @@ class ContactForm(forms.ModelForm):
     )
     # country is cleaned before phone, which is read in it
     field_order = ["country", "phone"]
+    # Name/value rows, the JSON only behind "Advanced" (kv_rows.py)
+    attributes = KeyValueRowsField(
+        label=capfirst(Contact._meta.get_field("attributes").verbose_name),
+        required=False,
+        help_text=gettext_lazy(
+            "One row per piece of information, like city = Hà Nội. Campaigns use the names in "
+            "their parameters and segments. An empty row is ignored."
+        ),
+    )
 
     class Meta:
         model = Contact
@@ -164,6 +208,15 @@ class ContactForm(forms.ModelForm):
         return value
 
 
+def _attribute_text(value) -> str:
+    """An attribute's value as people read it: a list of words joined, other non-text as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return ", ".join(str(v) for v in value)
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _when(value) -> str:
     return date_format(localtime(value), "SHORT_DATETIME_FORMAT") if value else "—"
 
@@ -178,9 +231,18 @@ def _table(headers, row_format: str, rows, *, table_id: str = ""):
     )
 
 
+class TagActionForm(ActionForm):
+    tags = forms.CharField(
+        label=gettext_lazy("Tags"),
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("VIP, Online"), "size": 16}),
+    )
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     form = ContactForm
+    change_form_template = "admin/campaigns/contact/change_form.html"  # its "Opt out" button
     change_list_template = "admin/campaigns/contact/change_list.html"
     # The phone as marketers write it (0912 345 678), and the stored international form beside it.
     list_display = ["local_phone", "international_phone", "name", "source", "created_at"]
@@ -201,6 +263,8 @@ class ContactAdmin(admin.ModelAdmin):
         "sent_messages",  # shown only to those who may view messages (get_fields)
         "replies",
         "zalo_consent",  # shown only to those who may use MMP Zalo channels (get_fields)
+        "contact_tags",  # set by imports and the "Add tags" action (campaigns.contacts.tags)
+        "attributes_table",  # in place of the attributes for those who may only view (get_fields)
     ]
     fields = [
         "phone",
@@ -208,6 +272,7 @@ class ContactAdmin(admin.ModelAdmin):
         "phone_local_form",
         "name",
         "attributes",
+        "contact_tags",
         "source",
         "source_import",
         "source_row",
@@ -221,7 +286,8 @@ class ContactAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice over a million rows
     list_per_page = 50
     list_select_related = []  # nothing related is shown: no join
-    actions = ["opt_out_all", "export_selected"]
+    actions = ["opt_out_all", "export_selected", "add_tags", "remove_tags"]
+    action_form = TagActionForm  # the action bar's "Tags" box, read by add_tags/remove_tags
 
     @admin.display(description=gettext_lazy("phone"), ordering="phone")
     def local_phone(self, obj):
@@ -250,6 +316,8 @@ class ContactAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         fields = list(self.fields)
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields[fields.index("attributes")] = "attributes_table"
         if self._shows_messages(request, obj):
             fields.insert(fields.index("replies"), "sent_messages")
         if (
@@ -259,6 +327,26 @@ class ContactAdmin(admin.ModelAdmin):
         ):
             fields.append("zalo_consent")
         return fields
+
+    @admin.display(description=gettext_lazy("Attributes"))
+    def attributes_table(self, obj):
+        """The attributes as name/value rows for those who may only view the contact."""
+        attributes = obj.attributes if isinstance(obj.attributes, dict) else {}
+        if not attributes:
+            return "—"
+        return format_html(
+            '<table class="loa-kv-rows" id="contact-attributes"><tbody>{}</tbody></table>',
+            format_html_join(
+                "",
+                '<tr><th scope="row">{}</th><td>{}</td></tr>',
+                ((k, _attribute_text(v)) for k, v in attributes.items()),
+            ),
+        )
+
+    @admin.display(description=gettext_lazy("Tags"))
+    def contact_tags(self, obj):
+        names = tag_display(obj.tags) if obj is not None else []
+        return ", ".join(names) if names else "—"
 
     @admin.display(description=gettext_lazy("Zalo consent"))
     def zalo_consent(self, obj):
@@ -345,6 +433,27 @@ class ContactAdmin(admin.ModelAdmin):
             source=OptOut.Source.ADMIN,
         )
         self.message_user(request, _("{n} contacts opted out.").format(n=n), messages.SUCCESS)
+
+    def _tag_action(self, request, queryset, *, remove: bool):
+        text = request.POST.get("tags", "")
+        if not text.strip():
+            self.message_user(
+                request,
+                _("Type the tags in the “Tags” box next to the action, e.g. VIP, Online."),
+                messages.WARNING,
+            )
+            return
+        n = contacts_tag(queryset=queryset, text=text, remove=remove)
+        done = _("Tags removed from {n} contacts.") if remove else _("Tags added to {n} contacts.")
+        self.message_user(request, done.format(n=f"{n:,}"), messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Add tags"), permissions=["change"])
+    def add_tags(self, request, queryset):
+        self._tag_action(request, queryset, remove=False)
+
+    @admin.action(description=gettext_lazy("Remove tags"), permissions=["change"])
+    def remove_tags(self, request, queryset):
+        self._tag_action(request, queryset, remove=True)
 
     @admin.action(description=gettext_lazy("Export selected contacts (CSV)"), permissions=["view"])
     def export_selected(self, request, queryset):
@@ -469,16 +578,51 @@ class ContactListAdmin(admin.ModelAdmin):
 # ---- opt-outs ----------------------------------------------------------------------------------
 
 
+class OptOutByPhoneForm(forms.ModelForm):
+    """ "Add opt-out": the phone as people write it (0912 345 678, +84 912 345 678, 855...), read
+    in the chosen country; the contact is found or created by the service (phone_opt_out)."""
+
+    country = forms.ChoiceField(
+        label=gettext_lazy("Read a local number as"),
+        choices=COUNTRY_CHOICES,
+        initial=DEFAULT_COUNTRY,
+        required=False,
+        help_text=gettext_lazy(
+            "For a phone written without +84 or +855; one written with it is read as written."
+        ),
+    )
+    phone = forms.CharField(
+        label=gettext_lazy("Phone"),
+        max_length=40,
+        help_text=gettext_lazy(
+            "In any format: 0912 345 678, +84 912 345 678, 84912345678. A phone that is not a "
+            "contact yet is recorded too, so that a later import cannot make it reachable."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "tel"}),
+    )
+    field_order = ["country", "phone", "channel_kind", "reason"]  # country is read first
+
+    class Meta:
+        model = OptOut
+        fields = ["channel_kind", "reason"]
+
+    def clean_phone(self) -> str:
+        country = self.cleaned_data.get("country") or DEFAULT_COUNTRY
+        result = normalize_phone(self.cleaned_data.get("phone"), mobile_only=False, country=country)
+        if not result.ok:
+            raise forms.ValidationError(result.error)
+        return result.phone
+
+
 @admin.register(OptOut)
 class OptOutAdmin(admin.ModelAdmin):
     change_list_template = "admin/campaigns/contact/optout_change_list.html"
     list_display = ["contact_phone", "channel_kind", "source", "reason", "created_at"]
     list_filter = ["channel_kind", "source"]
     list_select_related = ["contact"]
-    raw_id_fields = ["contact"]
     search_fields = ["=contact__phone"]
     search_help_text = gettext_lazy("The full phone number, in any format.")
-    readonly_fields = ["created_at"]
+    readonly_fields = ["contact_phone", "source", "created_at"]
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -491,6 +635,50 @@ class OptOutAdmin(admin.ModelAdmin):
     def contact_phone(self, obj):
         contact = obj.contact
         return format_html("{} {}", phone_html(contact.phone), contact.name)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["country", "phone", "channel_kind", "reason"]
+        return ["contact_phone", "channel_kind", "reason", "source", "created_at"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = OptOutByPhoneForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # The phone was read by the form; the service finds or creates its contact and keeps
+        # an earlier opt-out of the same channel as it was (its first reason is the evidence).
+        saved, created = phone_opt_out(
+            phone=form.cleaned_data["phone"],
+            channel_kind=form.cleaned_data["channel_kind"],
+            reason=form.cleaned_data["reason"]
+            or _("Opted out in the admin by {user}").format(user=request.user.get_username()),
+            source=OptOut.Source.ADMIN,
+        )
+        obj.pk, obj.contact, obj.created_at = saved.pk, saved.contact, saved.created_at
+        obj.reason, obj.source, obj._was_created = saved.reason, saved.source, created
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Back to the list, searched for that phone, with a sentence saying what happened."""
+        phone = format_local(obj.contact.phone)
+        text = (
+            _("{phone} opted out of {channel}.")
+            if getattr(obj, "_was_created", True)
+            else _("{phone} had already opted out of {channel}.")
+        ).format(phone=phone, channel=obj.get_channel_kind_display())
+        self.message_user(request, text, messages.SUCCESS)
+        if "_addanother" in request.POST:
+            return HttpResponseRedirect(reverse("admin:campaigns_optout_add"))
+        return HttpResponseRedirect(
+            reverse("admin:campaigns_optout_changelist") + "?" + urlencode({"q": obj.contact.phone})
+        )
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -507,74 +695,13 @@ class OptOutAdmin(admin.ModelAdmin):
                 wrap(self.views.upload_view),
                 name="campaigns_optout_upload",
             ),
+            path(
+                "contact/<int:contact_id>/",
+                wrap(self.views.contact_view),
+                name="campaigns_optout_contact",
+            ),
             *super().get_urls(),
         ]
 
 
-# ---- segments ----------------------------------------------------------------------------------
-
-
-class SegmentForm(forms.ModelForm):
-    class Meta:
-        model = Segment
-        fields = ["name", "description", "contact_lists", "match", "rules"]
-        widgets = {"rules": forms.Textarea(attrs={"rows": 6, "cols": 80})}
-
-
-@admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
-    form = SegmentForm
-    list_display = ["name", "match", "rule_summary", "updated_at"]
-    search_fields = ["name"]
-    filter_horizontal = ["contact_lists"]
-    readonly_fields = ["live_count", "sample"]
-
-    def get_fields(self, request, obj=None):
-        fields = ["name", "description", "contact_lists", "match", "rules"]
-        return [*fields, "live_count", "sample"] if obj is not None else fields
-
-    @admin.display(description=gettext_lazy("Rules"))
-    def rule_summary(self, obj):
-        rules = obj.rules if isinstance(obj.rules, list) else []
-        joiner = f" {_('and') if obj.match == Segment.Match.ALL else _('or')} "
-        return joiner.join(
-            f"{r.get('attribute')} {r.get('op')} {r.get('value', '')}".strip()
-            for r in rules
-            if isinstance(r, dict)
-        )
-
-    @admin.display(description=gettext_lazy("Contacts now"))
-    def live_count(self, obj):
-        n = segment_count(obj)
-        if n is None:
-            return _("More than can be counted quickly (the count timed out).")
-        url = reverse("admin:campaigns_segment_export", args=[obj.pk])
-        return format_html(
-            '<strong id="segment-count">{}</strong> · <a href="{}">{}</a>',
-            f"{n:,}",
-            url,
-            _("Export (CSV)"),
-        )
-
-    @admin.display(description=gettext_lazy("First contacts"))
-    def sample(self, obj):
-        rows = list(segment_queryset(obj).order_by("-pk").values_list("phone", "name")[:10])
-        if not rows:
-            return "-"
-        return format_html(
-            "<ul>{}</ul>",
-            format_html_join("", "<li>{} {}</li>", ((phone_html(p), n) for p, n in rows)),
-        )
-
-    def get_urls(self):
-        wrap = self.admin_site.admin_view
-        return [
-            path("<int:pk>/export/", wrap(self.export_view), name="campaigns_segment_export"),
-            *super().get_urls(),
-        ]
-
-    def export_view(self, request, pk):
-        segment = self.get_object(request, str(pk))
-        if segment is None or not self.has_view_permission(request, segment):
-            return HttpResponseRedirect(reverse("admin:index"))
-        return export_response(segment_queryset(segment), name=segment.name)
+# Segments: campaigns/admin/segments.py (the rule builder).

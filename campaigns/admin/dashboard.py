@@ -8,6 +8,7 @@ import logging
 
 from django.db import DatabaseError
 from django.http import HttpRequest
+from django.utils import formats
 
 from campaigns.admin.charts import column_chart
 from campaigns.models import Campaign, Contact
@@ -43,7 +44,11 @@ def dashboard_context(request: HttpRequest | None) -> dict | None:
         **data,
         "days_chart": column_chart(
             [
-                {"label": d["day"].strftime("%d/%m"), "value": d["sent"], "extra": d["delivered"]}
+                {
+                    "label": formats.date_format(d["day"], "DATE_FORMAT"),
+                    "value": d["sent"],
+                    "extra": d["delivered"],
+                }
                 for d in data["stats"]["days"]
             ]
         ),

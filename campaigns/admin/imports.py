@@ -39,9 +39,9 @@ from campaigns.contacts.importing.run import (
     contact_import_set_mapping,
     contact_import_start,
 )
-from campaigns.contacts.optout import opt_out_file_process
-from campaigns.models import ContactImport, ContactList, OptOut
-from providers.shared.phones import COUNTRY_CHOICES, DEFAULT_COUNTRY
+from campaigns.contacts.optout import opt_out_file_process, phone_opt_out
+from campaigns.models import Contact, ContactImport, ContactList, OptOut
+from providers.shared.phones import COUNTRY_CHOICES, DEFAULT_COUNTRY, format_local
 
 IGNORE, PHONE, NAME, ATTRIBUTE = "ignore", "phone", "name", "attribute"
 
@@ -136,6 +136,15 @@ class OptOutUploadForm(forms.Form):
         required=False,
         help_text=gettext_lazy("Numbers written with +84 or +855 are read as written."),
     )
+
+
+class OptOutContactForm(forms.Form):
+    """The contact page's "Opt out": the contact is known, only the channel and the reason."""
+
+    channel_kind = forms.ChoiceField(
+        label=gettext_lazy("Opt out of"), choices=OptOut.CHANNEL_CHOICES, initial=OptOut.ALL
+    )
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300, required=False)
 
 
 class ImportViews:
@@ -393,11 +402,58 @@ def import_progress(imp: ContactImport) -> dict:
 
 
 class OptOutViews:
-    """The "Upload opt-out file" page of OptOutAdmin."""
+    """The "Upload opt-out file" page of OptOutAdmin, and the "Opt out" page a contact's page
+    links to."""
 
     def __init__(self, model_admin):
         self.model_admin = model_admin
         self.admin_site = model_admin.admin_site
+
+    def contact_view(self, request, contact_id):
+        """Opt one contact out (a confirmation page, as Django's delete is: a form cannot sit
+        inside the contact's own form). Whoever may add opt-outs may, even on a contact they
+        may only view: a refusal only ever stops messages."""
+        if not self.model_admin.has_add_permission(request):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=contact_id)
+        contact_url = reverse("admin:campaigns_contact_change", args=[contact.pk])
+        if request.method == "POST":
+            form = OptOutContactForm(request.POST)
+            if form.is_valid():
+                channel_kind = form.cleaned_data["channel_kind"]
+                opt_out, created = phone_opt_out(
+                    phone=contact.phone,
+                    channel_kind=channel_kind,
+                    reason=form.cleaned_data["reason"]
+                    or _("Opted out in the admin by {user}").format(
+                        user=request.user.get_username()
+                    ),
+                    source=OptOut.Source.ADMIN,
+                )
+                text = (
+                    _("{phone} opted out of {channel}.")
+                    if created
+                    else _("{phone} had already opted out of {channel}.")
+                ).format(
+                    phone=format_local(contact.phone), channel=opt_out.get_channel_kind_display()
+                )
+                messages.success(request, text)
+                return HttpResponseRedirect(contact_url)
+        else:
+            form = OptOutContactForm()
+        opts = OptOut._meta
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": opts,
+            "app_label": opts.app_label,
+            "title": _("Opt out {phone}").format(phone=format_local(contact.phone)),
+            "form": form,
+            "contact": contact,
+            "contact_url": contact_url,
+            "current": list(contact.opt_outs.order_by("created_at")),
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/campaigns/contact/optout_contact.html", context)
 
     def upload_view(self, request):
         if not self.model_admin.has_add_permission(request):
@@ -468,6 +524,20 @@ class ContactImportAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     fields = readonly_fields
+
+    # Contact staff may not open user accounts: "uploaded by" is then text, not a link to a 403.
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("auth.view_user"):
+            fields = ["created_by_text" if f == "created_by" else f for f in fields]
+        return fields
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description=ContactImport._meta.get_field("created_by").verbose_name)
+    def created_by_text(self, obj):
+        return str(obj.created_by) if obj and obj.created_by_id else "-"
 
     @admin.display(description=gettext_lazy("Encoding"))
     def encoding_label(self, obj):

@@ -117,6 +117,12 @@ def _outbound(plan: _Plan, message: Message, email: str = "") -> OutboundMessage
     )
 
 
+# The one way a campaign's message becomes the provider's request. A campaign's test send
+# (campaigns.testsends) builds its request with it from an unsaved Message, so the test carries
+# exactly what the real send will.
+campaign_outbound = _outbound
+
+
 def _emails(plan: _Plan, messages: list[Message]) -> dict[int, str]:
     """Email campaigns: each contact's address, in one query for the batch."""
     if plan.channel_kind != ChannelKind.EMAIL:

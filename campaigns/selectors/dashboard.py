@@ -189,6 +189,7 @@ def dashboard_campaigns(*, limit: int = 10) -> list[dict]:
             "channel": c.channel.name,
             "progress": c.progress_percent,
             "total": c.total_count,
+            "cost": c.cost,
             "scheduled_at": c.scheduled_at,
             "reason": c.reason_text(),
         }

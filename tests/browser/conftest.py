@@ -76,7 +76,12 @@ def ensure_roles() -> None:
     from django.contrib.auth.models import Group, Permission
 
     roles = importlib.import_module("campaigns.migrations.0002_roles_and_schedules").ROLES
-    later = importlib.import_module("campaigns.migrations.0007_segment_permissions").GRANTS
+    later = {}
+    for name in ("0007_segment_permissions", "0017_marketer_optout"):
+        for role, codenames in importlib.import_module(
+            f"campaigns.migrations.{name}"
+        ).GRANTS.items():
+            later.setdefault(role, []).extend(codenames)
     for role, perms in roles.items():
         group, created = Group.objects.get_or_create(name=role)
         if not created and group.permissions.exists():

@@ -150,7 +150,8 @@ def test_segment_ops(people):
     eq = seg([{"attribute": "city", "op": "eq", "value": "Huế"}])
     assert names(segment_queryset(eq)) == ["C"]
     ieq = seg([{"attribute": "city", "op": "eq", "value": "ha noi"}])
-    assert names(segment_queryset(ieq)) == []  # accents matter; case does not (below)
+    # accents and case do not matter (issue 17: "ha noi" finds "Hà Nội")
+    assert names(segment_queryset(ieq)) == ["A", "B"]
     neq = seg([{"attribute": "city", "op": "neq", "value": "Huế"}])
     assert names(segment_queryset(neq)) == ["A", "B", "D", "E"]  # missing counts as different
     contains = seg([{"attribute": "city", "op": "contains", "value": "Nẵng"}])

@@ -209,7 +209,7 @@ def test_wizard_review_shows_the_unreachable_count_in_english(admin_client):
     assert "This channel reaches Cambodia only." in page
     assert 'id="preflight-unreachable-VN"' in page
     # what is sent and charged leaves them out: 2 recipients at the template's 300 VND
-    assert "Send now to 2 recipients (600 VND)" in page
+    assert "Send now to 2 recipients (600\u00a0₫)" in page
 
 
 def test_wizard_review_blocked_by_unreachable_has_no_send_button(admin_client):

@@ -4,15 +4,17 @@ what a person typed; the views (views.py) save it through campaigns.drafts."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign, ContactList, Segment
 from campaigns.selectors.wizard import (
     campaign_quiet_hours_note,
+    campaign_rate_ceiling,
     channel_allows_free_text,
     wizard_channels,
     wizard_templates,
@@ -215,8 +217,10 @@ class MappingStepForm(forms.Form):
 
 
 class ReviewStepForm(forms.Form):
-    # save_choice: keep the invalid-recipients choice on the draft and stay on the step
-    ACTIONS = ("send_now", "schedule", "save_choice")
+    # save_choice: keep the invalid-recipients choice on the draft and stay on the step;
+    # save_speed: keep the speed (Campaign.rate_limit) on the draft and stay on the step
+    ACTIONS = ("send_now", "schedule", "save_choice", "save_speed")
+    PER_SECOND, PER_MINUTE = "second", "minute"
 
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], widget=forms.HiddenInput)
     invalid_recipients = forms.ChoiceField(
@@ -233,14 +237,70 @@ class ReviewStepForm(forms.Form):
         help_text=_("Local time, Asia/Ho_Chi_Minh (UTC+7)."),
     )
 
+    speed = forms.DecimalField(
+        label=_("Speed"),
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=12,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "any", "min": "0.01", "size": 8}),
+    )
+    speed_unit = forms.ChoiceField(
+        label=_("Unit"),
+        choices=[
+            (PER_SECOND, _("messages per second")),
+            (PER_MINUTE, _("messages per minute")),
+        ],
+        required=False,
+    )
+
     def __init__(self, *args, campaign: Campaign, **kwargs):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         self.fields["invalid_recipients"].initial = campaign.invalid_recipients
+        # The account's limit is the ceiling and the default (campaigns.engine.driver paces at
+        # the slower of the two); below one a second, a speed reads better per minute.
+        self.ceiling = campaign_rate_ceiling(campaign=campaign)
+        rate = campaign.rate_limit or self.ceiling
+        per_minute = bool(rate) and rate < 1
+        self.fields["speed_unit"].initial = self.PER_MINUTE if per_minute else self.PER_SECOND
+        if rate:
+            shown = Decimal(str(rate * 60 if per_minute else rate)).quantize(Decimal("0.01"))
+            self.fields["speed"].initial = format(shown.normalize(), "f")  # 10, not 1E+1
+        if self.is_bound and self.data.get("action") != "save_speed":
+            # Another of the step's forms was posted: show the saved speed, not an empty box.
+            self.data = self.data.copy()
+            self.data.setdefault("speed", self.fields["speed"].initial or "")
+            self.data.setdefault("speed_unit", self.fields["speed_unit"].initial)
+        if self.ceiling:
+            self.fields["speed"].help_text = _(
+                "At most {n} messages per second ({m} per minute): the provider account's limit."
+            ).format(n=speed_number(self.ceiling), m=speed_number(self.ceiling * 60))
+        else:
+            self.fields["speed"].help_text = _(
+                "Empty: as fast as the provider answers (the provider account sets no limit)."
+            )
 
     def clean(self):
         data = super().clean()
         action = data.get("action")
+        if action == "save_speed":
+            speed = data.get("speed")
+            if speed is None:
+                data["rate_limit"] = None
+                return data
+            per_minute = data.get("speed_unit") == self.PER_MINUTE
+            rate = float(speed) / (60 if per_minute else 1)
+            if self.ceiling and rate > self.ceiling * (1 + 1e-9):
+                self.add_error(
+                    "speed",
+                    _(
+                        "The provider account allows at most {n} messages per second "
+                        "({m} per minute): choose a slower speed."
+                    ).format(n=speed_number(self.ceiling), m=speed_number(self.ceiling * 60)),
+                )
+            data["rate_limit"] = rate
+            return data
         if action == "save_choice":
             if not data.get("invalid_recipients"):
                 self.add_error("invalid_recipients", _("Choose what to do with them."))
@@ -268,3 +328,11 @@ class ReviewStepForm(forms.Form):
                     ),
                 )
         return data
+
+
+def speed_number(value: float) -> str:
+    """A speed in the reader's language: 2,5 in Vietnamese, 2.5 in English, 120 without ",0"."""
+    value = round(value, 2)
+    return formats.number_format(
+        int(value) if value == int(value) else value, use_l10n=True, force_grouping=True
+    )

@@ -16,7 +16,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -26,7 +26,9 @@ from campaigns.admin.wizard.forms import (
     MappingStepForm,
     ReviewStepForm,
     TemplateStepForm,
+    speed_number,
 )
+from campaigns.admin.wizard.testsend import testsend_context
 from campaigns.drafts import campaign_draft_create, campaign_draft_update
 from campaigns.engine.lifecycle import campaign_schedule, campaign_send_now
 from campaigns.models import Campaign, ContactList
@@ -39,6 +41,7 @@ from campaigns.selectors.wizard import (
     STEP_TEMPLATE,
     audience_attribute_keys,
     audience_count,
+    campaign_finish_note,
     campaign_invalid_recipients_note,
     campaign_mapping_check,
     campaign_quiet_hours_note,
@@ -331,6 +334,10 @@ class CampaignWizard:
             if action == "save_choice":
                 messages.success(request, gettext("Choice saved."))
                 return HttpResponseRedirect(self._step_url(campaign, 5))
+            if action == "save_speed":
+                campaign_draft_update(campaign=campaign, rate_limit=form.cleaned_data["rate_limit"])
+                messages.success(request, gettext("Speed saved."))
+                return HttpResponseRedirect(self._step_url(campaign, 5) + "#speed")
             if not request.user.has_perm("campaigns.send_campaign"):
                 raise PermissionDenied
             if action == "send_now":
@@ -345,7 +352,7 @@ class CampaignWizard:
                 messages.success(
                     request,
                     gettext("Scheduled for {when}.").format(
-                        when=timezone.localtime(when).strftime("%H:%M %d/%m/%Y")
+                        when=formats.date_format(timezone.localtime(when), "DATETIME_FORMAT")
                     ),
                 )
             return HttpResponseRedirect(
@@ -353,6 +360,9 @@ class CampaignWizard:
             )
         preflight = campaign_preflight(campaign=campaign)
         validation = campaign_mapping_check(campaign=campaign)
+        invalid = campaign_invalid_recipients_note(
+            campaign=campaign, summary=validation["summary"], preflight=preflight
+        )
         return self._render(
             request,
             "step_review",
@@ -364,12 +374,22 @@ class CampaignWizard:
                 preflight=preflight,
                 quiet=campaign_quiet_hours_note(campaign=campaign),
                 validation=validation,
-                invalid=campaign_invalid_recipients_note(
-                    campaign=campaign, summary=validation["summary"], preflight=preflight
+                invalid=invalid,
+                finish=_finish_texts(
+                    campaign_finish_note(
+                        campaign=campaign,
+                        recipients=invalid["will_receive"] if invalid else preflight["recipients"],
+                    )
                 ),
                 lists=list(campaign.lists.all()),
                 segment_list=list(campaign.segments.all()),
                 tz_name=timezone.get_default_timezone_name(),
+                # The "Send a test" box (testsend.py), for whoever may send the campaign.
+                **(
+                    testsend_context(request, campaign)
+                    if request.user.has_perm("campaigns.send_campaign")
+                    else {}
+                ),
             ),
         )
 
@@ -385,6 +405,15 @@ class CampaignWizard:
         )
         data["text"] = audience_count_text(data)
         return JsonResponse(data)
+
+
+def _finish_texts(note: dict) -> dict:
+    """The speeds in the reader's language: "0,5" and "30", never "0,50"."""
+    return {
+        **note,
+        "rate_text": speed_number(note["rate"]),
+        "per_minute_text": speed_number(note["per_minute"]),
+    }
 
 
 def audience_count_text(data: dict) -> str:
