@@ -89,7 +89,9 @@ class OptOut(models.Model):
         REPLY = "reply", _("Inbound reply")
         PROVIDER = "provider", _("Provider")
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="opt_outs")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="opt_outs", verbose_name=_("contact")
+    )
     channel_kind = models.CharField(
         _("channel"), max_length=16, choices=CHANNEL_CHOICES, default=ALL
     )
@@ -442,15 +444,22 @@ class Campaign(models.Model):
 class CampaignEvent(models.Model):
     """The history of a campaign's transitions, with who did it and why."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16)
-    note = models.CharField(max_length=500, blank=True)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="events", verbose_name=_("campaign")
+    )
+    from_status = models.CharField(_("from"), max_length=16, blank=True)
+    to_status = models.CharField(_("to"), max_length=16)
+    note = models.CharField(_("note"), max_length=500, blank=True)
     note_i18n = models.JSONField(default=dict, blank=True, editable=False)  # campaigns.notes
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("campaign event")
@@ -564,17 +573,19 @@ class MessageAttempt(models.Model):
     in flight, so the diagnosis shows a call that may have reached the provider instead of
     nothing (campaigns.engine.claim, campaigns.engine.results)."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts_log")
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    request_body = models.TextField(blank=True)
-    response_body = models.TextField(blank=True)
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="attempts_log", verbose_name=_("message")
+    )
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    request_body = models.TextField(_("request"), blank=True)
+    response_body = models.TextField(_("answer"), blank=True)
     error_class = models.CharField(max_length=16, blank=True)
     error = models.CharField(max_length=300, blank=True)
     # True from the claim until the call's answer is recorded; still True after that only when
     # the worker stopped in between (the request may or may not have reached the provider).
     in_flight = models.BooleanField(_("no answer recorded"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
 
     class Meta:
         verbose_name = _("message attempt")

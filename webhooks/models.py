@@ -89,19 +89,32 @@ class InboundMessage(models.Model):
         NOT_MATCHED = "not_matched", _("Opt-out request not matched")
 
     account = models.ForeignKey(
-        ProviderAccount, on_delete=models.CASCADE, related_name="inbound_messages"
+        ProviderAccount,
+        on_delete=models.CASCADE,
+        related_name="inbound_messages",
+        verbose_name=_("provider account"),
     )
     channel = models.ForeignKey(
-        Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Channel,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("channel"),
     )
     contact = models.ForeignKey(
-        Contact, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages"
+        Contact,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="inbound_messages",
+        verbose_name=_("contact"),
     )
     sender = models.CharField(_("sender"), max_length=100)
     sender_name = models.CharField(_("sender name"), max_length=200, blank=True)
     phone = models.CharField(_("phone"), max_length=16, blank=True)
     text = models.TextField(_("text"), blank=True)
-    provider_message_id = models.CharField(max_length=100, blank=True)
+    provider_message_id = models.CharField(_("provider message id"), max_length=100, blank=True)
     opted_out = models.BooleanField(_("opt-out keyword"), default=False)
     opt_out_state = models.CharField(
         _("opt-out"), max_length=16, choices=OptOutState.choices, blank=True, default=""
