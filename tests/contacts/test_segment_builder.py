@@ -30,6 +30,12 @@ def phones(rules, match="all", **kw) -> set[str]:
     return set(contacts_matching(rules=rules, match=match, **kw).values_list("phone", flat=True))
 
 
+@pytest.fixture(autouse=True)
+def _english_pages(client):
+    """The pages and the count endpoint answer in the request's language: English here."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 @pytest.fixture
 def people():
     rows = [
