@@ -229,7 +229,7 @@ def test_quota_exhausted_midway_waits_for_the_next_day_then_completes(qcluster):
         pending = Message.objects.filter(campaign=campaign, status="pending")
         assert pending.count() == 90
         assert set(pending.values_list("next_attempt_at", flat=True)) == {tomorrow}
-        assert tomorrow.strftime("%d/%m/%Y 00:05") in campaign.status_reason
+        assert tomorrow.strftime("00:05 %d/%m/%Y") in campaign.status_reason
         refused = set(pending.filter(error_code="-144").values_list("idempotency_key", flat=True))
         assert refused  # the calls that met the empty quota, waiting like the rest
         calls = fake.total
