@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -95,7 +97,7 @@ class QCluster:
 
         from django.conf import settings
 
-        self.log = Path(settings.BASE_DIR) / "tmp" / f"qcluster-{id(self)}.log"
+        self.log = Path(settings.BASE_DIR) / "tmp" / f"qcluster-{os.getpid()}-{id(self)}.log"
         self.log.parent.mkdir(exist_ok=True)
         self._fh = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
