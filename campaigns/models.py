@@ -441,6 +441,75 @@ class Campaign(models.Model):
         return notes.render(self.status_reason, self.status_reason_i18n)
 
 
+class FallbackStep(models.Model):
+    """One more step of a campaign's fallback chain (issue 19): when the message of the step
+    before it cannot reach a recipient (a code the provider marks as "cannot reach", see
+    providers/fallback.py) or has no delivery receipt after `receipt_minutes`, the same recipient
+    gets this step's message, once (campaigns.engine.fallback). Position 1 follows the campaign's
+    own channel (step 0), position 2 follows position 1."""
+
+    MAX_STEPS = 2
+
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="fallback_steps",
+        verbose_name=_("campaign"),
+    )
+    position = models.PositiveSmallIntegerField(_("step"))
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel")
+    )
+    template = models.ForeignKey(
+        Template,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("template"),
+        null=True,
+        blank=True,
+    )
+    # The same structure as Campaign.param_mapping: param -> {"source", "value", "format"}.
+    param_mapping = models.JSONField(_("parameter mapping"), default=dict, blank=True)
+    content = models.TextField(
+        _("content"), blank=True, help_text=_("Free text for SMS/Viber/email channels.")
+    )
+    subject = models.CharField(_("email subject"), max_length=200, blank=True)
+    on_unreachable = models.BooleanField(
+        _("when the channel cannot reach the person"),
+        default=True,
+        help_text=_(
+            "Fall back when the provider answers that the previous channel cannot reach this "
+            "person (no Zalo account, blocked, refused, invalid phone for that channel)."
+        ),
+    )
+    receipt_minutes = models.PositiveIntegerField(
+        _("when no receipt after (minutes)"),
+        null=True,
+        blank=True,
+        default=30,
+        help_text=_(
+            "Fall back when the previous message has no delivery receipt after this many "
+            "minutes. Leave empty to not wait for receipts. Ignored for a channel that sends "
+            "no receipts."
+        ),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("fallback step")
+        verbose_name_plural = _("fallback steps")
+        ordering = ["campaign", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "position"], name="uniq_fallback_step"),
+            models.CheckConstraint(
+                condition=models.Q(position__gte=1, position__lte=2), name="fallback_step_1_2"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}#{self.position}"
+
+
 class CampaignEvent(models.Model):
     """The history of a campaign's transitions, with who did it and why."""
 
@@ -508,6 +577,11 @@ class Message(models.Model):
     # and lookups by key parse it and use that unique index. An index of its own cost every
     # materialized message one more btree insert, in an order unrelated to the others.
     idempotency_key = models.CharField(_("idempotency key"), max_length=64)
+    # The step of the campaign's fallback chain this message is (0: the campaign's own channel;
+    # 1, 2: FallbackStep.position), created only when the step before it reached an outcome that
+    # falls back (campaigns.engine.fallback). db_default: the set-based INSERTs of step 0 leave
+    # the column out, and adding it to a big table is a catalog change on PostgreSQL.
+    step = models.PositiveSmallIntegerField(_("step"), default=0, db_default=0)
     # Indexed (partially, below) only once set: a fresh message has none yet.
     provider_message_id = models.CharField(_("provider message id"), max_length=100, blank=True)
     status = models.CharField(
@@ -533,8 +607,10 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         constraints = [
+            # One message per (campaign, contact, step): a fallback step is its own row with its
+            # own key (campaigns.engine.keys), created with ON CONFLICT DO NOTHING.
             models.UniqueConstraint(
-                fields=["campaign", "contact"], name="uniq_message_per_contact"
+                fields=["campaign", "contact", "step"], name="uniq_message_per_step"
             ),
         ]
         indexes = [
