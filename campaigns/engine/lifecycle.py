@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
 from campaigns.engine.dispatch import campaign_start_drivers
+from campaigns.engine.fallback import campaign_fallback_waiting
 from campaigns.engine.materialize import campaign_failing_count, campaign_materialize
 from campaigns.engine.outage import CONNECT_CODES
 from campaigns.engine.reach import campaign_unreachable
@@ -280,6 +281,23 @@ def campaign_maybe_complete(*, campaign_id: int) -> str | None:
     rows = Message.objects.filter(campaign_id=campaign_id)
     if rows.filter(status__in=[Message.Status.PENDING, Message.Status.SENDING]).exists():
         return None
+    if campaign_fallback_waiting(campaign_id=campaign_id):
+        # A fallback chain still decides: messages wait for their receipt deadline (the tick
+        # builds their fallbacks then), or a failure's fallback is about to be built.
+        campaign_transition(
+            campaign_id=campaign_id,
+            to=C.SETTLING,
+            note=Note(
+                gettext_noop(
+                    "Every message of the first steps was handed to the provider. Loa waits for "
+                    "their delivery receipts: a recipient without one by the deadline, or whom "
+                    "the channel cannot reach, gets the next step of the fallback chain."
+                )
+            ),
+            expect={C.RUNNING},
+        )
+        status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+        return status if status == C.SETTLING else None
     if rows.filter(status=Message.Status.UNKNOWN).exists():  # only unknown outcomes are left
         campaign_transition(
             campaign_id=campaign_id,
