@@ -12,13 +12,13 @@ from django.utils import timezone
 
 from bench.fake_provider import FakeProviders
 from bench.fake_provider.shared import OA_ID
+from campaigns.engine.delivery import message_apply_event, messages_find
 from campaigns.engine.driver import campaign_drive
 from campaigns.engine.fallback import (
     REACHED_EARLIER,
     campaign_fall_back,
     campaign_fallback_waiting,
 )
-from campaigns.engine.delivery import message_apply_event, messages_find
 from campaigns.engine.keys import idempotency_key, idempotency_key_parse, idempotency_key_step
 from campaigns.engine.lifecycle import campaign_pause, campaign_resume, campaign_send_now
 from campaigns.engine.scheduler import campaigns_tick
