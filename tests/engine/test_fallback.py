@@ -287,3 +287,83 @@ def test_unique_per_step():
                 step=1,
                 idempotency_key=m.idempotency_key,
             )
+
+
+# ---- the wizard's fallback page and the campaign page's funnel ----------------------------------
+def test_wizard_builds_a_chain_and_the_campaign_page_shows_the_funnel(admin_client, english):
+    from django.urls import reverse
+
+    with _fake() as fake:
+        campaign = _chain(fake)
+        FallbackStep.objects.filter(campaign=campaign).delete()
+        sms = Channel.objects.get(kind="sms")
+        page = reverse("admin:campaigns_campaign_wizard_fallback", args=[campaign.pk, 1])
+        review = reverse("admin:campaigns_campaign_wizard", args=[campaign.pk, 5])
+        body = admin_client.get(review).content.decode()
+        assert 'id="fallback-add"' in body
+        # neither trigger chosen: a clear error, nothing saved
+        r = admin_client.post(page, {"action": "channel", "channel": sms.pk})
+        assert r.status_code == 200 and b"Choose when to fall back" in r.content
+        assert not FallbackStep.objects.filter(campaign=campaign).exists()
+        r = admin_client.post(
+            page,
+            {"action": "channel", "channel": sms.pk, "on_unreachable": "on", "receipt_minutes": 30},
+        )
+        assert r.status_code == 302
+        step = FallbackStep.objects.get(campaign=campaign, position=1)
+        assert step.channel == sms and step.receipt_minutes == 30
+        # the send is refused while the step has no message
+        body = admin_client.get(review).content.decode()
+        assert "Fallback step 1: choose a template or write the message." in body
+        r = admin_client.post(
+            page, {"action": "message", "fb-content": "Loa: {{ten}}, đơn {{ma}}."}
+        )
+        assert r.status_code == 302
+        body = admin_client.get(page).content.decode()
+        assert 'id="fallback-mapping-form"' in body and "fallback-reach-ok" in body
+        r = admin_client.post(
+            page,
+            {
+                "action": "mapping",
+                "fm-p0_source": "field",
+                "fm-p0_value": "name",
+                "fm-p1_source": "attribute",
+                "fm-p1_value": "order",
+            },
+        )
+        assert r.status_code == 302
+        step.refresh_from_db()
+        assert step.param_mapping == {
+            "ten": {"source": "field", "value": "name"},
+            "ma": {"source": "attribute", "value": "order"},
+        }
+        body = admin_client.get(review).content.decode()
+        assert 'id="fallback-chain-step-1"' in body
+        assert "a default (no earlier campaign on this channel" in body
+        assert "Fallback step 1:" not in body
+        # send it from the review step, then read the funnel on the campaign page
+        r = admin_client.post(review, {"action": "send_now"})
+        assert r.status_code == 302, r.content.decode()[:2000]
+        _receipts(campaign, step=0, skip=SILENT)
+        campaign_fall_back(campaign_id=campaign.pk, now=timezone.now() + timedelta(minutes=31))
+        campaign_drive(campaign_id=campaign.pk)
+        _receipts(campaign, step=1, skip=set())
+        body = admin_client.get(
+            reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+        ).content.decode()
+        assert 'id="fallback-funnel"' in body
+        n = len(PHONES)
+        delivered0 = n - len(NO_ZALO) - len(SILENT)
+        fell = len(NO_ZALO | SILENT)
+        sms_ok = fell - 1  # the one opted out of SMS
+        row0 = body.split('id="funnel-step-0"')[1].split("</tr>")[0]
+        row1 = body.split('id="funnel-step-1"')[1].split("</tr>")[0]
+        assert f"{delivered0} ({round(100 * delivered0 / n, 1):g}%)" in row0
+        assert f"{fell} ({round(100 * fell / n, 1):g}%)" in row0
+        assert f"{sms_ok} ({round(100 * sms_ok / n, 1):g}%)" in row1
+        # the messages list filters by step
+        msgs = admin_client.get(
+            reverse("admin:campaigns_message_changelist")
+            + f"?campaign__id__exact={campaign.pk}&step__exact=1"
+        )
+        assert msgs.status_code == 200
