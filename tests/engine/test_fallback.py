@@ -293,6 +293,7 @@ def test_unique_per_step():
 def test_wizard_builds_a_chain_and_the_campaign_page_shows_the_funnel(admin_client, english):
     from django.urls import reverse
 
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     with _fake() as fake:
         campaign = _chain(fake)
         FallbackStep.objects.filter(campaign=campaign).delete()
@@ -367,3 +368,29 @@ def test_wizard_builds_a_chain_and_the_campaign_page_shows_the_funnel(admin_clie
             + f"?campaign__id__exact={campaign.pk}&step__exact=1"
         )
         assert msgs.status_code == 200
+        # the export: one row per recipient, each fallback step's status, time, error, fee
+        import csv
+        import io
+
+        r = admin_client.get(
+            reverse("admin:campaigns_campaign_export", args=[campaign.pk]),
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+        text = b"".join(r.streaming_content).decode("utf-8-sig")
+        table = list(csv.reader(io.StringIO(text)))
+        header, rows = table[0], table[1:]
+        assert len(rows) == n
+        col = {h: i for i, h in enumerate(header)}
+        status1 = col["Fallback 1 (SMS): status"]
+        by_phone = {row[col["Phone (international)"]]: row for row in rows}
+        for phone in PHONES:
+            row = by_phone[phone]
+            if phone == SMS_OPTED_OUT:
+                assert row[status1] == "Skipped" and row[col["Reached by"]] == ""
+                assert row[col["Fallback 1 (SMS): error"]].startswith("opted_out")
+            elif phone in NO_ZALO | SILENT:
+                assert row[status1] == "Delivered"
+                assert row[col["Reached by"]] == "Fallback 1 (SMS)"
+                assert row[col["Fallback 1 (SMS): time"]]
+            else:
+                assert row[status1] == "" and row[col["Reached by"]] == "First"
