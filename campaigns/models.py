@@ -402,6 +402,9 @@ class Campaign(models.Model):
     skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
     # Messages a cancel ended before they were handed to the provider.
     cancelled_count = models.PositiveIntegerField(_("cancelled"), default=0)
+    # Messages of the fallback chain's steps built so far (campaigns.engine.fallback): the
+    # counters above count them too, so the page's percentages are of total + fallback messages.
+    fallback_count = models.PositiveIntegerField(_("fallback messages"), default=0)
     # Left out when the messages were built: opted out, over the frequency cap.
     excluded = models.JSONField(_("excluded at build"), default=dict, blank=True)
     cost = models.DecimalField(_("cost (VND)"), max_digits=14, decimal_places=2, default=0)
@@ -428,13 +431,14 @@ class Campaign(models.Model):
 
     @property
     def progress_percent(self) -> int:
-        if not self.total_count:
+        total = self.total_count + self.fallback_count  # a fallback chain's messages too
+        if not total:
             return 0
         handled = min(
-            self.total_count,
+            total,
             self.sent_count + self.failed_count + self.skipped_count + self.cancelled_count,
         )
-        return int(100 * handled / self.total_count)
+        return int(100 * handled / total)
 
     def reason_text(self) -> str:
         """The status reason in the reader's language (campaigns.notes)."""

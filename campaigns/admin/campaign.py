@@ -526,7 +526,7 @@ def _charts_context(campaign: Campaign) -> dict:
     """The campaign page's live panel: counters (never COUNT(*)), failure reasons from the most
     recent failures, and a sampled timeline, so it renders fast at a million messages."""
     stats = campaign_stats(campaign=campaign)
-    total = stats["total"]
+    total = stats["messages"]  # recipients + a fallback chain's messages
     stats["pct"]["queued"] = round(100 * stats["queued"] / total, 1) if total else 0
     outage = campaign_outage(campaign)
     failures = campaign_failure_reasons(campaign=campaign)

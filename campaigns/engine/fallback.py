@@ -167,10 +167,10 @@ def campaign_fall_back(
             if inserted:
                 skipped = messages_skip_unreachable(campaign=view, now=now, step=rule.to)
                 skipped += _skip_invalid(view, rule.to, now)
-                if skipped:
-                    Campaign.objects.filter(pk=campaign_id).update(
-                        skipped_count=F("skipped_count") + skipped
-                    )
+                Campaign.objects.filter(pk=campaign_id).update(
+                    skipped_count=F("skipped_count") + skipped,
+                    fallback_count=F("fallback_count") + inserted,
+                )
         built += inserted
     return built
 

@@ -171,6 +171,11 @@ class Migration(migrations.Migration):
         ),
         _MessageStep(),
         migrations.AddField(
+            model_name="campaign",
+            name="fallback_count",
+            field=models.PositiveIntegerField(default=0, verbose_name="fallback messages"),
+        ),
+        migrations.AddField(
             model_name="fallbackstep",
             name="campaign",
             field=models.ForeignKey(

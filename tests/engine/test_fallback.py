@@ -357,6 +357,9 @@ def test_wizard_builds_a_chain_and_the_campaign_page_shows_the_funnel(admin_clie
         delivered0 = n - len(NO_ZALO) - len(SILENT)
         fell = len(NO_ZALO | SILENT)
         sms_ok = fell - 1  # the one opted out of SMS
+        campaign.refresh_from_db()
+        assert campaign.fallback_count == fell and campaign.progress_percent == 100
+        assert "fallback messages: <strong" in body
         row0 = body.split('id="funnel-step-0"')[1].split("</tr>")[0]
         row1 = body.split('id="funnel-step-1"')[1].split("</tr>")[0]
         assert f"{delivered0} ({round(100 * delivered0 / n, 1):g}%)" in row0
