@@ -31,7 +31,12 @@ from django.utils.translation import gettext_noop
 
 from campaigns.engine.claim import SENDING_STATUSES, campaign_send_blocker, messages_claim
 from campaigns.engine.dispatch import campaign_requeue
-from campaigns.engine.fallback import campaign_chain, campaign_fall_back, campaign_step_view
+from campaigns.engine.fallback import (
+    campaign_chain,
+    campaign_chain_blocker,
+    campaign_fall_back,
+    campaign_step_view,
+)
 from campaigns.engine.leases import lease_acquire, lease_release, lease_renew
 from campaigns.engine.lifecycle import (
     campaign_check_failure_rate,
@@ -217,6 +222,8 @@ def _stop_before_batch(run: _Run) -> DriveResult | None:
     status, blocked = campaign_send_blocker(campaign_id=campaign_id)
     if status not in SENDING_STATUSES:
         return DriveResult.PAUSED
+    if blocked is None and run.chained:
+        blocked = campaign_chain_blocker(campaign_id=campaign_id)
     if blocked is not None:
         campaign_transition(campaign_id=campaign_id, to=Campaign.Status.PAUSED, note=blocked)
         return DriveResult.BLOCKED

@@ -41,13 +41,16 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.materialize import messages_build
 from campaigns.engine.reach import messages_skip_unreachable
 from campaigns.engine.validation import campaign_params
 from campaigns.models import Campaign, Contact, FallbackStep, Message
+from campaigns.notes import Note
 from providers.fallback import sends_receipts, unreachable_codes
+from templates_app.models import Template
 from templates_app.validation import validate_data
 
 S = Message.Status
@@ -173,6 +176,41 @@ def campaign_fall_back(
                 )
         built += inserted
     return built
+
+
+def campaign_chain_blocker(*, campaign_id: int) -> Note | None:
+    """Why a fallback step may not send now (its template no longer approved, its channel or
+    account deactivated), checked before each batch of a chained campaign, as step 0's are
+    (campaigns.engine.claim.campaign_send_blocker); None when every step may send."""
+    rows = FallbackStep.objects.filter(campaign_id=campaign_id).values(
+        "position",
+        "template_id",
+        "template__status",
+        "template__name",
+        "channel__is_active",
+        "channel__name",
+        "channel__account__is_active",
+    )
+    for row in rows:
+        n = row["position"]
+        if row["template_id"] is not None and row["template__status"] != Template.Status.APPROVED:
+            return Note(
+                gettext_noop(
+                    "Paused: the template “{name}” of fallback step {n} is no longer approved."
+                ),
+                name=row["template__name"],
+                n=n,
+            )
+        if not row["channel__is_active"] or not row["channel__account__is_active"]:
+            return Note(
+                gettext_noop(
+                    "Paused: the channel “{name}” of fallback step {n} or its provider account "
+                    "was deactivated."
+                ),
+                name=row["channel__name"],
+                n=n,
+            )
+    return None
 
 
 def campaign_fallback_waiting(*, campaign_id: int) -> bool:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from bench.fake_provider import FakeProviders
 from bench.fake_provider.shared import OA_ID
@@ -397,3 +397,22 @@ def test_wizard_builds_a_chain_and_the_campaign_page_shows_the_funnel(admin_clie
                 assert row[col["Fallback 1 (SMS): time"]]
             else:
                 assert row[status1] == "" and row[col["Reached by"]] == "First"
+
+
+def test_a_deactivated_fallback_channel_pauses_the_campaign_before_its_batch():
+    from campaigns.engine.driver import DriveResult
+
+    with _fake() as fake:
+        campaign = _chain(fake)
+        campaign_send_now(campaign_id=campaign.pk)
+        _receipts(campaign, step=0, skip=SILENT)
+        Channel.objects.filter(kind="sms").update(is_active=False)
+        later = timezone.now() + timedelta(minutes=31)
+        assert campaign_fall_back(campaign_id=campaign.pk, now=later) == len(SILENT)
+        assert campaign_drive(campaign_id=campaign.pk) == DriveResult.BLOCKED
+        campaign.refresh_from_db()
+        assert campaign.status == Campaign.Status.PAUSED
+        with translation.override("en"):
+            assert "fallback step 1" in campaign.reason_text()
+        pending = Message.objects.filter(campaign=campaign, step=1, phone__in=SILENT)
+        assert set(pending.values_list("status", flat=True)) == {S.PENDING}
