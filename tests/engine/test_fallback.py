@@ -20,7 +20,12 @@ from campaigns.engine.fallback import (
     campaign_fallback_waiting,
 )
 from campaigns.engine.keys import idempotency_key, idempotency_key_parse, idempotency_key_step
-from campaigns.engine.lifecycle import campaign_pause, campaign_resume, campaign_send_now
+from campaigns.engine.lifecycle import (
+    campaign_cancel,
+    campaign_pause,
+    campaign_resume,
+    campaign_send_now,
+)
 from campaigns.engine.scheduler import campaigns_tick
 from campaigns.models import (
     Campaign,
@@ -371,6 +376,8 @@ def test_wizard_builds_a_chain_and_the_campaign_page_shows_the_funnel(admin_clie
             + f"?campaign__id__exact={campaign.pk}&step__exact=1"
         )
         assert msgs.status_code == 200
+        xlsx = admin_client.get(reverse("admin:campaigns_campaign_export_xlsx", args=[campaign.pk]))
+        assert xlsx.status_code == 200
         # the export: one row per recipient, each fallback step's status, time, error, fee
         import csv
         import io
@@ -416,3 +423,23 @@ def test_a_deactivated_fallback_channel_pauses_the_campaign_before_its_batch():
             assert "fallback step 1" in campaign.reason_text()
         pending = Message.objects.filter(campaign=campaign, step=1, phone__in=SILENT)
         assert set(pending.values_list("status", flat=True)) == {S.PENDING}
+
+
+def test_cancel_ends_pending_fallbacks_and_builds_no_more():
+    with _fake() as fake:
+        campaign = _chain(fake)
+        campaign_send_now(campaign_id=campaign.pk)
+        _receipts(campaign, step=0, skip=SILENT)
+        assert campaign_pause(campaign_id=campaign.pk)
+        later = timezone.now() + timedelta(minutes=31)
+        assert campaign_fall_back(campaign_id=campaign.pk, now=later) == len(SILENT)
+        assert campaign_cancel(campaign_id=campaign.pk) is not None
+        silent = Message.objects.filter(campaign=campaign, step=1, phone__in=SILENT)
+        assert set(silent.values_list("status", flat=True)) == {S.CANCELLED}
+        silent.delete()
+        assert campaign_fall_back(campaign_id=campaign.pk, now=later) == 0
+        assert not _sms_calls(fake).keys() & set(
+            Message.objects.filter(campaign=campaign, step=1, phone__in=SILENT).values_list(
+                "idempotency_key", flat=True
+            )
+        )
