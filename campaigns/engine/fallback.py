@@ -140,10 +140,10 @@ def campaign_fall_back(
     """Build every fallback message now due for this campaign (only after `step` when given):
     returns how many rows were built (the skipped ones included)."""
     now = now or timezone.now()
-    campaign = Campaign.objects.select_related("channel__account", "template").get(pk=campaign_id)
     chain = campaign_chain(campaign_id)
     if not chain:
         return 0
+    campaign = Campaign.objects.select_related("channel__account", "template").get(pk=campaign_id)
     built = 0
     for rule, target in zip(_rules(campaign, chain), chain, strict=True):
         if step is not None and rule.to != step + 1:
@@ -216,8 +216,10 @@ def campaign_chain_blocker(*, campaign_id: int) -> Note | None:
 def campaign_fallback_waiting(*, campaign_id: int) -> bool:
     """Is some fallback decision still to come (a message waiting for its receipt deadline, or a
     trigger the sweep has not acted on yet)? The campaign is not complete while it is."""
-    campaign = Campaign.objects.select_related("channel__account").get(pk=campaign_id)
     chain = campaign_chain(campaign_id)
+    if not chain:  # a chain-less campaign: one query
+        return False
+    campaign = Campaign.objects.select_related("channel__account").get(pk=campaign_id)
     for rule in _rules(campaign, chain):
         q = rule.open()
         if q is None:
