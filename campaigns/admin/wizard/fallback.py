@@ -78,6 +78,20 @@ class FallbackChannelForm(forms.Form):
         return data
 
 
+def _message_form(step: FallbackStep, data=None) -> TemplateStepForm:
+    """The wizard's message form for the step's channel; without its template list when the
+    channel has no approved template (a free text is the only choice then)."""
+    form = TemplateStepForm(
+        data,
+        channel=step.channel,
+        prefix="fb",
+        initial={"template": step.template_id, "content": step.content, "subject": step.subject},
+    )
+    if "content" in form.fields and not form.fields["template"].queryset.exists():
+        del form.fields["template"]
+    return form
+
+
 class FallbackPages:
     """The fallback page's view, bound to the campaign wizard (campaigns.admin.wizard.views)."""
 
@@ -131,7 +145,7 @@ class FallbackPages:
                 return HttpResponseRedirect(self._url(campaign, position) + "#fallback-message")
             request.fallback_forms = {"channel": form}
         elif action == "message" and step is not None:
-            form = TemplateStepForm(request.POST, channel=step.channel, prefix="fb")
+            form = _message_form(step, data=request.POST)
             if form.is_valid():
                 fallback_step_save_message(
                     step=step,
@@ -167,15 +181,7 @@ class FallbackPages:
         message_form = mapping_form = checks = None
         rows = []
         if step is not None:
-            message_form = bound.get("message") or TemplateStepForm(
-                channel=step.channel,
-                prefix="fb",
-                initial={
-                    "template": step.template_id,
-                    "content": step.content,
-                    "subject": step.subject,
-                },
-            )
+            message_form = bound.get("message") or _message_form(step)
             if step.template_id or step.content:
                 view = campaign_step_view(campaign, step)
                 params = list(campaign_params(view))
