@@ -122,13 +122,11 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
     lanes = [_Lane(0, campaign, provider, promotion)]
     for step in campaign_chain(campaign_id):
         view = campaign_step_view(campaign, step)
+        # A free text has no tag of its own: it says what the campaign's template says, so a
+        # promotion's SMS fallback keeps the quiet hours and the frequency cap too.
+        step_promotion = campaign_is_promotion(view) or (view.template_id is None and promotion)
         lanes.append(
-            _Lane(
-                step.position,
-                view,
-                step.channel.account.get_provider(),
-                campaign_is_promotion(view),
-            )
+            _Lane(step.position, view, step.channel.account.get_provider(), step_promotion)
         )
     run = _Run(
         campaign=campaign,

@@ -443,3 +443,25 @@ def test_cancel_ends_pending_fallbacks_and_builds_no_more():
                 "idempotency_key", flat=True
             )
         )
+
+
+def test_a_promotion_fallback_waits_for_the_morning(monkeypatch):
+    from campaigns.engine import driver
+    from campaigns.engine.driver import DriveResult
+
+    with _fake() as fake:
+        campaign = _chain(fake)
+        Template.objects.filter(pk=campaign.template_id).update(tag=Template.Tag.PROMOTION)
+        later = timezone.now() + timedelta(minutes=31)
+        monkeypatch.setattr(driver, "promotion_allowed_at", lambda *a: (True, later))
+        campaign_send_now(campaign_id=campaign.pk)
+        _receipts(campaign, step=0, skip=SILENT)
+        assert campaign_fall_back(campaign_id=campaign.pk, now=later) == len(SILENT)
+        # night: the free-text SMS of a promotion waits, like the promotion itself
+        monkeypatch.setattr(driver, "promotion_allowed_at", lambda *a: (False, later))
+        assert campaign_drive(campaign_id=campaign.pk) == DriveResult.QUIET_HOURS
+        waiting = Message.objects.filter(campaign=campaign, step=1, phone__in=SILENT)
+        assert set(waiting.values_list("status", flat=True)) == {S.PENDING}
+        monkeypatch.setattr(driver, "promotion_allowed_at", lambda *a: (True, later))
+        campaign_drive(campaign_id=campaign.pk)
+        assert set(waiting.values_list("status", flat=True)) == {S.SENT}
