@@ -12,6 +12,14 @@ What it does (issue 9's figures):
 3. sends a rate-limited campaign (R/s) and checks the achieved rate against R and the busiest
    10-second window against R (from each message's send time).
 Every contact must get exactly one provider call (the fake server counts calls per RequestId).
+
+    python bench/send_campaign.py --fallback [--messages 4000]
+
+4. (issue 19) only this comparison: a campaign with a fallback chain, ZNS (eTelecom) -> SMS (VNA
+   MMP), where the fake answers Zalo -118 to 20% of recipients (who fall back), side by side
+   with the same campaign without a chain (the same 20% just fail), alternated twice on one
+   qcluster; the workers' CPU per message of each, and their ratio (target: the chain adds
+   at most 10% per message).
 """
 
 from __future__ import annotations
@@ -87,6 +95,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="100k materialized, 20k sent, 20 s limited"
     )
+    parser.add_argument(
+        "--fallback",
+        action="store_true",
+        help="only the fallback-chain comparison (issue 19), --messages per campaign",
+    )
     args = parser.parse_args()
     if args.quick:
         args.contacts, args.messages, args.rate_seconds = 100_000, 20_000, 20.0
@@ -110,7 +123,7 @@ def setup(args: argparse.Namespace) -> str:
     return common.migrate_and_clear_queue()
 
 
-def start_fake(port: int, latency_ms: float) -> subprocess.Popen:
+def start_fake(port: int, latency_ms: float, fail_rate: float = 0.0) -> subprocess.Popen:
     """The fake provider in its own process: the engine's HTTP calls cross a real socket."""
     return subprocess.Popen(
         [
@@ -122,6 +135,8 @@ def start_fake(port: int, latency_ms: float) -> subprocess.Popen:
             "--latency-ms",
             str(latency_ms),
             "--no-callbacks",
+            "--fail-rate",
+            str(fail_rate),
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -262,9 +277,135 @@ def bench_rate_limit(channel, template, args: argparse.Namespace, vendor: str) -
     )
 
 
+def chain_channels(fake_base: str):
+    """eTelecom ZNS (answers -118 in the send answer) and VNA MMP SMS on the fake."""
+    from providers.models import Channel, OfficialAccount, ProviderAccount
+    from templates_app.models import Template, TemplateParam
+
+    zns_account = ProviderAccount(
+        name=f"bench-etelecom-{time.time_ns()}",
+        kind="etelecom",
+        base_url=f"{fake_base}/etelecom/v1/shop",
+    )
+    zns_account.set_secrets({"api_key": "bench-shop-key"})
+    zns_account.save()
+    oa = OfficialAccount.objects.create(
+        account=zns_account, oa_id="4097311281936189049", name="Bench OA"
+    )
+    zns = Channel.objects.create(
+        name=f"bench-zns-{zns_account.pk}",
+        account=zns_account,
+        kind="zalo_zns",
+        official_account=oa,
+    )
+    template = Template.objects.create(
+        account=zns_account,
+        official_account=oa,
+        provider_template_id="205644",
+        name="Bench",
+        status="approved",
+        price=300,
+    )
+    TemplateParam.objects.create(template=template, name="customer_name", position=0, max_length=30)
+    TemplateParam.objects.create(template=template, name="order_code", position=1, max_length=30)
+    mmp_account = ProviderAccount(
+        name=f"bench-mmp-{time.time_ns()}", kind="vna_mmp", base_url=f"{fake_base}/mmp"
+    )
+    mmp_account.set_secrets({"api_key": "bench-mmp-key"})
+    mmp_account.save()
+    sms = Channel.objects.create(
+        name=f"bench-sms-{mmp_account.pk}", account=mmp_account, kind="sms", external_id="pub-sms"
+    )
+    return zns, template, sms
+
+
+def run_one(channel, template, cluster, n: int, sms=None) -> tuple[float, int]:
+    """Send one campaign of n recipients (with a fallback step to `sms` when given) and wait
+    until every message of every step is handled; (workers' CPU seconds, messages handled)."""
+    from campaigns.models import FallbackStep, Message
+
+    camp = new_campaign(channel, template, make_contacts(n))
+    if sms is not None:
+        FallbackStep.objects.create(
+            campaign=camp,
+            position=1,
+            channel=sms,
+            content="Loa: {{ten}}, don {{ma}} da giao.",
+            param_mapping={
+                "ten": {"source": "field", "value": "name"},
+                "ma": {"source": "attribute", "value": "order"},
+            },
+            receipt_minutes=None,  # "cannot reach" answers only: no receipt deadline in a bench
+        )
+    rows = Message.objects.filter(campaign_id=camp.pk)
+    cpu0 = common.cpu_seconds(cluster.pid)
+    start(camp.pk)
+    deadline = time.monotonic() + max(180, n / 20)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if rows.count() >= n and not rows.filter(status__in=["pending", "sending"]).exists():
+            break
+    cpu1 = common.cpu_seconds(cluster.pid)
+    return cpu1 - cpu0, rows.exclude(status__in=["pending", "skipped", "cancelled"]).count()
+
+
+def bench_fallback(args: argparse.Namespace, vendor: str) -> None:
+    """4. CPU per message with and without a fallback chain (20% fall back), alternated."""
+    from campaigns.models import Message
+
+    fake_port = common.free_port()
+    fake = start_fake(fake_port, args.latency_ms, fail_rate=0.2)
+    cluster = None
+    try:
+        common.wait_for_port(fake_port, tries=50, pause=0.1)
+        zns, template, sms = chain_channels(f"http://127.0.0.1:{fake_port}")
+        cluster = common.start_qcluster(
+            {
+                **os.environ,
+                "Q_WORKERS": "2",
+                "Q_SYNC": "false",
+                "PYTHONUNBUFFERED": "1",
+                "Q_LOG_LEVEL": "ERROR",
+            }
+        )
+        time.sleep(3)
+        run_one(zns, template, cluster, min(500, args.messages))  # warm-up, not counted
+        plain_cpu = chain_cpu = 0.0
+        plain_n = chain_n = 0
+        for _round in range(2):
+            cpu, n = run_one(zns, template, cluster, args.messages)
+            plain_cpu, plain_n = plain_cpu + cpu, plain_n + n
+            cpu, n = run_one(zns, template, cluster, args.messages, sms=sms)
+            chain_cpu, chain_n = chain_cpu + cpu, chain_n + n
+        fell = Message.objects.filter(step=1).count()
+        plain_ms = 1000 * plain_cpu / max(plain_n, 1)
+        chain_ms = 1000 * chain_cpu / max(chain_n, 1)
+        ratio = chain_ms / plain_ms if plain_ms else 0
+        common.figure("fallback_share", round(fell / (2 * args.messages), 3), "-", "~0.2", None)
+        common.figure("chainless_cpu_ms_per_msg", round(plain_ms, 3), "ms", "-", None, db=vendor)
+        common.figure("chain_cpu_ms_per_msg", round(chain_ms, 3), "ms", "-", None, db=vendor)
+        common.figure(
+            "chain_cpu_ratio_per_msg",
+            round(ratio, 3),
+            "x",
+            "<=1.10",
+            ratio <= 1.10,
+            messages=chain_n,
+            db=vendor,
+        )
+    finally:
+        if cluster is not None:
+            common.stop_process_group(cluster)
+        fake.terminate()
+
+
 def main() -> None:
     args = parse_args()
     vendor = setup(args)
+    if args.fallback:
+        common.machine_speed()
+        bench_fallback(args, vendor)
+        return
     common.machine_speed()
     list_id = make_contacts(args.contacts)
     fake_port = common.free_port()

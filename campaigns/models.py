@@ -402,6 +402,9 @@ class Campaign(models.Model):
     skipped_count = models.PositiveIntegerField(_("skipped"), default=0)
     # Messages a cancel ended before they were handed to the provider.
     cancelled_count = models.PositiveIntegerField(_("cancelled"), default=0)
+    # Messages of the fallback chain's steps built so far (campaigns.engine.fallback): the
+    # counters above count them too, so the page's percentages are of total + fallback messages.
+    fallback_count = models.PositiveIntegerField(_("fallback messages"), default=0)
     # Left out when the messages were built: opted out, over the frequency cap.
     excluded = models.JSONField(_("excluded at build"), default=dict, blank=True)
     cost = models.DecimalField(_("cost (VND)"), max_digits=14, decimal_places=2, default=0)
@@ -428,17 +431,87 @@ class Campaign(models.Model):
 
     @property
     def progress_percent(self) -> int:
-        if not self.total_count:
+        total = self.total_count + self.fallback_count  # a fallback chain's messages too
+        if not total:
             return 0
         handled = min(
-            self.total_count,
+            total,
             self.sent_count + self.failed_count + self.skipped_count + self.cancelled_count,
         )
-        return int(100 * handled / self.total_count)
+        return int(100 * handled / total)
 
     def reason_text(self) -> str:
         """The status reason in the reader's language (campaigns.notes)."""
         return notes.render(self.status_reason, self.status_reason_i18n)
+
+
+class FallbackStep(models.Model):
+    """One more step of a campaign's fallback chain (issue 19): when the message of the step
+    before it cannot reach a recipient (a code the provider marks as "cannot reach", see
+    providers/fallback.py) or has no delivery receipt after `receipt_minutes`, the same recipient
+    gets this step's message, once (campaigns.engine.fallback). Position 1 follows the campaign's
+    own channel (step 0), position 2 follows position 1."""
+
+    MAX_STEPS = 2
+
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="fallback_steps",
+        verbose_name=_("campaign"),
+    )
+    position = models.PositiveSmallIntegerField(_("step"))
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel")
+    )
+    template = models.ForeignKey(
+        Template,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("template"),
+        null=True,
+        blank=True,
+    )
+    # The same structure as Campaign.param_mapping: param -> {"source", "value", "format"}.
+    param_mapping = models.JSONField(_("parameter mapping"), default=dict, blank=True)
+    content = models.TextField(
+        _("content"), blank=True, help_text=_("Free text for SMS/Viber/email channels.")
+    )
+    subject = models.CharField(_("email subject"), max_length=200, blank=True)
+    on_unreachable = models.BooleanField(
+        _("when the channel cannot reach the person"),
+        default=True,
+        help_text=_(
+            "Fall back when the provider answers that the previous channel cannot reach this "
+            "person (no Zalo account, blocked, refused, invalid phone for that channel)."
+        ),
+    )
+    receipt_minutes = models.PositiveIntegerField(
+        _("when no receipt after (minutes)"),
+        null=True,
+        blank=True,
+        default=30,
+        help_text=_(
+            "Fall back when the previous message has no delivery receipt after this many "
+            "minutes. Leave empty to not wait for receipts. Ignored for a channel that sends "
+            "no receipts."
+        ),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("fallback step")
+        verbose_name_plural = _("fallback steps")
+        ordering = ["campaign", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "position"], name="uniq_fallback_step"),
+            models.CheckConstraint(
+                condition=models.Q(position__gte=1, position__lte=2), name="fallback_step_1_2"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}#{self.position}"
 
 
 class CampaignEvent(models.Model):
@@ -508,6 +581,11 @@ class Message(models.Model):
     # and lookups by key parse it and use that unique index. An index of its own cost every
     # materialized message one more btree insert, in an order unrelated to the others.
     idempotency_key = models.CharField(_("idempotency key"), max_length=64)
+    # The step of the campaign's fallback chain this message is (0: the campaign's own channel;
+    # 1, 2: FallbackStep.position), created only when the step before it reached an outcome that
+    # falls back (campaigns.engine.fallback). db_default: the set-based INSERTs of step 0 leave
+    # the column out, and adding it to a big table is a catalog change on PostgreSQL.
+    step = models.PositiveSmallIntegerField(_("step"), default=0, db_default=0)
     # Indexed (partially, below) only once set: a fresh message has none yet.
     provider_message_id = models.CharField(_("provider message id"), max_length=100, blank=True)
     status = models.CharField(
@@ -533,8 +611,10 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         constraints = [
+            # One message per (campaign, contact, step): a fallback step is its own row with its
+            # own key (campaigns.engine.keys), created with ON CONFLICT DO NOTHING.
             models.UniqueConstraint(
-                fields=["campaign", "contact"], name="uniq_message_per_contact"
+                fields=["campaign", "contact", "step"], name="uniq_message_per_step"
             ),
         ]
         indexes = [

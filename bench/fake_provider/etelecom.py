@@ -151,14 +151,14 @@ def send(fake: FakeState, request: Request, *, kind: str) -> Reply:
         # eTelecom relays Zalo's refusal as a failed message ([I] providers.md §1.3).
         failed, code, text = True, -144, "OA daily quota exceeded"
     else:
-        failed, code, text = fake.outcome()
+        failed, code, text = fake.outcome(str(body.get("phone") or ""))
     message = _message(fake, body, key=key, kind=kind, failed=failed, code=code, text=text)
     with fake.lock:
         fake.messages[message["msg_id"]] = message
         if key:
             fake.by_key[(PROVIDER, key)] = message["msg_id"]
             fake.accepted_by_key[(PROVIDER, key)] += not over_quota
-    if not failed:
+    if not failed and str(body.get("phone") or "") not in fake.silent_phones:
         _schedule_callback(fake, message)
     return _ok(message, key)
 

@@ -139,7 +139,9 @@ def broadcast(fake: FakeState, request: Request) -> Reply:
         return refused
     key = str(body.get("clientMessageId") or "")
     message_id = str(uuid.uuid4())
-    failed, _code, _text = fake.outcome()
+    subscribers = body.get("subscribers") or [{}]
+    phone = str((subscribers[0] or {}).get("phone") or "")  # assumed body: providers/mmp/assumed.py
+    failed, _code, _text = fake.outcome(phone)
     record = {
         "provider": PROVIDER,
         "messageId": message_id,
@@ -154,6 +156,8 @@ def broadcast(fake: FakeState, request: Request) -> Reply:
             fake.by_key[(PROVIDER, key)] = message_id
     url = fake.callback_urls.get(PROVIDER, "")
     steps = [(3, "FAIL")] if failed else [(4, "DELIVERED"), (5, "READ")]
+    if phone and phone in fake.silent_phones:
+        steps = []
     for i, (status, cause) in enumerate(steps):
         fake.schedule(
             fake.callback_delay * (i + 1), "POST", url, status_payload(record, status, cause)

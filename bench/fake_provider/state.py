@@ -61,6 +61,12 @@ class FakeState:
         #   "etelecom:partner": the shop_key     -> 401 unauthenticated on /partner.Zalo/...
         #   "mmp": the API key                   -> 401 (assumed envelope)
         self.keys: dict[str, object] = dict(keys or {})
+        # Per-recipient fates (fallback chains, issue 19), by the phone as the request carries
+        # it: `fail_phones` {phone: (Zalo code, text)} fail with that code (eTelecom: in the
+        # send answer, eSMS: in the callback); `silent_phones` are accepted and never get a
+        # delivery callback (a phone that stays off).
+        self.fail_phones: dict[str, tuple[int, str]] = {}
+        self.silent_phones: set[str] = set()
         # Requests the fake refused for breaking the contract, by (provider, rule): a test or a
         # benchmark reads why, not only that, a send failed.
         self.refusals: Counter[tuple[str, str]] = Counter()
@@ -201,8 +207,11 @@ class FakeState:
                 }
             )
 
-    def outcome(self) -> tuple[bool, int, str]:
-        """(fails?, Zalo error code, message) for a new message."""
+    def outcome(self, phone: str = "") -> tuple[bool, int, str]:
+        """(fails?, Zalo error code, message) for a new message to `phone`."""
+        if phone and phone in self.fail_phones:
+            code, text = self.fail_phones[phone]
+            return True, code, text
         if self.fail_rate and self.random.random() < self.fail_rate:
             return True, -118, "Zalo account not existed"
         return False, 0, "Success"

@@ -26,6 +26,7 @@ from django.utils.translation import ngettext
 from campaigns.admin.charts import timeline_chart
 from campaigns.admin.downloads import csv_download, download_stamp
 from campaigns.admin.validation import validation_urls
+from campaigns.admin.wizard.fallback import FallbackPages
 from campaigns.admin.wizard.forms import speed_number
 from campaigns.admin.wizard.testsend import (
     testsend_contacts_view,
@@ -57,6 +58,7 @@ from campaigns.selectors.campaign import (
 )
 from campaigns.selectors.export import campaign_export_rows
 from campaigns.selectors.export_xlsx import campaign_export_xlsx
+from campaigns.selectors.fallback import campaign_step_funnel
 from campaigns.selectors.wizard import STEP_MAPPING
 from campaigns.testsends import campaign_test_sends
 from providers.shared.errors import Refused
@@ -320,6 +322,11 @@ class CampaignAdmin(admin.ModelAdmin):
                 name="campaigns_campaign_wizard",
             ),
             path(
+                "<int:pk>/wizard/fallback/<int:position>/",
+                wrap(FallbackPages(wizard).view),
+                name="campaigns_campaign_wizard_fallback",
+            ),
+            path(
                 "<int:pk>/wizard/count/",
                 wrap(wizard.count_view),
                 name="campaigns_campaign_wizard_count",
@@ -477,6 +484,8 @@ class CampaignAdmin(admin.ModelAdmin):
             extra_context["can_edit"] = self.has_change_permission(request, campaign)
             extra_context["show_save_and_add_another"] = False
             extra_context["replies"] = campaign_replies(campaign=campaign)
+            # A fallback chain's funnel per step (one aggregate; only for a chained campaign).
+            extra_context["funnel"] = campaign_step_funnel(campaign=campaign)
             extra_context["test_sends"] = [
                 testsend_row(r) for r in campaign_test_sends(campaign=campaign)
             ]
@@ -517,7 +526,7 @@ def _charts_context(campaign: Campaign) -> dict:
     """The campaign page's live panel: counters (never COUNT(*)), failure reasons from the most
     recent failures, and a sampled timeline, so it renders fast at a million messages."""
     stats = campaign_stats(campaign=campaign)
-    total = stats["total"]
+    total = stats["messages"]  # recipients + a fallback chain's messages
     stats["pct"]["queued"] = round(100 * stats["queued"] / total, 1) if total else 0
     outage = campaign_outage(campaign)
     failures = campaign_failure_reasons(campaign=campaign)

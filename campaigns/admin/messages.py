@@ -104,11 +104,28 @@ class CampaignCountPaginator(EstimatedCountPaginator):
         return super().count
 
 
+class StepFilter(admin.SimpleListFilter):
+    """A fallback chain's step, from a fixed list (a field filter would read every distinct
+    value of the message table)."""
+
+    title = _("step")
+    parameter_name = "step__exact"
+
+    def lookups(self, request, model_admin):
+        return [("0", _("First")), ("1", _("Fallback 1")), ("2", _("Fallback 2"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("0", "1", "2"):
+            return queryset.filter(step=int(self.value()))
+        return queryset
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = [
         "local_phone",
         "campaign_name",
+        "step",
         "status",
         "error",
         "sent_at",
@@ -118,7 +135,8 @@ class MessageAdmin(admin.ModelAdmin):
     ]
     # 50 rows: rendering a row costs more than finding it; a million-row list stays fast.
     list_per_page = 50
-    list_filter = [CampaignFilter, "status", ErrorClassFilter]
+    # "step": a fallback chain's steps (0 = the campaign's own channel; campaigns.engine.fallback)
+    list_filter = [CampaignFilter, StepFilter, "status", ErrorClassFilter]
     # A phone and an idempotency key are searched in get_search_results, through indexes (the
     # message's own phone and key have none: a million-row materialization would pay for them).
     search_fields = ["=provider_message_id", "=error_code"]
@@ -134,6 +152,7 @@ class MessageAdmin(admin.ModelAdmin):
     readonly_fields = [
         "campaign_link",
         "contact_link",
+        "step",
         "phone",
         "phone_local_form",
         "template_data",

@@ -14,6 +14,8 @@ Where each behaviour lives (a module imports only those above it in this list, o
 - outage.py       a provider that cannot be reached: the breaker, campaign_outage
 - dispatch.py     putting driver runs on the queue (how many drivers, the task path they run)
 - materialize.py  one Message per recipient, template data frozen, in one set-based statement
+- fallback.py     fallback chains: when a step's outcome falls back (provider codes, receipt
+                  deadlines), building the next step's messages once; the campaign as a step sends it
 - lifecycle.py    the campaign state machine and the verbs people use: send now, schedule,
                   pause, resume, cancel, retry failed; settling and completion, the failure-rate
                   auto-pause

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from campaigns.bulk import rows_insert
+from campaigns.engine.fallback import messages_skip_reached_earlier
 from campaigns.engine.policy import contacts_frequency_capped
 from campaigns.models import Campaign, Message, MessageAttempt, OptOut
 from campaigns.notes import Note
@@ -97,6 +98,7 @@ def messages_claim(
     kind: str,
     promotion: bool = False,
     record_attempts: bool = False,
+    step: int = 0,
 ) -> list[Message]:
     """Claim up to `limit` due pending messages (pending -> sending) and commit the claim, with
     an in-flight MessageAttempt row for each when `record_attempts` (providers that make HTTP
@@ -106,11 +108,12 @@ def messages_claim(
     SQLite: the settings open every transaction with BEGIN IMMEDIATE, so the select+update below
     runs under the database's single write lock, which is the same guarantee.
     Opt-outs are re-checked here, at send time: a contact who opted out after the campaign was
-    built is skipped, not sent.
+    built is skipped, not sent. `step` is the fallback step claimed (campaigns.engine.fallback),
+    `kind` that step's channel kind: the opt-out checked is the step's own channel's.
     """
     now = timezone.now()
     with transaction.atomic():
-        qs = Message.objects.filter(campaign_id=campaign_id, status=S.PENDING).filter(
+        qs = Message.objects.filter(campaign_id=campaign_id, status=S.PENDING, step=step).filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
         )
         if connection.features.has_select_for_update_skip_locked:
@@ -127,6 +130,14 @@ def messages_claim(
         if opted:
             _skip(campaign_id, opted, "opted_out", _("The contact opted out of this channel."), now)
         claim = [i for i in ids if i not in opted]
+        if step and claim:
+            # A fallback whose earlier step was delivered after all (a late receipt): not sent.
+            reached = messages_skip_reached_earlier(message_ids=claim, step=step, now=now)
+            if reached:
+                Campaign.objects.filter(pk=campaign_id).update(
+                    skipped_count=F("skipped_count") + len(reached)
+                )
+                claim = [i for i in claim if i not in reached]
         if promotion and claim:
             capped = _frequency_capped(campaign_id, claim, now)
             if capped:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.keys import idempotency_key_parse
-from campaigns.models import Campaign, Message
+from campaigns.models import Campaign, FallbackStep, Message
 from providers.base import ErrorClass, EventStatus, StatusEvent
 
 S = Message.Status
@@ -160,7 +160,7 @@ def messages_find(*, account_id: int, events: list[StatusEvent]) -> list[int | N
     """The message each event is about, within one provider account, in two queries."""
     keys = {e.idempotency_key for e in events if e.idempotency_key}
     pids = {e.provider_message_id for e in events if e.provider_message_id}
-    scope = Message.objects.filter(campaign__channel__account_id=account_id)
+    scope = messages_of_account(account_id)
     by_key = _messages_by_key(scope, keys)
     by_pid = (
         dict(scope.filter(provider_message_id__in=pids).values_list("provider_message_id", "id"))
@@ -168,6 +168,19 @@ def messages_find(*, account_id: int, events: list[StatusEvent]) -> list[int | N
         else {}
     )
     return [by_key.get(e.idempotency_key) or by_pid.get(e.provider_message_id) for e in events]
+
+
+def messages_of_account(account_id: int):
+    """The messages sent through one provider account: step 0 through the campaign's channel,
+    a fallback step through that step's channel (campaigns.engine.fallback)."""
+    step_channel = FallbackStep.objects.filter(
+        campaign_id=OuterRef("campaign_id"),
+        position=OuterRef("step"),
+        channel__account_id=account_id,
+    )
+    return Message.objects.filter(
+        Q(step=0, campaign__channel__account_id=account_id) | Q(Exists(step_channel), step__gt=0)
+    )
 
 
 def _messages_by_key(scope, keys: set[str]) -> dict[str, int]:

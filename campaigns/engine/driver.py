@@ -9,7 +9,12 @@ paces every send itself (campaigns.engine.pacer).
 Before each batch the driver re-reads the campaign (one query, campaign_send_blocker): a status
 that no longer sends, a template no longer approved, a deactivated channel or account stop it
 there. After each batch: a provider that cannot be reached (campaigns.engine.outage), a
-configuration refused, a deferral, too many failures."""
+configuration refused, a deferral, too many failures.
+
+A campaign with a fallback chain (campaigns.engine.fallback) has a lane per step: each lane
+claims only its step's messages and sends them through its own channel's provider, with the
+step's template, opt-outs and quiet hours. Step 0 is claimed first; after a batch with failures
+the run decides the fallbacks they trigger, so the next round can send them."""
 
 from __future__ import annotations
 
@@ -26,6 +31,12 @@ from django.utils.translation import gettext_noop
 
 from campaigns.engine.claim import SENDING_STATUSES, campaign_send_blocker, messages_claim
 from campaigns.engine.dispatch import campaign_requeue
+from campaigns.engine.fallback import (
+    campaign_chain,
+    campaign_chain_blocker,
+    campaign_fall_back,
+    campaign_step_view,
+)
 from campaigns.engine.leases import lease_acquire, lease_release, lease_renew
 from campaigns.engine.lifecycle import (
     campaign_check_failure_rate,
@@ -61,11 +72,23 @@ class DriveResult(enum.StrEnum):
 
 
 @dataclass
+class _Lane:
+    """One step of the campaign as this run sends it: step 0 is the campaign's own channel."""
+
+    step: int
+    view: Campaign  # the campaign as this step sends it (campaigns.engine.fallback)
+    provider: BaseProvider
+    promotion: bool
+
+
+@dataclass
 class _Run:
     """What one driver run holds from start to end."""
 
     campaign: Campaign
     provider: BaseProvider
+    lanes: list[_Lane]
+    chained: bool
     pool: ThreadPoolExecutor
     pacer: RatePacer | None
     batch_size: int
@@ -94,13 +117,26 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
     batch_size = int(settings.LOA["SEND_BATCH_SIZE"])
     if rates:  # a paced batch must finish well inside the budget
         batch_size = max(1, min(batch_size, int(min(rates) * 5) or 1))
+    provider = campaign.channel.account.get_provider()
+    promotion = campaign_is_promotion(campaign)
+    lanes = [_Lane(0, campaign, provider, promotion)]
+    for step in campaign_chain(campaign_id):
+        view = campaign_step_view(campaign, step)
+        # A free text has no tag of its own: it says what the campaign's template says, so a
+        # promotion's SMS fallback keeps the quiet hours and the frequency cap too.
+        step_promotion = campaign_is_promotion(view) or (view.template_id is None and promotion)
+        lanes.append(
+            _Lane(step.position, view, step.channel.account.get_provider(), step_promotion)
+        )
     run = _Run(
         campaign=campaign,
-        provider=campaign.channel.account.get_provider(),
+        provider=provider,
+        lanes=lanes,
+        chained=len(lanes) > 1,
         pool=ThreadPoolExecutor(max_workers=max(1, int(settings.LOA["SEND_CONCURRENCY"]))),
         pacer=_pacer(campaign_id, min(rates)) if rates else None,
         batch_size=batch_size,
-        promotion=campaign_is_promotion(campaign),
+        promotion=promotion,
         budget=budget,
         started=started,
         lease=lease,
@@ -114,7 +150,8 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
         return _drive(run)
     finally:
         run.pool.shutdown(wait=True)
-        run.provider.close()
+        for lane in run.lanes:
+            lane.provider.close()
         if run.holder:
             lease_release(run.lease, run.holder)
 
@@ -134,31 +171,46 @@ def _drive(run: _Run) -> DriveResult:
         stop = _stop_before_batch(run)
         if stop:
             return stop
-        batch = messages_claim(
-            campaign_id=campaign.pk,
-            limit=run.batch_size,
-            kind=campaign.channel.kind,
-            promotion=run.promotion,
-            record_attempts=run.provider.uses_http,
-        )
-        if not batch:
+        quiet, sent = False, False
+        for lane in run.lanes:
+            if lane.promotion and not promotion_allowed_at()[0]:
+                quiet = True  # the every-minute tick restarts it when the window opens
+                continue
+            batch = messages_claim(
+                campaign_id=campaign.pk,
+                limit=run.batch_size,
+                kind=lane.view.channel.kind,
+                promotion=lane.promotion,
+                record_attempts=lane.provider.uses_http,
+                step=lane.step,
+            )
+            if not batch:
+                continue
+            out = messages_send_batch(
+                campaign=lane.view,
+                provider=lane.provider,
+                messages=batch,
+                pacer=run.pacer,
+                pool=run.pool,
+                breaker=run.breaker,
+            )
+            if run.chained and out.failed and lane.step < len(run.lanes) - 1:
+                # Failures in the send answer that fall back: built now, sent next round.
+                campaign_fall_back(campaign_id=campaign.pk, step=lane.step)
+            stop = _stop_when_unreachable(campaign.pk, run.breaker) or _stop_after_batch(
+                campaign.pk, out, lane.step
+            )
+            if stop:
+                return stop
+            sent = True
+            break  # the campaign is re-checked before every batch
+        if not sent:
+            if quiet:
+                return DriveResult.QUIET_HOURS
             reached = campaign_maybe_complete(campaign_id=campaign.pk)
             if reached == Campaign.Status.COMPLETED:
                 return DriveResult.DONE
             return DriveResult.SETTLING if reached else DriveResult.WAITING
-        out = messages_send_batch(
-            campaign=campaign,
-            provider=run.provider,
-            messages=batch,
-            pacer=run.pacer,
-            pool=run.pool,
-            breaker=run.breaker,
-        )
-        stop = _stop_when_unreachable(campaign.pk, run.breaker) or _stop_after_batch(
-            campaign.pk, out
-        )
-        if stop:
-            return stop
         if run.holder:
             lease_renew(run.lease, run.holder, run.budget + 30)
 
@@ -168,10 +220,12 @@ def _stop_before_batch(run: _Run) -> DriveResult | None:
     status, blocked = campaign_send_blocker(campaign_id=campaign_id)
     if status not in SENDING_STATUSES:
         return DriveResult.PAUSED
+    if blocked is None and run.chained:
+        blocked = campaign_chain_blocker(campaign_id=campaign_id)
     if blocked is not None:
         campaign_transition(campaign_id=campaign_id, to=Campaign.Status.PAUSED, note=blocked)
         return DriveResult.BLOCKED
-    if run.promotion and not promotion_allowed_at()[0]:
+    if not run.chained and run.promotion and not promotion_allowed_at()[0]:
         return DriveResult.QUIET_HOURS  # the every-minute tick restarts it when the window opens
     if time.monotonic() - run.started > run.budget:
         if run.holder:  # released first, so that the next run can take it
@@ -213,7 +267,7 @@ _UNREACHABLE_NOTES = {
 }
 
 
-def _stop_after_batch(campaign_id: int, out: BatchOutcome) -> DriveResult | None:
+def _stop_after_batch(campaign_id: int, out: BatchOutcome, step: int = 0) -> DriveResult | None:
     if out.config_error:
         campaign_transition(
             campaign_id=campaign_id,
@@ -225,8 +279,11 @@ def _stop_after_batch(campaign_id: int, out: BatchOutcome) -> DriveResult | None
         )
         return DriveResult.CONFIG_ERROR
     if out.deferred_until:
-        # Quota or night window: every pending message waits, not just this batch's.
-        Message.objects.filter(campaign_id=campaign_id, status=Message.Status.PENDING).filter(
+        # Quota or night window: every pending message of this step waits, not just this
+        # batch's (another step's channel has its own quotas and hours).
+        Message.objects.filter(
+            campaign_id=campaign_id, status=Message.Status.PENDING, step=step
+        ).filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=out.deferred_until)
         ).update(next_attempt_at=out.deferred_until)
         campaign_set_reason(

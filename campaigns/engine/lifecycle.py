@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
 from campaigns.engine.dispatch import campaign_start_drivers
+from campaigns.engine.fallback import campaign_chain, campaign_fallback_waiting
 from campaigns.engine.materialize import campaign_failing_count, campaign_materialize
 from campaigns.engine.outage import CONNECT_CODES
 from campaigns.engine.reach import campaign_unreachable
@@ -133,6 +134,30 @@ def campaign_check_sendable(campaign: Campaign) -> list[str]:
         )
     if not campaign.lists.exists() and not campaign.segments.exists():
         errors.append(_("Choose at least one contact list or segment."))
+    errors += _chain_errors(campaign)
+    return errors
+
+
+def _chain_errors(campaign: Campaign) -> list[str]:
+    """What stops the fallback chain's steps (campaigns.engine.fallback) from being sent."""
+    errors = []
+    for step in campaign_chain(campaign.pk):
+        n = step.position
+        if not step.channel.is_active or not step.channel.account.is_active:
+            errors.append(
+                _("Fallback step {n}: the channel or its provider account is inactive.").format(n=n)
+            )
+        if step.template_id is None and not step.content:
+            errors.append(
+                _("Fallback step {n}: choose a template or write the message.").format(n=n)
+            )
+        elif step.template_id is not None:
+            if step.template.status != Template.Status.APPROVED:
+                errors.append(_("Fallback step {n}: the template is not approved.").format(n=n))
+            missing = validate_mapping(
+                step.param_mapping or {}, list(step.template.ordered_param_names())
+            )
+            errors += [_("Fallback step {n}: {error}").format(n=n, error=e) for e in missing]
     return errors
 
 
@@ -280,6 +305,23 @@ def campaign_maybe_complete(*, campaign_id: int) -> str | None:
     rows = Message.objects.filter(campaign_id=campaign_id)
     if rows.filter(status__in=[Message.Status.PENDING, Message.Status.SENDING]).exists():
         return None
+    if campaign_fallback_waiting(campaign_id=campaign_id):
+        # A fallback chain still decides: messages wait for their receipt deadline (the tick
+        # builds their fallbacks then), or a failure's fallback is about to be built.
+        campaign_transition(
+            campaign_id=campaign_id,
+            to=C.SETTLING,
+            note=Note(
+                gettext_noop(
+                    "Every message of the first steps was handed to the provider. Loa waits for "
+                    "their delivery receipts: a recipient without one by the deadline, or whom "
+                    "the channel cannot reach, gets the next step of the fallback chain."
+                )
+            ),
+            expect={C.RUNNING},
+        )
+        status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+        return status if status == C.SETTLING else None
     if rows.filter(status=Message.Status.UNKNOWN).exists():  # only unknown outcomes are left
         campaign_transition(
             campaign_id=campaign_id,

@@ -57,14 +57,14 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
             _materialize_python(campaign, audience, chunk)
         # Who the channel cannot reach first (their reason is the country, whatever their data
         # says), then who fails the template's rules among the rest.
-        skipped = messages_skip_unreachable(campaign=campaign, now=timezone.now())
+        skipped = messages_skip_unreachable(campaign=campaign, now=timezone.now(), step=0)
         skipped += _skip_invalid(campaign, chunk)
         # A first set-based build inserted every row it reports (no conflict clause); a re-run
         # or the Python path counts what is there (a million rows: a second more).
         if first_build and inserted is not None:
             total = inserted
         else:
-            total = Message.objects.filter(campaign_id=campaign_id).count()
+            total = Message.objects.filter(campaign_id=campaign_id, step=0).count()
         # Nobody opted out of this channel: nobody was left out, no second pass over the lists.
         kinds = [campaign.channel.kind, OptOut.ALL]
         if OptOut.objects.filter(channel_kind__in=kinds).exists():
@@ -159,7 +159,7 @@ def _skip_invalid(campaign: Campaign, chunk: int) -> int:
 
 def _skip_rows(campaign_id: int, why_by_contact: dict[int, str], now) -> int:
     pending = Message.objects.filter(
-        campaign_id=campaign_id, contact_id__in=why_by_contact, status=S.PENDING
+        campaign_id=campaign_id, contact_id__in=why_by_contact, status=S.PENDING, step=0
     ).values_list("pk", "contact_id")
     rows = [
         {
@@ -197,7 +197,20 @@ def _sql_expression(spec: dict):
     return Upper(expr) if fmt == "upper" else expr
 
 
-def _materialize_sql(campaign: Campaign, audience: QuerySet, *, first_build: bool = False):
+def messages_build(*, campaign: Campaign, audience: QuerySet, step: int) -> int:
+    """A fallback step's messages (campaigns.engine.fallback): one per contact of `audience`,
+    built exactly as step 0's were (the same set-based statement or Python rules) from
+    `campaign`, a view of the campaign as that step (its mapping), with the step's keys; ON
+    CONFLICT DO NOTHING, so a step is never built twice for a contact. Returns rows inserted."""
+    inserted = _materialize_sql(campaign, audience, step=step)
+    if inserted is None:
+        inserted = _materialize_python(campaign, audience, 5000, step=step)
+    return inserted
+
+
+def _materialize_sql(
+    campaign: Campaign, audience: QuerySet, *, first_build: bool = False, step: int = 0
+):
     """INSERT ... SELECT in one statement when every parameter maps to plain SQL; returns the
     rows inserted, or None when some parameter needs Python."""
     exprs = {}
@@ -214,7 +227,12 @@ def _materialize_sql(campaign: Campaign, audience: QuerySet, *, first_build: boo
         "campaign_id": Value(campaign.pk, output_field=IntegerField()),
         "contact_id": F("pk"),
         "phone": F("phone"),
-        "idempotency_key": Concat(Value(prefix), Cast("pk", CharField()), output_field=CharField()),
+        "idempotency_key": Concat(
+            Value(prefix),
+            Cast("pk", CharField()),
+            Value(f"s{step}" if step else ""),
+            output_field=CharField(),
+        ),
         "template_data": JSONObject(**exprs) if exprs else Value("{}"),
         "status": Value(S.PENDING),
         "provider_message_id": blank,
@@ -225,6 +243,8 @@ def _materialize_sql(campaign: Campaign, audience: QuerySet, *, first_build: boo
         "created_at": stamp,
         "updated_at": stamp,
     }
+    if step:  # step 0 leaves the column to its database default
+        row["step"] = Value(step, output_field=IntegerField())
     aliases = {f"_{column}": expr for column, expr in row.items()}
     select = audience.order_by().annotate(**aliases).values_list(*aliases)
     sql, params = select.query.sql_with_params()
@@ -263,10 +283,11 @@ def _prepare_bulk_read() -> None:
         cur.execute("SELECT set_config('work_mem', %s, true)", [mem])
 
 
-def _materialize_python(campaign: Campaign, audience: QuerySet, chunk: int) -> None:
+def _materialize_python(campaign: Campaign, audience: QuerySet, chunk: int, step: int = 0) -> int:
     mapping = campaign.param_mapping or {}
     qs = audience.order_by("pk").values_list("pk", "phone", "name", "attributes")
     batch: list[Message] = []
+    before = Message.objects.filter(campaign_id=campaign.pk, step=step).count() if step else 0
     for pk, phone, name, attributes in qs.iterator(chunk_size=chunk):
         data = render_params(
             mapping, ContactData(phone=phone, name=name, attributes=attributes or {})
@@ -277,7 +298,8 @@ def _materialize_python(campaign: Campaign, audience: QuerySet, chunk: int) -> N
                 contact_id=pk,
                 phone=phone,
                 template_data=data,
-                idempotency_key=idempotency_key(campaign, pk),
+                idempotency_key=idempotency_key(campaign, pk, step),
+                step=step,
             )
         )
         if len(batch) >= chunk:
@@ -285,3 +307,6 @@ def _materialize_python(campaign: Campaign, audience: QuerySet, chunk: int) -> N
             batch = []
     if batch:
         Message.objects.bulk_create(batch, ignore_conflicts=True)
+    if not step:
+        return 0  # step 0's caller counts the campaign's rows itself
+    return Message.objects.filter(campaign_id=campaign.pk, step=step).count() - before

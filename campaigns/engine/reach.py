@@ -102,7 +102,7 @@ def campaign_unreachable(campaign: Campaign) -> Unreachable:
     return Unreachable(reach, count_by_country(campaign_audience(campaign).filter(outside(reach))))
 
 
-def messages_skip_unreachable(*, campaign: Campaign, now) -> int:
+def messages_skip_unreachable(*, campaign: Campaign, now, step: int | None = None) -> int:
     """Pending messages whose phone the channel cannot reach become skipped, error code
     `unreachable`, with the country in the reason; no driver ever claims them. Set-based: one
     UPDATE per served country; phones of other countries (rare) grouped in Python. Returns how
@@ -113,6 +113,8 @@ def messages_skip_unreachable(*, campaign: Campaign, now) -> int:
     pending = Message.objects.filter(campaign_id=campaign.pk, status=S.PENDING).filter(
         outside(reach)
     )
+    if step is not None:  # a fallback step's rows, checked against that step's channel
+        pending = pending.filter(step=step)
     fields = {"status": S.SKIPPED, "error_code": UNREACHABLE, "updated_at": now}
     skipped = 0
     for region, code in CALLING_CODES.items():

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_noop
 from campaigns.engine.delivery import message_apply_event
 from campaigns.engine.dispatch import campaign_start_drivers
 from campaigns.engine.lifecycle import campaign_transition
-from campaigns.models import Campaign, Message
+from campaigns.models import Campaign, FallbackStep, Message
 from campaigns.notes import Note
 from providers.base import (
     UNPROVEN,
@@ -81,8 +81,10 @@ def messages_reconcile(*, limit: int = 200) -> int:
     moved = 0
     providers: dict[int, BaseProvider] = {}
     resend: list[Message] = []
+    channels = _step_channels(rows)
     for msg in rows:
-        account = msg.campaign.channel.account
+        msg.channel = channels.get((msg.campaign_id, msg.step)) or msg.campaign.channel
+        account = msg.channel.account
         provider = providers.get(account.pk) or providers.setdefault(
             account.pk, account.get_provider()
         )
@@ -149,10 +151,22 @@ def _due_for_a_poll(now: datetime, limit: int) -> list[Message]:
     )
 
 
+def _step_channels(rows: list[Message]) -> dict:
+    """{(campaign id, step): channel} of the fallback steps among `rows` (one query): a step's
+    message is asked about at its own channel's provider."""
+    pairs = {(m.campaign_id, m.step) for m in rows if m.step}
+    if not pairs:
+        return {}
+    steps = FallbackStep.objects.filter(campaign_id__in={c for c, _s in pairs}).select_related(
+        "channel__account", "channel__official_account"
+    )
+    return {(s.campaign_id, s.position): s.channel for s in steps}
+
+
 def _poll(provider: BaseProvider, msg: Message) -> StatusEvent | None:
     """The provider's answer about one message; a lookup that fails is an unproven answer with
     the error as its reason (reconciliation goes on with the next message)."""
-    channel = msg.campaign.channel
+    channel = getattr(msg, "channel", None) or msg.campaign.channel
     try:
         return provider.fetch_status(
             provider_message_id=msg.provider_message_id,

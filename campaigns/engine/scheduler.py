@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from campaigns.engine.dispatch import campaign_requeue
+from campaigns.engine.fallback import campaigns_fall_back_due
 from campaigns.engine.lifecycle import (
     campaign_maybe_complete,
     campaign_send_now,
@@ -31,6 +32,8 @@ def campaigns_tick() -> dict:
     """One tick; returns what it did (ids started, drivers kicked, rows reaped and reconciled)."""
     report = {
         "started": campaigns_start_due(),
+        # Before the kick: the fallbacks built now are among the due rows it looks for.
+        "fell_back": campaigns_fall_back_due(),
         "kicked": campaigns_kick_running(),
         "reaped": messages_reap_stuck(),
         "reconciled": messages_reconcile(),
@@ -84,16 +87,18 @@ def campaigns_kick_running(*, idle_seconds: float | None = None) -> int:
         Campaign.objects.filter(
             Q(status=Campaign.Status.RUNNING, updated_at__lte=idle)
             | Q(status=Campaign.Status.SETTLING)
-        ).values_list("pk", "updated_at")
+        ).values_list("pk", "updated_at", "status")
     )
     kicked = 0
-    for cid, updated_at in rows:
+    for cid, updated_at, status in rows:
         due = (
             Message.objects.filter(campaign_id=cid, status=Message.Status.PENDING)
             .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .exists()
         )
-        if due and updated_at <= idle:
+        # A settling campaign's due rows (fallbacks the sweep just built, resends) have no
+        # driver by definition: it stopped when nothing was left to send.
+        if due and (updated_at <= idle or status == Campaign.Status.SETTLING):
             campaign_requeue(campaign_id=cid)
             kicked += 1
         elif not due:

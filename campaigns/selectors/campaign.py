@@ -39,11 +39,15 @@ def campaign_stats(*, campaign: Campaign) -> dict:
             "unknown_count",
             "skipped_count",
             "cancelled_count",
+            "fallback_count",
             "cost",
         )
         .first()
     )
-    total = c["total_count"] or 0
+    # A fallback chain's messages (campaigns.engine.fallback) are counted by the counters too:
+    # the funnel's base is every message, the recipients line stays the recipients.
+    recipients = c["total_count"] or 0
+    total = recipients + (c["fallback_count"] or 0)
     cancelled = c["cancelled_count"]
     # Cancelled messages are handled too: a cancelled campaign waits for nothing.
     handled = min(total, c["sent_count"] + c["failed_count"] + c["skipped_count"] + cancelled)
@@ -56,7 +60,9 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     stats = {
         "status": c["status"],
         "status_label": str(Campaign.Status(c["status"]).label),
-        "total": total,
+        "total": recipients,
+        "messages": total,
+        "fallback_messages": c["fallback_count"] or 0,
         "queued": queued,
         "sent": c["sent_count"],
         "delivered": c["delivered_count"],

@@ -20,6 +20,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from campaigns.contacts.export import contacts_attribute_keys
+from campaigns.engine.fallback import campaign_chain
 from campaigns.engine.send import campaign_send_plan
 from campaigns.models import Campaign, Contact, Message
 from providers.errors import explain
@@ -126,6 +127,41 @@ def campaign_export_table(*, campaign: Campaign, limit: int | None = None) -> Ex
         TEXT,
     ]
     qs = campaign_export_queryset(campaign=campaign)
+    # A fallback chain (campaigns.engine.fallback): one row per recipient (its first step), then
+    # per fallback step its channel's status, time, error and fee, and which step reached them.
+    chain = campaign_chain(campaign.pk)
+    later: dict[tuple[int, int], tuple] = {}
+    if chain:
+        qs = qs.filter(step=0).values_list(*ROW_FIELDS, "contact_id")
+        later = {
+            (contact_id, step): rest
+            for contact_id, step, *rest in Message.objects.filter(
+                campaign_id=campaign.pk, step__gt=0
+            )
+            .values_list(
+                "contact_id",
+                "step",
+                "status",
+                "sent_at",
+                "delivered_at",
+                "read_at",
+                "failed_at",
+                "error_code",
+                "fee",
+            )
+            .iterator(chunk_size=5000)
+        }
+        for step in chain:
+            label = _("Fallback {n} ({channel})").format(n=step.position, channel=step.channel.name)
+            header += [
+                f"{label}: {_('status')}",
+                f"{label}: {_('time')}",
+                f"{label}: {_('error')}",
+                f"{label}: {_('fee (VND)')}",
+            ]
+            kinds += [TEXT, TIME, TEXT, MONEY]
+        header.append(_("Reached by"))
+        kinds.append(TEXT)
     if limit is not None:
         qs = qs[:limit]
 
@@ -135,17 +171,11 @@ def campaign_export_table(*, campaign: Campaign, limit: int | None = None) -> Ex
         # One zone object for every row: timezone.localtime looks it up again on each call.
         tz = timezone.get_current_timezone()
         with translation.override(lang):
-            for (
-                phone,
-                name,
-                attributes,
-                data,
-                status,
-                *steps,
-                code,
-                fee,
-                pmid,
-            ) in qs.iterator(chunk_size=2000):
+            for record in qs.iterator(chunk_size=2000):
+                contact_id = record[-1] if chain else None
+                (phone, name, attributes, data, status, *steps, code, fee, pmid) = (
+                    record[:-1] if chain else record
+                )
                 attrs = attributes if isinstance(attributes, dict) else {}
                 if status not in statuses:
                     statuses[status] = str(Message.Status(status).label)
@@ -163,6 +193,11 @@ def campaign_export_table(*, campaign: Campaign, limit: int | None = None) -> Ex
                             strip_diacritics=plan.strip_diacritics,
                         ).text
                     ]
+                extra = (
+                    _chain_cells(chain, later, contact_id, status, statuses, meanings, tz)
+                    if chain
+                    else []
+                )
                 yield [
                     format_local(phone),
                     phone,
@@ -176,9 +211,43 @@ def campaign_export_table(*, campaign: Campaign, limit: int | None = None) -> Ex
                     meanings.get(code, "") if code else "",
                     fee,
                     pmid,
+                    *extra,
                 ]
 
     return ExportTable(header=header, kinds=kinds, rows=rows())
+
+
+_REACHED = (Message.Status.DELIVERED, Message.Status.READ)
+
+
+def _chain_cells(chain, later, contact_id, status, statuses, meanings, tz) -> list:
+    """A recipient's fallback steps: status, time (the step's last), error and its meaning,
+    fee; then which step reached them ("" for none)."""
+    cells = []
+    reached = _("First") if status in _REACHED else ""
+    for step in chain:
+        row = later.get((contact_id, step.position))
+        if row is None:
+            cells += ["", None, "", None]
+            continue
+        st, sent, delivered, read, failed, code, fee = row
+        if st not in statuses:
+            statuses[st] = str(Message.Status(st).label)
+        if code and code not in meanings:
+            meanings[code] = explain(code)
+        last = read or delivered or failed or sent
+        error = f"{code}: {meanings[code]}" if code and meanings.get(code) else code
+        cells += [
+            statuses[st],
+            last.astimezone(tz).replace(tzinfo=None) if last else None,
+            error,
+            fee,
+        ]
+        if not reached and st in _REACHED:
+            reached = _("Fallback {n} ({channel})").format(
+                n=step.position, channel=step.channel.name
+            )
+    return [*cells, reached]
 
 
 def vnd(fee: Decimal | None):

@@ -33,6 +33,7 @@ from campaigns.drafts import campaign_draft_create, campaign_draft_update
 from campaigns.engine.lifecycle import campaign_schedule, campaign_send_now
 from campaigns.models import Campaign, ContactList
 from campaigns.selectors.campaign import campaign_preflight
+from campaigns.selectors.fallback import campaign_fallback_estimate, chain_steps
 from campaigns.selectors.wizard import (
     STEP_AUDIENCE,
     STEP_CHANNEL,
@@ -360,6 +361,7 @@ class CampaignWizard:
             )
         preflight = campaign_preflight(campaign=campaign)
         validation = campaign_mapping_check(campaign=campaign)
+        chain = chain_steps(campaign=campaign)
         invalid = campaign_invalid_recipients_note(
             campaign=campaign, summary=validation["summary"], preflight=preflight
         )
@@ -383,6 +385,13 @@ class CampaignWizard:
                 ),
                 lists=list(campaign.lists.all()),
                 segment_list=list(campaign.segments.all()),
+                # The fallback chain (issue 19): its steps and the expected fallback share.
+                chain=chain,
+                fallback_estimate=campaign_fallback_estimate(
+                    campaign=campaign, recipients=preflight["will_receive"]
+                )
+                if chain
+                else None,
                 tz_name=timezone.get_default_timezone_name(),
                 # The "Send a test" box (testsend.py), for whoever may send the campaign.
                 **(
