@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "providers",
     "templates_app",
     "campaigns",
+    "campaigns.privacy",
     "webhooks",
 ]
 
