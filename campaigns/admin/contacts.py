@@ -431,6 +431,7 @@ class ContactAdmin(admin.ModelAdmin):
             channel_kind=OptOut.ALL,
             reason=_("Opted out in the admin by {user}").format(user=request.user.get_username()),
             source=OptOut.Source.ADMIN,
+            actor=request.user,
         )
         self.message_user(request, _("{n} contacts opted out.").format(n=n), messages.SUCCESS)
 
@@ -657,6 +658,7 @@ class OptOutAdmin(admin.ModelAdmin):
             reason=form.cleaned_data["reason"]
             or _("Opted out in the admin by {user}").format(user=request.user.get_username()),
             source=OptOut.Source.ADMIN,
+            actor=request.user,
         )
         obj.pk, obj.contact, obj.created_at = saved.pk, saved.contact, saved.created_at
         obj.reason, obj.source, obj._was_created = saved.reason, saved.source, created

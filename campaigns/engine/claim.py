@@ -19,6 +19,7 @@ from campaigns.bulk import rows_insert
 from campaigns.engine.policy import contacts_frequency_capped
 from campaigns.models import Campaign, Message, MessageAttempt, OptOut
 from campaigns.notes import Note
+from campaigns.privacy.selectors import advertising_consent_q
 from templates_app.models import Template
 
 S = Message.Status
@@ -97,6 +98,7 @@ def messages_claim(
     kind: str,
     promotion: bool = False,
     record_attempts: bool = False,
+    requires_consent: bool = False,
 ) -> list[Message]:
     """Claim up to `limit` due pending messages (pending -> sending) and commit the claim, with
     an in-flight MessageAttempt row for each when `record_attempts` (providers that make HTTP
@@ -106,7 +108,8 @@ def messages_claim(
     SQLite: the settings open every transaction with BEGIN IMMEDIATE, so the select+update below
     runs under the database's single write lock, which is the same guarantee.
     Opt-outs are re-checked here, at send time: a contact who opted out after the campaign was
-    built is skipped, not sent.
+    built is skipped, not sent. So is advertising consent with `requires_consent` (the campaign's
+    setting): a consent withdrawn since the build is honoured.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -127,6 +130,21 @@ def messages_claim(
         if opted:
             _skip(campaign_id, opted, "opted_out", _("The contact opted out of this channel."), now)
         claim = [i for i in ids if i not in opted]
+        if requires_consent and claim:
+            unconsented = set(
+                Message.objects.filter(pk__in=claim)
+                .exclude(advertising_consent_q(channel_kind=kind, field="contact_id"))
+                .values_list("id", flat=True)
+            )
+            if unconsented:
+                _skip(
+                    campaign_id,
+                    unconsented,
+                    "no_consent",
+                    _("The contact has no advertising consent for this channel."),
+                    now,
+                )
+                claim = [i for i in claim if i not in unconsented]
         if promotion and claim:
             capped = _frequency_capped(campaign_id, claim, now)
             if capped:

@@ -140,6 +140,7 @@ def _drive(run: _Run) -> DriveResult:
             kind=campaign.channel.kind,
             promotion=run.promotion,
             record_attempts=run.provider.uses_http,
+            requires_consent=campaign.requires_advertising_consent,
         )
         if not batch:
             reached = campaign_maybe_complete(campaign_id=campaign.pk)

@@ -65,13 +65,22 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
             total = inserted
         else:
             total = Message.objects.filter(campaign_id=campaign_id).count()
+        # Without the consent rule: the contacts not opted out (the rule's exclusions are the
+        # difference), counted only when the rule is on.
+        not_opted = (
+            campaign_audience(campaign, include_unconsented=True).count()
+            if campaign.requires_advertising_consent
+            else total
+        )
         # Nobody opted out of this channel: nobody was left out, no second pass over the lists.
         kinds = [campaign.channel.kind, OptOut.ALL]
         if OptOut.objects.filter(channel_kind__in=kinds).exists():
             everyone = campaign_audience(campaign, include_opted_out=True).count()
         else:
-            everyone = total
-    excluded = {"opted_out": max(0, everyone - total)}
+            everyone = not_opted
+    excluded = {"opted_out": max(0, everyone - not_opted)}
+    if campaign.requires_advertising_consent:
+        excluded["no_consent"] = max(0, not_opted - total)
     Campaign.objects.filter(pk=campaign_id).update(
         total_count=total, excluded=excluded, skipped_count=F("skipped_count") + skipped
     )

@@ -26,6 +26,10 @@ class ConsentSource(models.TextChoices):
     API = "api", _("API")
     INBOUND = "inbound", _("Inbound message")
     ADMIN = "admin", _("Admin")
+    # A withdrawal from an uploaded opt-out file, or one the provider reported (its own STOP
+    # handling): opt-out paths that are none of the above.
+    FILE = "file", _("Opt-out file")
+    PROVIDER = "provider", _("Provider")
 
 
 class ConsentRecord(models.Model):
@@ -164,3 +168,70 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+
+# ---- erasure (privacy2) -------------------------------------------------------------------------
+
+
+class ErasedPhone(models.Model):
+    """A phone erased on request, kept only as its keyed HMAC (campaigns.privacy.erasure.phone_token):
+    the number cannot be read back, but the same number imported again is recognised and refused
+    ("erased on request") unless a new consent lifts the suppression."""
+
+    token = models.CharField(_("token"), max_length=64, unique=True, editable=False)
+    erased_at = models.DateTimeField(_("erased at"), auto_now_add=True)
+    # The person came back and consented again (a form, the API): imports take the number again.
+    consent_again_at = models.DateTimeField(_("consented again at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("erased phone")
+        verbose_name_plural = _("erased phones")
+
+    def __str__(self) -> str:
+        return self.token[:12]
+
+
+class ErasureJob(models.Model):
+    """A bulk erase from an uploaded file of phones. The file is read when uploaded and never
+    stored: the job keeps the ids of the contacts found and the tokens of the numbers not found
+    (both suppressed from later imports), and counts."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for confirmation")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    original_name = models.CharField(_("file name"), max_length=255)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    invalid_rows = models.PositiveIntegerField(_("rows without a valid phone"), default=0)
+    contact_ids = models.JSONField(default=list, blank=True, editable=False)
+    absent_tokens = models.JSONField(default=list, blank=True, editable=False)
+    found_count = models.PositiveIntegerField(_("contacts found"), default=0)
+    absent_count = models.PositiveIntegerField(_("numbers not in Loa"), default=0)
+    erased_count = models.PositiveIntegerField(_("contacts erased"), default=0)
+    report = models.JSONField(_("report"), default=list, blank=True)
+    error_message = models.TextField(_("error"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk erase")
+        verbose_name_plural = _("bulk erases")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.created_at:%Y-%m-%d %H:%M})"
