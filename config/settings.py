@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request for the audit trail of services that are not given it (its address, its user).
+    "campaigns.privacy.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -290,6 +292,9 @@ LOA_IMPORT_FILE_RETENTION_DAYS = env.int("LOA_IMPORT_FILE_RETENTION_DAYS", defau
 # Raw webhook bodies (phones, reply texts) are blanked this many days after they arrived; the
 # event row with its outcome and message link stays until LOA_RETENTION_WEBHOOK_DAYS.
 LOA_WEBHOOK_BODY_RETENTION_DAYS = env.int("LOA_WEBHOOK_BODY_RETENTION_DAYS", default=14)
+# The audit trail (campaigns.privacy: who viewed, exported, erased, sent...) is kept this many
+# days, then removed by the daily purge (privacy_audit_purge). 0 keeps it forever.
+LOA_AUDIT_RETENTION_DAYS = env.int("LOA_AUDIT_RETENTION_DAYS", default=400)
 
 # ---- Erasure (campaigns.privacy.erasure) ---------------------------------------------------------
 # The key of the HMAC that turns an erased phone into its token. Changing it makes every erased

@@ -9,4 +9,6 @@ class PrivacyConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: receivers import models, which Django loads after the app configs.
-        from campaigns.privacy import receivers  # noqa: F401
+        from campaigns.privacy import receivers
+
+        receivers.connect()

@@ -34,6 +34,16 @@ def contact_has_advertising_consent(*, contact_id: int, channel_kind: str) -> bo
     ).exists()
 
 
+def contact_advertising_channels(*, contact_id: int) -> list[str]:
+    """The channel kinds (and "all") with a current advertising consent: the contact form's
+    ticked boxes."""
+    return list(
+        ConsentState.objects.filter(
+            contact_id=contact_id, purpose=ConsentPurpose.ADVERTISING, granted=True
+        ).values_list("channel_kind", flat=True)
+    )
+
+
 def contact_consents(*, contact_id: int) -> QuerySet[ConsentState]:
     """The contact's current consents, one row per channel kind and purpose."""
     return ConsentState.objects.filter(contact_id=contact_id).order_by("purpose", "channel_kind")

@@ -28,6 +28,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.models import Contact, ContactImport
+from campaigns.privacy.erasure import erased_phone_consent_again
+from campaigns.privacy.middleware import current_request
 from campaigns.privacy.models import (
     AuditEvent,
     ConsentPurpose,
@@ -110,7 +112,53 @@ def consent_record(
             actor_label=_actor_label(actor),
         )
         _state_set(contact.pk, channel_kind, purpose, granted, at, source)
+        if granted:
+            # A number erased before and consenting again may be imported again (privacy2's
+            # suppression list): the new consent is the person's own word.
+            erased_phone_consent_again(phone=contact.phone)
     return record
+
+
+def contact_advertising_consent_set(
+    *,
+    contact: Contact,
+    channels: Iterable[str],
+    actor=None,
+    note: str = "",
+    source: str = ConsentSource.ADMIN,
+) -> tuple[list[str], list[str]]:
+    """The admin's contact form: make the channels with a current advertising consent exactly
+    `channels`, recording a consent for each one added and a withdrawal for each one removed
+    (withdrawals first: unticking "all" and ticking SMS leaves SMS granted). Returns (granted,
+    withdrawn) channel kinds."""
+    wanted = set(channels)
+    current = set(
+        ConsentState.objects.filter(
+            contact_id=contact.pk, purpose=ConsentPurpose.ADVERTISING, granted=True
+        ).values_list("channel_kind", flat=True)
+    )
+    withdrawn = sorted(current - wanted)
+    granted = sorted(wanted - current)
+    with transaction.atomic():
+        for kind in withdrawn:
+            consent_record(
+                contact=contact,
+                channel_kind=kind,
+                granted=False,
+                source=source,
+                actor=actor,
+                note=note,
+            )
+        for kind in granted:
+            consent_record(
+                contact=contact,
+                channel_kind=kind,
+                granted=True,
+                source=source,
+                actor=actor,
+                note=note,
+            )
+    return granted, withdrawn
 
 
 def _state_set(
@@ -355,6 +403,8 @@ def audit_record(
     something that is not one row (an export of a filtered list). `rows`: how many rows an export
     held. `detail`: JSON, never secrets and never phone numbers (erasure does not rewrite it).
     """
+    if request is None:
+        request = current_request.get()
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
     if target is not None:

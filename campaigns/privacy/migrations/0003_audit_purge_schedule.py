@@ -1,0 +1,38 @@
+"""The daily purge of the audit trail (LOA_AUDIT_RETENTION_DAYS), scheduled in django-q2.
+
+Each room owns the schedules of its tasks (webhooks 0004). Created if missing; an operator's
+changes to an existing row (another time of day) are left as they are.
+"""
+
+from datetime import timedelta
+
+from django.db import migrations
+from django.utils import timezone
+
+NAME = "loa: audit trail purge"
+FUNC = "campaigns.privacy.tasks.privacy_audit_purge"
+
+
+def forward(apps, schema_editor):
+    Schedule = apps.get_model("django_q", "Schedule")
+    # 20:30 UTC, 03:30 in Vietnam: a quiet hour, after the nightly data purge.
+    now = timezone.now()
+    first = now.replace(hour=20, minute=30, second=0, microsecond=0)
+    if first <= now:
+        first += timedelta(days=1)
+    Schedule.objects.get_or_create(
+        name=NAME,
+        defaults={"func": FUNC, "schedule_type": "D", "repeats": -1, "next_run": first},
+    )
+
+
+def backward(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.filter(name=NAME, func=FUNC).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("privacy", "0002_erasure"),
+        ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
+    ]
+    operations = [migrations.RunPython(forward, backward)]
