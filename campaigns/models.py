@@ -61,6 +61,12 @@ class Contact(models.Model):
         phone = format_local(self.phone)
         return f"{self.name} ({phone})" if self.name else phone
 
+    @property
+    def is_erased(self) -> bool:
+        """Erased on request: the phone holds the token campaigns.privacy.erasure wrote ("x" and
+        15 characters; no phone starts with a letter)."""
+        return len(self.phone or "") == 16 and self.phone[0] == "x"
+
     # Attribute keys an import gives an email column ("Email", "E-mail", "Địa chỉ email", "Mail":
     # campaigns.contacts.importing.mapping.slugify_header), in the order they are read.
     EMAIL_ATTRIBUTES = ("email", "e_mail", "dia_chi_email", "mail")

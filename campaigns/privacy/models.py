@@ -232,6 +232,10 @@ class ErasureJob(models.Model):
         verbose_name = _("bulk erase")
         verbose_name_plural = _("bulk erases")
         ordering = ["-created_at"]
+        permissions = [
+            ("erase_person", _("Can erase a person's data")),
+            ("export_person", _("Can export a person's data")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -36,9 +36,11 @@ from campaigns.contacts.importing.mapping import (
     guess_mapping,
     mapping_errors,
 )
+from campaigns.contacts.importing.redact import import_redact
 from campaigns.contacts.importing.report import ErrorReport, ImportCounts, peak_rss_kb
 from campaigns.contacts.importing.sinks import BatchSink, PostgresSink
 from campaigns.models import ContactImport, ContactList
+from campaigns.privacy.erasure import ErasedChecker, erased_checker, national_numbers
 from campaigns.privacy.models import ConsentPurpose, ConsentSource
 from campaigns.privacy.services import consent_grant_bulk
 from providers.shared.phones import (
@@ -257,9 +259,11 @@ def contact_import_execute(*, imp: ContactImport) -> ImportCounts:
             processed_rows=0,
         )
         report = ErrorReport()
+        # Numbers erased on request are refused (reported, not imported) unless consented again.
+        erased = erased_checker()
         try:
             counts, row_warnings, records = _read_and_save(
-                fh, info, mapping, imp, report, estimated
+                fh, info, mapping, imp, report, estimated, erased
             )
             report_name = _report_save(imp, report)
         finally:
@@ -280,6 +284,10 @@ def contact_import_execute(*, imp: ContactImport) -> ImportCounts:
         error_report=report_name,
         finished_at=timezone.now(),
     )
+    if erased is not None and erased.found:
+        # The stored copy of this upload keeps no erased person's row either.
+        imp.refresh_from_db()
+        import_redact(imp=imp, national=frozenset(national_numbers(erased.found)))
     if connection.vendor == "postgresql" and counts.imported >= ANALYZE_AFTER:
         _analyze(imp)
     return counts
@@ -304,7 +312,13 @@ def _run_mapping(fh, info: TableInfo, mapping: dict | None) -> dict:
 
 
 def _read_and_save(
-    fh, info: TableInfo, mapping: dict, imp: ContactImport, report: ErrorReport, estimated: int
+    fh,
+    info: TableInfo,
+    mapping: dict,
+    imp: ContactImport,
+    report: ErrorReport,
+    estimated: int,
+    erased: ErasedChecker | None = None,
 ) -> tuple[ImportCounts, list[str], int]:
     """Every row into the database's sink, then saved: (counts, warnings, records read)."""
     keys = list((mapping.get("attributes") or {}).values()) + (mapping.get("extra_phones") or [])
@@ -315,7 +329,7 @@ def _read_and_save(
     )
     try:
         started = time.monotonic()
-        counts, row_warnings, records = _read_into(fh, info, mapping, sink, imp, estimated)
+        counts, row_warnings, records = _read_into(fh, info, mapping, sink, imp, estimated, erased)
         logger.info(
             "import %s read %s rows in %.1fs",
             imp.pk,
@@ -397,7 +411,9 @@ def _analyze(imp: ContactImport) -> None:
     logger.info("import %s: tables analyzed in %.1fs", imp.pk, time.monotonic() - started)
 
 
-def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, list[str], int]:
+def _read_into(
+    fh, info, mapping, sink, imp, estimated, erased=None
+) -> tuple[ImportCounts, list[str], int]:
     """The hot loop: one pass over the records, each row to the sink or to the report.
 
     Long because it is the per-row loop of a million-row import: written for speed (locals, no
@@ -427,6 +443,12 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
     rowno = 1 if info.skip_first_line else 0  # the row number Excel shows
     next_progress = PROGRESS_EVERY
     add, add_invalid = sink.add, sink.add_invalid
+    # The report's reason for a number erased on request (its value column stays empty: the
+    # report must not bring the number back).
+    erased_reason = _(
+        "Erased on request: this person asked for their data to be erased; the number is not "
+        "imported again unless they consent anew."
+    )
     for record in iter_rows(fh, info):
         rowno += 1
         records += 1
@@ -486,6 +508,16 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
             legacy += result.legacy_rewritten
             if result.country != country:
                 others[result.country] = others.get(result.country, 0) + 1
+        if erased is not None and erased(phone):
+            invalid += 1
+            add_invalid(rowno, "", erased_reason)
+            if (taken := phone_country(phone)) != country:
+                others[taken] -= 1  # counted above as taken: it is refused after all
+            if extra is not extra_blank:
+                several -= 1
+                if several_rows and several_rows[-1] == rowno:
+                    several_rows.pop()
+            continue
         name = " ".join(record[ni].split()) if ni is not None else ""
         if not name and parts:  # no whole name: composed Last Middle First, as Vietnamese is
             name = " ".join(" ".join([record[i] for i in parts]).split())
