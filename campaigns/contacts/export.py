@@ -86,8 +86,8 @@ def contacts_export_csv(
     rows, complete = -1, False  # -1: the header is not a contact
     try:
         for row in contacts_export_rows(queryset=queryset):
+            rows += 1  # counted when handed over: a cut download counts what it got
             yield writer.writerow(row)
-            rows += 1
         complete = True
     finally:
         if on_done is not None:

@@ -221,8 +221,8 @@ def campaign_validation_report_rows(
     sent, complete = 0, False
     try:
         for chunk, rows in _validation_report_chunks(campaign):
+            sent = rows  # counted when handed over: a cut download counts what it got
             yield chunk
-            sent = rows
         complete = True
     finally:
         if on_done is not None:

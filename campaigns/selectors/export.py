@@ -221,8 +221,8 @@ def _csv_chunks(
     sent, complete = 0, False
     try:
         for chunk, rows in _csv_chunks_counted(table):
+            sent = rows  # counted when handed over: a cut download counts what it got
             yield chunk
-            sent = rows
         complete = True
     finally:
         if on_done is not None:
