@@ -158,4 +158,3 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
 
 
 from campaigns.privacy import admin_erasure  # noqa: E402, F401 - bulk erases (privacy2)
-
