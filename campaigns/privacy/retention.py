@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.models import ContactImport
 
 logger = logging.getLogger("loa.retention")
 
 # An import still being read keeps its file whatever its age.
-BUSY = (ContactImport.Status.PENDING, ContactImport.Status.RUNNING)
+BUSY = (ContactImport.Status.QUEUED, ContactImport.Status.RUNNING)
 
 
 def import_files_purge(
@@ -45,6 +46,14 @@ def import_files_purge(
                     field.storage.delete(field.name)
         if not dry_run:
             ContactImport.objects.filter(pk=imp.pk).update(file="", error_report="")
+            # An upload never started cannot start without its file: it says why.
+            ContactImport.objects.filter(pk=imp.pk, status=ContactImport.Status.UPLOADED).update(
+                status=ContactImport.Status.FAILED,
+                error_message=_(
+                    "The file was removed {days} days after its upload (data retention) before "
+                    "the import was started. Upload it again."
+                ).format(days=days),
+            )
     if removed and not dry_run:
         logger.info("retention: %s import files removed (older than %s days)", removed, days)
     return removed

@@ -81,23 +81,22 @@ def data_purge(
 ) -> dict[str, int]:
     """Rows deleted (or, with dry_run, that would be deleted) per kind; "webhook_bodies" and
     "import_files" count bodies blanked and files removed."""
-    privacy = {
+    # Rows first: a body is not blanked in a row about to be deleted.
+    rows = _rows_purge(
+        now=now,
+        attempt_days=attempt_days,
+        webhook_days=webhook_days,
+        message_days=message_days,
+        batch_size=batch_size,
+        dry_run=dry_run,
+        pause=pause,
+    )
+    return {
+        **rows,
         "webhook_bodies": webhook_bodies_purge(
             now=now, days=body_days, batch_size=batch_size, dry_run=dry_run, pause=pause
         ),
         "import_files": import_files_purge(now=now, days=file_days, dry_run=dry_run),
-    }
-    return {
-        **_rows_purge(
-            now=now,
-            attempt_days=attempt_days,
-            webhook_days=webhook_days,
-            message_days=message_days,
-            batch_size=batch_size,
-            dry_run=dry_run,
-            pause=pause,
-        ),
-        **privacy,
     }
 
 
