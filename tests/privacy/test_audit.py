@@ -187,7 +187,17 @@ def test_send_now_from_the_wizard_is_logged_with_its_recipients(client, settings
     from tests.privacy.test_consent_campaign import BROADCAST, _draft
 
     settings.LOA = {**settings.LOA, "QUIET_HOURS": "00:00-23:59"}  # a promotion, at any hour
-    user = UserFactory(username="mai", groups=["Marketer"])
+    from django.contrib.auth.models import Permission
+
+    # Permissions, not the Marketer group: a transactional test's flush removes the groups that
+    # migrations created (the permissions are created again).
+    user = UserFactory(username="mai")
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="campaigns",
+            codename__in=["view_campaign", "change_campaign", "add_campaign", "send_campaign"],
+        )
+    )
     client.force_login(user)
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, BROADCAST, json={"messageId": "m-1"})
