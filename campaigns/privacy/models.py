@@ -121,7 +121,6 @@ class AuditAction(models.TextChoices):
     CONTACT_VIEW = "contact.view", _("Viewed a contact")
     EXPORT_CONTACTS = "export.contacts", _("Exported contacts")
     EXPORT_CAMPAIGN = "export.campaign", _("Exported campaign results")
-    EXPORT_MISSING_RECEIPTS = "export.missing_receipts", _("Exported missing receipts")
     EXPORT_VALIDATION = "export.validation", _("Exported failing parameter rows")
     CONTACT_ERASE = "contact.erase", _("Erased a person")
     SUBJECT_EXPORT = "subject.export", _("Exported a person's data")
@@ -130,7 +129,6 @@ class AuditAction(models.TextChoices):
     CAMPAIGN_SCHEDULE = "campaign.schedule", _("Scheduled a campaign")
     CAMPAIGN_CANCEL = "campaign.cancel", _("Cancelled a campaign")
     API_KEY_CREATE = "api_key.create", _("Created an API key")
-    CONSENT_CHANGE = "consent.change", _("Changed a consent")
 
 
 class AuditEvent(models.Model):
