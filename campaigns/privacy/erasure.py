@@ -37,7 +37,7 @@ from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, OuterRef, Subquery, Value, When
+from django.db.models import Count, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Concat, Replace, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -230,26 +230,19 @@ def _erase_batch(ids: list[int], result: EraseResult) -> None:
         # Attempts first: their error text is matched against the message's phone, still there.
         result.attempts += _attempts_scrub(batch_ids)
         short = {phone: contact_token(tok) for phone, tok in tokens.items()}
-        Contact.objects.filter(pk__in=batch_ids).update(
-            phone=Case(*[When(pk=pk, then=Value(tok)) for pk, tok in todo.items()]),
-            name="",
-            attributes={},
-            search_text="",
-            tags=[],
-            source=_("erased on request"),
-            source_import=None,
-            source_row=None,
-            updated_at=timezone.now(),
-        )
-        result.messages += _messages_scrub(batch_ids)
+        _contacts_rewrite(todo)
+        result.messages += _messages_scrub(todo)
         CampaignTestSend.objects.filter(contact_id__in=batch_ids).update(
             phone=Subquery(Contact.objects.filter(pk=OuterRef("contact_id")).values("phone")[:1]),
             template_data={},
             content="",
         )
-        for phone, tok in short.items():  # test sends to the number typed by hand
-            CampaignTestSend.objects.filter(phone=phone).update(
-                phone=tok, template_data={}, content=""
+        # Test sends to the number typed by hand (no contact): few rows, found in one query.
+        for pk, phone in CampaignTestSend.objects.filter(phone__in=list(short)).values_list(
+            "pk", "phone"
+        ):
+            CampaignTestSend.objects.filter(pk=pk).update(
+                phone=short[phone], template_data={}, content=""
             )
         _memberships_remove(batch_ids)
         # Never messaged again: an erased contact is opted out of every channel, and the reasons
@@ -280,17 +273,40 @@ def _erase_batch(ids: list[int], result: EraseResult) -> None:
         result.phones.update(tokens)
 
 
+def _values_cte(pairs: dict) -> tuple[str, list]:
+    """`WITH v(k, tok) AS (VALUES ...)` for (key, token) pairs and its parameters: one UPDATE
+    for a batch reads each row's token from it. (Django's Case/When of a thousand branches spent
+    more time compiling than the database spent updating.)"""
+    rows = ", ".join(["(%s, %s)"] * len(pairs))
+    return f"WITH v(k, tok) AS (VALUES {rows}) ", [x for kv in pairs.items() for x in kv]
+
+
+def _contacts_rewrite(todo: dict[int, str]) -> None:
+    """The contacts hold only their token: name, attributes, tags, source and search text go."""
+    table = Contact._meta.db_table
+    cte, params = _values_cte(todo)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"{cte}UPDATE {table} SET phone = v.tok, "
+            "name = '', attributes = '{}', search_text = '', tags = '[]', source = %s, "
+            "source_import_id = NULL, source_row = NULL, updated_at = %s "
+            f"FROM v WHERE {table}.id = v.k",
+            [*params, _("erased on request"), timezone.now()],
+        )
+
+
 def _audit_labels_rewrite(todo: dict[int, str]) -> None:
     """Audit rows about these contacts keep who did what and when; their label (the phone, for
     searching) becomes the token. One UPDATE for the batch."""
-    AuditEvent.objects.filter(
-        target_type__in=AUDIT_CONTACT_TYPES, target_id__in=[str(pk) for pk in todo]
-    ).update(
-        target_label=Case(
-            *[When(target_id=str(pk), then=Value(tok)) for pk, tok in todo.items()],
-            default=F("target_label"),
+    table = AuditEvent._meta.db_table
+    cte, params = _values_cte({str(pk): tok for pk, tok in todo.items()})
+    types = ", ".join(["%s"] * len(AUDIT_CONTACT_TYPES))
+    with connection.cursor() as cur:
+        cur.execute(
+            f"{cte}UPDATE {table} SET target_label = v.tok FROM v "
+            f"WHERE {table}.target_id = v.k AND {table}.target_type IN ({types})",
+            [*params, *AUDIT_CONTACT_TYPES],
         )
-    )
 
 
 def _attempts_scrub(contact_ids: list[int]) -> int:
@@ -313,14 +329,13 @@ def _replace_phone(expr, phone):
     return Replace(Replace(expr, phone, Value(MASK)), local, Value(MASK))
 
 
-def _messages_scrub(contact_ids: list[int]) -> int:
+def _messages_scrub(todo: dict[int, str]) -> int:
     """Messages of erased contacts: phone -> the contact's token, parameters masked (their names
     kept: which template field held what is no personal data), the error text without the phone.
     Status, fee, times, attempts and provider ids stay: the campaign's counts and costs do not
-    move. One UPDATE: the contacts were rewritten above, the subquery reads their token."""
+    move. One UPDATE joined to the batch's (contact id, token) list: the contact_id index finds
+    the rows."""
     table = Message._meta.db_table
-    contacts = Contact._meta.db_table
-    placeholders = ", ".join(["%s"] * len(contact_ids))
     if connection.vendor == "postgresql":
         masked = (
             "CASE WHEN jsonb_typeof(template_data) = 'object' THEN COALESCE(("
@@ -334,18 +349,23 @@ def _messages_scrub(contact_ids: list[int]) -> int:
             f"), '{{}}') ELSE '{{}}' END"
         )
     # The local form (0 + the national number) as error texts may quote it: VN 84..., KH 855...
-    local = "'0' || substr(phone, CASE WHEN phone LIKE '855%%' THEN 4 ELSE 3 END)"
+    local = f"'0' || substr({table}.phone, CASE WHEN {table}.phone LIKE '855%%' THEN 4 ELSE 3 END)"
+    cte, params = _values_cte(todo)
     sql = (
-        f"UPDATE {table} SET "
+        f"{cte}UPDATE {table} SET "
         f"template_data = {masked}, "
-        f"error_message = replace(replace(error_message, phone, %s), {local}, %s), "
-        f"phone = (SELECT c.phone FROM {contacts} c WHERE c.id = {table}.contact_id), "
+        f"error_message = CASE WHEN error_message = '' THEN '' ELSE "
+        f"replace(replace(error_message, {table}.phone, %s), {local}, %s) END, "
+        f"phone = v.tok, "
         f"updated_at = %s "
-        f"WHERE contact_id IN ({placeholders})"
+        f"FROM v WHERE {table}.contact_id = v.k"
     )
     with connection.cursor() as cur:
-        cur.execute(sql, [MASK, MASK, MASK, timezone.now(), *contact_ids])
-        return cur.rowcount
+        cur.execute(sql, [*params, MASK, MASK, MASK, timezone.now()])
+        if cur.rowcount >= 0:
+            return cur.rowcount
+    # SQLite reports no row count for an UPDATE led by a WITH clause.
+    return Message.objects.filter(contact_id__in=list(todo)).count()
 
 
 def _memberships_remove(contact_ids: list[int]) -> None:
