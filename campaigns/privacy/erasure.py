@@ -351,6 +351,7 @@ def _messages_scrub(todo: dict[int, str]) -> int:
     # The local form (0 + the national number) as error texts may quote it: VN 84..., KH 855...
     local = f"'0' || substr({table}.phone, CASE WHEN {table}.phone LIKE '855%%' THEN 4 ELSE 3 END)"
     cte, params = _values_cte(todo)
+    ids = ", ".join(["%s"] * len(todo))
     sql = (
         f"{cte}UPDATE {table} SET "
         f"template_data = {masked}, "
@@ -358,10 +359,12 @@ def _messages_scrub(todo: dict[int, str]) -> int:
         f"replace(replace(error_message, {table}.phone, %s), {local}, %s) END, "
         f"phone = v.tok, "
         f"updated_at = %s "
-        f"FROM v WHERE {table}.contact_id = v.k"
+        # The IN list as well as the join: without it PostgreSQL hashes the VALUES and scans
+        # the whole message table for every batch; with it, the contact_id index.
+        f"FROM v WHERE {table}.contact_id = v.k AND {table}.contact_id IN ({ids})"
     )
     with connection.cursor() as cur:
-        cur.execute(sql, [*params, MASK, MASK, MASK, timezone.now()])
+        cur.execute(sql, [*params, MASK, MASK, MASK, timezone.now(), *todo])
         if cur.rowcount >= 0:
             return cur.rowcount
     # SQLite reports no row count for an UPDATE led by a WITH clause.
