@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from campaigns.contacts.segments import segment_queryset
@@ -63,3 +64,19 @@ def campaign_audience(
         exclude_opted_out_of=None if include_opted_out else kind,
         consent_for=kind if needs_consent else None,
     )
+
+
+def audience_consent_plan(campaign: Campaign) -> None:
+    """PostgreSQL, inside a transaction: plan a consent-restricted audience with hash joins.
+
+    The planner underestimates an audience read through the campaign's lists (a subquery it
+    guesses at a few thousand rows), so it checks the consent of each recipient with an index
+    probe: measured at 1,000,000 contacts on the 2-core box under load, 16.9 s for the
+    recipients count against 11.2 s with one hash of the consent states (docs/BENCHMARKS.md).
+    Local to the transaction (SET LOCAL), and only for a campaign with the consent rule."""
+    if connection.vendor != "postgresql" or not campaign.requires_advertising_consent:
+        return
+    if not connection.in_atomic_block:
+        return  # SET LOCAL outside a transaction would be a no-op with a warning
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_nestloop = off")

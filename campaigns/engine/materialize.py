@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.bulk import rows_bulk_set
-from campaigns.engine.audience import campaign_audience
+from campaigns.engine.audience import audience_consent_plan, campaign_audience
 from campaigns.engine.keys import idempotency_key
 from campaigns.engine.reach import messages_skip_unreachable
 from campaigns.engine.validation import (
@@ -52,6 +52,7 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
     with transaction.atomic():
         first_build = not Message.objects.filter(campaign_id=campaign_id).exists()
         _prepare_bulk_read()
+        audience_consent_plan(campaign)
         inserted = _materialize_sql(campaign, audience, first_build=first_build)
         if inserted is None:
             _materialize_python(campaign, audience, chunk)

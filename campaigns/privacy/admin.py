@@ -154,7 +154,7 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
     ]
     readonly_fields = fields
     show_full_result_count = False
-    ordering = ["-at", "-id"]
+    ordering = ["-id"]  # insertion order: no index on "at" to maintain per imported row
 
 
 from campaigns.privacy import admin_erasure  # noqa: E402, F401 - bulk erases (privacy2)

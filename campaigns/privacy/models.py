@@ -39,13 +39,21 @@ class ConsentRecord(models.Model):
     ALL = OptOut.ALL
     CHANNEL_CHOICES = OptOut.CHANNEL_CHOICES
 
+    # No database constraint, and no index of its own ((contact, at) below serves lookups): an
+    # import records a consent per row of a million-row file, and a per-row foreign-key trigger
+    # costs more than the insert (as for ContactListMembership). The ORM still cascades.
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="consent_records", verbose_name=_("contact")
+        Contact,
+        on_delete=models.CASCADE,
+        related_name="consent_records",
+        verbose_name=_("contact"),
+        db_constraint=False,
+        db_index=False,
     )
     channel_kind = models.CharField(_("channel"), max_length=16, choices=CHANNEL_CHOICES)
     purpose = models.CharField(_("purpose"), max_length=16, choices=ConsentPurpose.choices)
     granted = models.BooleanField(_("granted"), help_text=_("False: a withdrawal."))
-    at = models.DateTimeField(_("at"), db_index=True)
+    at = models.DateTimeField(_("at"))  # no index: the admin lists by id (insertion order)
     source = models.CharField(_("source"), max_length=16, choices=ConsentSource.choices)
     contact_import = models.ForeignKey(
         ContactImport,
@@ -54,6 +62,7 @@ class ConsentRecord(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("import"),
+        db_constraint=False,  # written a million at a time by imports (as contact above)
     )
     # Kept apart from the import: the import row (and its file) may be purged by retention, the
     # evidence of where the consent came from stays.
@@ -82,8 +91,15 @@ class ConsentState(models.Model):
     """The current consent of a contact for one channel kind and purpose: the last record wins.
     Written only by campaigns.privacy.services, with the record that changed it."""
 
+    # As ConsentRecord.contact: no per-row trigger; the unique (contact, kind, purpose) index
+    # serves lookups by contact.
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="consent_states", verbose_name=_("contact")
+        Contact,
+        on_delete=models.CASCADE,
+        related_name="consent_states",
+        verbose_name=_("contact"),
+        db_constraint=False,
+        db_index=False,
     )
     channel_kind = models.CharField(
         _("channel"), max_length=16, choices=ConsentRecord.CHANNEL_CHOICES

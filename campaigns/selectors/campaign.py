@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, FloatField, Max, Min, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.engine.audience import campaign_audience
+from campaigns.engine.audience import audience_consent_plan, campaign_audience
 from campaigns.engine.lifecycle import RETRYABLE_FAILURES, campaign_check_sendable
 from campaigns.engine.reach import campaign_unreachable
 from campaigns.models import Campaign, Message, OptOut
@@ -156,7 +156,9 @@ def campaign_unproven_messages(*, campaign: Campaign):
 def campaign_preflight(*, campaign: Campaign) -> dict:
     # everyone the lists and segments target, opted out or not
     in_lists = campaign_audience(campaign, include_opted_out=True).count()
-    recipients = campaign_audience(campaign).count()
+    with transaction.atomic():
+        audience_consent_plan(campaign)
+        recipients = campaign_audience(campaign).count()
     # Left out by the advertising-consent rule (counted only when the campaign has it).
     not_opted = (
         campaign_audience(campaign, include_unconsented=True).count()
