@@ -8,7 +8,7 @@ sending campaign goes on: how long the erase takes and the longest wait it cause
    contacts that are not erased: together --messages messages;
 2. writes the file of the first --erase phones (local form, as marketers send them), then runs
    what the admin runs: erasure_job_prepare (read the file, find the contacts) and
-   erasure_job_run (the background task: the erase in batches of 1,000, one transaction each);
+   erasure_job_run (the background task: the erase in batches of 2,000, one transaction each);
 3. meanwhile a second process claims the live campaign's pending messages as the engine does
    (SELECT ... FOR UPDATE SKIP LOCKED of 20 ids, UPDATE to sending, commit; then to sent) in a
    loop and records each round's time: its longest is the figure "claim_max_wait_ms".

@@ -25,7 +25,7 @@ from campaigns.privacy.erasure import contacts_erase, erasure_finish, is_erased_
 from campaigns.privacy.models import AuditAction, ErasedPhone, ErasureJob
 from campaigns.privacy.services import audit_record
 from providers.shared.errors import Refused
-from providers.shared.phones import normalize_phone
+from providers.shared.phones import fast_mobile, normalize_phone
 
 logger = logging.getLogger("loa.privacy")
 
@@ -88,9 +88,12 @@ def erasure_job_prepare(*, content: bytes, filename: str, actor=None) -> Erasure
                 code="erase_file_too_many_rows",
             )
         for cell in row:
-            result = normalize_phone(cell, mobile_only=False) if cell.strip() else None
-            if result is not None and result.ok:
-                phones.add(result.phone)
+            phone = fast_mobile(cell.strip())  # the common case, without phonenumbers
+            if phone is None and cell.strip():
+                result = normalize_phone(cell, mobile_only=False)
+                phone = result.phone if result.ok else None
+            if phone is not None:
+                phones.add(phone)
                 break
         else:
             invalid += 1
