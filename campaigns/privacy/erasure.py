@@ -226,12 +226,14 @@ def _erase_batch(ids: list[int], result: EraseResult) -> None:
             return
         batch_ids = list(todo)
         full = list(tokens.values())
+        # New tokens, and those erased again after a new consent suppressed again (the
+        # conflict clears consent_again_at): one statement.
         ErasedPhone.objects.bulk_create(
-            [ErasedPhone(token=t) for t in full], ignore_conflicts=True, batch_size=1000
-        )
-        # Erased again after a new consent: suppressed again.
-        ErasedPhone.objects.filter(token__in=full, consent_again_at__isnull=False).update(
-            consent_again_at=None
+            [ErasedPhone(token=t, consent_again_at=None) for t in full],
+            update_conflicts=True,
+            unique_fields=["token"],
+            update_fields=["consent_again_at"],
+            batch_size=BATCH_SIZE,
         )
 
         # Attempts first: their error text is matched against the message's phone, still there.
@@ -320,13 +322,20 @@ def _attempts_scrub(contact_ids: list[int]) -> int:
     """Blank the request and answer bodies of these contacts' messages' attempts (they hold the
     phone and the parameters as sent); the error text loses the phone. Status, duration and
     error class stay for the provider's diagnostics."""
-    message_ids = Message.objects.filter(contact_id__in=contact_ids).values("pk")
-    phone = Subquery(Message.objects.filter(pk=OuterRef("message_id")).values("phone")[:1])
-    return MessageAttempt.objects.filter(message_id__in=message_ids).update(
-        request_body="",
-        response_body="",
-        error=_replace_phone(F("error"), phone),
+    # The ids first (the contact_id index), then the attempts by their message_id index: as one
+    # statement with a subquery PostgreSQL chose to scan every attempt.
+    message_ids = list(
+        Message.objects.filter(contact_id__in=contact_ids).values_list("pk", flat=True)
     )
+    phone = Subquery(Message.objects.filter(pk=OuterRef("message_id")).values("phone")[:1])
+    done = 0
+    for i in range(0, len(message_ids), 5000):  # SQLite's parameter limit; short statements
+        done += MessageAttempt.objects.filter(message_id__in=message_ids[i : i + 5000]).update(
+            request_body="",
+            response_body="",
+            error=_replace_phone(F("error"), phone),
+        )
+    return done
 
 
 def _replace_phone(expr, phone):
