@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -53,7 +54,7 @@ def test_import_files_and_reports_are_removed_after_the_retention(admin_client, 
     recent.refresh_from_db()
     assert not old.file and not old.error_report
     assert old.imported_count == 1 and old.invalid_count == 1  # the row and its counts stay
-    assert all(not __import__("os").path.exists(p) for p in old_paths)
+    assert all(not Path(p).exists() for p in old_paths)
     assert recent.file and recent.error_report
     assert recent.file.storage.exists(recent.file.name)
     # The import's page still opens without its file.
