@@ -313,3 +313,26 @@ def test_erase_twice_is_refused_and_without_permission_forbidden(admin_client):
     assert contact.is_erased
     resp = admin_client.post(url, follow=True)
     assert "already erased" in resp.content.decode()
+
+
+def test_a_stored_file_the_import_could_not_read_is_deleted_when_it_holds_the_number(settings):
+    from campaigns.privacy.bulk_erase import contact_erase
+
+    unreadable = ContactImport.objects.create(
+        file=SimpleUploadedFile("broken.csv", b"\x00\x01\x02\x00 0389123457 \x00\xff\xfe\x00" * 50),
+        original_name="broken.csv",
+        contact_list=ContactList.objects.create(name="broken"),
+        status=ContactImport.Status.FAILED,
+    )
+    other = ContactImport.objects.create(
+        file=SimpleUploadedFile("other.csv", b"\x00\x01\x02\x00 0912345678 \x00\xff" * 50),
+        original_name="other.csv",
+        contact_list=ContactList.objects.get(name="broken"),
+        status=ContactImport.Status.FAILED,
+    )
+    path = Path(unreadable.file.path)
+    contact_erase(contact=Contact.objects.create(phone=PHONE, name=NAME), actor="system")
+    unreadable.refresh_from_db()
+    other.refresh_from_db()
+    assert not unreadable.file and not path.exists()
+    assert other.file and Path(other.file.path).exists()

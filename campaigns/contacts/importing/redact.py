@@ -32,6 +32,7 @@ from campaigns.privacy.subject import SubjectQuery
 logger = logging.getLogger("loa.privacy")
 
 _NON_DIGIT = re.compile(r"\D")
+_DIGIT_RUNS = re.compile(r"\+?\d[\d .\-()]{6,18}\d")
 
 
 def cell_holds(cell: str, national: frozenset | set) -> bool:
@@ -58,6 +59,16 @@ def _legacy(digits: str) -> str:
 
 def row_holds(row: list[str], national) -> bool:
     return any(cell_holds(c, national) for c in row)
+
+
+def _raw_holds(field, national) -> bool:
+    with field.open("rb") as fh:
+        data = fh.read()
+    for encoding in ("utf-8", "utf-16"):
+        text = data.decode(encoding, errors="ignore")
+        if any(cell_holds(m.group(), national) for m in _DIGIT_RUNS.finditer(text)):
+            return True
+    return False
 
 
 def _read(imp_file, imp: ContactImport | None):
@@ -115,6 +126,12 @@ def import_redact(*, imp: ContactImport, national) -> bool:
         try:
             info, rows = _read(imp.file, imp)
         except ImportFileError:
+            # A file the import could not read cannot be rewritten row by row: when its bytes
+            # hold the number anyway, it is deleted (the import failed on it: nothing is lost).
+            if _raw_holds(imp.file, national):
+                imp.file.storage.delete(imp.file.name)
+                imp.file.name = ""
+                changed = True
             info, rows = None, []
         hits = [i for i, row in enumerate(rows) if row_holds(row, national)]
         if hits:
