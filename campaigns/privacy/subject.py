@@ -21,10 +21,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.models import Contact, ContactListMembership, Message, MessageAttempt, OptOut
+from campaigns.models import (
+    CampaignTestSend,
+    Contact,
+    ContactListMembership,
+    Message,
+    MessageAttempt,
+    OptOut,
+)
 from campaigns.privacy.erasure import contact_token, erased_phone_find, phone_token
 from campaigns.privacy.models import AuditAction, ConsentRecord
 from campaigns.privacy.services import audit_record
@@ -80,6 +88,7 @@ def subject_data(*, phone: str) -> tuple[str, dict[str, tuple[str, list[dict]]]]
         "opt_outs": (_("Opt-outs"), _optout_rows(query)),
         "messages": (_("Messages"), _message_rows(query)),
         "attempts": (_("Sending attempts"), _attempt_rows(query)),
+        "test_sends": (_("Test sends"), _test_send_rows(query)),
     }
     for key, (title, reader) in _SECTIONS.items():
         sections[key] = (str(title), reader(query))
@@ -248,6 +257,22 @@ def _attempt_rows(q: SubjectQuery) -> list[dict]:
             "answer": a.response_body,
         }
         for a in MessageAttempt.objects.filter(message__contact=q.contact).order_by("created_at")
+    ]
+
+
+def _test_send_rows(q: SubjectQuery) -> list[dict]:
+    """A campaign's test sends to the number (typed by hand or picked as the contact)."""
+    match = Q(phone=q.phone) | (Q(contact=q.contact) if q.contact is not None else Q(pk__in=[]))
+    return [
+        {
+            "campaign": t.campaign.name,
+            "sent_at": t.created_at,
+            "outcome": t.get_outcome_display(),
+            "values": json.dumps(t.template_data, ensure_ascii=False),
+            "text": t.content,
+            "error": t.error_message,
+        }
+        for t in CampaignTestSend.objects.filter(match).select_related("campaign").order_by("pk")
     ]
 
 

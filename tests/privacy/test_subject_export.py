@@ -13,7 +13,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.contacts.importing.run import contact_import_run
-from campaigns.models import Contact, ContactImport, ContactList, Message, MessageAttempt, OptOut
+from campaigns.models import (
+    CampaignTestSend,
+    Contact,
+    ContactImport,
+    ContactList,
+    Message,
+    MessageAttempt,
+    OptOut,
+)
 from campaigns.privacy.models import AuditEvent
 from campaigns.privacy.services import consent_record
 from tests.factories import CampaignFactory, ProviderAccountFactory, message_for
@@ -71,6 +79,9 @@ def person():
         account=account, contact=contact, sender=PHONE, phone=PHONE, text="Cho tôi hỏi", event=event
     )
     OptOut.objects.create(contact=contact, channel_kind="sms", reason="asked")
+    CampaignTestSend.objects.create(
+        campaign=c1, phone=PHONE, contact=contact, content="Chào Hỏi", outcome="accepted"
+    )
     consent_record(
         contact=contact, channel_kind="zalo_zns", granted=True, source="form", actor="system"
     )
@@ -99,6 +110,7 @@ def test_json_export_from_the_contact_page_holds_every_message(admin_client, per
     assert sections["replies"]["rows"][0]["text"] == "Cho tôi hỏi"
     assert sections["webhook_events"]["rows"][0]["query"] == "phonenumber=0389123457"
     assert sections["opt_outs"]["rows"][0]["reason"] == "asked"
+    assert sections["test_sends"]["rows"][0]["text"] == "Chào Hỏi"
     assert sections["consents"]["rows"][0]["granted"] is True
     imports = sections["imports"]["rows"]
     assert imports[0]["file_name"] == "k.csv" and imports[0]["rows"] == "2"
