@@ -14,7 +14,8 @@ What it does:
 3. times the contact changelist and searches through Django's test client against whatever the
    database holds (server time: request in, response rendered), median of several runs.
 
-Flags: --skip-import, --skip-admin, --keep-file, --file PATH (reuse a file), --fresh (empty the
+Flags: --skip-import, --skip-admin, --keep-file, --file PATH (reuse a file), --consent KIND (the
+import records advertising consent on KIND for every contact; repeatable), --fresh (empty the
 contact tables first; use it only on a benchmark database).
 """
 
@@ -188,9 +189,11 @@ class BackendCPU(threading.Thread):
         conn.close()
 
 
-def run_import(path: Path, env: dict) -> dict:
+def run_import(path: Path, env: dict, consent: list[str] = ()) -> dict:
     list_name = f"bench {time.strftime('%Y%m%d-%H%M%S')}"
     cmd = [sys.executable, "manage.py", "import_contacts", str(path), "--list", list_name]
+    for kind in consent:  # "these contacts consented to advertising on <kind>" (issue 21)
+        cmd += ["--consent", kind]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     url = env.get("DATABASE_URL", "")
     watcher = BackendCPU(url) if url.startswith("postgres") and "127.0.0.1" in url else None
@@ -282,6 +285,12 @@ def main() -> None:
     parser.add_argument("--skip-admin", action="store_true")
     parser.add_argument("--fresh", action="store_true", help="empty the contact tables first")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--consent",
+        action="append",
+        default=[],
+        help="record advertising consent on this channel kind for every contact (repeatable)",
+    )
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -303,6 +312,8 @@ def main() -> None:
         with connection.cursor() as cur:
             # Contacts referenced by campaign messages stay (their FK is PROTECT).
             cur.execute("DELETE FROM campaigns_optout")
+            cur.execute("DELETE FROM privacy_consentstate")
+            cur.execute("DELETE FROM privacy_consentrecord")
             cur.execute("DELETE FROM campaigns_contactlistmembership")
             cur.execute("UPDATE campaigns_contact SET source_import_id = NULL")
             cur.execute(
@@ -327,7 +338,7 @@ def main() -> None:
                 f"generated {args.rows:,} rows ({path.stat().st_size / 1048576:.1f} MB) in {time.perf_counter() - t0:.1f} s: {path}"
             )
         try:
-            result = run_import(path, env)
+            result = run_import(path, env, args.consent)
         finally:
             if generated and not args.keep_file:
                 path.unlink(missing_ok=True)

@@ -20,3 +20,18 @@ class CampaignsConfig(AppConfig):
             dispatch_uid="campaigns_pause_for_unusable_templates",
         )
         recipient_source_install(CampaignRecipients())
+        _privacy_connect()
+
+
+def _privacy_connect() -> None:
+    """An erase ends by rewriting the stored import files (campaigns.signals.erasure_finished);
+    the subject-access export lists the imports that held the number."""
+    # Imported here: these modules import models, which Django loads after the app configs.
+    from django.utils.translation import gettext_lazy
+
+    from campaigns.contacts.importing.redact import import_files_redact, subject_imports
+    from campaigns.privacy.subject import subject_section_add
+    from campaigns.signals import erasure_finished
+
+    erasure_finished.connect(import_files_redact, dispatch_uid="campaigns.import_files_redact")
+    subject_section_add("imports", gettext_lazy("Imports"), subject_imports)

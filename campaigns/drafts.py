@@ -14,6 +14,7 @@ from campaigns.models import Campaign
 from campaigns.notes import Note
 from providers.models import Channel
 from providers.shared.errors import Refused
+from templates_app.models import Template
 
 
 def campaign_draft_create(
@@ -30,12 +31,21 @@ def campaign_draft_create(
 
 def campaign_draft_update(*, campaign: Campaign, **fields) -> Campaign:
     """Save one step's choices onto a draft (`lists` and `segments` replace the chosen ones).
-    Refused (code "not_draft") for anything but a draft: the page can be stale."""
+    Refused (code "not_draft") for anything but a draft: the page can be stale.
+
+    A new template (or free text) also sets the advertising-consent rule: on for a promotion
+    template, off otherwise (the review step may change it after)."""
     m2m = {k: fields.pop(k) for k in ("lists", "segments") if k in fields}
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if locked.status != Campaign.Status.DRAFT:
             raise Refused(_("Only a draft can be edited in the wizard."), code="not_draft")
+        if "template" in fields and "requires_advertising_consent" not in fields:
+            template = fields["template"]
+            if (template.pk if template else None) != locked.template_id:
+                fields["requires_advertising_consent"] = bool(
+                    template and template.tag == Template.Tag.PROMOTION
+                )
         for k, v in fields.items():
             setattr(locked, k, v)
         if fields:

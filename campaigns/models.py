@@ -61,6 +61,12 @@ class Contact(models.Model):
         phone = format_local(self.phone)
         return f"{self.name} ({phone})" if self.name else phone
 
+    @property
+    def is_erased(self) -> bool:
+        """Erased on request: the phone holds the token campaigns.privacy.erasure wrote ("x" and
+        15 characters; no phone starts with a letter)."""
+        return len(self.phone or "") == 16 and self.phone[0] == "x"
+
     # Attribute keys an import gives an email column ("Email", "E-mail", "Địa chỉ email", "Mail":
     # campaigns.contacts.importing.mapping.slugify_header), in the order they are read.
     EMAIL_ATTRIBUTES = ("email", "e_mail", "dia_chi_email", "mail")
@@ -222,6 +228,9 @@ class ContactImport(models.Model):
         _("error report"), upload_to="imports/reports/%Y/%m/", blank=True
     )
     error_message = models.TextField(_("error"), blank=True)
+    # "These contacts consented to advertising on <channel kinds>": recorded for every contact
+    # of the file when the import completes (campaigns.privacy, one statement per kind).
+    consent_channels = models.JSONField(_("advertising consent on"), default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -383,6 +392,18 @@ class Campaign(models.Model):
         max_length=8,
         choices=InvalidRecipients.choices,
         default=InvalidRecipients.EXCLUDE,
+    )
+    # Decree 91/2020: advertising only to people who agreed to receive it. On: recipients without
+    # a current advertising consent for this channel kind (campaigns.privacy) are left out at
+    # build and skipped at send time, as opted-out ones are. The wizard turns it on for
+    # promotion templates; off for existing campaigns (they were built without it).
+    requires_advertising_consent = models.BooleanField(
+        _("only contacts with advertising consent for this channel"),
+        default=False,
+        help_text=_(
+            "Send only to contacts who consented to advertising on this channel; the others are "
+            "left out and counted."
+        ),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "providers",
     "templates_app",
     "campaigns",
+    "campaigns.privacy",
     "webhooks",
 ]
 
@@ -79,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The request for the audit trail of services that are not given it (its address, its user).
+    "campaigns.privacy.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -283,6 +286,21 @@ LOA_RETENTION_ATTEMPT_DAYS = env.int("LOA_RETENTION_ATTEMPT_DAYS", default=30)
 LOA_RETENTION_WEBHOOK_DAYS = env.int("LOA_RETENTION_WEBHOOK_DAYS", default=90)
 LOA_RETENTION_MESSAGE_DAYS = env.int("LOA_RETENTION_MESSAGE_DAYS", default=365)
 LOA_RETENTION_BATCH_SIZE = env.int("LOA_RETENTION_BATCH_SIZE", default=2000)
+# Uploaded contact files and their error reports (personal data: names, phones) are deleted this
+# many days after the import; the import row and its counts stay. 0 keeps them forever.
+LOA_IMPORT_FILE_RETENTION_DAYS = env.int("LOA_IMPORT_FILE_RETENTION_DAYS", default=30)
+# Raw webhook bodies (phones, reply texts) are blanked this many days after they arrived; the
+# event row with its outcome and message link stays until LOA_RETENTION_WEBHOOK_DAYS.
+LOA_WEBHOOK_BODY_RETENTION_DAYS = env.int("LOA_WEBHOOK_BODY_RETENTION_DAYS", default=14)
+# The audit trail (campaigns.privacy: who viewed, exported, erased, sent...) is kept this many
+# days, then removed by the daily purge (privacy_audit_purge). 0 keeps it forever.
+LOA_AUDIT_RETENTION_DAYS = env.int("LOA_AUDIT_RETENTION_DAYS", default=400)
+
+# ---- Erasure (campaigns.privacy.erasure) ---------------------------------------------------------
+# The key of the HMAC that turns an erased phone into its token. Changing it makes every erased
+# number importable again (the tokens no longer match): set it once, keep it with SECRET_KEY.
+# Empty: derived from SECRET_KEY (so rotating SECRET_KEY has the same effect).
+LOA_ERASURE_KEY = env.str("LOA_ERASURE_KEY", default="")
 
 # ---- Security --------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

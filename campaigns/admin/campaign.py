@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from campaigns.admin.charts import timeline_chart
-from campaigns.admin.downloads import csv_download, download_stamp
+from campaigns.admin.downloads import audit_on_done, csv_download, download_stamp
 from campaigns.admin.validation import validation_urls
 from campaigns.admin.wizard.fallback import FallbackPages
 from campaigns.admin.wizard.forms import speed_number
@@ -45,6 +45,8 @@ from campaigns.engine.lifecycle import (
 from campaigns.engine.outage import campaign_outage, pause_after
 from campaigns.engine.reconcile import messages_resend_unknown
 from campaigns.models import Campaign, CampaignEvent
+from campaigns.privacy.models import AuditAction
+from campaigns.privacy.services import audit_record
 from campaigns.selectors.campaign import (
     campaign_allowed_actions,
     campaign_excluded_reasons,
@@ -456,13 +458,27 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def export_view(self, request, pk):
         campaign = self._get_campaign(request, pk)
-        return csv_download(campaign_export_rows(campaign=campaign), name=f"campaign-{campaign.pk}")
+        on_done = audit_on_done(
+            request, action=AuditAction.EXPORT_CAMPAIGN, target=campaign, detail={"format": "csv"}
+        )
+        return csv_download(
+            campaign_export_rows(campaign=campaign, on_done=on_done),
+            name=f"campaign-{campaign.pk}",
+        )
 
     def export_xlsx_view(self, request, pk):
         campaign = self._get_campaign(request, pk)
         # openpyxl's write-only mode streams rows to a temporary file, not to memory.
         fh = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
-        campaign_export_xlsx(campaign=campaign, fileobj=fh)
+        rows = campaign_export_xlsx(campaign=campaign, fileobj=fh)
+        # The results workbook (its "no receipt" rows are the missing-receipts export).
+        audit_record(
+            action=AuditAction.EXPORT_CAMPAIGN,
+            request=request,
+            target=campaign,
+            rows=rows,
+            detail={"format": "xlsx", "complete": True},
+        )
         fh.seek(0)
         return FileResponse(
             fh,

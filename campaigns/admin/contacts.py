@@ -15,7 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
@@ -26,7 +26,7 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campaigns.admin.downloads import csv_download
+from campaigns.admin.downloads import audit_on_done, csv_download
 from campaigns.admin.imports import OptOutViews
 from campaigns.admin.kv_rows import KeyValueRowsField
 from campaigns.admin.paginators import EstimatedCountPaginator
@@ -41,6 +41,10 @@ from campaigns.models import (
     ContactListMembership,
     OptOut,
 )
+from campaigns.privacy.admin_erasure import contact_privacy_urls
+from campaigns.privacy.models import AuditAction, ConsentRecord
+from campaigns.privacy.selectors import contact_advertising_channels, contact_consent_history
+from campaigns.privacy.services import audit_record, contact_advertising_consent_set
 from campaigns.selectors.contact import contact_messages, contact_replies
 from providers.admin_mmp import zalo_consent_channels, zalo_consent_links
 from providers.shared.phone_display import phone_html, phone_international
@@ -54,10 +58,22 @@ from providers.shared.phones import (
 )
 
 
-def export_response(queryset: QuerySet, *, name: str) -> StreamingHttpResponse:
-    """A streamed, injection-safe CSV of contacts (memory flat whatever the size)."""
+def export_response(
+    queryset: QuerySet, *, name: str, request: HttpRequest, what: str, target=None
+) -> StreamingHttpResponse:
+    """A streamed, injection-safe CSV of contacts (memory flat whatever the size), written to
+    the audit trail with its row count when the stream ends. `what`: which export ("changelist",
+    "selected", "lists", "segment"), kept in the event's detail."""
+    on_done = audit_on_done(
+        request,
+        action=AuditAction.EXPORT_CONTACTS,
+        target=target,
+        target_label=str(name),
+        detail={"export": what, "filters": request.GET.urlencode()[:500]},
+    )
     return csv_download(
-        contacts_export_csv(queryset=queryset), name=slugify_header(name) or "contacts"
+        contacts_export_csv(queryset=queryset, on_done=on_done),
+        name=slugify_header(name) or "contacts",
     )
 
 
@@ -183,6 +199,25 @@ class ContactForm(forms.ModelForm):
         ),
     )
 
+    # Consent (campaigns.privacy): the channels this person agreed to receive advertising on.
+    # Ticking or unticking one records a consent or a withdrawal (the history is kept).
+    advertising_consent = forms.MultipleChoiceField(
+        label=gettext_lazy("Advertising consent on"),
+        choices=ConsentRecord.CHANNEL_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy(
+            "Tick only the channels this person agreed to receive advertising on. A change is "
+            "recorded with your name and the time; the history is below."
+        ),
+    )
+    consent_note = forms.CharField(
+        label=gettext_lazy("How the consent was given"),
+        required=False,
+        max_length=500,
+        help_text=gettext_lazy("For example: paper form at the Hà Nội store, 12/03."),
+    )
+
     class Meta:
         model = Contact
         fields = ["phone", "name", "attributes"]
@@ -191,6 +226,10 @@ class ContactForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.phone and phone_country(self.instance.phone) in dict(COUNTRY_CHOICES):
             self.initial.setdefault("country", phone_country(self.instance.phone))
+        if self.instance.pk:
+            self.initial.setdefault(
+                "advertising_consent", contact_advertising_channels(contact_id=self.instance.pk)
+            )
 
     def clean_phone(self):
         country = self.cleaned_data.get("country") or DEFAULT_COUNTRY
@@ -265,6 +304,7 @@ class ContactAdmin(admin.ModelAdmin):
         "zalo_consent",  # shown only to those who may use MMP Zalo channels (get_fields)
         "contact_tags",  # set by imports and the "Add tags" action (campaigns.contacts.tags)
         "attributes_table",  # in place of the attributes for those who may only view (get_fields)
+        "consent_history",
     ]
     fields = [
         "phone",
@@ -279,6 +319,9 @@ class ContactAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "replies",
+        "advertising_consent",
+        "consent_note",
+        "consent_history",
     ]
     inlines = [OptOutInline, MembershipInline]
     paginator = ContactPaginator
@@ -318,6 +361,10 @@ class ContactAdmin(admin.ModelAdmin):
         fields = list(self.fields)
         if obj is not None and not self.has_change_permission(request, obj):
             fields[fields.index("attributes")] = "attributes_table"
+            # Those who may only view see the consents in the history, not as checkboxes.
+            fields = [f for f in fields if f not in ("advertising_consent", "consent_note")]
+        if obj is None:
+            fields.remove("consent_history")
         if self._shows_messages(request, obj):
             fields.insert(fields.index("replies"), "sent_messages")
         if (
@@ -400,6 +447,50 @@ class ContactAdmin(admin.ModelAdmin):
             ),
         )
 
+    @admin.display(description=gettext_lazy("Consent history"))
+    def consent_history(self, obj):
+        """Every consent given or withdrawn, newest first (campaigns.privacy)."""
+        rows = list(contact_consent_history(contact_id=obj.pk)[:50]) if obj else []
+        if not rows:
+            return _("No consent recorded.")
+        return _table(
+            [_("When"), _("Channel"), _("Purpose"), _("Consent"), _("Source"), _("By"), _("Note")],
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    _when(r.at),
+                    r.get_channel_kind_display(),
+                    r.get_purpose_display(),
+                    _("granted") if r.granted else _("withdrawn"),
+                    r.get_source_display() + (f" · {r.file_name}" if r.file_name else ""),
+                    r.actor_label or "—",
+                    r.note,
+                )
+                for r in rows
+            ),
+            table_id="contact-consents",
+        )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if "advertising_consent" in form.changed_data:
+            contact_advertising_consent_set(
+                contact=form.instance,
+                channels=form.cleaned_data["advertising_consent"],
+                actor=request.user,
+                note=form.cleaned_data.get("consent_note", ""),
+            )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # Who looked at this person's data (the page shows phone, name, attributes, messages):
+        # logged once the page was allowed and rendered, not for a refused or missing one.
+        if request.method == "GET" and response.status_code == 200:
+            contact = Contact.objects.filter(pk=object_id).only("pk", "phone", "name").first()
+            if contact is not None:
+                audit_record(action=AuditAction.CONTACT_VIEW, request=request, target=contact)
+        return response
+
     def get_search_results(self, request, queryset, search_term):
         return contact_search(queryset=queryset, term=search_term), False
 
@@ -413,6 +504,7 @@ class ContactAdmin(admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("export/", wrap(self.export_view), name="campaigns_contact_export"),
+            *contact_privacy_urls(self.admin_site),  # erase this person, export their data
             *super().get_urls(),
         ]
 
@@ -422,7 +514,7 @@ class ContactAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:index"))
         changelist = self.get_changelist_instance(request)
         queryset = changelist.get_queryset(request)
-        return export_response(queryset, name=_("contacts"))
+        return export_response(queryset, name=_("contacts"), request=request, what="changelist")
 
     @admin.action(description=gettext_lazy("Opt out of all channels"), permissions=["change"])
     def opt_out_all(self, request, queryset):
@@ -431,6 +523,7 @@ class ContactAdmin(admin.ModelAdmin):
             channel_kind=OptOut.ALL,
             reason=_("Opted out in the admin by {user}").format(user=request.user.get_username()),
             source=OptOut.Source.ADMIN,
+            actor=request.user,
         )
         self.message_user(request, _("{n} contacts opted out.").format(n=n), messages.SUCCESS)
 
@@ -457,7 +550,7 @@ class ContactAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Export selected contacts (CSV)"), permissions=["view"])
     def export_selected(self, request, queryset):
-        return export_response(queryset, name=_("contacts"))
+        return export_response(queryset, name=_("contacts"), request=request, what="selected")
 
 
 # ---- lists -----------------------------------------------------------------------------------------
@@ -571,8 +664,15 @@ class ContactListAdmin(admin.ModelAdmin):
                 "contact_id"
             )
         )
-        name = queryset.first().name if queryset.count() == 1 else _("lists")
-        return export_response(contacts, name=name)
+        chosen = list(queryset)
+        name = chosen[0].name if len(chosen) == 1 else _("lists")
+        return export_response(
+            contacts,
+            name=name,
+            request=request,
+            what="lists",
+            target=chosen[0] if len(chosen) == 1 else None,
+        )
 
 
 # ---- opt-outs ----------------------------------------------------------------------------------
@@ -657,6 +757,7 @@ class OptOutAdmin(admin.ModelAdmin):
             reason=form.cleaned_data["reason"]
             or _("Opted out in the admin by {user}").format(user=request.user.get_username()),
             source=OptOut.Source.ADMIN,
+            actor=request.user,
         )
         obj.pk, obj.contact, obj.created_at = saved.pk, saved.contact, saved.created_at
         obj.reason, obj.source, obj._was_created = saved.reason, saved.source, created

@@ -41,6 +41,7 @@ from campaigns.contacts.importing.run import (
 )
 from campaigns.contacts.optout import opt_out_file_process, phone_opt_out
 from campaigns.models import Contact, ContactImport, ContactList, OptOut
+from campaigns.privacy.models import ConsentRecord
 from providers.shared.phones import COUNTRY_CHOICES, DEFAULT_COUNTRY, format_local
 
 IGNORE, PHONE, NAME, ATTRIBUTE = "ignore", "phone", "name", "attribute"
@@ -103,6 +104,18 @@ class UploadForm(forms.Form):
             "Keep: existing contacts are not changed (only added to the list). Overwrite: the "
             "file's non-empty cells replace their values. Fill blanks: only empty values are "
             "filled. Opt-outs are never cleared."
+        ),
+    )
+
+    consent_channels = forms.MultipleChoiceField(
+        label=gettext_lazy("These contacts consented to advertising on"),
+        choices=ConsentRecord.CHANNEL_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=gettext_lazy(
+            "Tick only if every person in the file agreed to receive advertising on these "
+            "channels (Decree 91/2020): a consent is recorded for each, with this file as its "
+            "source. Leave empty if not."
         ),
     )
 
@@ -209,6 +222,7 @@ class ImportViews:
                         merge_policy=data["merge_policy"],
                         user=request.user,
                         country=data["country"],
+                        consent_channels=data["consent_channels"],
                     )
                 except ImportFileError as exc:
                     form.add_error("file", str(exc))
@@ -429,6 +443,7 @@ class OptOutViews:
                         user=request.user.get_username()
                     ),
                     source=OptOut.Source.ADMIN,
+                    actor=request.user,
                 )
                 text = (
                     _("{phone} opted out of {channel}.")
@@ -470,6 +485,7 @@ class OptOutViews:
                         reason=form.cleaned_data["reason"]
                         or _("Opt-out file {name}").format(name=upload.name),
                         country=form.cleaned_data["country"] or DEFAULT_COUNTRY,
+                        actor=request.user,
                     )
                 except ImportFileError as exc:
                     form.add_error("file", str(exc))
@@ -515,6 +531,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         "status",
         "merge_policy",
         "country",
+        "consent_channels_label",
         "encoding_label",
         "delimiter_label",
         "mapping_label",
@@ -534,6 +551,11 @@ class ContactImportAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return self.get_readonly_fields(request, obj)
+
+    @admin.display(description=ContactImport._meta.get_field("consent_channels").verbose_name)
+    def consent_channels_label(self, obj):
+        labels = dict(ConsentRecord.CHANNEL_CHOICES)
+        return ", ".join(str(labels.get(k, k)) for k in obj.consent_channels or []) or "—"
 
     @admin.display(description=ContactImport._meta.get_field("created_by").verbose_name)
     def created_by_text(self, obj):

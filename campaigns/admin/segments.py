@@ -262,4 +262,10 @@ class SegmentAdmin(admin.ModelAdmin):
         segment = self.get_object(request, str(pk))
         if segment is None or not self.has_view_permission(request, segment):
             return HttpResponseRedirect(reverse("admin:index"))
-        return export_response(segment_queryset(segment), name=segment.name)
+        return export_response(
+            segment_queryset(segment),
+            name=segment.name,
+            request=request,
+            what="segment",
+            target=segment,
+        )

@@ -10,12 +10,13 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
 
-from campaigns.admin.downloads import csv_download
+from campaigns.admin.downloads import audit_on_done, csv_download
 from campaigns.engine.validation import (
     campaign_validation_report_rows,
     campaign_validation_summary,
 )
 from campaigns.models import Campaign
+from campaigns.privacy.models import AuditAction
 
 
 def _campaign_for_validation(request: HttpRequest, campaign_id: int) -> Campaign:
@@ -31,8 +32,9 @@ def validation_summary_view(request: HttpRequest, campaign_id: int) -> JsonRespo
 
 def validation_report_view(request: HttpRequest, campaign_id: int) -> StreamingHttpResponse:
     campaign = _campaign_for_validation(request, campaign_id)
+    on_done = audit_on_done(request, action=AuditAction.EXPORT_VALIDATION, target=campaign)
     return csv_download(
-        campaign_validation_report_rows(campaign=campaign),
+        campaign_validation_report_rows(campaign=campaign, on_done=on_done),
         name=f"campaign-{campaign.pk}-validation",
     )
 

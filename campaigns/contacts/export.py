@@ -4,7 +4,7 @@ formula-safe), streamed."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -75,9 +75,20 @@ class _Echo:
         return value
 
 
-def contacts_export_csv(*, queryset: QuerySet) -> Iterator[str]:
-    """CSV text chunks for a StreamingHttpResponse (with a BOM for Excel)."""
+def contacts_export_csv(
+    *, queryset: QuerySet, on_done: Callable[[int, bool], None] | None = None
+) -> Iterator[str]:
+    """CSV text chunks for a StreamingHttpResponse (with a BOM for Excel). `on_done(rows,
+    complete)` is called once the stream ends (complete=False: the download was cut short), with
+    the contact rows sent: the audit trail's row count."""
     writer = csv.writer(_Echo())
     yield "\ufeff"
-    for row in contacts_export_rows(queryset=queryset):
-        yield writer.writerow(row)
+    rows, complete = -1, False  # -1: the header is not a contact
+    try:
+        for row in contacts_export_rows(queryset=queryset):
+            rows += 1  # counted when handed over: a cut download counts what it got
+            yield writer.writerow(row)
+        complete = True
+    finally:
+        if on_done is not None:
+            on_done(max(rows, 0), complete)

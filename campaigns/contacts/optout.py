@@ -2,7 +2,9 @@
 channel kind or all of them.
 
 Opt-outs are rows in their own table (contact, channel kind, reason, source, time): imports never
-touch them, and the send engine re-checks them at send time.
+touch them, and the send engine re-checks them at send time. Every new opt-out also records a
+withdrawal of consent (both purposes, the channel kind refused) in the consent history
+(campaigns.privacy): one opt-out service per path, so no path can forget it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from campaigns.contacts.importing.files import (
 )
 from campaigns.contacts.importing.mapping import PHONE_HEADERS, slugify_header
 from campaigns.models import Contact, OptOut
+from campaigns.privacy.services import (
+    consent_source_of_opt_out,
+    consent_withdraw_bulk,
+    consent_withdraw_for_opt_out,
+)
 from providers.shared.phones import DEFAULT_COUNTRY, normalize_phone, phone_candidates
 
 
@@ -40,6 +47,7 @@ def contact_opt_out(
     reason: str = "",
     source: str = OptOut.Source.ADMIN,
     country: str = DEFAULT_COUNTRY,
+    actor=None,
 ) -> OptOut:
     """Record that `phone` refuses `channel_kind` ("all" for every channel). `country`: where a
     phone written without +84/+855 is read (one written with it is read as written).
@@ -49,7 +57,12 @@ def contact_opt_out(
     reason and time are the evidence). Raises InvalidPhone.
     """
     return phone_opt_out(
-        phone=phone, channel_kind=channel_kind, reason=reason, source=source, country=country
+        phone=phone,
+        channel_kind=channel_kind,
+        reason=reason,
+        source=source,
+        country=country,
+        actor=actor,
     )[0]
 
 
@@ -60,6 +73,7 @@ def phone_opt_out(
     reason: str = "",
     source: str = OptOut.Source.ADMIN,
     country: str = DEFAULT_COUNTRY,
+    actor=None,
 ) -> tuple[OptOut, bool]:
     """contact_opt_out, also saying whether the opt-out is new (False: the phone had already
     opted out of that channel, and its first record is kept). Raises InvalidPhone."""
@@ -80,6 +94,14 @@ def phone_opt_out(
             channel_kind=channel_kind,
             defaults={"reason": (reason or "")[:300], "source": source},
         )
+        if created:
+            consent_withdraw_for_opt_out(
+                contact=contact,
+                channel_kind=channel_kind,
+                source=consent_source_of_opt_out(source),
+                note=(reason or "")[:500],
+                actor=actor,
+            )
     return opt_out, created
 
 
@@ -89,6 +111,7 @@ def contacts_opt_out(
     channel_kind: str = OptOut.ALL,
     reason: str = "",
     source: str = OptOut.Source.ADMIN,
+    actor=None,
 ) -> int:
     """Opt out many contacts at once (admin action); returns how many opt-outs are new."""
     if channel_kind not in opt_out_channel_kinds():
@@ -109,6 +132,13 @@ def contacts_opt_out(
                 if c not in have
             ]
             OptOut.objects.bulk_create(new, ignore_conflicts=True)
+            consent_withdraw_bulk(
+                contacts=[o.contact_id for o in new],
+                channel_kind=channel_kind,
+                source=consent_source_of_opt_out(source),
+                note=reason,
+                actor=actor,
+            )
             created += len(new)
     return created
 
@@ -134,6 +164,7 @@ def opt_out_file_process(
     reason: str = "",
     source: str = OptOut.Source.FILE,
     country: str = DEFAULT_COUNTRY,
+    actor=None,
 ) -> OptOutFileResult:
     """Opt out every phone of an uploaded file (CSV/TSV/XLSX, any encoding): the phone column is
     found by its header ("phone", "SĐT", ...) or by its content; phones written without
@@ -198,9 +229,9 @@ def opt_out_file_process(
         seen[phone.phone] = rowno
         batch.append(phone.phone)
         if len(batch) >= 2000:
-            _opt_out_batch(batch, channel_kind, reason, source, result)
+            _opt_out_batch(batch, channel_kind, reason, source, result, actor)
             batch = []
-    _opt_out_batch(batch, channel_kind, reason, source, result)
+    _opt_out_batch(batch, channel_kind, reason, source, result, actor)
     return result
 
 
@@ -210,7 +241,12 @@ def _keep_error(result: OptOutFileResult, rowno: int, raw: str, reason: str) -> 
 
 
 def _opt_out_batch(
-    phones: list[str], channel_kind: str, reason: str, source: str, result: OptOutFileResult
+    phones: list[str],
+    channel_kind: str,
+    reason: str,
+    source: str,
+    result: OptOutFileResult,
+    actor=None,
 ) -> None:
     if not phones:
         return
@@ -225,13 +261,20 @@ def _opt_out_batch(
                 "contact_id", flat=True
             )
         )
+        fresh = [i for i in ids if i not in have]
         OptOut.objects.bulk_create(
             [
                 OptOut(contact_id=i, channel_kind=channel_kind, reason=reason[:300], source=source)
-                for i in ids
-                if i not in have
+                for i in fresh
             ],
             ignore_conflicts=True,
+        )
+        consent_withdraw_bulk(
+            contacts=fresh,
+            channel_kind=channel_kind,
+            source=consent_source_of_opt_out(source),
+            note=reason,
+            actor=actor,
         )
     result.already += len(have)
     result.opted_out += len(ids) - len(have)

@@ -20,6 +20,7 @@ from campaigns.engine.fallback import messages_skip_reached_earlier
 from campaigns.engine.policy import contacts_frequency_capped
 from campaigns.models import Campaign, Message, MessageAttempt, OptOut
 from campaigns.notes import Note
+from campaigns.privacy.selectors import advertising_consent_q
 from templates_app.models import Template
 
 S = Message.Status
@@ -99,6 +100,7 @@ def messages_claim(
     promotion: bool = False,
     record_attempts: bool = False,
     step: int = 0,
+    requires_consent: bool = False,
 ) -> list[Message]:
     """Claim up to `limit` due pending messages (pending -> sending) and commit the claim, with
     an in-flight MessageAttempt row for each when `record_attempts` (providers that make HTTP
@@ -109,7 +111,9 @@ def messages_claim(
     runs under the database's single write lock, which is the same guarantee.
     Opt-outs are re-checked here, at send time: a contact who opted out after the campaign was
     built is skipped, not sent. `step` is the fallback step claimed (campaigns.engine.fallback),
-    `kind` that step's channel kind: the opt-out checked is the step's own channel's.
+    `kind` that step's channel kind: the opt-out checked is the step's own channel's. So is
+    advertising consent with `requires_consent` (the campaign's setting, for the step's
+    channel): a consent withdrawn since the build is honoured.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -130,6 +134,21 @@ def messages_claim(
         if opted:
             _skip(campaign_id, opted, "opted_out", _("The contact opted out of this channel."), now)
         claim = [i for i in ids if i not in opted]
+        if requires_consent and claim:
+            unconsented = set(
+                Message.objects.filter(pk__in=claim)
+                .exclude(advertising_consent_q(channel_kind=kind, field="contact_id"))
+                .values_list("id", flat=True)
+            )
+            if unconsented:
+                _skip(
+                    campaign_id,
+                    unconsented,
+                    "no_consent",
+                    _("The contact has no advertising consent for this channel."),
+                    now,
+                )
+                claim = [i for i in claim if i not in unconsented]
         if step and claim:
             # A fallback whose earlier step was delivered after all (a late receipt): not sent.
             reached = messages_skip_reached_earlier(message_ids=claim, step=step, now=now)

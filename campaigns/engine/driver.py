@@ -183,6 +183,7 @@ def _drive(run: _Run) -> DriveResult:
                 promotion=lane.promotion,
                 record_attempts=lane.provider.uses_http,
                 step=lane.step,
+                requires_consent=campaign.requires_advertising_consent,
             )
             if not batch:
                 continue

@@ -36,6 +36,8 @@ from campaigns.engine.reach import campaign_unreachable
 from campaigns.models import Campaign, CampaignEvent, Message
 from campaigns.notes import Note
 from campaigns.notes import split as split_note
+from campaigns.privacy.models import AuditAction
+from campaigns.privacy.services import audit_record
 from providers.base import ErrorClass
 from providers.models import ChannelKind
 from providers.shared.errors import Refused
@@ -229,12 +231,13 @@ def campaign_send_now(*, campaign_id: int, user=None) -> int:
     )
     total = campaign_materialize(campaign_id=campaign_id)
     campaign_start_drivers(campaign_id=campaign_id)
+    audit_record(action=AuditAction.CAMPAIGN_SEND, actor=user, target=campaign, rows=total)
     return total
 
 
 def campaign_schedule(*, campaign_id: int, when: datetime, user=None) -> None:
     """Draft -> scheduled for `when` (the tick starts it, campaigns.engine.scheduler)."""
-    _sendable_or_refuse(campaign_id)
+    campaign = _sendable_or_refuse(campaign_id)
     Campaign.objects.filter(pk=campaign_id).update(scheduled_at=when)
     if not campaign_transition(
         campaign_id=campaign_id,
@@ -248,6 +251,12 @@ def campaign_schedule(*, campaign_id: int, when: datetime, user=None) -> None:
         raise Refused(
             _("This campaign cannot be scheduled from its current status."), code="wrong_status"
         )
+    audit_record(
+        action=AuditAction.CAMPAIGN_SCHEDULE,
+        actor=user,
+        target=campaign,
+        detail={"scheduled_at": when.isoformat()},
+    )
 
 
 def campaign_pause(*, campaign_id: int, user=None, reason: str = "") -> bool:
@@ -295,6 +304,12 @@ def campaign_cancel(*, campaign_id: int, user=None) -> int | None:
             status=Message.Status.CANCELLED, updated_at=timezone.now()
         )
         Campaign.objects.filter(pk=campaign_id).update(cancelled_count=F("cancelled_count") + n)
+        audit_record(
+            action=AuditAction.CAMPAIGN_CANCEL,
+            actor=user,
+            target=Campaign.objects.only("pk", "name").get(pk=campaign_id),
+            rows=n,
+        )
     return n
 
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.bulk import rows_bulk_set
-from campaigns.engine.audience import campaign_audience
+from campaigns.engine.audience import audience_consent_plan, campaign_audience
 from campaigns.engine.keys import idempotency_key
 from campaigns.engine.reach import messages_skip_unreachable
 from campaigns.engine.validation import (
@@ -52,6 +52,7 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
     with transaction.atomic():
         first_build = not Message.objects.filter(campaign_id=campaign_id).exists()
         _prepare_bulk_read()
+        audience_consent_plan(campaign)
         inserted = _materialize_sql(campaign, audience, first_build=first_build)
         if inserted is None:
             _materialize_python(campaign, audience, chunk)
@@ -65,13 +66,22 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
             total = inserted
         else:
             total = Message.objects.filter(campaign_id=campaign_id, step=0).count()
+        # Without the consent rule: the contacts not opted out (the rule's exclusions are the
+        # difference), counted only when the rule is on.
+        not_opted = (
+            campaign_audience(campaign, include_unconsented=True).count()
+            if campaign.requires_advertising_consent
+            else total
+        )
         # Nobody opted out of this channel: nobody was left out, no second pass over the lists.
         kinds = [campaign.channel.kind, OptOut.ALL]
         if OptOut.objects.filter(channel_kind__in=kinds).exists():
             everyone = campaign_audience(campaign, include_opted_out=True).count()
         else:
-            everyone = total
-    excluded = {"opted_out": max(0, everyone - total)}
+            everyone = not_opted
+    excluded = {"opted_out": max(0, everyone - not_opted)}
+    if campaign.requires_advertising_consent:
+        excluded["no_consent"] = max(0, not_opted - total)
     Campaign.objects.filter(pk=campaign_id).update(
         total_count=total, excluded=excluded, skipped_count=F("skipped_count") + skipped
     )

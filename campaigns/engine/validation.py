@@ -14,7 +14,7 @@ import csv
 import io
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
@@ -212,9 +212,25 @@ def campaign_validation_summary(*, campaign: Campaign) -> dict:
     return audience_validate(campaign=campaign, sample_limit=SAMPLE_LIMIT).as_dict()
 
 
-def campaign_validation_report_rows(*, campaign: Campaign) -> Iterator[str]:
+def campaign_validation_report_rows(
+    *, campaign: Campaign, on_done: Callable[[int, bool], None] | None = None
+) -> Iterator[str]:
     """CSV (UTF-8 with BOM for Excel) of every failing parameter of every recipient, streamed;
-    every cell through the formula guard."""
+    every cell through the formula guard. `on_done(rows, complete)` is called when the stream
+    ends (the audit trail's row count)."""
+    sent, complete = 0, False
+    try:
+        for chunk, rows in _validation_report_chunks(campaign):
+            sent = rows  # counted when handed over: a cut download counts what it got
+            yield chunk
+        complete = True
+    finally:
+        if on_done is not None:
+            on_done(sent, complete)
+
+
+def _validation_report_chunks(campaign: Campaign) -> Iterator[tuple[str, int]]:
+    n = 0
     buf = io.StringIO()
     writer = csv.writer(buf)
     # The stored phone (as sent, international) and, beside it, as people write it locally.
@@ -229,18 +245,18 @@ def campaign_validation_report_rows(*, campaign: Campaign) -> Iterator[str]:
             _("reason"),
         ]
     )
-    yield "\ufeff" + buf.getvalue()
+    yield "\ufeff" + buf.getvalue(), 0
     buf.seek(0)
     buf.truncate()
     rows = audience_failure_rows(campaign=campaign, unreachable=True)
-    for n, (pk, phone, *rest) in enumerate(rows, start=1):
+    for n, (pk, phone, *rest) in enumerate(rows, start=1):  # noqa: B007
         writer.writerow([csv_safe(v) for v in (pk, phone, format_local(phone), *rest)])
         if n % 500 == 0:
-            yield buf.getvalue()
+            yield buf.getvalue(), n
             buf.seek(0)
             buf.truncate()
     if buf.tell():
-        yield buf.getvalue()
+        yield buf.getvalue(), n
 
 
 # ---- the recipient a template preview shows ----------------------------------------------------

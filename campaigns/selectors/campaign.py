@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, FloatField, Max, Min, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.engine.audience import campaign_audience
+from campaigns.engine.audience import audience_consent_plan, campaign_audience
 from campaigns.engine.lifecycle import RETRYABLE_FAILURES, campaign_check_sendable
 from campaigns.engine.reach import campaign_unreachable
 from campaigns.models import Campaign, Message, OptOut
@@ -162,7 +162,15 @@ def campaign_unproven_messages(*, campaign: Campaign):
 def campaign_preflight(*, campaign: Campaign) -> dict:
     # everyone the lists and segments target, opted out or not
     in_lists = campaign_audience(campaign, include_opted_out=True).count()
-    recipients = campaign_audience(campaign).count()
+    with transaction.atomic():
+        audience_consent_plan(campaign)
+        recipients = campaign_audience(campaign).count()
+    # Left out by the advertising-consent rule (counted only when the campaign has it).
+    not_opted = (
+        campaign_audience(campaign, include_unconsented=True).count()
+        if campaign.requires_advertising_consent
+        else recipients
+    )
     price = campaign.template.price if campaign.template_id else 0
     oa = campaign.channel.official_account
     # Recipients the channel cannot reach (campaigns.engine.reach) are never sent or charged.
@@ -172,7 +180,9 @@ def campaign_preflight(*, campaign: Campaign) -> dict:
         "errors": campaign_check_sendable(campaign),
         "in_lists": in_lists,
         "recipients": recipients,
-        "opted_out": in_lists - recipients,
+        "opted_out": in_lists - not_opted,
+        "no_consent": not_opted - recipients,
+        "requires_consent": campaign.requires_advertising_consent,
         "unreachable": unreachable.total,
         "unreachable_rows": unreachable.rows(),
         "reach": unreachable.reach.countries_text(),
@@ -189,6 +199,7 @@ def campaign_preflight(*, campaign: Campaign) -> dict:
 # Why contacts were left out when the campaign was built (Campaign.excluded keys).
 EXCLUDED_LABELS = {
     "opted_out": _("opted out of this channel"),
+    "no_consent": _("no advertising consent for this channel"),
     "invalid": _("refused by the template's rules"),
     "invalid_params": _("refused by the template's rules"),
     "frequency": _("already got the most promotion messages allowed"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -274,26 +274,44 @@ def _csv_money(value) -> str:
 _CSV = {TEXT: _csv_text, VALUE: _csv_text, TIME: _csv_time, MONEY: _csv_money}
 
 
-def campaign_export_rows(*, campaign: Campaign) -> Iterator[str]:
+def campaign_export_rows(
+    *, campaign: Campaign, on_done: Callable[[int, bool], None] | None = None
+) -> Iterator[str]:
     """CSV of every recipient's outcome, streamed; every text cell formula-injection safe
-    (csv_safe: a CSV cell has no type, so "=..." would be read as a formula)."""
+    (csv_safe: a CSV cell has no type, so "=..." would be read as a formula). `on_done(rows,
+    complete)` is called when the stream ends (the audit trail's row count)."""
     table = campaign_export_table(campaign=campaign)
-    return _csv_chunks(table)
+    return _csv_chunks(table, on_done)
 
 
-def _csv_chunks(table: ExportTable) -> Iterator[str]:
+def _csv_chunks(
+    table: ExportTable, on_done: Callable[[int, bool], None] | None = None
+) -> Iterator[str]:
+    sent, complete = 0, False
+    try:
+        for chunk, rows in _csv_chunks_counted(table):
+            sent = rows  # counted when handed over: a cut download counts what it got
+            yield chunk
+        complete = True
+    finally:
+        if on_done is not None:
+            on_done(sent, complete)
+
+
+def _csv_chunks_counted(table: ExportTable) -> Iterator[tuple[str, int]]:
+    n = 0
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow([csv_safe(h) for h in table.header])
-    yield "\ufeff" + buf.getvalue()
+    yield "\ufeff" + buf.getvalue(), 0
     buf.seek(0)
     buf.truncate()
     cells = [_CSV[k] for k in table.kinds]
-    for n, row in enumerate(table.rows, 1):
+    for n, row in enumerate(table.rows, 1):  # noqa: B007 - n is the count after the loop
         w.writerow([f(v) for f, v in zip(cells, row, strict=True)])
         if n % 500 == 0:  # chunks of a few dozen KB, not one per row
-            yield buf.getvalue()
+            yield buf.getvalue(), n
             buf.seek(0)
             buf.truncate()
     if buf.tell():
-        yield buf.getvalue()
+        yield buf.getvalue(), n

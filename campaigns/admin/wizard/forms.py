@@ -219,7 +219,8 @@ class MappingStepForm(forms.Form):
 class ReviewStepForm(forms.Form):
     # save_choice: keep the invalid-recipients choice on the draft and stay on the step;
     # save_speed: keep the speed (Campaign.rate_limit) on the draft and stay on the step
-    ACTIONS = ("send_now", "schedule", "save_choice", "save_speed")
+    # save_consent: keep the advertising-consent rule (Campaign.requires_advertising_consent)
+    ACTIONS = ("send_now", "schedule", "save_choice", "save_speed", "save_consent")
     PER_SECOND, PER_MINUTE = "second", "minute"
 
     action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS], widget=forms.HiddenInput)
@@ -228,6 +229,14 @@ class ReviewStepForm(forms.Form):
         choices=Campaign.InvalidRecipients.choices,
         widget=forms.RadioSelect,
         required=False,
+    )
+    requires_advertising_consent = forms.BooleanField(
+        label=_("Only contacts with advertising consent for this channel"),
+        required=False,
+        help_text=_(
+            "Contacts without a current advertising consent for this channel are left out, and "
+            "skipped at send time if their consent is withdrawn meanwhile."
+        ),
     )
     scheduled_at = forms.DateTimeField(
         label=_("Send at"),
@@ -258,6 +267,7 @@ class ReviewStepForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         self.fields["invalid_recipients"].initial = campaign.invalid_recipients
+        self.fields["requires_advertising_consent"].initial = campaign.requires_advertising_consent
         # The account's limit is the ceiling and the default (campaigns.engine.driver paces at
         # the slower of the two); below one a second, a speed reads better per minute.
         self.ceiling = campaign_rate_ceiling(campaign=campaign)
@@ -300,6 +310,8 @@ class ReviewStepForm(forms.Form):
                     ).format(n=speed_number(self.ceiling), m=speed_number(self.ceiling * 60)),
                 )
             data["rate_limit"] = rate
+            return data
+        if action == "save_consent":
             return data
         if action == "save_choice":
             if not data.get("invalid_recipients"):

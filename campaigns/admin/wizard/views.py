@@ -335,6 +335,13 @@ class CampaignWizard:
             if action == "save_choice":
                 messages.success(request, gettext("Choice saved."))
                 return HttpResponseRedirect(self._step_url(campaign, 5))
+            if action == "save_consent":
+                campaign_draft_update(
+                    campaign=campaign,
+                    requires_advertising_consent=form.cleaned_data["requires_advertising_consent"],
+                )
+                messages.success(request, gettext("Choice saved."))
+                return HttpResponseRedirect(self._step_url(campaign, 5) + "#consent")
             if action == "save_speed":
                 campaign_draft_update(campaign=campaign, rate_limit=form.cleaned_data["rate_limit"])
                 messages.success(request, gettext("Speed saved."))

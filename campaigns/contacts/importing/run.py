@@ -36,9 +36,13 @@ from campaigns.contacts.importing.mapping import (
     guess_mapping,
     mapping_errors,
 )
+from campaigns.contacts.importing.redact import import_redact
 from campaigns.contacts.importing.report import ErrorReport, ImportCounts, peak_rss_kb
 from campaigns.contacts.importing.sinks import BatchSink, PostgresSink
 from campaigns.models import ContactImport, ContactList
+from campaigns.privacy.erasure import ErasedChecker, erased_checker, national_numbers
+from campaigns.privacy.models import ConsentPurpose, ConsentSource
+from campaigns.privacy.services import consent_grant_bulk
 from providers.shared.phones import (
     DEFAULT_COUNTRY,
     FAST_PATHS,
@@ -78,10 +82,13 @@ def contact_import_prepare(
     encoding: str | None = None,
     delimiter: str | None = None,
     country: str = "",
+    consent_channels: list[str] | tuple[str, ...] = (),
 ) -> ContactImport:
     """Inspect an uploaded file and record it as an import waiting for its column mapping.
 
     `country`: where local-format phones are read ("VN", "KH"; "" = the list's default).
+    `consent_channels`: channel kinds (or "all") every person in the file consented to receive
+    advertising on; recorded for each contact of the file when the import completes.
     Raises ImportFileError (nothing saved) when the file cannot be read at all.
     """
     file.seek(0)
@@ -93,6 +100,7 @@ def contact_import_prepare(
         contact_list=contact_list,
         merge_policy=merge_policy,
         country=country,
+        consent_channels=list(dict.fromkeys(consent_channels)),
         encoding=info.encoding,
         delimiter=info.delimiter,
         mapping=mapping,
@@ -251,9 +259,11 @@ def contact_import_execute(*, imp: ContactImport) -> ImportCounts:
             processed_rows=0,
         )
         report = ErrorReport()
+        # Numbers erased on request are refused (reported, not imported) unless consented again.
+        erased = erased_checker()
         try:
             counts, row_warnings, records = _read_and_save(
-                fh, info, mapping, imp, report, estimated
+                fh, info, mapping, imp, report, estimated, erased
             )
             report_name = _report_save(imp, report)
         finally:
@@ -274,6 +284,10 @@ def contact_import_execute(*, imp: ContactImport) -> ImportCounts:
         error_report=report_name,
         finished_at=timezone.now(),
     )
+    if erased is not None and erased.found:
+        # The stored copy of this upload keeps no erased person's row either.
+        imp.refresh_from_db()
+        import_redact(imp=imp, national=frozenset(national_numbers(erased.found)))
     if connection.vendor == "postgresql" and counts.imported >= ANALYZE_AFTER:
         _analyze(imp)
     return counts
@@ -298,7 +312,13 @@ def _run_mapping(fh, info: TableInfo, mapping: dict | None) -> dict:
 
 
 def _read_and_save(
-    fh, info: TableInfo, mapping: dict, imp: ContactImport, report: ErrorReport, estimated: int
+    fh,
+    info: TableInfo,
+    mapping: dict,
+    imp: ContactImport,
+    report: ErrorReport,
+    estimated: int,
+    erased: ErasedChecker | None = None,
 ) -> tuple[ImportCounts, list[str], int]:
     """Every row into the database's sink, then saved: (counts, warnings, records read)."""
     keys = list((mapping.get("attributes") or {}).values()) + (mapping.get("extra_phones") or [])
@@ -309,7 +329,7 @@ def _read_and_save(
     )
     try:
         started = time.monotonic()
-        counts, row_warnings, records = _read_into(fh, info, mapping, sink, imp, estimated)
+        counts, row_warnings, records = _read_into(fh, info, mapping, sink, imp, estimated, erased)
         logger.info(
             "import %s read %s rows in %.1fs",
             imp.pk,
@@ -321,11 +341,31 @@ def _read_and_save(
             phase="saving", processed_rows=counts.total, total_rows=counts.total
         )
         sink.finish(counts)
+        if imp.consent_channels:
+            _consent_record(imp, sink)
     finally:
         sink.close()
     if not counts.adds_up():  # an invariant, not a user error: fail loudly
         raise RuntimeError(f"counts do not add up: {counts}")
     return counts, row_warnings, records
+
+
+def _consent_record(imp: ContactImport, sink) -> None:
+    """The advertising consent the uploader declared for the file: one record per contact of the
+    file and channel kind, written in two statements per kind over the file's phones (the
+    staging table on PostgreSQL, the phones kept by the batch sink elsewhere)."""
+    started = time.monotonic()
+    written = consent_grant_bulk(
+        contacts=sink.file_contacts(),
+        channel_kinds=imp.consent_channels,
+        purpose=ConsentPurpose.ADVERTISING,
+        source=ConsentSource.IMPORT,
+        actor=imp.created_by,
+        contact_import=imp,
+    )
+    logger.info(
+        "import %s: %s consent records in %.1fs", imp.pk, written, time.monotonic() - started
+    )
 
 
 def _report_save(imp: ContactImport, report: ErrorReport) -> str:
@@ -371,7 +411,9 @@ def _analyze(imp: ContactImport) -> None:
     logger.info("import %s: tables analyzed in %.1fs", imp.pk, time.monotonic() - started)
 
 
-def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, list[str], int]:
+def _read_into(
+    fh, info, mapping, sink, imp, estimated, erased=None
+) -> tuple[ImportCounts, list[str], int]:
     """The hot loop: one pass over the records, each row to the sink or to the report.
 
     Long because it is the per-row loop of a million-row import: written for speed (locals, no
@@ -401,6 +443,12 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
     rowno = 1 if info.skip_first_line else 0  # the row number Excel shows
     next_progress = PROGRESS_EVERY
     add, add_invalid = sink.add, sink.add_invalid
+    # The report's reason for a number erased on request (its value column stays empty: the
+    # report must not bring the number back).
+    erased_reason = _(
+        "Erased on request: this person asked for their data to be erased; the number is not "
+        "imported again unless they consent anew."
+    )
     for record in iter_rows(fh, info):
         rowno += 1
         records += 1
@@ -460,6 +508,16 @@ def _read_into(fh, info, mapping, sink, imp, estimated) -> tuple[ImportCounts, l
             legacy += result.legacy_rewritten
             if result.country != country:
                 others[result.country] = others.get(result.country, 0) + 1
+        if erased is not None and erased(phone):
+            invalid += 1
+            add_invalid(rowno, "", erased_reason)
+            if (taken := phone_country(phone)) != country:
+                others[taken] -= 1  # counted above as taken: it is refused after all
+            if extra is not extra_blank:
+                several -= 1
+                if several_rows and several_rows[-1] == rowno:
+                    several_rows.pop()
+            continue
         name = " ".join(record[ni].split()) if ni is not None else ""
         if not name and parts:  # no whole name: composed Last Middle First, as Vietnamese is
             name = " ".join(" ".join([record[i] for i in parts]).split())

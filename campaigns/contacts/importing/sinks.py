@@ -26,6 +26,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from campaigns.contacts.importing.mapping import tag_attribute_index
@@ -224,6 +226,16 @@ class BatchSink:
             self.updated,
             self.duplicates,
         )
+
+    def file_contacts(self) -> list[int]:
+        """The ids of the file's contacts (after finish; a consent recorded for the file)."""
+        phones = [str(p) for p in self.first_row]
+        ids: list[int] = []
+        for i in range(0, len(phones), 2000):
+            ids += Contact.objects.filter(phone__in=phones[i : i + 2000]).values_list(
+                "pk", flat=True
+            )
+        return ids
 
     def close(self) -> None:
         self.first_row.clear()
@@ -554,6 +566,12 @@ class PostgresSink:
             " SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM up WHERE inserted),"
             " (SELECT count(*) FROM mem)"
         )
+
+    def file_contacts(self) -> QuerySet[Contact]:
+        """The file's contacts (after finish, before close): a subquery over the staging table,
+        so a consent recorded for a million-row file stays one statement."""
+        staged = RawSQL(f"SELECT phone FROM {self.table} WHERE phone IS NOT NULL", ())  # noqa: S611
+        return Contact.objects.filter(phone__in=staged)
 
     def close(self) -> None:
         try:

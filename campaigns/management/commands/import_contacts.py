@@ -19,6 +19,7 @@ from campaigns.contacts.importing.run import (
     contact_import_run,
 )
 from campaigns.models import ContactImport, ContactList
+from campaigns.privacy.models import ConsentRecord
 from providers.shared.phones import CALLING_CODES
 
 
@@ -50,6 +51,15 @@ class Command(BaseCommand):
             choices=list(CALLING_CODES),
             help="country of phones written without +84/+855 (default: the list's, else VN)",
         )
+        parser.add_argument(
+            "--consent",
+            action="append",
+            default=[],
+            choices=[k for k, _label in ConsentRecord.CHANNEL_CHOICES],
+            metavar="CHANNEL",
+            help="every person in the file consented to advertising on this channel kind "
+            "(repeatable; 'all' for every channel): a consent record per contact, source the file",
+        )
         parser.add_argument("--encoding", choices=list(ENCODING_LABELS), help="skip detection")
         parser.add_argument("--delimiter", help="skip detection: , ; tab |")
 
@@ -71,6 +81,7 @@ class Command(BaseCommand):
                     encoding=options["encoding"],
                     delimiter=delimiter,
                     country=options["country"] or "",
+                    consent_channels=options["consent"],
                 )
             except ImportFileError as exc:
                 raise CommandError(str(exc)) from exc
@@ -115,6 +126,10 @@ class Command(BaseCommand):
                 imp.country,
             )
         )
+        if imp.consent_channels:
+            self.stdout.write(
+                f"advertising consent recorded for: {', '.join(imp.consent_channels)}"
+            )
         if imp.error_report:
             self.stdout.write(f"error report: {imp.error_report.path}")
         self.stdout.write(self.style.SUCCESS(f"import {imp.pk} completed into “{contact_list}”"))

@@ -3,6 +3,11 @@
 - MessageAttempt rows older than LOA_RETENTION_ATTEMPT_DAYS;
 - WebhookEvent rows older than LOA_RETENTION_WEBHOOK_DAYS (their InboundMessage rows stay, the
   link is cleared);
+- the raw body, query and headers of WebhookEvent rows older than LOA_WEBHOOK_BODY_RETENTION_DAYS
+  (shorter: they hold phones and reply texts; the row with its outcome and message link stays),
+  except events still waiting to be applied (received, unmatched, failed: they need the body);
+- uploaded import files and their error reports older than LOA_IMPORT_FILE_RETENTION_DAYS
+  (campaigns.privacy.retention; the import row and its counts stay);
 - Message rows of campaigns that ended (completed or cancelled) more than
   LOA_RETENTION_MESSAGE_DAYS ago (their attempts go with them, webhook events keep the event and
   lose the link). The campaign itself and its counters stay: reports still add up.
@@ -30,6 +35,7 @@ from django.db.models import ProtectedError, Q, RestrictedError
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message, MessageAttempt
+from campaigns.privacy.retention import import_files_purge
 from webhooks.models import WebhookEvent
 
 logger = logging.getLogger("loa.retention")
@@ -70,8 +76,82 @@ def data_purge(
     batch_size: int | None = None,
     dry_run: bool = False,
     pause: float = 0.0,
+    body_days: int | None = None,
+    file_days: int | None = None,
 ) -> dict[str, int]:
-    """Rows deleted (or, with dry_run, that would be deleted) per kind."""
+    """Rows deleted (or, with dry_run, that would be deleted) per kind; "webhook_bodies" and
+    "import_files" count bodies blanked and files removed."""
+    # Rows first: a body is not blanked in a row about to be deleted.
+    rows = _rows_purge(
+        now=now,
+        attempt_days=attempt_days,
+        webhook_days=webhook_days,
+        message_days=message_days,
+        batch_size=batch_size,
+        dry_run=dry_run,
+        pause=pause,
+    )
+    return {
+        **rows,
+        "webhook_bodies": webhook_bodies_purge(
+            now=now, days=body_days, batch_size=batch_size, dry_run=dry_run, pause=pause
+        ),
+        "import_files": import_files_purge(now=now, days=file_days, dry_run=dry_run),
+    }
+
+
+# Events whose body is still needed: not applied yet, or left for a person to re-apply.
+WAITING = (
+    WebhookEvent.Outcome.RECEIVED,
+    WebhookEvent.Outcome.UNMATCHED,
+    WebhookEvent.Outcome.FAILED,
+)
+
+
+def webhook_bodies_purge(
+    *,
+    now: datetime | None = None,
+    days: int | None = None,
+    batch_size: int | None = None,
+    dry_run: bool = False,
+    pause: float = 0.0,
+) -> int:
+    """Blank body, query and headers of webhook events older than `days` (default
+    LOA_WEBHOOK_BODY_RETENTION_DAYS; 0 keeps them), by batches of ids; returns the events
+    blanked. The row (outcome, detail, message link, times) stays for its own retention."""
+    days = settings.LOA_WEBHOOK_BODY_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    batch = max(1, batch_size or settings.LOA_RETENTION_BATCH_SIZE)
+    old = (
+        WebhookEvent.objects.filter(received_at__lt=(now or timezone.now()) - timedelta(days=days))
+        .exclude(outcome__in=WAITING)
+        .exclude(body="", query="", headers={})
+    )
+    if dry_run:
+        return old.count()
+    done = 0
+    while True:
+        ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return done
+        done += WebhookEvent.objects.filter(pk__in=ids).update(body="", query="", headers={})
+        if len(ids) < batch:
+            return done
+        if pause:
+            time.sleep(pause)
+
+
+def _rows_purge(
+    *,
+    now: datetime | None,
+    attempt_days: int | None,
+    webhook_days: int | None,
+    message_days: int | None,
+    batch_size: int | None,
+    dry_run: bool,
+    pause: float,
+) -> dict[str, int]:
     now = now or timezone.now()
     attempt_days = settings.LOA_RETENTION_ATTEMPT_DAYS if attempt_days is None else attempt_days
     webhook_days = settings.LOA_RETENTION_WEBHOOK_DAYS if webhook_days is None else webhook_days
@@ -227,6 +307,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{verb}: {report['messages']} messages, {report['attempts']} message attempts, "
             f"{report['webhook_events']} webhook events"
+        )
+        self.stdout.write(
+            f"{'would blank' if opts['dry_run'] else 'blanked'}: {report['webhook_bodies']} "
+            f"webhook bodies; {verb}: {report['import_files']} import files"
         )
         if not opts["dry_run"] and not opts["no_schedule"]:
             created, when = schedule_install(hour=hour, minute=minute, update=False)
