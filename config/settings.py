@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "providers",
     "templates_app",
     "campaigns",
+    # The transactional REST API (campaigns/api/, /api/v1/).
+    "campaigns.api",
     "webhooks",
 ]
 
