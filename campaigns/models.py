@@ -88,6 +88,7 @@ class OptOut(models.Model):
         FILE = "file", _("Opt-out file")
         REPLY = "reply", _("Inbound reply")
         PROVIDER = "provider", _("Provider")
+        API = "api", _("API")
 
     contact = models.ForeignKey(
         Contact, on_delete=models.CASCADE, related_name="opt_outs", verbose_name=_("contact")

@@ -15,6 +15,8 @@ from providers import crypto
 from providers.models import Channel
 
 KEY_PREFIX = "loa_"
+# How many leading characters of a key are stored in clear (ApiKey.prefix) to find it.
+PREFIX_LENGTH = 12
 
 
 class ApiApplication(models.Model):
@@ -180,3 +182,10 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["application", "key"], name="api_idem_app_key_uniq")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}:{self.key}"
+
+
+# Status callbacks (campaigns/api/callbacks/): their model, loaded with the app's.
+from campaigns.api.callbacks.models import CallbackDelivery  # noqa: E402,F401

@@ -21,4 +21,20 @@ class Migration(migrations.Migration):
                 verbose_name="origin",
             ),
         ),
+        migrations.AlterField(
+            model_name="optout",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("admin", "Admin"),
+                    ("file", "Opt-out file"),
+                    ("reply", "Inbound reply"),
+                    ("provider", "Provider"),
+                    ("api", "API"),
+                ],
+                default="admin",
+                max_length=16,
+                verbose_name="source",
+            ),
+        ),
     ]

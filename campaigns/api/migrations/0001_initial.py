@@ -6,87 +6,232 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('campaigns', '0019_api_origin'),
-        ('providers', '0003_oa_sync_schedule'),
+        ("campaigns", "0019_api_origin"),
+        ("providers", "0003_oa_sync_schedule"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ApiApplication',
+            name="ApiApplication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True, verbose_name='name')),
-                ('active', models.BooleanField(default=True, verbose_name='active')),
-                ('callback_url', models.URLField(blank=True, help_text="Every status change of this application's messages is POSTed here, signed.", verbose_name='status callback URL')),
-                ('callback_secret_encrypted', models.TextField(blank=True, default='', editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
-                ('channels', models.ManyToManyField(blank=True, help_text='Channels this application may send on. Empty: every active channel.', related_name='api_applications', to='providers.channel', verbose_name='channels')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True, verbose_name="name")),
+                ("active", models.BooleanField(default=True, verbose_name="active")),
+                (
+                    "callback_url",
+                    models.URLField(
+                        blank=True,
+                        help_text="Every status change of this application's messages is POSTed here, signed.",
+                        verbose_name="status callback URL",
+                    ),
+                ),
+                (
+                    "callback_secret_encrypted",
+                    models.TextField(blank=True, default="", editable=False),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created")),
+                (
+                    "channels",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Channels this application may send on. Empty: every active channel.",
+                        related_name="api_applications",
+                        to="providers.channel",
+                        verbose_name="channels",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API application',
-                'verbose_name_plural': 'API applications',
-                'ordering': ['name'],
+                "verbose_name": "API application",
+                "verbose_name_plural": "API applications",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('prefix', models.CharField(db_index=True, editable=False, max_length=16, verbose_name='prefix')),
-                ('key_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('scopes', models.JSONField(blank=True, default=list, verbose_name='scopes')),
-                ('allowed_ips', models.TextField(blank=True, help_text='One address or network (CIDR) per line. Empty: any address.', verbose_name='IP allow-list')),
-                ('expires_at', models.DateTimeField(blank=True, null=True, verbose_name='expires at')),
-                ('revoked_at', models.DateTimeField(blank=True, null=True, verbose_name='revoked at')),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='last used')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),
-                ('application', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='keys', to='api.apiapplication', verbose_name='application')),
-                ('channels', models.ManyToManyField(blank=True, help_text='Empty: every channel of the application.', related_name='+', to='providers.channel', verbose_name='allowed channels')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "prefix",
+                    models.CharField(
+                        db_index=True, editable=False, max_length=16, verbose_name="prefix"
+                    ),
+                ),
+                ("key_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                ("scopes", models.JSONField(blank=True, default=list, verbose_name="scopes")),
+                (
+                    "allowed_ips",
+                    models.TextField(
+                        blank=True,
+                        help_text="One address or network (CIDR) per line. Empty: any address.",
+                        verbose_name="IP allow-list",
+                    ),
+                ),
+                (
+                    "expires_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="expires at"),
+                ),
+                (
+                    "revoked_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="revoked at"),
+                ),
+                (
+                    "last_used_at",
+                    models.DateTimeField(
+                        blank=True, editable=False, null=True, verbose_name="last used"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created")),
+                (
+                    "application",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="keys",
+                        to="api.apiapplication",
+                        verbose_name="application",
+                    ),
+                ),
+                (
+                    "channels",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Empty: every channel of the application.",
+                        related_name="+",
+                        to="providers.channel",
+                        verbose_name="allowed channels",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API key',
-                'verbose_name_plural': 'API keys',
-                'ordering': ['-created_at'],
+                "verbose_name": "API key",
+                "verbose_name_plural": "API keys",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ApiMessage',
+            name="ApiMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('client_reference', models.CharField(blank=True, max_length=100, verbose_name='client reference')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='created')),
-                ('application', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='messages', to='api.apiapplication', verbose_name='application')),
-                ('campaign', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='api_message', to='campaigns.campaign', verbose_name='campaign')),
-                ('key', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='messages', to='api.apikey', verbose_name='API key')),
-                ('message', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='api_message', to='campaigns.message', verbose_name='message')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "client_reference",
+                    models.CharField(blank=True, max_length=100, verbose_name="client reference"),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="created"),
+                ),
+                (
+                    "application",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="messages",
+                        to="api.apiapplication",
+                        verbose_name="application",
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_message",
+                        to="campaigns.campaign",
+                        verbose_name="campaign",
+                    ),
+                ),
+                (
+                    "key",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="messages",
+                        to="api.apikey",
+                        verbose_name="API key",
+                    ),
+                ),
+                (
+                    "message",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_message",
+                        to="campaigns.message",
+                        verbose_name="message",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API message',
-                'verbose_name_plural': 'API messages',
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['application', 'client_reference'], name='api_msg_app_ref_idx'), models.Index(fields=['application', 'created_at'], name='api_msg_app_created_idx')],
+                "verbose_name": "API message",
+                "verbose_name_plural": "API messages",
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(
+                        fields=["application", "client_reference"], name="api_msg_app_ref_idx"
+                    ),
+                    models.Index(
+                        fields=["application", "created_at"], name="api_msg_app_created_idx"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='IdempotencyRecord',
+            name="IdempotencyRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255)),
-                ('body_sha256', models.CharField(max_length=64)),
-                ('response_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('response_body', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('application', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='api.apiapplication')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=255)),
+                ("body_sha256", models.CharField(max_length=64)),
+                ("response_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("response_body", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="api.apiapplication",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('application', 'key'), name='api_idem_app_key_uniq')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("application", "key"), name="api_idem_app_key_uniq"
+                    )
+                ],
             },
         ),
     ]
