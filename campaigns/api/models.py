@@ -187,5 +187,73 @@ class IdempotencyRecord(models.Model):
         return f"{self.application_id}:{self.key}"
 
 
-# Status callbacks (campaigns/api/callbacks/): their model, loaded with the app's.
-from campaigns.api.callbacks.models import CallbackDelivery  # noqa: E402,F401
+# ---- status callbacks (api2; services in campaigns/api/callbacks/) ----------------------------
+
+
+class CallbackDelivery(models.Model):
+    class Event(models.TextChoices):
+        STATUS = "message.status", _("Status changed")
+        FEE = "message.fee", _("Fee known")
+
+    class State(models.TextChoices):
+        # Derived from the times below, for the filter and the badge (never stored).
+        PENDING = "pending", _("Waiting to be sent")
+        RETRYING = "retrying", _("Retrying")
+        DELIVERED = "delivered", _("Delivered")
+        GIVEN_UP = "given_up", _("Given up")
+
+    application = models.ForeignKey(
+        ApiApplication,
+        on_delete=models.CASCADE,
+        related_name="callback_deliveries",
+        verbose_name=_("application"),
+    )
+    api_message = models.ForeignKey(
+        ApiMessage,
+        on_delete=models.CASCADE,
+        related_name="callback_deliveries",
+        verbose_name=_("API message"),
+    )
+    event = models.CharField(_("event"), max_length=16, choices=Event.choices)
+    status = models.CharField(_("status"), max_length=16)
+    payload = models.JSONField(_("payload"), default=dict)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(
+        _("last HTTP status"), null=True, blank=True
+    )
+    last_error = models.CharField(_("last error"), max_length=300, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    given_up_at = models.DateTimeField(_("given up at"), null=True, blank=True)
+    # Retries stop here: 24 hours after the change (services.RETRY_FOR), or after a resend.
+    retry_until = models.DateTimeField(_("retried until"))
+    created_at = models.DateTimeField(_("created"), db_index=True)
+
+    class Meta:
+        verbose_name = _("status callback")
+        verbose_name_plural = _("status callbacks")
+        ordering = ["-id"]
+        indexes = [
+            # The pump's query: what is due, oldest first. Delivered and given-up rows leave it.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="api_cb_due_idx",
+                condition=models.Q(delivered_at__isnull=True, given_up_at__isnull=True),
+            ),
+            models.Index(fields=["application", "-id"], name="api_cb_app_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} {self.status} #{self.pk}"
+
+    @property
+    def state(self) -> str:
+        if self.delivered_at:
+            return self.State.DELIVERED
+        if self.given_up_at:
+            return self.State.GIVEN_UP
+        return self.State.RETRYING if self.attempts else self.State.PENDING
+
+    def get_state_display(self) -> str:
+        return str(self.State(self.state).label)
