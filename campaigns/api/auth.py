@@ -122,6 +122,10 @@ def allowed_ips_errors(text: str) -> list[str]:
     return bad
 
 
+def _clock() -> float:
+    return time.time()
+
+
 def rate_check(key_id: int) -> None:
     """At most LOA_API_KEY_RATE requests per second per key (a one-second window counted in the
     "api" cache: Redis when configured, shared by every process; else this process's memory,
@@ -130,7 +134,7 @@ def rate_check(key_id: int) -> None:
     if rate <= 0:
         return
     cache = caches["api"]
-    now = time.time()
+    now = _clock()
     window = int(now)
     name = f"api-rl:{key_id}:{window}"
     if cache.add(name, 1, timeout=3):

@@ -67,8 +67,9 @@ def message_view(row: ApiMessage) -> dict:
             history.append({"status": status, "at": at, "detail": ""})
     if m.status in (S.SKIPPED, S.CANCELLED):
         history.append({"status": public_status(m.status), "at": m.updated_at, "detail": ""})
-    # Same instant (a sandbox delivers at once): the order things happen in.
-    history.sort(key=lambda h: (h["at"], _RANK.get(h["status"], 9)))
+    # In the order the steps follow each other (a delivery receipt may be recorded a moment
+    # before the provider's answer to the send), then by time.
+    history.sort(key=lambda h: (_RANK.get(h["status"], 9), h["at"]))
     error = None
     if m.error_code and m.status in (S.FAILED, S.SKIPPED, S.CANCELLED, S.UNKNOWN, S.PENDING):
         error = {

@@ -84,7 +84,9 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
     campaign = Campaign.objects.select_related(
         "channel__account", "channel__official_account", "template"
     ).get(pk=campaign_id)
-    rates = [r for r in (campaign.rate_limit, campaign.channel.account.rate_limit) if r]
+    share = _rate_share(campaign)
+    account_rate = campaign.channel.account.rate_limit
+    rates = [r for r in (campaign.rate_limit, account_rate * share if account_rate else None) if r]
     lease = f"campaign-{campaign_id}"
     holder = None
     if rates:
@@ -94,9 +96,11 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
     batch_size = int(settings.LOA["SEND_BATCH_SIZE"])
     if rates:  # a paced batch must finish well inside the budget
         batch_size = max(1, min(batch_size, int(min(rates) * 5) or 1))
+    provider = campaign.channel.account.get_provider()
+    provider.rate_share = share
     run = _Run(
         campaign=campaign,
-        provider=campaign.channel.account.get_provider(),
+        provider=provider,
         pool=ThreadPoolExecutor(max_workers=max(1, int(settings.LOA["SEND_CONCURRENCY"]))),
         pacer=_pacer(campaign_id, min(rates)) if rates else None,
         batch_size=batch_size,
@@ -117,6 +121,18 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
         run.provider.close()
         if run.holder:
             lease_release(run.lease, run.holder)
+
+
+def _rate_share(campaign: Campaign) -> float:
+    """The part of its account's rate a campaign may use. An API message (a one-recipient
+    campaign of origin "api") may use all of it; an ordinary campaign leaves LOA_API_RATE_SHARE
+    of it free, so an API message on the same account never waits behind a campaign that fills
+    the rate (its pacer runs at the lower rate, and its provider calls pass a bucket of their own
+    at that rate before the account's: providers.base.BaseProvider.rate_share)."""
+    if campaign.origin == Campaign.Origin.API:
+        return 1.0
+    share = float(settings.LOA.get("API_RATE_SHARE", 0.0) or 0.0)
+    return min(1.0, max(0.0, 1.0 - share)) or 1.0
 
 
 def _pacer(campaign_id: int, rate: float) -> RatePacer:
