@@ -61,7 +61,7 @@ def test_a_status_change_is_posted_signed_with_its_status_and_time(application, 
         "status_rank": 3,
         "final": False,
         "occurred_at": at.isoformat(),
-        "fee": "300",
+        "fee": "300.00",
         "currency": "VND",
         "error": None,
     }
@@ -132,7 +132,7 @@ def test_a_fee_learned_later_is_its_own_callback(application, receiver):
     callbacks_send_due()
     body = receiver.received[0].json
     assert body["event"] == "message.fee" and body["status"] == "delivered"
-    assert body["fee"] == "250.5"
+    assert body["fee"] == "250.50"
 
 
 def test_many_changes_in_one_batch_are_one_insert(application, django_assert_max_num_queries):

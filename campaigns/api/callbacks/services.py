@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import requests
 from django.db import transaction
@@ -36,6 +37,7 @@ logger = logging.getLogger("loa.api.callbacks")
 
 S = Message.Status
 RETRY_FOR = timedelta(hours=24)
+CENTS = Decimal("0.01")
 # The wait after the n-th failed attempt: 30 s, 1, 2, 4, 8, 16, 32 min, then every hour.
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
@@ -95,7 +97,8 @@ def _payload(api_msg: dict, change: StatusChange) -> dict:
         "status_rank": PUBLIC_RANK.get(status),
         "final": statuses.is_final(engine_status),
         "occurred_at": change.at.isoformat(),
-        "fee": str(change.fee) if change.fee is not None else None,
+        # As Message.fee stores it (two decimals), a string: JSON numbers lose precision.
+        "fee": str(change.fee.quantize(CENTS)) if change.fee is not None else None,
         "currency": "VND",
         "error": error,
     }
