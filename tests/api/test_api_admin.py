@@ -24,6 +24,13 @@ from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
+
+@pytest.fixture(autouse=True)
+def _pages_in_english(client):
+    """The pages' text is read in English (the project's default language is Vietnamese)."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
 OVERVIEW = "admin:api_overview"
 
 
@@ -74,6 +81,8 @@ def test_search_by_phone_in_any_format_and_by_client_reference(admin_client, tra
         assert [m.pk for m in r.context["results"]] == [failed.pk], term
         detail = reverse("admin:campaigns_message_change", args=[failed.message_id])
         assert f'href="{detail}"' in r.content.decode()
+    rejected = admin_client.get(reverse(OVERVIEW), {"q": "A4"})
+    assert '<td class="api-status">Rejected</td>' in rejected.content.decode()
     r = admin_client.get(reverse(OVERVIEW), {"q": "no-such-ref"})
     assert r.context["results"] == [] and "No API message matches." in r.content.decode()
     # The message's page the result links to opens.

@@ -41,6 +41,9 @@ class OverviewView(View):
         today = timezone.localdate()
         rows = api_daily_counts(days=days, today=today, application_id=app_id)
         results = api_messages_search(term=term, application_id=app_id) if term.strip() else None
+        for m in results or []:
+            # The API's words (the columns' and GET /api/v1/messages'), not the engine's.
+            m.public_label = _status_label(statuses.public_status(m.message.status))
         context = {
             **self.admin_site.each_context(request),
             "title": _("API messages"),
