@@ -224,3 +224,15 @@ def test_an_http_url_is_refused_where_https_is_required(application, receiver, s
     assert callbacks_send_due().failed == 1
     assert CallbackDelivery.objects.get().last_error == "The callback URL must use https."
     assert receiver.received == []
+
+
+def test_a_cancelled_api_message_is_told_and_a_campaign_cancel_reads_no_ids(application, receiver):
+    from campaigns.engine.lifecycle import campaign_cancel
+    from campaigns.models import Campaign
+
+    am = api_message_for(application, status=Message.Status.PENDING)
+    Campaign.objects.filter(pk=am.campaign_id).update(status=Campaign.Status.RUNNING)
+    assert campaign_cancel(campaign_id=am.campaign_id) == 1
+    callbacks_send_due()
+    body = receiver.received[0].json
+    assert body["status"] == "cancelled" and body["final"] is True
