@@ -158,3 +158,12 @@ def test_resend_says_when_an_application_has_no_url(admin_client, application, r
     assert "queued to be sent again" not in page
     row.refresh_from_db()
     assert row.given_up_at is not None
+
+
+def test_overview_shows_callbacks_needing_attention(admin_client, application, receiver):
+    _failed_callback(application, receiver)
+    r = admin_client.get(reverse(OVERVIEW))
+    [health] = r.context["callbacks"]
+    assert (health.application, health.given_up, health.delivered) == ("Shop Callbacks", 1, 0)
+    log = reverse("admin:api_callbackdelivery_changelist")
+    assert f"{log}?application__id__exact={application.pk}&amp;state=given_up" in r.content.decode()

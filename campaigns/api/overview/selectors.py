@@ -12,7 +12,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
 from campaigns.api import statuses
-from campaigns.api.models import ApiMessage
+from campaigns.api.models import ApiMessage, CallbackDelivery
 from providers.shared.phones import phone_candidates
 
 SEARCH_LIMIT = 50
@@ -85,3 +85,46 @@ def api_messages_search(*, term: str, application_id: int | None = None) -> list
             :SEARCH_LIMIT
         ]
     )
+
+
+@dataclass
+class CallbackHealth:
+    application_id: int
+    application: str
+    waiting: int = 0
+    retrying: int = 0
+    given_up: int = 0
+    delivered: int = 0
+
+
+def api_callbacks_health(
+    *, days: int, today: date, application_id: int | None = None
+) -> list[CallbackHealth]:
+    """Per application, the status callbacks of the period by state: what a person may have to
+    act on (retrying: the client is failing now; given up: it never got them)."""
+    start = datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=_tz())
+    qs = CallbackDelivery.objects.filter(created_at__gte=start)
+    if application_id:
+        qs = qs.filter(application_id=application_id)
+    open_ = Q(delivered_at__isnull=True, given_up_at__isnull=True)
+    rows = (
+        qs.values("application_id", "application__name")
+        .annotate(
+            waiting=Count("pk", filter=open_ & Q(attempts=0)),
+            retrying=Count("pk", filter=open_ & Q(attempts__gt=0)),
+            given_up=Count("pk", filter=Q(given_up_at__isnull=False)),
+            delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
+        )
+        .order_by("application__name")
+    )
+    return [
+        CallbackHealth(
+            r["application_id"],
+            r["application__name"],
+            r["waiting"],
+            r["retrying"],
+            r["given_up"],
+            r["delivered"],
+        )
+        for r in rows
+    ]

@@ -10,7 +10,12 @@ from django.views import View
 
 from campaigns.api import statuses
 from campaigns.api.models import ApiApplication
-from campaigns.api.overview.selectors import SEARCH_LIMIT, api_daily_counts, api_messages_search
+from campaigns.api.overview.selectors import (
+    SEARCH_LIMIT,
+    api_callbacks_health,
+    api_daily_counts,
+    api_messages_search,
+)
 
 DAY_CHOICES = (7, 14, 30, 90)
 
@@ -48,6 +53,7 @@ class OverviewView(View):
             **self.admin_site.each_context(request),
             "title": _("API messages"),
             "rows": rows,
+            "callbacks": api_callbacks_health(days=days, today=today, application_id=app_id),
             "status_columns": [(s, _status_label(s)) for s in statuses.PUBLIC_STATUSES],
             "days": days,
             "day_choices": DAY_CHOICES,
