@@ -236,3 +236,39 @@ def test_a_cancelled_api_message_is_told_and_a_campaign_cancel_reads_no_ids(appl
     callbacks_send_due()
     body = receiver.received[0].json
     assert body["status"] == "cancelled" and body["final"] is True
+
+
+def test_a_worker_dying_mid_send_leaves_the_callback_due_again(application, receiver, monkeypatch):
+    """At least once: the row is pushed ahead before the POST, not marked; a pump that dies
+    there leaves it to the next pump after IN_FLIGHT_GRACE."""
+    am = api_message_for(application)
+    messages_apply_events(items=[(am.message_id, _event(EventStatus.DELIVERED))])
+    t0 = timezone.now()
+
+    def die(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(services, "_post", die)
+        with pytest.raises(RuntimeError):
+            callbacks_send_due(now=t0)
+    row = CallbackDelivery.objects.get()
+    assert row.delivered_at is None and row.attempts == 0
+    assert row.next_attempt_at == t0 + services.IN_FLIGHT_GRACE
+    assert callbacks_send_due(now=t0 + timedelta(seconds=30)).delivered == 0  # still in flight
+    assert callbacks_send_due(now=t0 + services.IN_FLIGHT_GRACE).delivered == 1
+    assert len(receiver.received) == 1
+
+
+def test_the_pump_drains_everything_due_one_pump_at_a_time(application, receiver):
+    from campaigns.engine.leases import lease_acquire, lease_release
+
+    ams = [api_message_for(application, client_reference=f"P{i}") for i in range(5)]
+    messages_apply_events(items=[(a.message_id, _event(EventStatus.DELIVERED)) for a in ams])
+    holder = lease_acquire(services.PUMP_LEASE, 60)
+    assert services.callbacks_pump().delivered == 0  # another pump holds the lease
+    lease_release(services.PUMP_LEASE, holder)
+    assert services.callbacks_pump().delivered == 5
+    assert sorted(r.json["client_reference"] for r in receiver.received) == [
+        f"P{i}" for i in range(5)
+    ]

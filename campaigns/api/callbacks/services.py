@@ -41,11 +41,12 @@ CENTS = Decimal("0.01")
 # The wait after the n-th failed attempt: 30 s, 1, 2, 4, 8, 16, 32 min, then every hour.
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
-# A row being sent is due again this long after the pump took it, should the pump die.
-IN_FLIGHT_GRACE = timedelta(seconds=60)
 TIMEOUT = (3.05, 10)  # connect, read (seconds): a slow client is a failed attempt, retried
 BATCH = 100
 CONCURRENCY = 8
+# A row being sent is due again this long after the pump took it, should the pump die: longer
+# than a batch of clients that all answer at the last second (13 rounds of 8 x ~13 s).
+IN_FLIGHT_GRACE = timedelta(seconds=-(-BATCH // CONCURRENCY) * sum(TIMEOUT) + 30)
 PUMP_LEASE = "api-callbacks"
 PUMP_BUDGET_SECONDS = 50  # one pump run, well under the task timeout; the tick starts the next
 
@@ -294,7 +295,9 @@ def _secret(app: ApiApplication) -> str:
 def callbacks_pump(*, budget: float = PUMP_BUDGET_SECONDS) -> SendReport:
     """Send what is due, batch after batch, for at most `budget` seconds, one pump at a time."""
     total = SendReport()
-    holder = lease_acquire(PUMP_LEASE, budget + 30)
+    # The lease outlives a batch started just before the budget ran out (IN_FLIGHT_GRACE).
+    hold = budget + IN_FLIGHT_GRACE.total_seconds()
+    holder = lease_acquire(PUMP_LEASE, hold)
     if holder is None:
         return total  # another pump is sending; it picks up these rows too
     started = time.monotonic()
@@ -306,7 +309,7 @@ def callbacks_pump(*, budget: float = PUMP_BUDGET_SECONDS) -> SendReport:
             total.given_up += report.given_up
             if not (report.delivered or report.failed or report.given_up):
                 break
-            if not lease_renew(PUMP_LEASE, holder, budget + 30):
+            if not lease_renew(PUMP_LEASE, holder, hold):
                 break
     finally:
         lease_release(PUMP_LEASE, holder)
