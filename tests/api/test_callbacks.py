@@ -57,11 +57,12 @@ def test_a_status_change_is_posted_signed_with_its_status_and_time(application, 
         "event": "message.status",
         "message_id": am.pk,
         "client_reference": "ORDER-42",
+        "phone": am.message.phone,
         "status": "delivered",
         "status_rank": 3,
         "final": False,
         "occurred_at": at.isoformat(),
-        "fee": "300.00",
+        "fee": 300.0,
         "currency": "VND",
         "error": None,
     }
@@ -97,7 +98,9 @@ def test_failure_carries_the_error_and_is_final(application, receiver):
     callbacks_send_due()
     body = receiver.received[0].json
     assert body["status"] == "failed" and body["final"] is True
-    assert body["error"] == {"code": "-114", "message": "User is inactive"}
+    assert body["error"]["code"] == "-114"
+    assert body["error"]["provider_message"] == "User is inactive"
+    assert body["error"]["meaning"]  # the code's explanation (providers.errors), never empty
 
 
 def test_duplicates_late_events_and_campaign_messages_queue_nothing(application):
@@ -132,7 +135,7 @@ def test_a_fee_learned_later_is_its_own_callback(application, receiver):
     callbacks_send_due()
     body = receiver.received[0].json
     assert body["event"] == "message.fee" and body["status"] == "delivered"
-    assert body["fee"] == "250.50"
+    assert body["fee"] == 250.5
 
 
 def test_many_changes_in_one_batch_are_one_insert(application, django_assert_max_num_queries):

@@ -87,5 +87,5 @@ def test_client_gets_sent_then_delivered_through_the_real_path(application, rece
     body = json.loads(delivered.body)
     assert body["message_id"] == api_message.pk and body["client_reference"] == "ORDER-9"
     assert body["event"] == "message.status" and body["status_rank"] == 3
-    assert body["fee"] == "300.00"
+    assert body["fee"] == 300.0 and body["phone"] == "84901888484"
     assert CallbackDelivery.objects.filter(delivered_at__isnull=False).count() == 2

@@ -16,11 +16,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import requests
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from campaigns.api import statuses
@@ -32,12 +32,12 @@ from campaigns.engine.leases import lease_acquire, lease_release, lease_renew
 from campaigns.engine.signals import StatusChange
 from campaigns.models import Message
 from providers.base import url_may_carry_secrets
+from providers.errors import explain
 
 logger = logging.getLogger("loa.api.callbacks")
 
 S = Message.Status
 RETRY_FOR = timedelta(hours=24)
-CENTS = Decimal("0.01")
 # The wait after the n-th failed attempt: 30 s, 1, 2, 4, 8, 16, 32 min, then every hour.
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
@@ -82,24 +82,31 @@ def _still_true(change: StatusChange, current: str) -> bool:
 
 
 def _payload(api_msg: dict, change: StatusChange) -> dict:
+    """The callback's body: the GET /api/v1/messages/{id} words and shapes (status, fee as a
+    number, error with code, meaning and the provider's text), plus when the change happened."""
     engine_status = change.status or api_msg["message__status"]
     status = statuses.public_status(engine_status)
     error = None
-    if status in (statuses.FAILED, statuses.REJECTED) and api_msg["message__error_code"]:
+    code = api_msg["message__error_code"]
+    if status in (statuses.FAILED, statuses.REJECTED, statuses.CANCELLED) and code:
+        # No request to take a language from: Loa's default one, the same for every attempt.
+        with translation.override(settings.LANGUAGE_CODE):
+            meaning = explain(code) or api_msg["message__error_message"]
         error = {
-            "code": api_msg["message__error_code"],
-            "message": api_msg["message__error_message"],
+            "code": code,
+            "meaning": str(meaning),
+            "provider_message": api_msg["message__error_message"],
         }
     return {
         "event": CallbackDelivery.Event.STATUS if change.status else CallbackDelivery.Event.FEE,
         "message_id": api_msg["pk"],
         "client_reference": api_msg["client_reference"] or None,
+        "phone": api_msg["message__phone"],
         "status": status,
         "status_rank": PUBLIC_RANK.get(status),
         "final": statuses.is_final(engine_status),
         "occurred_at": change.at.isoformat(),
-        # As Message.fee stores it (two decimals), a string: JSON numbers lose precision.
-        "fee": str(change.fee.quantize(CENTS)) if change.fee is not None else None,
+        "fee": float(change.fee) if change.fee is not None else None,
         "currency": "VND",
         "error": error,
     }
@@ -123,6 +130,7 @@ def callbacks_enqueue(*, changes: list[StatusChange]) -> int:
             "message__status",
             "message__error_code",
             "message__error_message",
+            "message__phone",
         )
     }
     if not api_msgs:
