@@ -231,6 +231,20 @@ def intake(args, vendor: str) -> None:
         messages_made=made,
     )
     OrmQ.objects.all().delete()  # the drivers this part queued: no cluster ran, none is sent
+    retire_leftovers()
+
+
+def retire_leftovers() -> None:
+    """Cancel what earlier runs left running in this bench database (the intake's thousands of
+    one-message campaigns, whose drivers were dropped): the every-minute tick would otherwise
+    restart their drivers in front of the ones measured."""
+    from campaigns.models import Campaign, Message
+
+    live = Campaign.objects.filter(status__in=["running", "settling", "paused", "scheduled"])
+    Message.objects.filter(campaign__in=live, status__in=["pending", "unknown"]).update(
+        status="cancelled"
+    )
+    live.update(status="cancelled")
 
 
 # ---- priority under a full rate -----------------------------------------------------------------
@@ -244,6 +258,7 @@ def priority(args, vendor: str) -> None:
     from campaigns.models import Campaign, Message
     from providers.models import ProviderAccount
 
+    retire_leftovers()
     fake = FakeProviders(latency_ms=20, callbacks=False).start()
     called: dict[str, float] = {}
     note = fake.note

@@ -12,7 +12,6 @@ from typing import Literal
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
-from django.utils.translation import gettext_lazy as _
 from ninja import Field, Header, NinjaAPI, Path, Query, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -51,11 +50,9 @@ class KeyAuth(HttpBearer):
 api = NinjaAPI(
     title="Loa transactional API",
     version="1",
-    description=str(
-        _(
-            "Send one templated message (order confirmations, OTPs, reminders) through Loa's "
-            "engine, read its status, list templates, manage contacts. See docs/API.md."
-        )
+    description=(
+        "Send one templated message (order confirmations, OTPs, reminders) through Loa's "
+        "engine, read its status, list templates, manage contacts. See docs/API.md."
     ),
     urls_namespace="api-v1",
     docs_url="/docs",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from campaigns.api.errors import ApiError
 from campaigns.api.models import ApiApplication, ApiKey, ApiMessage, IdempotencyRecord
@@ -154,7 +154,7 @@ def _params(channel: Channel, template: Template | None, req: SendRequest) -> di
     data = {k: "" if v is None else str(v) for k, v in (req.params or {}).items()}
     errors = validate_data(params, data)
     for extra in sorted(set(data) - names):
-        errors[extra] = gettext_noop("unknown parameter: this template has no such parameter")
+        errors[extra] = gettext("unknown parameter: this template has no such parameter")
     if errors:
         raise ApiError("invalid_params", fields={f"params.{k}": v for k, v in errors.items()})
     return {p.name: data.get(p.name, "") for p in params}

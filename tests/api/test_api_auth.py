@@ -139,3 +139,9 @@ def test_refusals_speak_the_requests_language(app):
 def test_unknown_addresses_under_the_api_answer_json(api):
     r = api.get("/api/v1/nothing-here")
     assert (r.status_code, r.json()["code"]) == (404, "not_found")
+
+
+def test_a_wrong_method_answers_json(api):
+    r = api.delete("/api/v1/messages")
+    assert r.status_code == 405
+    assert r.json()["code"] == "method_not_allowed"
