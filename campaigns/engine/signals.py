@@ -4,10 +4,12 @@ message_statuses_changed: messages of API campaigns (Campaign.origin == "api") c
 learned their fee. Sent with sender=None and the keyword argument `changes` (a list of
 StatusChange), INSIDE the transaction that wrote the statuses: a receiver's writes (campaigns.api
 inserts one outbox row per change, in one statement) commit or roll back with the statuses, so a
-status change is never recorded without its client callback, nor a callback queued for a change
+committed status change has its client callback queued, and no callback is queued for a change
 that was rolled back (at-least-once delivery starts here). Receivers must be quick (one or two
-statements, no HTTP): they run on the engine's hot path. Campaign messages (origin "campaign")
-never send it, so campaign traffic pays one primary-key lookup per batch and nothing more.
+statements, no HTTP): they run on the engine's hot path; and they must not fail the engine's
+batch (campaigns.api's runs in a savepoint and logs its own failure). Campaign messages (origin
+"campaign") never send it: the send path passes the origin, and the status applier pays one
+primary-key lookup per batch.
 """
 
 from __future__ import annotations

@@ -275,3 +275,15 @@ def test_the_pump_drains_everything_due_one_pump_at_a_time(application, receiver
     assert sorted(r.json["client_reference"] for r in receiver.received) == [
         f"P{i}" for i in range(5)
     ]
+
+
+def test_a_failure_to_queue_callbacks_never_stops_the_statuses(application, monkeypatch, caplog):
+    def broken(**kwargs):
+        raise RuntimeError("outbox broken")
+
+    monkeypatch.setattr("campaigns.api.callbacks.receivers.callbacks_enqueue", broken)
+    am = api_message_for(application)
+    assert messages_apply_events(items=[(am.message_id, _event(EventStatus.DELIVERED))]) == 1
+    am.message.refresh_from_db()
+    assert am.message.status == Message.Status.DELIVERED
+    assert f"status callbacks not queued for messages {am.message_id}" in caplog.text

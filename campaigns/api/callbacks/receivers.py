@@ -4,12 +4,27 @@ ApiConfig.ready()."""
 
 from __future__ import annotations
 
+import logging
+
+from django.db import transaction
+
 from campaigns.api.callbacks.services import callbacks_enqueue
 from campaigns.engine.signals import message_statuses_changed
 
+logger = logging.getLogger("loa.api.callbacks")
+
 
 def _statuses_changed(sender, *, changes, **kwargs) -> None:
-    callbacks_enqueue(changes=changes)
+    # In a savepoint: should queueing the callbacks fail, the statuses are still applied (the
+    # engine's batch must not fail for the API room's sake); the failure is logged with the ids.
+    try:
+        with transaction.atomic():
+            callbacks_enqueue(changes=changes)
+    except Exception:
+        logger.exception(
+            "status callbacks not queued for messages %s",
+            ",".join(str(c.message_id) for c in changes[:50]),
+        )
 
 
 def receivers_connect() -> None:
