@@ -49,6 +49,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rate", type=float, default=100.0, help="the account's rate (msg/s)")
     p.add_argument("--api-messages", type=int, default=60)
     p.add_argument("--api-every", type=float, default=0.5, help="seconds between API messages")
+    p.add_argument("--q-workers", type=int, default=3, help="qcluster workers (priority run)")
     p.add_argument("--skip-intake", action="store_true")
     p.add_argument("--skip-priority", action="store_true")
     p.add_argument("--quick", action="store_true", help="3,000 POSTs; a 20,000-message campaign")
@@ -138,7 +139,7 @@ def server_env(args, port: int) -> dict:
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "GUNICORN_MAX_REQUESTS": "0",
         "LOG_LEVEL": "warning",
-        "Q_WORKERS": "2",
+        "Q_WORKERS": str(args.q_workers),
         "Q_LOG_LEVEL": "ERROR",
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOA_API_KEY_RATE": "0",  # the benchmark measures the server, not the per-key limit

@@ -1,7 +1,7 @@
 import functools
 
 from django.http import JsonResponse
-from django.urls import include, path, re_path
+from django.urls import path, re_path
 from django.utils.translation import gettext as _
 
 from campaigns.api.routes import api
@@ -35,11 +35,11 @@ def _json_405(view):
     return wrapped
 
 
-patterns, app_name, namespace = api.urls
-for pattern in patterns:
+_urls = api.urls
+for pattern in _urls[0]:
     pattern.callback = _json_405(pattern.callback)
 
 urlpatterns = [
-    path("", include((patterns, app_name), namespace=namespace)),
+    path("", _urls),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]
