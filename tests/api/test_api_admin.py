@@ -128,6 +128,10 @@ def test_delivery_log_is_read_only_and_filters_by_state(admin_client, applicatio
     assert "The client answered HTTP 500." in page and "Given up" in page
     assert list(r.context["cl"].result_list) == [row]
     assert list(admin_client.get(url, {"state": "delivered"}).context["cl"].result_list) == []
+    for term in ("R-1", str(row.api_message_id)):
+        assert list(admin_client.get(url, {"q": term}).context["cl"].result_list) == [row]
+    assert list(admin_client.get(url, {"q": "nothing' OR 1=1"}).context["cl"].result_list) == []
+    assert list(admin_client.get(url, {"status": "delivered"}).context["cl"].result_list) == [row]
     detail = admin_client.get(reverse("admin:api_callbackdelivery_change", args=[row.pk]))
     assert detail.status_code == 200 and b'name="_save"' not in detail.content
     assert reverse(OVERVIEW) in page  # the log links the overview

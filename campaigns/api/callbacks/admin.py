@@ -16,11 +16,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from campaigns.admin.paginators import EstimatedCountPaginator
+from campaigns.api import statuses
 from campaigns.api.callbacks.services import callbacks_resend
 from campaigns.api.models import CallbackDelivery
 from campaigns.api.overview import views as overview_views
 
 State = CallbackDelivery.State
+# The 202 answers "queued"; a message's later trip through "sending" is not called back.
+NEVER_CALLED_BACK = {statuses.QUEUED, statuses.SENDING}
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -44,6 +47,23 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """The API's statuses as choices (a DISTINCT over the whole log would scan it)."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            (s, overview_views.status_label(s))
+            for s in statuses.PUBLIC_STATUSES
+            if s not in NEVER_CALLED_BACK
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
 @admin.register(CallbackDelivery)
 class CallbackDeliveryAdmin(admin.ModelAdmin):
     list_display = [
@@ -59,9 +79,9 @@ class CallbackDeliveryAdmin(admin.ModelAdmin):
         "next_attempt_at",
         "created_at",
     ]
-    list_filter = ["application", StateFilter, "event", "status"]
+    list_filter = ["application", StateFilter, "event", StatusFilter]
     list_select_related = ["application", "api_message"]
-    search_fields = ["=api_message__client_reference", "=api_message__id"]
+    search_fields = ["=api_message__client_reference"]
     search_help_text = _("A client reference or an API message id.")
     list_per_page = 50
     show_full_result_count = False
@@ -98,6 +118,16 @@ class CallbackDeliveryAdmin(admin.ModelAdmin):
     def has_resend_permission(self, request):
         # The log is read-only; re-queueing is its one write.
         return request.user.has_perm("api.change_callbackdelivery")
+
+    def get_search_results(self, request, queryset, search_term):
+        """A client reference, or an API message id (digits)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(api_message__client_reference=term)
+        if term.isdigit() and len(term) < 19:
+            match |= Q(api_message_id=int(term))
+        return queryset.filter(match), False
 
     @admin.display(description=_("message"))
     def message_link(self, obj):

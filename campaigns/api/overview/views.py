@@ -48,13 +48,13 @@ class OverviewView(View):
         results = api_messages_search(term=term, application_id=app_id) if term.strip() else None
         for m in results or []:
             # The API's words (the columns' and GET /api/v1/messages'), not the engine's.
-            m.public_label = _status_label(statuses.public_status(m.message.status))
+            m.public_label = status_label(statuses.public_status(m.message.status))
         context = {
             **self.admin_site.each_context(request),
             "title": _("API messages"),
             "rows": rows,
             "callbacks": api_callbacks_health(days=days, today=today, application_id=app_id),
-            "status_columns": [(s, _status_label(s)) for s in statuses.PUBLIC_STATUSES],
+            "status_columns": [(s, status_label(s)) for s in statuses.PUBLIC_STATUSES],
             "days": days,
             "day_choices": DAY_CHOICES,
             "applications": applications,
@@ -71,7 +71,7 @@ class OverviewView(View):
         return TemplateResponse(request, "admin/api/overview.html", context)
 
 
-def _status_label(status: str) -> str:
+def status_label(status: str) -> str:
     labels = {
         statuses.QUEUED: _("Queued"),
         statuses.SENDING: _("Sending"),
