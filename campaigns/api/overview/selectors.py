@@ -13,6 +13,7 @@ from django.db.models.functions import TruncDate
 
 from campaigns.api import statuses
 from campaigns.api.models import ApiMessage, CallbackDelivery
+from campaigns.models import Contact
 from providers.shared.phones import phone_candidates
 
 SEARCH_LIMIT = 50
@@ -74,7 +75,11 @@ def api_messages_search(*, term: str, application_id: int | None = None) -> list
     match = Q(client_reference=term)
     phones = phone_candidates(term)
     if phones:
-        match |= Q(message__phone__in=phones)
+        # The contact by its unique phone, then its messages by the contact index (as the
+        # Messages search does): never a scan of every message's phone.
+        contacts = list(Contact.objects.filter(phone__in=phones).values_list("pk", flat=True))
+        if contacts:
+            match |= Q(message__contact_id__in=contacts, message__phone__in=phones)
     if term.isdigit() and len(term) < 19:
         match |= Q(pk=int(term))
     qs = ApiMessage.objects.filter(match)
