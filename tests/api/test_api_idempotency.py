@@ -2,6 +2,7 @@
 different body is a 409; requests in parallel with one key make one message (PostgreSQL, real
 threads and connections)."""
 
+import json
 import threading
 
 import pytest
@@ -84,3 +85,31 @@ def test_parallel_requests_with_one_key_make_one_message(postgres_only, app, api
     assert {s for s, _b in answers} == {202}
     assert len({b["id"] for _s, b in answers}) == 1
     assert ApiMessage.objects.count() == 1 and Message.objects.count() == 1
+
+
+def test_a_key_still_being_answered_is_409_in_progress(api, template, app, monkeypatch):
+    from campaigns.api import services
+
+    body = {"template_id": template.pk, "phone": "0912345678", "params": PARAMS}
+    raw = json.dumps(body).encode()
+    IdempotencyRecord.objects.create(
+        application=app, key="slow-1", body_sha256=services.body_digest(raw)
+    )
+    monkeypatch.setattr(services, "IDEMPOTENCY_WAIT", 0.2)
+    r = _post(api, body, "slow-1")
+    assert (r.status_code, r.json()["code"]) == (409, "idempotency_in_progress")
+    assert not Message.objects.exists()
+
+
+def test_a_crash_is_a_json_500_and_queues_nothing(api, template, monkeypatch):
+    def boom(**kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("campaigns.api.services.message_send", boom)
+    r = api.post(
+        "/api/v1/messages",
+        {"template_id": template.pk, "phone": "0912345678", "params": PARAMS},
+        content_type="application/json",
+    )
+    assert (r.status_code, r.json()["code"]) == (500, "internal_error")
+    assert not Message.objects.exists()
