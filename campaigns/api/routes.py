@@ -12,7 +12,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
-from ninja import Field, Header, NinjaAPI, Path, Query, Schema
+from ninja import Field, Header, NinjaAPI, Path, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
@@ -459,13 +459,16 @@ def contact_upsert(request, payload: ContactIn):
         name=payload.name,
         attributes={k: v for k, v in (payload.attributes or {}).items()},
     )
-    return 201 if created else 200, {
-        "id": contact.pk,
-        "phone": contact.phone,
-        "name": contact.name,
-        "attributes": contact.attributes or {},
-        "created": created,
-    }
+    return Status(
+        201 if created else 200,
+        {
+            "id": contact.pk,
+            "phone": contact.phone,
+            "name": contact.name,
+            "attributes": contact.attributes or {},
+            "created": created,
+        },
+    )
 
 
 @api.post(
@@ -486,9 +489,12 @@ def contact_opt_out(
         channel_kind=payload.channel_kind,
         reason=payload.reason,
     )
-    return 201 if created else 200, {
-        "phone": opt_out.contact.phone,
-        "channel_kind": opt_out.channel_kind,
-        "created": created,
-        "opted_out_at": opt_out.created_at,
-    }
+    return Status(
+        201 if created else 200,
+        {
+            "phone": opt_out.contact.phone,
+            "channel_kind": opt_out.channel_kind,
+            "created": created,
+            "opted_out_at": opt_out.created_at,
+        },
+    )

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.db.models import IntegerField, Value
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
@@ -61,14 +62,19 @@ class Accepted:
 def key_channel_ids(key: ApiKey) -> set[int] | None:
     """The channels this key may send on (None: any active channel): the key's own list, else its
     application's, else every channel."""
-    ids = set(key.channels.values_list("id", flat=True))
-    if ids:
-        return ids
-    ids = set(
-        ApiApplication.channels.through.objects.filter(
-            apiapplication_id=key.application_id
-        ).values_list("channel_id", flat=True)
+    # One query for both lists: the key's channels (1) and its application's (2).
+    key_rows = ApiKey.channels.through.objects.filter(apikey_id=key.pk).annotate(
+        src=Value(1, output_field=IntegerField())
     )
+    app_rows = ApiApplication.channels.through.objects.filter(
+        apiapplication_id=key.application_id
+    ).annotate(src=Value(2, output_field=IntegerField()))
+    rows = list(
+        key_rows.values_list("channel_id", "src").union(
+            app_rows.values_list("channel_id", "src"), all=True
+        )
+    )
+    ids = {c for c, src in rows if src == 1} or {c for c, src in rows if src == 2}
     return ids or None
 
 
@@ -197,8 +203,11 @@ def message_send(*, key: ApiKey, req: SendRequest) -> Accepted:
     now = timezone.now()
     with transaction.atomic():
         if contact is None:
-            contact, _created = Contact.objects.get_or_create(
-                phone=phone, defaults={"source": f"api:{app.name}"[:255]}
+            # One statement, safe against a parallel request for the same new phone: INSERT ...
+            # ON CONFLICT (phone) DO UPDATE (a no-op) RETURNING id.
+            contact = Contact(phone=phone, source=f"api:{app.name}"[:255])
+            Contact.objects.bulk_create(
+                [contact], update_conflicts=True, unique_fields=["phone"], update_fields=["phone"]
             )
         label = req.client_reference or phone
         campaign = Campaign.objects.create(

@@ -45,17 +45,19 @@ def test_a_message_is_accepted_queued_and_sent_by_the_engine_as_a_one_recipient_
     # The engine's own key and frozen data; the phone normalized by the one normalizer.
     assert message.idempotency_key.startswith(f"loa{campaign.pk}t")
     assert message.phone == "84912345678" and message.template_data == PARAMS
-    # The engine sent it (sandbox) and completed the campaign.
-    assert message.status in ("sent", "delivered", "read")
+    # The engine sent it (the sandbox then reports a fate drawn from the key: 6% fail).
+    assert message.attempts == 1 and message.sent_at is not None
+    assert message.status in ("sent", "delivered", "read", "failed")
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.COMPLETED and campaign.sent_count == 1
     assert CampaignEvent.objects.filter(campaign=campaign, to_status="running").exists()
     assert Contact.objects.get(phone="84912345678").source == "api:Shop A"
 
     got = api.get(f"/api/v1/messages/{api_message.pk}").json()
-    assert got["status"] in ("sent", "delivered", "read")
+    assert got["status"] == message.status  # the same names for these statuses
     assert got["client_reference"] == "order-1" and got["phone"] == "84912345678"
-    assert got["fee"] == 300.0  # the sandbox charges the template's price
+    if got["status"] != "failed":
+        assert got["fee"] == 300.0  # the sandbox charges the template's price
     assert [h["status"] for h in got["history"]][:2] == ["queued", "sent"]
 
     listed = api.get("/api/v1/messages", {"client_reference": "order-1"}).json()["results"]
