@@ -287,3 +287,16 @@ def test_a_failure_to_queue_callbacks_never_stops_the_statuses(application, monk
     am.message.refresh_from_db()
     assert am.message.status == Message.Status.DELIVERED
     assert f"status callbacks not queued for messages {am.message_id}" in caplog.text
+
+
+def test_the_pump_is_scheduled_every_minute_and_its_task_path_resolves(application, receiver):
+    from django.utils.module_loading import import_string
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="loa: API callbacks")
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
+    task = import_string(schedule.func)
+    am = api_message_for(application)
+    messages_apply_events(items=[(am.message_id, _event(EventStatus.DELIVERED))])
+    assert task() == {"delivered": 1, "failed": 0, "given_up": 0}
+    assert len(receiver.received) == 1
