@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -21,8 +22,30 @@ class ApiApplicationAdmin(admin.ModelAdmin):
     list_filter = ("active",)
     search_fields = ("name",)
     filter_horizontal = ("channels",)
-    fields = ("name", "active", "channels", "callback_url")
     actions = ["regenerate_secret"]
+    readonly_fields = ("links",)
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "active", "channels", "callback_url"]
+        return [*fields, "links"] if obj is not None else fields
+
+    @admin.display(description=_("messages and callbacks"))
+    def links(self, obj: ApiApplication) -> str:
+        """Where this application's traffic shows (the overview and the callbacks' log)."""
+        try:
+            overview = reverse("admin:api_overview")
+            log = reverse("admin:api_callbackdelivery_changelist")
+        except NoReverseMatch:
+            return ""
+        return format_html(
+            '<a href="{}?application={}">{}</a> · <a href="{}?application__id__exact={}">{}</a>',
+            overview,
+            obj.pk,
+            gettext("API messages of this application"),
+            log,
+            obj.pk,
+            gettext("its status callbacks"),
+        )
 
     @admin.display(description=_("keys"))
     def key_count(self, obj: ApiApplication) -> int:

@@ -80,3 +80,9 @@ def test_a_bad_ip_allow_list_is_refused_in_the_form(admin, app):
     assert r.status_code == 200
     assert "Not an IP address or network: not-an-ip" in r.content.decode()
     assert not ApiKey.objects.exists()
+
+
+def test_the_application_page_links_to_its_messages_and_callbacks(admin, app):
+    page = admin.get(f"/admin/api/apiapplication/{app.pk}/change/").content.decode()
+    assert f"?application={app.pk}" in page and f"?application__id__exact={app.pk}" in page
+    assert "API messages of this application" in page
