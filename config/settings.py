@@ -254,6 +254,8 @@ LOA = {
     "API_KEY_RATE": env.int("LOA_API_KEY_RATE", default=50),
     "API_MAX_BODY": env.int("LOA_API_MAX_BODY", default=2_000_000),
     "API_BATCH_MAX": env.int("LOA_API_BATCH_MAX", default=1000),
+    # How long an Idempotency-Key's first answer is replayed; after it the key is new again.
+    "API_IDEMPOTENCY_HOURS": env.float("LOA_API_IDEMPOTENCY_HOURS", default=24),
     # A driver task stops after this many seconds and re-enqueues itself (well below Q timeout).
     "DRIVER_TIME_BUDGET": env.int("LOA_DRIVER_TIME_BUDGET", default=60),
     "DRIVERS_PER_CAMPAIGN": env.int("LOA_DRIVERS_PER_CAMPAIGN", default=2),

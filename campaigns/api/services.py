@@ -14,7 +14,9 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import IntegerField, Value
 from django.utils import timezone
@@ -257,6 +259,11 @@ def message_send(*, key: ApiKey, req: SendRequest) -> Accepted:
 IDEMPOTENCY_WAIT = 5.0  # seconds a second request with the same key waits for the first's answer
 
 
+def idempotency_window() -> timedelta:
+    """How long an Idempotency-Key's answer is remembered (LOA_API_IDEMPOTENCY_HOURS, 24)."""
+    return timedelta(hours=float(settings.LOA.get("API_IDEMPOTENCY_HOURS", 24)))
+
+
 def body_digest(body: bytes) -> str:
     """sha256 of the request body, its JSON canonicalized (key order and spacing do not make a
     different request)."""
@@ -298,10 +305,14 @@ def idempotent(*, application_id: int, key: str, body: bytes, answer) -> tuple[i
     while True:
         record = (
             IdempotencyRecord.objects.filter(application_id=application_id, key=key)
-            .only("body_sha256", "response_status", "response_body")
+            .only("body_sha256", "response_status", "response_body", "created_at")
             .first()
         )
         if record is None:  # the first request's transaction rolled back: answer it ourselves
+            return idempotent(application_id=application_id, key=key, body=body, answer=answer)
+        if record.created_at < timezone.now() - idempotency_window():
+            # Past the window a key is new again (docs/API.md): the old answer is forgotten.
+            IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).delete()
             return idempotent(application_id=application_id, key=key, body=body, answer=answer)
         if record.body_sha256 != digest:
             raise ApiError("idempotency_conflict")

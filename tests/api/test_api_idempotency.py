@@ -113,3 +113,18 @@ def test_a_crash_is_a_json_500_and_queues_nothing(api, template, monkeypatch):
     )
     assert (r.status_code, r.json()["code"]) == (500, "internal_error")
     assert not Message.objects.exists()
+
+
+def test_a_key_older_than_the_window_is_new_again(api, template):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    body = {"template_id": template.pk, "phone": "0912345678", "params": PARAMS}
+    first = _post(api, body, "day-old")
+    IdempotencyRecord.objects.filter(key="day-old").update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+    again = _post(api, {**body, "phone": "0987654321"}, "day-old")
+    assert again.status_code == 202 and again.json()["id"] != first.json()["id"]
+    assert ApiMessage.objects.count() == 2
