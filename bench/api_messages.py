@@ -222,12 +222,13 @@ def intake(args, vendor: str) -> None:
         web=round(cpu_web / n * 1000, 2),
         postgres=round(cpu_pg / n * 1000, 2),
     )
+    refused = n - statuses.get(202, 0)
     common.figure(
-        "api_all_accepted",
-        statuses.get(202, 0) == n and made >= n,
+        "api_not_accepted",
+        refused,
         "-",
-        "True",
-        statuses.get(202, 0) == n,
+        "==0",
+        refused == 0,
         statuses="/".join(f"{k}:{v}" for k, v in sorted(statuses.items())),
         messages_made=made,
     )
@@ -337,12 +338,12 @@ def priority(args, vendor: str) -> None:
     campaign_rate = (sent1 - sent0) / (t1 - t0)
     common.figure(
         "api_202_to_provider_p95_s",
-        round(waits[int(len(waits) * 0.95) - 1], 3) if waits else None,
+        round(waits[int(len(waits) * 0.95) - 1], 3) if waits else 999,
         "s",
         "<2",
         bool(waits) and waits[int(len(waits) * 0.95) - 1] < 2 and not missing,
-        p50=round(waits[len(waits) // 2], 3) if waits else None,
-        max=round(waits[-1], 3) if waits else None,
+        p50=round(waits[len(waits) // 2], 3) if waits else "-",
+        max=round(waits[-1], 3) if waits else "-",
         api_messages=len(accepted),
         never_called=missing,
         campaign=args.campaign,
@@ -369,7 +370,7 @@ def main() -> None:
     vendor = common.migrate_and_clear_queue()
     (ROOT / "tmp").mkdir(exist_ok=True)
     common.machine_speed()
-    common.figure("machine_load_1min", os.getloadavg()[0], "-", "-", None)
+    common.figure("machine_load_1min", round(os.getloadavg()[0], 2), "-", "-", None)
     if not args.skip_intake:
         intake(args, vendor)
     if not args.skip_priority:
