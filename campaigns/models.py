@@ -94,6 +94,7 @@ class OptOut(models.Model):
         FILE = "file", _("Opt-out file")
         REPLY = "reply", _("Inbound reply")
         PROVIDER = "provider", _("Provider")
+        API = "api", _("API")
 
     contact = models.ForeignKey(
         Contact, on_delete=models.CASCADE, related_name="opt_outs", verbose_name=_("contact")
@@ -333,7 +334,22 @@ class Campaign(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
         FAILED = "failed", _("Failed")
 
+    class Origin(models.TextChoices):
+        # Where the campaign came from. The engine reads it, never the API package: an API send
+        # is a one-recipient campaign whose message leaves before campaign traffic on the same
+        # account (a share of the account's rate is reserved for it, LOA_API_RATE_SHARE).
+        CAMPAIGN = "campaign", _("Campaign")
+        API = "api", _("API")
+
     name = models.CharField(_("name"), max_length=200)
+    origin = models.CharField(
+        _("origin"),
+        max_length=8,
+        choices=Origin.choices,
+        default=Origin.CAMPAIGN,
+        db_default=Origin.CAMPAIGN,
+        db_index=True,
+    )
     channel = models.ForeignKey(
         Channel, on_delete=models.PROTECT, related_name="campaigns", verbose_name=_("channel")
     )

@@ -60,11 +60,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_q",
+    # django-ninja: its templates and the Swagger UI files it ships (the API docs page loads no CDN).
+    "ninja",
     "config.apps.LoaConfig",
     "providers",
     "templates_app",
     "campaigns",
     "campaigns.privacy",
+    # The transactional REST API (campaigns/api/, /api/v1/).
+    "campaigns.api",
     "webhooks",
 ]
 
@@ -147,6 +151,13 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 50_000},
         }
     }
+# The API's per-key request counters (campaigns/api/auth.py): Redis when configured (shared by
+# every web process), else each process's memory (no database write per request).
+CACHES["api"] = (
+    dict(CACHES["default"])
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api"}
+)
 # django-q2's cluster statistics (with the ORM broker; the Redis broker keeps them in Redis).
 # The guard loop saves them twice a second per cluster: kept in process memory on SQLite, so the
 # single write lock serves the send engine, and shared through the database cache on PostgreSQL.
@@ -239,6 +250,15 @@ LOA = {
     # Messages claimed per driver round; the driver sends them concurrently then writes in bulk.
     "SEND_BATCH_SIZE": env.int("LOA_SEND_BATCH_SIZE", default=200),
     "SEND_CONCURRENCY": env.int("LOA_SEND_CONCURRENCY", default=16),
+    # The share of a provider account's rate kept for API messages: campaigns on the account
+    # send at most (1 - share) x its rate, so an API message never queues behind them.
+    "API_RATE_SHARE": env.float("LOA_API_RATE_SHARE", default=0.1),
+    # Requests per second per API key (429 beyond), and the largest request body (413 beyond).
+    "API_KEY_RATE": env.int("LOA_API_KEY_RATE", default=50),
+    "API_MAX_BODY": env.int("LOA_API_MAX_BODY", default=2_000_000),
+    "API_BATCH_MAX": env.int("LOA_API_BATCH_MAX", default=1000),
+    # How long an Idempotency-Key's first answer is replayed; after it the key is new again.
+    "API_IDEMPOTENCY_HOURS": env.float("LOA_API_IDEMPOTENCY_HOURS", default=24),
     # A driver task stops after this many seconds and re-enqueues itself (well below Q timeout).
     "DRIVER_TIME_BUDGET": env.int("LOA_DRIVER_TIME_BUDGET", default=60),
     "DRIVERS_PER_CAMPAIGN": env.int("LOA_DRIVERS_PER_CAMPAIGN", default=2),

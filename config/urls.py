@@ -24,6 +24,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
+    # The transactional REST API (campaigns/api/; schema at /api/v1/openapi.json, docs at /api/v1/docs).
+    path("api/v1/", include("campaigns.api.urls")),
     # Uploaded contact files and import error reports, permission-checked. MEDIA_URL is never
     # routed, in any mode: those files hold phone numbers (campaigns/media_views.py).
     path("files/", include("campaigns.media_urls")),

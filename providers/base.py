@@ -363,6 +363,10 @@ class BaseProvider:
         values += [v for v in (self.config.oa_secrets or {}).values() if isinstance(v, str) and v]
         return values
 
+    # The part of the account's rate this provider's sends may use (1.0: all of it). The engine
+    # lowers it for campaign traffic, keeping the rest for API messages.
+    rate_share: float = 1.0
+
     def rate_key(self, bucket: str) -> str:
         return f"{self.kind}-{self.config.account_id or 0}-{bucket}"
 
@@ -407,6 +411,15 @@ class BaseProvider:
             while True:
                 record.attempts += 1
                 if rate:
+                    if self.rate_share < 1.0:
+                        # Campaign traffic first passes a bucket of its own at its share of the
+                        # rate, so the account's bucket always has room left for API messages,
+                        # which pass the account's bucket only (campaigns.engine.driver sets
+                        # the share: LOA_API_RATE_SHARE).
+                        ratelimit.acquire(
+                            self.rate_key(f"{bucket or 'default'}-campaigns"),
+                            rate * self.rate_share,
+                        )
                     ratelimit.acquire(self.rate_key(bucket or "default"), rate)
                 try:
                     resp = http.send(

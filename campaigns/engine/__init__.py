@@ -2,6 +2,8 @@
 
 Where each behaviour lives (a module imports only those above it in this list, or none):
 
+- signals.py      message_statuses_changed: API messages' status changes, announced inside the
+                  writing transaction to campaigns.api (which the engine may not import)
 - keys.py         the idempotency key a message carries to the provider, and parsing it back
 - audience.py     who a campaign sends to: the one definition of an audience
 - reach.py        who the channel cannot reach (providers/reach.py): counted per country,

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_noop
 from campaigns.bulk import rows_insert
 from campaigns.engine.fallback import messages_skip_reached_earlier
 from campaigns.engine.policy import contacts_frequency_capped
+from campaigns.engine.signals import StatusChange, statuses_changed_announce
 from campaigns.models import Campaign, Message, MessageAttempt, OptOut
 from campaigns.notes import Note
 from campaigns.privacy.selectors import advertising_consent_q
@@ -219,3 +220,6 @@ def _skip(campaign_id: int, ids: set[int], code: str, why: str, now: datetime) -
         status=S.SKIPPED, error_code=code, error_message=why, updated_at=now
     )
     Campaign.objects.filter(pk=campaign_id).update(skipped_count=F("skipped_count") + n)
+    statuses_changed_announce(
+        changes=[(campaign_id, StatusChange(i, S.SKIPPED, now)) for i in sorted(ids)]
+    )

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.keys import idempotency_key_parse
+from campaigns.engine.signals import StatusChange, statuses_changed_announce
 from campaigns.models import Campaign, FallbackStep, Message
 from providers.base import ErrorClass, EventStatus, StatusEvent
 
@@ -115,6 +116,7 @@ def messages_apply_events(*, items: list[tuple[int, StatusEvent]]) -> int:
         rows = {r["pk"]: r for r in qs.values("pk", "status", "fee", "campaign_id")}
         updates: dict[int, dict] = {}
         deltas: dict[int, dict] = {}
+        announced: list[tuple[int, StatusChange]] = []
         for mid, event in items:
             row = rows.get(mid)
             if row is None:
@@ -128,11 +130,16 @@ def messages_apply_events(*, items: list[tuple[int, StatusEvent]]) -> int:
             if fee is not None:
                 row["fee"] = fee
                 counters = {**counters, "cost": fee}
+            if new is not None or fee is not None:
+                at = event.occurred_at or timezone.now()
+                change = StatusChange(message_id=mid, status=new or "", at=at, fee=row["fee"])
+                announced.append((row["campaign_id"], change))
             updates.setdefault(mid, {}).update(fields)
             d = deltas.setdefault(row["campaign_id"], {})
             for k, v in counters.items():
                 d[k] = d.get(k, 0) + v
         _write(updates, deltas)
+        statuses_changed_announce(changes=announced)
     return changed
 
 

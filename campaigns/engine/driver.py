@@ -107,7 +107,9 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
     campaign = Campaign.objects.select_related(
         "channel__account", "channel__official_account", "template"
     ).get(pk=campaign_id)
-    rates = [r for r in (campaign.rate_limit, campaign.channel.account.rate_limit) if r]
+    share = _rate_share(campaign)
+    account_rate = campaign.channel.account.rate_limit
+    rates = [r for r in (campaign.rate_limit, account_rate * share if account_rate else None) if r]
     lease = f"campaign-{campaign_id}"
     holder = None
     if rates:
@@ -118,6 +120,7 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
     if rates:  # a paced batch must finish well inside the budget
         batch_size = max(1, min(batch_size, int(min(rates) * 5) or 1))
     provider = campaign.channel.account.get_provider()
+    provider.rate_share = share
     promotion = campaign_is_promotion(campaign)
     lanes = [_Lane(0, campaign, provider, promotion)]
     for step in campaign_chain(campaign_id):
@@ -125,9 +128,9 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
         # A free text has no tag of its own: it says what the campaign's template says, so a
         # promotion's SMS fallback keeps the quiet hours and the frequency cap too.
         step_promotion = campaign_is_promotion(view) or (view.template_id is None and promotion)
-        lanes.append(
-            _Lane(step.position, view, step.channel.account.get_provider(), step_promotion)
-        )
+        step_provider = step.channel.account.get_provider()
+        step_provider.rate_share = share
+        lanes.append(_Lane(step.position, view, step_provider, step_promotion))
     run = _Run(
         campaign=campaign,
         provider=provider,
@@ -154,6 +157,18 @@ def campaign_drive(*, campaign_id: int, time_budget: float | None = None) -> Dri
             lane.provider.close()
         if run.holder:
             lease_release(run.lease, run.holder)
+
+
+def _rate_share(campaign: Campaign) -> float:
+    """The part of its account's rate a campaign may use. An API message (a one-recipient
+    campaign of origin "api") may use all of it; an ordinary campaign leaves LOA_API_RATE_SHARE
+    of it free, so an API message on the same account never waits behind a campaign that fills
+    the rate (its pacer runs at the lower rate, and its provider calls pass a bucket of their own
+    at that rate before the account's: providers.base.BaseProvider.rate_share)."""
+    if campaign.origin == Campaign.Origin.API:
+        return 1.0
+    share = float(settings.LOA.get("API_RATE_SHARE", 0.0) or 0.0)
+    return min(1.0, max(0.0, 1.0 - share)) or 1.0
 
 
 def _pacer(campaign_id: int, rate: float) -> RatePacer:

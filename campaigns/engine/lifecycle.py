@@ -33,6 +33,7 @@ from campaigns.engine.fallback import campaign_chain, campaign_fallback_waiting
 from campaigns.engine.materialize import campaign_failing_count, campaign_materialize
 from campaigns.engine.outage import CONNECT_CODES
 from campaigns.engine.reach import campaign_unreachable
+from campaigns.engine.signals import StatusChange, statuses_changed_announce
 from campaigns.models import Campaign, CampaignEvent, Message
 from campaigns.notes import Note
 from campaigns.notes import split as split_note
@@ -300,15 +301,21 @@ def campaign_cancel(*, campaign_id: int, user=None) -> int | None:
             note=Note(gettext_noop("Cancelled")),
         ):
             return None
-        n = Message.objects.filter(campaign_id=campaign_id, status=Message.Status.PENDING).update(
-            status=Message.Status.CANCELLED, updated_at=timezone.now()
-        )
+        now = timezone.now()
+        pending = Message.objects.filter(campaign_id=campaign_id, status=Message.Status.PENDING)
+        # An API message's client is told (campaigns.engine.signals); a campaign's ids are not read.
+        api = Campaign.objects.filter(pk=campaign_id, origin=Campaign.Origin.API).exists()
+        ids = list(pending.values_list("pk", flat=True)) if api else []
+        n = pending.update(status=Message.Status.CANCELLED, updated_at=now)
         Campaign.objects.filter(pk=campaign_id).update(cancelled_count=F("cancelled_count") + n)
         audit_record(
             action=AuditAction.CAMPAIGN_CANCEL,
             actor=user,
             target=Campaign.objects.only("pk", "name").get(pk=campaign_id),
             rows=n,
+        )
+        statuses_changed_announce(
+            changes=[(campaign_id, StatusChange(i, Message.Status.CANCELLED, now)) for i in ids]
         )
     return n
 

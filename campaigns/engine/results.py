@@ -28,6 +28,7 @@ from django.utils import timezone
 from campaigns.bulk import rows_bulk_set, rows_insert
 from campaigns.engine.delivery import fee_refusal
 from campaigns.engine.outage import Breaker, is_unreachable
+from campaigns.engine.signals import StatusChange, statuses_changed_announce
 from campaigns.models import Campaign, Message, MessageAttempt
 from providers.base import ErrorClass, SendOutcome, SendResult
 
@@ -81,9 +82,11 @@ def messages_record_results(
     campaign_id: int,
     results: list[tuple[Message, SendResult | None, object]],
     breaker: Breaker | None = None,
+    api: bool | None = None,
 ) -> BatchOutcome:
     """Write (message, result, HTTP call) triples: statuses, errors, counters and attempts. A
-    result of None: the message was not attempted (the breaker was open)."""
+    result of None: the message was not attempted (the breaker was open). `api`: whether the
+    campaign is an API message's (Campaign.origin), when the caller knows (None: looked up)."""
     now = timezone.now()
     out = BatchOutcome()
     rows = _Sorted([], [], [], [], [])
@@ -114,7 +117,20 @@ def messages_record_results(
             rows_bulk_set(MessageAttempt, completed, _ATTEMPT_DONE)
         if unused:
             MessageAttempt.objects.filter(pk__in=unused, in_flight=True).delete()
+        if api is not False:  # campaign traffic pays nothing for the API's callbacks
+            statuses_changed_announce(changes=_changes(campaign_id, rows, now))
     return out
+
+
+def _changes(campaign_id: int, rows: _Sorted, now: datetime) -> list[tuple[int, StatusChange]]:
+    """What this batch may have changed, for message_statuses_changed: the writes above apply only
+    to rows still in `sending`, so a receiver compares with the row's status (a callback that
+    overtook the answer already moved it)."""
+    sent = [
+        (campaign_id, StatusChange(m.pk, S.SENT, m.sent_at or now, m.fee)) for m in rows.accepted
+    ]
+    failed = [(campaign_id, StatusChange(m.pk, S.FAILED, m.failed_at or now)) for m in rows.failed]
+    return sent + failed
 
 
 def _attempt_row(msg: Message, res: SendResult, call, now: datetime) -> dict:

@@ -178,7 +178,12 @@ def messages_send_batch(
     else:
         with ThreadPoolExecutor(max_workers=min(workers, len(messages))) as own:
             results = list(own.map(one, messages))
-    outcome = messages_record_results(campaign_id=campaign.pk, results=results, breaker=breaker)
+    outcome = messages_record_results(
+        campaign_id=campaign.pk,
+        results=results,
+        breaker=breaker,
+        api=campaign.origin == Campaign.Origin.API,
+    )
     if campaign.channel.official_account_id:
         # What Zalo accepted counts against the OA's daily quota now, not at the next sync.
         accepted = sum(1 for _m, r, _c in results if r and r.outcome == SendOutcome.ACCEPTED)

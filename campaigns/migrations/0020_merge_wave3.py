@@ -8,6 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("campaigns", "0019_consent_setting"),
         ("campaigns", "0019_fallback_steps"),
+        ("campaigns", "0019_api_origin"),
     ]
 
     operations = []

@@ -1,0 +1,375 @@
+"""Sending one message through the API: checks first (channel, template, phone, parameters, the
+sending policy), then a one-recipient campaign of origin "api" with its one Message, keyed as the
+engine keys every message, and its driver put on the queue when the transaction commits.
+
+An API message is never a parallel path (DESIGN.md): the engine claims, sends, records, applies
+status events and reconciles it exactly as it does a campaign's. The engine gives campaigns of
+origin "api" a reserved share of the account's rate (LOA_API_RATE_SHARE), so an API message does
+not wait behind a big campaign on the same account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import IntegerField, Value
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
+
+from campaigns.api.errors import ApiError
+from campaigns.api.models import ApiApplication, ApiKey, ApiMessage, IdempotencyRecord
+from campaigns.contacts.optout import InvalidPhone, phone_opt_out
+from campaigns.engine.dispatch import campaign_requeue
+from campaigns.engine.keys import idempotency_key
+from campaigns.engine.policy import contacts_frequency_capped, promotion_allowed_at
+from campaigns.engine.validation import campaign_params
+from campaigns.models import Campaign, CampaignEvent, Contact, Message, OptOut
+from campaigns.notes import Note
+from campaigns.notes import split as split_note
+from providers.models import Channel, ChannelKind
+from providers.reach import unreachable_reason
+from providers.shared.phones import normalize_phone, phone_country
+from templates_app.models import Template
+from templates_app.validation import validate_data
+
+
+@dataclass
+class SendRequest:
+    """One message to send (the body of POST /api/v1/messages, already parsed)."""
+
+    phone: str
+    template_id: int | None = None
+    channel_id: int | None = None
+    params: dict = field(default_factory=dict)
+    content: str = ""
+    country: str = "VN"
+    client_reference: str = ""
+
+
+@dataclass
+class Accepted:
+    api_message_id: int
+    message_id: int
+
+
+# ---- channels a key may use ---------------------------------------------------------------------
+
+
+def key_channel_ids(key: ApiKey) -> set[int] | None:
+    """The channels this key may send on (None: any active channel): the key's own list, else its
+    application's, else every channel."""
+    # One query for both lists: the key's channels (1) and its application's (2).
+    key_rows = ApiKey.channels.through.objects.filter(apikey_id=key.pk).annotate(
+        src=Value(1, output_field=IntegerField())
+    )
+    app_rows = ApiApplication.channels.through.objects.filter(
+        apiapplication_id=key.application_id
+    ).annotate(src=Value(2, output_field=IntegerField()))
+    rows = list(
+        key_rows.values_list("channel_id", "src").union(
+            app_rows.values_list("channel_id", "src"), all=True
+        )
+    )
+    ids = {c for c, src in rows if src == 1} or {c for c, src in rows if src == 2}
+    return ids or None
+
+
+def _resolve(key: ApiKey, req: SendRequest) -> tuple[Channel, Template | None]:
+    allowed = key_channel_ids(key)
+    template = None
+    if req.template_id is not None:
+        template = (
+            Template.objects.filter(pk=req.template_id)
+            .exclude(status=Template.Status.DELETED)
+            .first()
+        )
+        if template is None:
+            raise ApiError("template_not_found")
+        if template.status != Template.Status.APPROVED:
+            raise ApiError("template_not_approved", template=template.name)
+    channel = None
+    if req.channel_id is not None:
+        channel = (
+            Channel.objects.select_related("account", "official_account")
+            .filter(pk=req.channel_id, is_active=True, account__is_active=True)
+            .first()
+        )
+        if channel is None:
+            raise ApiError("channel_not_found")
+        if allowed is not None and channel.pk not in allowed:
+            raise ApiError("channel_not_allowed", channel=channel.name)
+        if template is not None and not _sends(channel, template):
+            raise ApiError(
+                "channel_template_mismatch", template=template.name, channel=channel.name
+            )
+    elif template is not None:
+        # The template implies its channel: the account's active channel of the template's kind
+        # (and OA for ZNS) that this key may use; the lowest id when several do.
+        qs = Channel.objects.select_related("account", "official_account").filter(
+            account_id=template.account_id,
+            kind=template.channel_kind,
+            is_active=True,
+            account__is_active=True,
+        )
+        if template.official_account_id:
+            qs = qs.filter(official_account_id=template.official_account_id)
+        if allowed is not None:
+            qs = qs.filter(pk__in=allowed)
+        channel = qs.order_by("id").first()
+        if channel is None:
+            raise ApiError("no_channel_for_template", template=template.name)
+    else:
+        raise ApiError("template_required")
+    if template is None and (channel.kind == ChannelKind.ZALO_ZNS or not req.content.strip()):
+        raise ApiError("template_required")
+    return channel, template
+
+
+def _sends(channel: Channel, template: Template) -> bool:
+    if channel.account_id != template.account_id or channel.kind != template.channel_kind:
+        return False
+    return not (
+        template.official_account_id and channel.official_account_id != template.official_account_id
+    )
+
+
+# ---- the checks of one message ------------------------------------------------------------------
+
+
+def _phone(req: SendRequest, channel: Channel) -> str:
+    result = normalize_phone(req.phone, mobile_only=True, country=req.country or "VN")
+    if not result.ok:
+        raise ApiError("invalid_phone", reason=result.error)
+    reach = channel.account.provider_class.reach_for(channel.kind, channel.account.settings)
+    if not reach.reaches(result.phone):
+        raise ApiError("unreachable", reason=unreachable_reason(reach, phone_country(result.phone)))
+    return result.phone
+
+
+def _params(channel: Channel, template: Template | None, req: SendRequest) -> dict[str, str]:
+    """The template data, checked by the same rules the wizard checks a campaign's recipients
+    with (campaigns.engine.validation's params, templates_app's rules): {} or a 422 naming each
+    bad field."""
+    probe = Campaign(channel=channel, template=template, content=req.content)
+    params = campaign_params(probe)
+    names = {p.name for p in params}
+    data = {k: "" if v is None else str(v) for k, v in (req.params or {}).items()}
+    errors = validate_data(params, data)
+    for extra in sorted(set(data) - names):
+        errors[extra] = gettext("unknown parameter: this template has no such parameter")
+    if errors:
+        raise ApiError("invalid_params", fields={f"params.{k}": v for k, v in errors.items()})
+    return {p.name: data.get(p.name, "") for p in params}
+
+
+def _policy(template: Template | None, channel: Channel, contact: Contact | None) -> None:
+    """Opt-outs, and for promotion templates the quiet hours and the frequency caps: the rules
+    campaigns follow (campaigns.engine.policy), checked before anything is queued. The claim
+    checks opt-outs and caps again at send time, as for every campaign."""
+    if (
+        contact is not None
+        and OptOut.objects.filter(
+            contact_id=contact.pk, channel_kind__in=[channel.kind, OptOut.ALL]
+        ).exists()
+    ):
+        raise ApiError("opted_out")
+    if template is None or template.tag != Template.Tag.PROMOTION:
+        return
+    ok, opens = promotion_allowed_at()
+    if not ok:
+        raise ApiError("quiet_hours", opens=timezone.localtime(opens).strftime("%H:%M %d/%m/%Y"))
+    if contact is not None and contacts_frequency_capped(
+        contact_ids=[contact.pk], campaign_id=0, now=timezone.now()
+    ):
+        raise ApiError("frequency_cap")
+
+
+# ---- sending ------------------------------------------------------------------------------------
+
+
+def message_send(*, key: ApiKey, req: SendRequest) -> Accepted:
+    """Check one message and queue it: a one-recipient campaign (origin "api") whose driver is
+    queued when the transaction commits. Raises ApiError; nothing is written then."""
+    channel, template = _resolve(key, req)
+    phone = _phone(req, channel)
+    data = _params(channel, template, req)
+    contact = Contact.objects.filter(phone=phone).only("id").first()
+    _policy(template, channel, contact)
+    app = key.application
+    now = timezone.now()
+    with transaction.atomic():
+        if contact is None:
+            # One statement, safe against a parallel request for the same new phone: INSERT ...
+            # ON CONFLICT (phone) DO UPDATE (a no-op) RETURNING id.
+            contact = Contact(phone=phone, source=f"api:{app.name}"[:255])
+            Contact.objects.bulk_create(
+                [contact], update_conflicts=True, unique_fields=["phone"], update_fields=["phone"]
+            )
+        label = req.client_reference or phone
+        campaign = Campaign.objects.create(
+            name=f"API · {app.name} · {label}"[:200],
+            origin=Campaign.Origin.API,
+            channel=channel,
+            template=template,
+            content=req.content if template is None else "",
+            status=Campaign.Status.RUNNING,
+            total_count=1,
+            started_at=now,
+        )
+        # The history row campaign_transition writes (draft -> running), without its
+        # compare-and-set: the campaign is born running, nobody else can see it yet.
+        text, stored = split_note(
+            Note(gettext_noop("Sent through the API by {application}"), application=app.name)
+        )
+        CampaignEvent.objects.create(
+            campaign=campaign,
+            from_status=Campaign.Status.DRAFT,
+            to_status=Campaign.Status.RUNNING,
+            note=text[:500],
+            note_i18n=stored,
+        )
+        message = Message.objects.create(
+            campaign=campaign,
+            contact=contact,
+            phone=phone,
+            template_data=data,
+            idempotency_key=idempotency_key(campaign, contact.pk),
+        )
+        api_message = ApiMessage.objects.create(
+            application_id=app.pk,
+            key_id=key.pk,
+            campaign=campaign,
+            message=message,
+            client_reference=req.client_reference,
+        )
+        # The engine's own driver, at once (not at the next tick); on commit, so that it sees
+        # the row it claims.
+        transaction.on_commit(lambda: campaign_requeue(campaign_id=campaign.pk))
+    return Accepted(api_message_id=api_message.pk, message_id=message.pk)
+
+
+# ---- idempotency --------------------------------------------------------------------------------
+
+IDEMPOTENCY_WAIT = 5.0  # seconds a second request with the same key waits for the first's answer
+
+
+def idempotency_window() -> timedelta:
+    """How long an Idempotency-Key's answer is remembered (LOA_API_IDEMPOTENCY_HOURS, 24)."""
+    return timedelta(hours=float(settings.LOA.get("API_IDEMPOTENCY_HOURS", 24)))
+
+
+def body_digest(body: bytes) -> str:
+    """sha256 of the request body, its JSON canonicalized (key order and spacing do not make a
+    different request)."""
+    try:
+        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+    except (ValueError, UnicodeDecodeError):
+        return hashlib.sha256(body or b"").hexdigest()
+
+
+def idempotent(*, application_id: int, key: str, body: bytes, answer) -> tuple[int, dict, bool]:
+    """(status, body, replayed): the first answer to `key` for this application, made by
+    `answer()` -> (status, body) exactly once; the same key with another body raises
+    idempotency_conflict.
+
+    The record is inserted in the same transaction as the message: a parallel request with the
+    same key blocks on the unique index until the first commits (PostgreSQL; SQLite serializes
+    writers), then finds the record and replays it. Answers of 5xx are not kept."""
+    if not key or len(key) > 255 or not key.isascii() or not key.isprintable():
+        raise ApiError("invalid_idempotency_key")
+    digest = body_digest(body)
+    try:
+        with transaction.atomic():
+            record = IdempotencyRecord.objects.create(
+                application_id=application_id, key=key, body_sha256=digest
+            )
+            status, payload = answer()
+            if status >= 500:
+                raise _Undo(status, payload)
+            record.response_status = status
+            record.response_body = payload
+            record.save(update_fields=["response_status", "response_body"])
+            return status, payload, False
+    except _Undo as undo:
+        return undo.status, undo.payload, False
+    except IntegrityError:
+        pass
+    deadline = time.monotonic() + IDEMPOTENCY_WAIT
+    while True:
+        record = (
+            IdempotencyRecord.objects.filter(application_id=application_id, key=key)
+            .only("body_sha256", "response_status", "response_body", "created_at")
+            .first()
+        )
+        if record is None:  # the first request's transaction rolled back: answer it ourselves
+            return idempotent(application_id=application_id, key=key, body=body, answer=answer)
+        if record.created_at < timezone.now() - idempotency_window():
+            # Past the window a key is new again (docs/API.md): the old answer is forgotten.
+            IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).delete()
+            return idempotent(application_id=application_id, key=key, body=body, answer=answer)
+        if record.body_sha256 != digest:
+            raise ApiError("idempotency_conflict")
+        if record.response_status is not None:
+            return record.response_status, record.response_body, True
+        if time.monotonic() > deadline:
+            raise ApiError("idempotency_in_progress")
+        time.sleep(0.05)
+
+
+class _Undo(Exception):
+    def __init__(self, status: int, payload: dict):
+        self.status, self.payload = status, payload
+
+
+# ---- contacts -----------------------------------------------------------------------------------
+
+
+def contact_upsert(
+    *, app: ApiApplication, phone: str, country: str, name: str | None, attributes: dict | None
+) -> tuple[Contact, bool]:
+    """Create or update the contact of `phone`: the name when given, attributes merged."""
+    result = normalize_phone(phone, mobile_only=False, country=country or "VN")
+    if not result.ok:
+        raise ApiError("invalid_phone", reason=result.error)
+    with transaction.atomic():
+        contact, created = Contact.objects.select_for_update().get_or_create(
+            phone=result.phone,
+            defaults={
+                "name": (name or "")[:200],
+                "attributes": attributes or {},
+                "source": f"api:{app.name}"[:255],
+            },
+        )
+        if not created:
+            fields = []
+            if name is not None and name != contact.name:
+                contact.name = name[:200]
+                fields.append("name")
+            if attributes:
+                contact.attributes = {**(contact.attributes or {}), **attributes}
+                fields.append("attributes")
+            if fields:
+                contact.save(update_fields=[*fields, "updated_at"])
+    return contact, created
+
+
+def contact_api_opt_out(
+    *, phone: str, country: str, channel_kind: str, reason: str
+) -> tuple[OptOut, bool]:
+    try:
+        return phone_opt_out(
+            phone=phone,
+            channel_kind=channel_kind,
+            reason=reason,
+            source=OptOut.Source.API,
+            country=country or "VN",
+        )
+    except InvalidPhone as exc:
+        raise ApiError("invalid_phone", reason=str(exc)) from exc
