@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.api.models import ApiApplication, ApiKey
+from campaigns.privacy.models import AuditAction, AuditEvent
 from tests.api.conftest import bearer
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +54,10 @@ def test_a_key_is_shown_once_stored_hashed_works_and_is_revoked_by_the_action(ad
     page = admin.get(f"/admin/api/apikey/{key.pk}/change/").content.decode()
     assert raw not in page and f"{raw[:12]}…" in page
     assert bearer(raw).get("/api/v1/templates").status_code == 200
+    # The creation is in the audit trail, with who and the key's name, never its secret.
+    event = AuditEvent.objects.get(action=AuditAction.API_KEY_CREATE)
+    assert event.actor.is_superuser and event.target_id == str(key.pk)
+    assert event.detail["name"] == "shop backend" and raw not in str(event.__dict__)
 
     r = admin.post(
         "/admin/api/apikey/",
