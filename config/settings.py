@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "providers",
     "templates_app",
     "campaigns",
+    # The automations room (campaigns/automations/): its own app label and migrations.
+    "campaigns.automations",
     "webhooks",
 ]
 

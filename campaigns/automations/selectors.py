@@ -1,0 +1,159 @@
+"""Reads of the automations room: who a date-triggered occurrence reaches, the preview of a day,
+the holidays, the calendars shown beside each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KT
+from django.db.models.functions import Substr
+from django.utils.translation import gettext as _
+
+from campaigns.automations import schedule
+from campaigns.automations.models import Automation, AutomationDelivery, Holiday
+from campaigns.engine.audience import audience_contacts
+from campaigns.models import Contact
+
+K = Automation.Kind
+
+
+def holiday_dates(*, start: date, days: int) -> set[date]:
+    return set(
+        Holiday.objects.filter(
+            is_active=True, date__gte=start, date__lte=start + timedelta(days=days)
+        ).values_list("date", flat=True)
+    )
+
+
+def holiday_on(*, day: date) -> Holiday | None:
+    return Holiday.objects.filter(is_active=True, date=day).first()
+
+
+def automation_audience(automation: Automation) -> QuerySet[Contact]:
+    """Everyone the automation's lists and segments hold now, minus who opted out of its
+    channel's kind (the same definition as a campaign's: campaigns.engine.audience)."""
+    chosen = Automation.lists.through.objects.filter(automation_id=automation.pk)
+    return audience_contacts(
+        list_ids=chosen.values("contactlist_id"),
+        segment_ids=automation.segments.values("pk"),
+        exclude_opted_out_of=automation.channel.kind,
+    )
+
+
+def date_trigger_candidates(
+    automation: Automation, match: schedule.DateMatch, *, include_delivered: bool = False
+) -> QuerySet[Contact]:
+    """The audience's contacts whose attribute date matches, and (unless `include_delivered`)
+    who have no delivery for this occurrence yet. The date is read from the JSON attribute as
+    text ("YYYY-MM-DD", what typed date attributes store): one expression the database computes
+    per row, month and day by substring when the year is ignored."""
+    value = KT(f"attributes__{automation.attribute_key}")
+    contacts = automation_audience(automation)
+    if match.exact:
+        contacts = contacts.annotate(_auto_date=value).filter(_auto_date=match.exact)
+    else:
+        contacts = contacts.annotate(_auto_md=Substr(value, 6, 5)).filter(
+            _auto_md__in=match.month_days
+        )
+    if not include_delivered:
+        done = AutomationDelivery.objects.filter(automation_id=automation.pk, occurrence=match.key)
+        contacts = contacts.exclude(pk__in=done.values("contact_id"))
+    return contacts
+
+
+@dataclass
+class Preview:
+    """What the automation would do on `day`: whether it runs, on which day (holidays), and who
+    would get it."""
+
+    day: date
+    lunar: str
+    runs: bool
+    holiday: Holiday | None = None
+    run_day: date | None = None
+    run_lunar: str = ""
+    contacts: list = field(default_factory=list)
+    count: int = 0
+    already: int = 0
+    target: date | None = None
+
+
+def automation_preview(*, automation: Automation, day: date, limit: int = 200) -> Preview:
+    """Who would get the automation's message on `day` (at most `limit` shown, all counted)."""
+    preview = Preview(day=day, lunar=schedule.describe_lunar(day), runs=False)
+    preview.holiday = holiday_on(day=day)
+    if not schedule.is_occurrence(automation, day) or (
+        automation.end_date and day > automation.end_date
+    ):
+        return preview
+    if preview.holiday and automation.holiday_policy == Automation.HolidayPolicy.SKIP:
+        return preview
+    preview.runs = True
+    preview.run_day = schedule.run_day(
+        day,
+        policy=automation.holiday_policy,
+        holidays=holiday_dates(start=day, days=60),
+    )
+    preview.run_lunar = schedule.describe_lunar(preview.run_day)
+    if automation.kind == K.DATE_TRIGGER:
+        match = schedule.date_match(automation, day)
+        preview.target = match.target
+        who = date_trigger_candidates(automation, match)
+        preview.already = (
+            date_trigger_candidates(automation, match, include_delivered=True).count() - who.count()
+        )
+    else:
+        who = automation_audience(automation)
+    preview.count = who.count()
+    preview.contacts = list(who.order_by("pk").only("pk", "phone", "name", "attributes")[:limit])
+    return preview
+
+
+def automations_due(*, now) -> list[int]:
+    return list(
+        Automation.objects.filter(
+            Q(status=Automation.Status.ACTIVE) & Q(next_run_at__lte=now)
+        ).values_list("pk", flat=True)
+    )
+
+
+def automation_when(automation: Automation) -> str:
+    """What runs when, in words: "Every Monday at 08:00", "3 days before the date in birthday
+    (every year) at 08:00", "Lunar day 15 of every month at 07:00"."""
+    at = automation.send_time.strftime("%H:%M") if automation.send_time else "?"
+    if automation.kind == K.DATE_TRIGGER:
+        if automation.direction == Automation.Direction.ON:
+            text = _("On the date in “%(key)s”") % {"key": automation.attribute_key}
+        elif automation.direction == Automation.Direction.BEFORE:
+            text = _("%(n)s days before the date in “%(key)s”") % {
+                "n": automation.offset_days,
+                "key": automation.attribute_key,
+            }
+        else:
+            text = _("%(n)s days after the date in “%(key)s”") % {
+                "n": automation.offset_days,
+                "key": automation.attribute_key,
+            }
+        if automation.ignore_year:
+            text += " " + _("(every year)")
+    elif automation.kind == K.LUNAR:
+        if automation.lunar_month:
+            text = _("Lunar day %(day)s of month %(month)s, every year") % {
+                "day": automation.lunar_day,
+                "month": automation.lunar_month,
+            }
+        else:
+            text = _("Lunar day %(day)s of every lunar month") % {"day": automation.lunar_day}
+    elif automation.frequency == Automation.Frequency.WEEKLY:
+        text = _("Every %(weekday)s") % {
+            "weekday": Automation.Weekday(automation.weekday).label
+            if automation.weekday is not None
+            else "?"
+        }
+    elif automation.frequency == Automation.Frequency.MONTHLY:
+        text = _("Every month on day %(day)s") % {"day": automation.month_day}
+    else:
+        text = str(_("Every day"))
+    return _("%(when)s at %(time)s") % {"when": text, "time": at}
