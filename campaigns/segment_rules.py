@@ -28,10 +28,10 @@ from providers.shared.text import fold
 TEXT_OPS = ("eq", "neq", "contains", "not_contains", "starts_with", "in")
 PRESENCE_OPS = ("empty", "not_empty")
 NUMBER_OPS = ("gt", "gte", "lt", "lte")
-DATE_OPS = ("before", "after", "on", "last_days", "birthday_days")
+DATE_OPS = ("before", "after", "on", "last_days", "next_days", "birthday_days", "anniversary_in")
 TAG_OPS = ("has_tag", "not_has_tag")
 SEGMENT_OPS = (*TEXT_OPS, *PRESENCE_OPS, *NUMBER_OPS, *DATE_OPS, *TAG_OPS)
-DAY_OPS = ("last_days", "birthday_days")
+DAY_OPS = ("last_days", "next_days", "birthday_days", "anniversary_in")
 MAX_DAYS = 366
 MAX_TAG = 50
 
