@@ -219,6 +219,9 @@ class AutomationDelivery(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.automation_id} · {self.contact_id} · {self.occurrence}"
+
 
 class Holiday(models.Model):
     """A public holiday automations can skip or move past; seeded from the calendar

@@ -52,7 +52,8 @@ def date_trigger_candidates(
     value = KT(f"attributes__{automation.attribute_key}")
     contacts = automation_audience(automation)
     if match.exact:
-        contacts = contacts.annotate(_auto_date=value).filter(_auto_date=match.exact)
+        # Through Substr: a text expression (a bare key transform would compare as JSON).
+        contacts = contacts.annotate(_auto_date=Substr(value, 1, 10)).filter(_auto_date=match.exact)
     else:
         contacts = contacts.annotate(_auto_md=Substr(value, 6, 5)).filter(
             _auto_md__in=match.month_days

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import formats, timezone
 from django.utils.translation import gettext_noop
 
@@ -130,6 +131,8 @@ def automations_tick(*, now: datetime | None = None) -> dict:
             run = automation_run_due(automation_id=automation_id, now=now)
             if run is None:
                 break
+            if not run.fresh:
+                continue
             if run.status == R.CREATED:
                 report["created"].append(run.campaign_id)
             else:
@@ -145,7 +148,8 @@ def automation_run_due(*, automation_id: int, now: datetime) -> AutomationRun | 
     campaign started. None: nothing due (or another worker did it first)."""
     with transaction.atomic():
         automation = (
-            Automation.objects.select_for_update()
+            # Only the automation's row is locked (the template is an outer join).
+            Automation.objects.select_for_update(of=("self",))
             .select_related("channel__account", "template")
             .filter(pk=automation_id)
             .first()
@@ -159,14 +163,17 @@ def automation_run_due(*, automation_id: int, now: datetime) -> AutomationRun | 
             return None
         occ, scheduled = automation.next_occurrence, automation.next_run_at
         run = AutomationRun.objects.filter(automation_id=automation.pk, occurrence=occ).first()
-        if run is None:
+        # Already run (a stale next_run_at): only the schedule moves on, nothing is made again.
+        run_fresh = run is None
+        if run_fresh:
             run = _run_occurrence(automation, occ, scheduled, now)
+        run.fresh = run_fresh
         nxt, run_at = _next_after(automation, occ + timedelta(days=1), not_before=None)
         _set_next(automation, nxt, run_at)
-        if run.status == R.CREATED:
+        if run_fresh and run.status == R.CREATED:
             Automation.objects.filter(pk=automation.pk).update(last_run_at=now)
         _before_commit(run)
-    if run.status == R.CREATED:
+    if run_fresh and run.status == R.CREATED:
         _start(run)
     return run
 
@@ -281,7 +288,9 @@ def _date_trigger_audience(
     says afterwards who was chosen and why."""
     match = schedule.date_match(automation, occ)
     candidates = date_trigger_candidates(automation, match)
-    sql, params = candidates.values_list("pk").query.sql_with_params()
+    # An explicit alias: the backends name a bare pk column differently ("id", "pk").
+    selected = candidates.order_by().annotate(auto_cid=F("pk")).values_list("auto_cid")
+    sql, params = selected.query.sql_with_params()
     ops = connection.ops
     stamp = ops.adapt_datetimefield_value(now)
     deliveries = AutomationDelivery._meta.db_table
@@ -289,7 +298,7 @@ def _date_trigger_audience(
         # "WHERE true": SQLite's parser needs it before ON CONFLICT after a SELECT.
         cursor.execute(
             f"INSERT INTO {deliveries} (automation_id, contact_id, occurrence, run_id, created_at) "
-            f"SELECT %s, sub.id, %s, %s, %s FROM ({sql}) sub WHERE true ON CONFLICT DO NOTHING",
+            f"SELECT %s, sub.auto_cid, %s, %s, %s FROM ({sql}) sub WHERE true ON CONFLICT DO NOTHING",
             [automation.pk, match.key, run.pk, stamp, *params],
         )
         count = max(cursor.rowcount, 0)
