@@ -134,6 +134,8 @@ def converter(kind: str, date_format: str = DMY) -> Callable[[str], str | None] 
     if kind == LUNAR_DATE:
 
         def convert_lunar(text: str) -> str | None:
+            if parse_lunar_value(text):  # already the stored form (a re-import, a conversion)
+                return text
             parsed = parse_lunar_input(text)
             return lunar_value(*parsed) if parsed else None
 

@@ -299,6 +299,9 @@ class AttributeDefinition(models.Model):
         help_text=_("How a date column arrives in imports (dates only). Stored as yyyy-mm-dd."),
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # The last conversion of the values contacts already held (the admin's action): what it did.
+    converted_at = models.DateTimeField(_("existing values converted"), null=True, blank=True)
+    conversion_note = models.CharField(_("conversion result"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("attribute type")

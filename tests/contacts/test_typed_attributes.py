@@ -256,3 +256,36 @@ def test_wizard_mapping_shows_declared_dates_dd_mm_yyyy():
     )
     assert form.is_valid()
     assert form.mapping()["birthday"]["format"] == "month"
+
+
+def test_converting_the_values_contacts_already_hold(admin_client, run_import):
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    run_import(
+        "SĐT,Ngày sinh,Âm\r\n"
+        "0912345678,05/02/1990,15/08/1990\r\n"
+        "0912345679,1991-03-04,15/02/2023 nhuận\r\n"
+        "0912345680,không nhớ,\r\n".encode()
+    )
+    born = declare("ngay_sinh", Type.DATE)
+    lunar = declare("am", Type.LUNAR_DATE)
+    url = reverse("admin:campaigns_attributedefinition_changelist")
+    answer = admin_client.post(
+        url,
+        {"action": "convert_existing", "_selected_action": [born.pk, lunar.pk]},
+        follow=True,
+    )
+    page = answer.content.decode()
+    assert (
+        "Values converted: 1; already in the stored form: 1; left as they were because they "
+        "do not parse: 1 (“không nhớ”)"
+    ) in page
+    values = dict(Contact.objects.values_list("phone", "attributes"))
+    assert values["84912345678"] == {"ngay_sinh": "1990-02-05", "am": "1990-08-15"}
+    assert values["84912345679"] == {"ngay_sinh": "1991-03-04", "am": "2023-02-15L"}
+    assert values["84912345680"] == {"ngay_sinh": "không nhớ"}  # left for a person to fix
+    born.refresh_from_db()
+    assert born.converted_at and born.conversion_note.startswith("Values converted: 1;")
+    # Run again: nothing left to convert.
+    admin_client.post(url, {"action": "convert_existing", "_selected_action": [born.pk]})
+    born.refresh_from_db()
+    assert born.conversion_note.startswith("Values converted: 0; already in the stored form: 2;")
