@@ -71,7 +71,14 @@ class AutomationAdmin(admin.ModelAdmin):
         (
             gettext_lazy("Date in a contact attribute"),
             {
-                "fields": ["attribute_key", "direction", "offset_days", "ignore_year", "feb29"],
+                "fields": [
+                    "attribute_key",
+                    "direction",
+                    "offset_days",
+                    "ignore_year",
+                    "lunar_date",
+                    "feb29",
+                ],
                 "description": gettext_lazy(
                     "For date-triggered automations: evaluated every day at the time above. "
                     "The attribute holds a date as YYYY-MM-DD (a date attribute). Each contact "
@@ -230,7 +237,7 @@ def _run_summary(run: AutomationRun):
             '<a href="{}">{}</a> · {}',
             reverse("admin:campaigns_campaign_change", args=[c.pk]),
             c.get_status_display(),
-            _("%(total)s recipients, %(sent)s sent, %(delivered)s delivered, %(failed)s failed")
+            _("recipients %(total)s, sent %(sent)s, delivered %(delivered)s, failed %(failed)s")
             % {
                 "total": c.total_count,
                 "sent": c.sent_count,

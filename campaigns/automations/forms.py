@@ -47,6 +47,7 @@ class AutomationForm(forms.ModelForm):
             "direction",
             "offset_days",
             "ignore_year",
+            "lunar_date",
             "feb29",
             "lunar_day",
             "lunar_month",
@@ -96,6 +97,8 @@ class AutomationForm(forms.ModelForm):
                 data["offset_days"] = 0
             elif not data.get("offset_days"):
                 self.add_error("offset_days", _("Type how many days before or after the date."))
+            if data.get("lunar_date"):
+                data["ignore_year"] = True  # a lunar anniversary comes back every lunar year
         elif kind == K.LUNAR and not data.get("lunar_day"):
             self.add_error("lunar_day", _("Choose the lunar day (1-30)."))
         return data

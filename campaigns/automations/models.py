@@ -108,6 +108,15 @@ class Automation(models.Model):
         default=True,
         help_text=_("A birthday or an anniversary: the day and month come back every year."),
     )
+    # A lunar date attribute (campaigns AttributeDefinition type "lunar_date", stored as the lunar
+    # "YYYY-MM-DD", "L" after a leap month's day): the anniversary comes back each lunar year.
+    lunar_date = models.BooleanField(
+        _("the attribute holds a lunar date"),
+        default=False,
+        help_text=_(
+            "A lunar birthday or anniversary: it comes back on the same lunar day each year."
+        ),
+    )
     feb29 = models.CharField(
         _("29 February in other years"), max_length=8, choices=Feb29.choices, default=Feb29.FEB_28
     )

@@ -99,6 +99,8 @@ def date_match(automation, day: date) -> DateMatch:
         target = day - timedelta(days=offset)
     else:
         target = day
+    if automation.lunar_date:
+        return _lunar_match(target)
     if not automation.ignore_year:
         return DateMatch(target=target, key=target.isoformat(), exact=target.isoformat())
     md = [target.strftime("%m-%d")]
@@ -111,6 +113,20 @@ def date_match(automation, day: date) -> DateMatch:
     # The key is the year of the date it is about: one greeting per contact and birthday year,
     # even when "7 days before 3 January" runs in December.
     return DateMatch(target=target, key=str(target.year), month_days=tuple(md))
+
+
+def _lunar_match(target: date) -> DateMatch:
+    """A lunar anniversary: the contacts whose stored lunar date has the month and day of
+    `target`'s lunar date (whatever the year, and a leap month's day counts in the regular month
+    of that number). During a leap month nobody's anniversary falls (it was the month before);
+    on the 29th of a short month, day 30 counts too. The key is the lunar year."""
+    lun = solar_to_lunar(target)
+    if lun.leap:
+        return DateMatch(target=target, key=f"{lun.year}L", month_days=())
+    md = [f"{lun.month:02d}-{lun.day:02d}"]
+    if lun.day == 29 and solar_to_lunar(target + timedelta(days=1)).day == 1:
+        md.append(f"{lun.month:02d}-30")
+    return DateMatch(target=target, key=str(lun.year), month_days=tuple(md))
 
 
 def describe_lunar(day: date) -> str:

@@ -137,7 +137,9 @@ def automation_when(automation: Automation) -> str:
                 "n": automation.offset_days,
                 "key": automation.attribute_key,
             }
-        if automation.ignore_year:
+        if automation.lunar_date:
+            text += " " + _("(lunar date, every lunar year)")
+        elif automation.ignore_year:
             text += " " + _("(every year)")
     elif automation.kind == K.LUNAR:
         if automation.lunar_month:

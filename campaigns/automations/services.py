@@ -287,6 +287,8 @@ def _date_trigger_audience(
     recipients are frozen at the run even if an attribute changes before the send, and the list
     says afterwards who was chosen and why."""
     match = schedule.date_match(automation, occ)
+    if not match.exact and not match.month_days:
+        return 0  # a leap lunar month: nobody's lunar anniversary falls in it
     candidates = date_trigger_candidates(automation, match)
     # An explicit alias: the backends name a bare pk column differently ("id", "pk").
     selected = candidates.order_by().annotate(auto_cid=F("pk")).values_list("auto_cid")

@@ -390,3 +390,29 @@ def test_a_run_that_cannot_be_sent_fails_with_the_reason_and_chooses_nobody():
     assert "inactive" in run.reason_text()
     assert AutomationDelivery.objects.count() == 0
     assert Campaign.objects.count() == 0
+
+
+def test_lunar_birthday_attribute_comes_back_on_its_lunar_day():
+    from campaigns.automations.calendar.lunar import lunar_to_solar
+
+    moon = contact("84913000001", am_lich="1990-08-15")  # rằm tháng Tám
+    leap = contact("84913000002", am_lich="2023-02-10L")  # born in a leap 2nd month
+    members = ContactListFactory(contacts=[moon, leap])
+    make_automation(
+        name="Sinh nhật âm lịch",
+        attribute_key="am_lich",
+        lunar_date=True,
+        now=local(date(2026, 12, 31), 9),
+        lists=[members],
+    )
+    sent = {}
+    for day in _days(date(2027, 1, 1), date(2027, 12, 31)):
+        for cid in automations_tick(now=local(day))["created"]:
+            for phone in Message.objects.filter(campaign_id=cid).values_list("phone", flat=True):
+                assert phone not in sent
+                sent[phone] = day
+    assert sent == {
+        moon.phone: lunar_to_solar(2027, 8, 15),
+        leap.phone: lunar_to_solar(2027, 2, 10),
+    }
+    assert set(AutomationDelivery.objects.values_list("occurrence", flat=True)) == {"2027"}

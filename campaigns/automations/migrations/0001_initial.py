@@ -49,6 +49,7 @@ class Migration(migrations.Migration):
                 ('offset_days', models.PositiveSmallIntegerField(default=0, verbose_name='days')),
                 ('direction', models.CharField(choices=[('before', 'days before the date'), ('on', 'on the date'), ('after', 'days after the date')], default='on', max_length=8, verbose_name='when')),
                 ('ignore_year', models.BooleanField(default=True, help_text='A birthday or an anniversary: the day and month come back every year.', verbose_name='every year (ignore the year)')),
+                ('lunar_date', models.BooleanField(default=False, help_text='A lunar birthday or anniversary: it comes back on the same lunar day each year.', verbose_name='the attribute holds a lunar date')),
                 ('feb29', models.CharField(choices=[('feb28', 'On 28 February'), ('mar1', 'On 1 March')], default='feb28', max_length=8, verbose_name='29 February in other years')),
                 ('lunar_day', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='lunar day')),
                 ('lunar_month', models.PositiveSmallIntegerField(blank=True, help_text='Empty: every lunar month.', null=True, verbose_name='lunar month')),
