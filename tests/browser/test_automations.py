@@ -1,0 +1,66 @@
+"""A marketer creates a birthday automation from the admin (issue 20) and sees its preview: who
+would get it on a chosen day, the count, the solar and lunar dates. Screenshot:
+docs/screenshots/automation-preview.png."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from campaigns.automations.models import Automation
+from tests.automations.helpers import MAPPING, contact, sendable
+from tests.browser.conftest import ensure_roles, login, shot
+from tests.factories import ContactListFactory, UserFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_marketer_creates_a_birthday_automation_and_sees_its_preview(page, live_server):
+    ensure_roles()
+    grants = importlib.import_module(
+        "campaigns.automations.migrations.0003_marketer_permissions"
+    ).GRANTS["Marketer"]
+    user = UserFactory(username="lan", groups=["Marketer"])
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="automations", codename__in=grants)
+    )
+    channel, template = sendable()
+    members = ContactListFactory(
+        name="Khách thân thiết",
+        contacts=[
+            contact("84930000001", birthday="1990-06-01"),
+            contact("84930000002", birthday="1985-06-01"),
+            contact("84930000003", birthday="1990-06-02"),
+        ],
+    )
+    login(page, "lan")
+    page.goto("/admin/automations/automation/add/")
+    page.fill("#id_name", "Chúc mừng sinh nhật")
+    page.select_option("#id_kind", "date_trigger")
+    page.select_option("#id_channel", str(channel.pk))
+    page.select_option("#id_template", str(template.pk))
+    page.fill("#id_param_mapping", json.dumps(MAPPING))
+    page.check(f"#id_lists input[value='{members.pk}']")
+    page.fill("#id_send_time", "08:00")
+    page.fill("#id_attribute_key", "birthday")
+    page.select_option("#id_direction", "on")
+    page.click("input[name=_save]")
+    page.wait_for_selector("#preview-form")
+    automation = Automation.objects.get()
+    assert automation.kind == "date_trigger" and automation.next_run_at is not None
+
+    page.fill("#id_day", "2027-06-01")
+    page.click("#preview-form button[type=submit]")
+    page.wait_for_selector("#preview-count")
+    assert page.inner_text("#preview-count").startswith("2 contacts would get it.")
+    day = page.inner_text("#preview-day")
+    assert "01/06/2027" in day or "1 Jun 2027" in day or "06/01/2027" in day
+    assert "lunar" in day
+    rows = page.locator("#preview-contacts tbody tr")
+    assert rows.count() == 2
+    assert "1985-06-01" in page.inner_text("#preview-contacts")
+    assert "1990-06-02" not in page.inner_text("#preview-contacts")
+    shot(page, "automation-preview")
