@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
+from functools import lru_cache
 
 from django.utils.translation import gettext as _
 
@@ -115,6 +116,8 @@ def parse_lunar_value(stored: object) -> tuple[int, int, int, bool] | None:
 
 
 def _number_text(text: str) -> str | None:
+    if text.isascii() and text.isdigit():  # the common cell ("7012000"): no regex (import speed)
+        return str(int(text))
     value = number_value(text)
     if value is None:
         return None
@@ -125,7 +128,10 @@ def converter(kind: str, date_format: str = DMY) -> Callable[[str], str | None] 
     """What an import does to a non-empty cell of a column of this type: the stored form, or
     None when the cell does not parse. None for text (nothing to do: the fast path)."""
     if kind == DATE:
+        # Cached: a million contacts hold a few tens of thousands of distinct birthdays, so most
+        # cells cost a dict lookup (0.1 µs) instead of a parse (several µs): import speed.
 
+        @lru_cache(maxsize=65536)
         def convert_date(text: str) -> str | None:
             parsed = parse_typed_date(text, date_format)
             return parsed.isoformat() if parsed else None
