@@ -79,6 +79,7 @@ class Preview:
     count: int = 0
     already: int = 0
     target: date | None = None
+    target_lunar: str = ""
 
 
 def automation_preview(*, automation: Automation, day: date, limit: int = 200) -> Preview:
@@ -101,6 +102,8 @@ def automation_preview(*, automation: Automation, day: date, limit: int = 200) -
     if automation.kind == K.DATE_TRIGGER:
         match = schedule.date_match(automation, day)
         preview.target = match.target
+        if automation.lunar_date:
+            preview.target_lunar = schedule.describe_lunar(match.target)
         who = date_trigger_candidates(automation, match)
         preview.already = (
             date_trigger_candidates(automation, match, include_delivered=True).count() - who.count()

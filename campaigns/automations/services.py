@@ -128,7 +128,13 @@ def automations_tick(*, now: datetime | None = None) -> dict:
     report = {"created": [], "skipped": 0, "failed": 0}
     for automation_id in automations_due(now=now):
         for _i in range(MAX_OCCURRENCES_PER_TICK):
-            run = automation_run_due(automation_id=automation_id, now=now)
+            try:
+                run = automation_run_due(automation_id=automation_id, now=now)
+            except Exception as exc:
+                # One broken automation never stops the others (DESIGN's invariant): its
+                # occurrence is recorded as failed with the error, for a person to see.
+                logger.exception("automation %s: the run failed", automation_id)
+                run = _record_error(automation_id=automation_id, now=now, error=exc)
             if run is None:
                 break
             if not run.fresh:
@@ -175,6 +181,38 @@ def automation_run_due(*, automation_id: int, now: datetime) -> AutomationRun | 
         _before_commit(run)
     if run_fresh and run.status == R.CREATED:
         _start(run)
+    return run
+
+
+def _record_error(*, automation_id: int, now: datetime, error: Exception) -> AutomationRun | None:
+    """The due occurrence as a failed run with the error, and the schedule moved on (a run that
+    fails the same way every minute would otherwise hold the automation forever)."""
+    with transaction.atomic():
+        automation = (
+            Automation.objects.select_for_update().filter(pk=automation_id, status=S.ACTIVE).first()
+        )
+        if automation is None or automation.next_run_at is None or automation.next_run_at > now:
+            return None
+        occ = automation.next_occurrence
+        text, stored = split(
+            Note(
+                gettext_noop("Not sent: an error stopped the run ({error})."),
+                error=str(error)[:300],
+            )
+        )
+        run, created = AutomationRun.objects.get_or_create(
+            automation=automation,
+            occurrence=occ,
+            defaults={
+                "scheduled_for": automation.next_run_at,
+                "status": R.FAILED,
+                "reason": text,
+                "reason_i18n": stored,
+            },
+        )
+        nxt, run_at = _next_after(automation, occ + timedelta(days=1), not_before=None)
+        _set_next(automation, nxt, run_at)
+    run.fresh = created
     return run
 
 

@@ -171,3 +171,33 @@ def test_holidays_seeded_edited_and_automations_rescheduled(english_client):
     assert Holiday.objects.filter(date=day, label="Nghỉ bù").exists()
     automation.refresh_from_db()
     assert automation.next_run_at.astimezone(local(day).tzinfo).date() > day
+
+
+def test_pages_in_vietnamese_and_a_lunar_birthday_preview(admin_client):
+    members = ContactListFactory(contacts=[contact("84924000001", am_lich="1990-08-15")])
+    automation = make_automation(
+        attribute_key="am_lich", lunar_date=True, now=timezone.now(), lists=[members]
+    )
+    from campaigns.automations.calendar.lunar import lunar_to_solar
+
+    mid_autumn = lunar_to_solar(2027, 8, 15)
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "vi"
+    for url in [
+        reverse("admin:automations_automation_changelist"),
+        reverse("admin:automations_automation_change", args=[automation.pk]),
+        reverse("admin:automations_automation_add"),
+        reverse("admin:automations_holiday_changelist"),
+    ]:
+        assert admin_client.get(url).status_code == 200, url
+    page = admin_client.get(
+        reverse("admin:automations_automation_preview", args=[automation.pk]),
+        {"day": mid_autumn.isoformat()},
+    ).content.decode()
+    assert "15/8" in page and "84924000001"[-3:] in page
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    page = admin_client.get(
+        reverse("admin:automations_automation_preview", args=[automation.pk]),
+        {"day": mid_autumn.isoformat()},
+    ).content.decode()
+    assert "Contacts whose lunar date is 15/8 lunar (any year)." in page
+    assert "1 contact would get it." in page

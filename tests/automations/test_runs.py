@@ -416,3 +416,25 @@ def test_lunar_birthday_attribute_comes_back_on_its_lunar_day():
         leap.phone: lunar_to_solar(2027, 2, 10),
     }
     assert set(AutomationDelivery.objects.values_list("occurrence", flat=True)) == {"2027"}
+
+
+def test_one_broken_automation_does_not_stop_the_others(monkeypatch):
+    members = ContactListFactory(contacts=[contact("84914000001", birthday="1990-08-08")])
+    broken = make_automation(name="hỏng", now=local(date(2027, 8, 7)), lists=[members])
+    fine = make_automation(name="tốt", now=local(date(2027, 8, 7)), lists=[members])
+    real = services._create_campaign_run
+
+    def boom(automation, base, now):
+        if automation.pk == broken.pk:
+            raise RuntimeError("disk full")
+        return real(automation, base, now)
+
+    monkeypatch.setattr(services, "_create_campaign_run", boom)
+    report = automations_tick(now=local(date(2027, 8, 8)))
+    assert report["failed"] == 1 and len(report["created"]) == 1
+    failed = AutomationRun.objects.get(automation=broken)
+    assert failed.status == R.FAILED and "disk full" in failed.reason_text()
+    assert AutomationRun.objects.get(automation=fine).status == R.CREATED
+    broken.refresh_from_db()
+    assert broken.next_occurrence == date(2027, 8, 9)
+    assert AutomationDelivery.objects.filter(automation=broken).count() == 0
