@@ -289,3 +289,28 @@ def test_converting_the_values_contacts_already_hold(admin_client, run_import):
     admin_client.post(url, {"action": "convert_existing", "_selected_action": [born.pk]})
     born.refresh_from_db()
     assert born.conversion_note.startswith("Values converted: 0; already in the stored form: 2;")
+
+
+def test_mapping_page_says_which_columns_are_typed(admin_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from campaigns.models import ContactImport
+
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    declare("ngay_sinh", Type.DATE, Fmt.EXCEL)
+    declare("khong_co", Type.NUMBER)  # declared, not in this file: not mentioned
+    content = "SĐT,Ngày sinh,Thành phố\r\n0912345678,32909,Huế\r\n".encode()
+    admin_client.post(
+        reverse("admin:campaigns_contactimport_add"),
+        {
+            "merge_policy": "fill",
+            "new_list_name": "Sinh nhật",
+            "file": SimpleUploadedFile("k.csv", content),
+        },
+    )
+    imp = ContactImport.objects.get()
+    page = admin_client.get(reverse("admin:campaigns_contactimport_map", args=[imp.pk]))
+    html = page.content.decode()
+    assert 'id="typed-columns"' in html
+    assert "“ngay_sinh” date (Excel serial date (e.g. 32909))" in html
+    assert "khong_co" not in html
