@@ -55,7 +55,16 @@ class AutomationAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "kind", "status", "next_run"]}),
         (
             gettext_lazy("Message"),
-            {"fields": ["channel", "template", "content", "subject", "param_mapping"]},
+            {
+                "fields": [
+                    "from_campaign",
+                    "channel",
+                    "template",
+                    "content",
+                    "subject",
+                    "param_mapping",
+                ]
+            },
         ),
         (gettext_lazy("Audience"), {"fields": ["lists", "segments"]}),
         (
@@ -250,12 +259,16 @@ def _run_summary(run: AutomationRun):
 
 @admin.register(Holiday)
 class HolidayAdmin(admin.ModelAdmin):
-    list_display = ["date", "lunar", "label", "key", "is_active"]
+    list_display = ["date", "lunar", "holiday_name", "key", "is_active"]
     list_editable = ["is_active"]
     list_filter = ["is_active"]
     date_hierarchy = "date"
     search_fields = ["label", "key"]
     fields = ["date", "label", "key", "is_active"]
+
+    @admin.display(description=gettext_lazy("name"), ordering="label")
+    def holiday_name(self, obj: Holiday) -> str:
+        return obj.name()
 
     @admin.display(description=gettext_lazy("lunar date"))
     def lunar(self, obj: Holiday) -> str:

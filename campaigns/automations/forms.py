@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.automations.models import Automation
+from campaigns.models import Campaign
 from campaigns.selectors.wizard import channel_allows_free_text, wizard_channels
 from templates_app.models import Template
 from templates_app.rendering import validate_mapping
@@ -16,6 +17,16 @@ K = Automation.Kind
 
 
 class AutomationForm(forms.ModelForm):
+    # The wizard builds a message with its parameter screen; an automation can start from one.
+    from_campaign = forms.ModelChoiceField(
+        label=_("Copy the message from a campaign"),
+        queryset=Campaign.objects.none(),
+        required=False,
+        help_text=_(
+            "Optional: the channel, template, parameter mapping, text and audience of a campaign "
+            "you built in the wizard fill the fields you left empty."
+        ),
+    )
     param_mapping = forms.JSONField(
         label=_("Parameter mapping"),
         required=False,
@@ -65,6 +76,8 @@ class AutomationForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["channel"].queryset = wizard_channels()
+        self.fields["channel"].required = False  # clean(): given, or copied from a campaign
+        self.fields["from_campaign"].queryset = Campaign.objects.order_by("-created_at")
         self.fields["template"].queryset = Template.objects.filter(
             status=Template.Status.APPROVED
         ).order_by("name")
@@ -76,6 +89,9 @@ class AutomationForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        self._copy_from_campaign(data)
+        if data.get("channel") is None and "channel" not in self.errors:
+            self.add_error("channel", _("Choose the channel (or a campaign to copy)."))
         self._clean_message(data)
         if not data.get("lists") and not data.get("segments"):
             self.add_error(None, _("Choose at least one contact list or segment."))
@@ -102,6 +118,22 @@ class AutomationForm(forms.ModelForm):
         elif kind == K.LUNAR and not data.get("lunar_day"):
             self.add_error("lunar_day", _("Choose the lunar day (1-30)."))
         return data
+
+    def _copy_from_campaign(self, data: dict) -> None:
+        source = data.get("from_campaign")
+        if source is None:
+            return
+        if data.get("channel") is None:
+            data["channel"] = source.channel
+        if data.get("channel") == source.channel and data.get("template") is None:
+            data["template"] = source.template
+            data["param_mapping"] = data.get("param_mapping") or source.param_mapping
+        for name in ("content", "subject"):
+            if not (data.get(name) or "").strip():
+                data[name] = getattr(source, name)
+        if not data.get("lists") and not data.get("segments"):
+            data["lists"] = source.lists.all()
+            data["segments"] = source.segments.all()
 
     def _clean_message(self, data: dict) -> None:
         channel, template = data.get("channel"), data.get("template")

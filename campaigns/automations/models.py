@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import notes
@@ -203,7 +204,13 @@ class AutomationRun(models.Model):
         return f"{self.automation} · {self.occurrence}"
 
     def reason_text(self) -> str:
-        return notes.render(self.reason, self.reason_i18n)
+        stored = self.reason_i18n
+        args = stored.get("a") if isinstance(stored, dict) else None
+        if isinstance(args, dict) and isinstance(args.get("holiday"), str):
+            # A holiday's name is stored as the calendar's English message id (or the text an
+            # administrator typed, which gettext leaves as it is): shown in the reader's language.
+            stored = {**stored, "a": {**args, "holiday": gettext(args["holiday"])}}
+        return notes.render(self.reason, stored)
 
 
 class AutomationDelivery(models.Model):
@@ -247,4 +254,9 @@ class Holiday(models.Model):
         ordering = ["date"]
 
     def __str__(self) -> str:
-        return f"{self.date:%d/%m/%Y} {self.label}"
+        return f"{self.date:%d/%m/%Y} {self.name()}"
+
+    def name(self) -> str:
+        """The label in the reader's language: seeded labels are the calendar's English message
+        ids (campaigns.automations.calendar.holidays); a label an administrator typed stays."""
+        return gettext(self.label)

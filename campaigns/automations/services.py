@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_noop
 
 from campaigns.automations import schedule
@@ -246,9 +246,9 @@ def _run_occurrence(
             base,
             R.SKIPPED,
             Note(
-                gettext_noop("Skipped: {day} is a public holiday ({name})."),
+                gettext_noop("Skipped: {day} is a public holiday ({holiday})."),
                 day=_day(occ),
-                name=holiday.label,
+                holiday=holiday.label,
             ),
         )
     try:
@@ -390,8 +390,10 @@ def holidays_seed(*, years: list[int]) -> int:
     added = 0
     for year in years:
         for h in public_holidays(year):
+            with translation.override("en"):
+                label = str(h.label)[:200]  # the message id: Holiday.name() translates it
             _obj, created = Holiday.objects.get_or_create(
-                date=h.date, defaults={"key": h.key, "label": str(h.label)[:200]}
+                date=h.date, defaults={"key": h.key, "label": label}
             )
             added += created
     return added

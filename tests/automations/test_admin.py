@@ -201,3 +201,27 @@ def test_pages_in_vietnamese_and_a_lunar_birthday_preview(admin_client):
     ).content.decode()
     assert "Contacts whose lunar date is 15/8 lunar (any year)." in page
     assert "1 contact would get it." in page
+
+
+def test_create_from_a_campaign_built_in_the_wizard(english_client):
+    from tests.factories import CampaignFactory
+
+    members = ContactListFactory(contacts=[contact("84925000001", birthday="1990-03-03")])
+    channel, template = sendable()
+    campaign = CampaignFactory(
+        channel=channel, template=template, param_mapping=MAPPING, lists=[members]
+    )
+    data = _form(channel, template, members, from_campaign=campaign.pk, param_mapping="")
+    for name in ("channel", "template", "lists"):
+        data.pop(name)
+    r = english_client.post(reverse("admin:automations_automation_add"), data)
+    assert r.status_code == 302, r.content.decode()[-3000:]
+    automation = Automation.objects.get()
+    assert automation.channel == channel and automation.template == template
+    assert automation.param_mapping == MAPPING
+    assert list(automation.lists.all()) == [members]
+    r = english_client.post(
+        reverse("admin:automations_automation_add"),
+        {**data, "name": "other", "from_campaign": ""},
+    )
+    assert "Choose the channel (or a campaign to copy)." in r.content.decode()

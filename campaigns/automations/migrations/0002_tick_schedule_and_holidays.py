@@ -28,15 +28,17 @@ def remove_schedule(apps, schema_editor):
 def seed_holidays(apps, schema_editor):
     """The public holidays from the calendar code as it is when the migration runs (the dates
     of a year never change; the calendar only computes them)."""
+    from django.utils import translation
+
     from campaigns.automations.calendar.holidays import public_holidays
 
     Holiday = apps.get_model("automations", "Holiday")
     this_year = date.today().year
     for year in range(this_year, this_year + SEED_YEARS):
         for h in public_holidays(year):
-            Holiday.objects.get_or_create(
-                date=h.date, defaults={"key": h.key, "label": str(h.label)[:200]}
-            )
+            with translation.override("en"):
+                label = str(h.label)[:200]  # the message id: Holiday.name() translates it
+            Holiday.objects.get_or_create(date=h.date, defaults={"key": h.key, "label": label})
 
 
 class Migration(migrations.Migration):
