@@ -80,6 +80,27 @@ class Preview:
     already: int = 0
     target: date | None = None
     target_lunar: str = ""
+    unreadable: int = 0
+
+
+def date_trigger_unreadable(automation: Automation) -> int:
+    """The audience's contacts whose attribute holds something that is not a stored date
+    ("05/02/1990" imported before the attribute was declared a date): never matched, so the
+    preview says how many (the attribute types page converts them)."""
+    value = KT(f"attributes__{automation.attribute_key}")
+    pattern = (
+        r"^[0-9]{4}-[0-9]{2}-[0-9]{2}L?$"
+        if automation.lunar_date
+        else r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    )
+    return (
+        automation_audience(automation)
+        .annotate(_auto_raw=Substr(value, 1, 11))
+        .exclude(_auto_raw__isnull=True)
+        .exclude(_auto_raw="")
+        .exclude(_auto_raw__regex=pattern)
+        .count()
+    )
 
 
 def automation_preview(*, automation: Automation, day: date, limit: int = 200) -> Preview:
@@ -105,6 +126,7 @@ def automation_preview(*, automation: Automation, day: date, limit: int = 200) -
         if automation.lunar_date:
             preview.target_lunar = schedule.describe_lunar(match.target)
         who = date_trigger_candidates(automation, match)
+        preview.unreadable = date_trigger_unreadable(automation)
         preview.already = (
             date_trigger_candidates(automation, match, include_delivered=True).count() - who.count()
         )

@@ -57,6 +57,7 @@ def test_create_a_birthday_automation_then_its_preview(english_client):
         contacts=[
             contact("84920000001", birthday=bday),
             contact("84920000002", birthday="1990-01-01"),
+            contact("84920000003", birthday="05/02/1990"),  # imported before the declaration
         ]
     )
     url = reverse("admin:automations_automation_add")
@@ -70,6 +71,7 @@ def test_create_a_birthday_automation_then_its_preview(english_client):
     page = english_client.get(preview_url, {"day": today.isoformat()}).content.decode()
     assert "1 contact would get it." in page
     assert "84920000001"[-3:] in page and "84920000002"[-3:] not in page
+    assert "1 contact of the audience has a value in “birthday” that is not a stored date" in page
     lun = solar_to_lunar(today)
     assert f"{lun.day}/{lun.month}" in page and "lunar" in page
     page = english_client.get(preview_url, {"day": "2027-01-01"}).content.decode()
