@@ -381,6 +381,11 @@ def _start(run: AutomationRun) -> None:
             return  # the campaign scheduler's tick started it first
         text, stored = split(str(exc.message))
         AutomationRun.objects.filter(pk=run.pk).update(reason=text, reason_i18n=stored)
+    except Exception:
+        # The run is committed and its schedule moved on: whatever broke here belongs to this
+        # campaign, which stays scheduled for the campaign scheduler's tick to start (within
+        # its grace window), never to the automation's next occurrence.
+        logger.exception("automation run %s: starting campaign %s failed", run.pk, run.campaign_id)
 
 
 def holidays_seed(*, years: list[int]) -> int:

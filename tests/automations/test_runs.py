@@ -438,3 +438,23 @@ def test_one_broken_automation_does_not_stop_the_others(monkeypatch):
     broken.refresh_from_db()
     assert broken.next_occurrence == date(2027, 8, 9)
     assert AutomationDelivery.objects.filter(automation=broken).count() == 0
+
+
+def test_an_error_while_starting_the_campaign_leaves_it_to_the_campaign_scheduler(monkeypatch):
+    from campaigns.engine.scheduler import campaigns_start_due
+
+    members = ContactListFactory(contacts=[contact("84915000001", birthday="1990-08-08")])
+    automation = make_automation(now=local(date(2027, 8, 7)), lists=[members])
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "campaign_send_now", broken)
+    report = automations_tick(now=local(date(2027, 8, 8)))
+    assert len(report["created"]) == 1 and report["failed"] == 0
+    assert not AutomationRun.objects.filter(status=R.FAILED).exists()
+    automation.refresh_from_db()
+    assert automation.next_occurrence == date(2027, 8, 9)
+    monkeypatch.undo()
+    assert campaigns_start_due(now=local(date(2027, 8, 8), 8, 5)) == report["created"]
+    assert Message.objects.filter(campaign_id=report["created"][0]).count() == 1
