@@ -20,7 +20,11 @@ from django.views.decorators.http import require_POST
 from campaigns.automations import schedule
 from campaigns.automations.forms import AutomationForm, PreviewForm
 from campaigns.automations.models import Automation, AutomationRun, Holiday
-from campaigns.automations.selectors import automation_preview, automation_when
+from campaigns.automations.selectors import (
+    automation_preview,
+    automation_upcoming,
+    automation_when,
+)
 from campaigns.automations.services import (
     automation_pause,
     automation_reschedule,
@@ -50,9 +54,9 @@ class AutomationAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     list_select_related = ["channel"]
     actions = ["pause", "resume"]
-    readonly_fields = ["status", "next_run", "runs_table"]
+    readonly_fields = ["status", "next_run", "upcoming", "runs_table"]
     fieldsets = [
-        (None, {"fields": ["name", "kind", "status", "next_run"]}),
+        (None, {"fields": ["name", "kind", "status", "next_run", "upcoming"]}),
         (
             gettext_lazy("Message"),
             {
@@ -114,6 +118,30 @@ class AutomationAdmin(admin.ModelAdmin):
         if obj.next_run_at is None:
             return _("No more runs")
         return _when_local(obj.next_run_at)
+
+    @admin.display(description=gettext_lazy("next runs"))
+    def upcoming(self, obj: Automation):
+        runs = automation_upcoming(automation=obj, now=timezone.now())
+        if not runs:
+            return "—"
+        return format_html(
+            '<ul id="automation-upcoming">{}</ul>',
+            format_html_join(
+                "",
+                "<li>{}{}</li>",
+                (
+                    (
+                        _when_local(run_at),
+                        ""
+                        if run_at.astimezone(schedule.LOCAL).date() == occ
+                        else " "
+                        + _("(moved from %(day)s)")
+                        % {"day": formats.date_format(occ, "SHORT_DATE_FORMAT")},
+                    )
+                    for occ, run_at in runs
+                ),
+            ),
+        )
 
     @admin.display(description=gettext_lazy("last run"))
     def last_run(self, obj: Automation):

@@ -4,15 +4,16 @@ the holidays, the calendars shown beside each other."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Substr
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.automations import schedule
-from campaigns.automations.models import Automation, AutomationDelivery, Holiday
+from campaigns.automations.models import Automation, AutomationDelivery, AutomationRun, Holiday
 from campaigns.engine.audience import audience_contacts
 from campaigns.models import Contact
 
@@ -25,6 +26,46 @@ def holiday_dates(*, start: date, days: int) -> set[date]:
             is_active=True, date__gte=start, date__lte=start + timedelta(days=days)
         ).values_list("date", flat=True)
     )
+
+
+def next_after(automation: Automation, start: date, *, not_before: datetime | None):
+    """(occurrence, run time) of the first occurrence from `start` (whose run time is not before
+    `not_before`), or (None, None): ended (end date, run count) or never again."""
+    if automation.max_runs is not None:
+        done = AutomationRun.objects.filter(
+            automation_id=automation.pk, status=AutomationRun.Status.CREATED
+        ).count()
+        if done >= automation.max_runs:
+            return None, None
+    holidays = holiday_dates(start=start, days=schedule.HORIZON_DAYS + 60)
+    day = start
+    for _i in range(schedule.HORIZON_DAYS):
+        occ = schedule.next_occurrence(automation, day)
+        if occ is None:
+            return None, None
+        run_on = schedule.run_day(occ, policy=automation.holiday_policy, holidays=holidays)
+        run_at = schedule.local_datetime(run_on, automation.send_time)
+        if not_before is None or run_at >= not_before:
+            return occ, run_at
+        day = occ + timedelta(days=1)
+    return None, None
+
+
+def automation_upcoming(*, automation: Automation, now, count: int = 5) -> list[tuple]:
+    """The next `count` runs from `now`: (occurrence, run time), what the change page lists with
+    both calendars (a lunar automation's solar days, a holiday's shift)."""
+    out = []
+    if automation.pk is None or automation.status == Automation.Status.PAUSED:
+        return out
+    day = timezone.localtime(now, schedule.LOCAL).date()
+    not_before = now
+    for _i in range(count):
+        occ, run_at = next_after(automation, day, not_before=not_before)
+        if occ is None:
+            break
+        out.append((occ, run_at))
+        day, not_before = occ + timedelta(days=1), None
+    return out
 
 
 def holiday_on(*, day: date) -> Holiday | None:

@@ -25,7 +25,11 @@ from django.utils.translation import gettext_noop
 from campaigns.automations import schedule
 from campaigns.automations.calendar.holidays import public_holidays
 from campaigns.automations.models import Automation, AutomationDelivery, AutomationRun, Holiday
-from campaigns.automations.selectors import automations_due, date_trigger_candidates, holiday_dates
+from campaigns.automations.selectors import (
+    automations_due,
+    date_trigger_candidates,
+    next_after,
+)
 from campaigns.engine.lifecycle import (
     campaign_check_sendable,
     campaign_send_now,
@@ -58,27 +62,6 @@ def grace_window() -> timedelta:
     return timedelta(seconds=settings.LOA.get("SCHEDULE_GRACE_SECONDS", 3600))
 
 
-def _next_after(automation: Automation, start: date, *, not_before: datetime | None):
-    """(occurrence, run time) of the first occurrence from `start` (whose run time is not before
-    `not_before`), or (None, None): ended (end date, run count) or never again."""
-    if automation.max_runs is not None:
-        done = AutomationRun.objects.filter(automation_id=automation.pk, status=R.CREATED).count()
-        if done >= automation.max_runs:
-            return None, None
-    holidays = holiday_dates(start=start, days=schedule.HORIZON_DAYS + 60)
-    day = start
-    for _i in range(schedule.HORIZON_DAYS):
-        occ = schedule.next_occurrence(automation, day)
-        if occ is None:
-            return None, None
-        run_on = schedule.run_day(occ, policy=automation.holiday_policy, holidays=holidays)
-        run_at = schedule.local_datetime(run_on, automation.send_time)
-        if not_before is None or run_at >= not_before:
-            return occ, run_at
-        day = occ + timedelta(days=1)
-    return None, None
-
-
 def _set_next(automation: Automation, occ: date | None, run_at: datetime | None) -> None:
     fields = {"next_occurrence": occ, "next_run_at": run_at, "updated_at": timezone.now()}
     if occ is None and automation.status == S.ACTIVE:
@@ -101,7 +84,7 @@ def automation_reschedule(*, automation_id: int, now: datetime | None = None) ->
             automation.status = S.ACTIVE  # edited (a later end date, more runs): it may run again
             Automation.objects.filter(pk=automation.pk).update(status=S.ACTIVE)
         today = timezone.localtime(now, schedule.LOCAL).date()
-        occ, run_at = _next_after(automation, today, not_before=now)
+        occ, run_at = next_after(automation, today, not_before=now)
         _set_next(automation, occ, run_at)
     return automation
 
@@ -174,7 +157,7 @@ def automation_run_due(*, automation_id: int, now: datetime) -> AutomationRun | 
         if run_fresh:
             run = _run_occurrence(automation, occ, scheduled, now)
         run.fresh = run_fresh
-        nxt, run_at = _next_after(automation, occ + timedelta(days=1), not_before=None)
+        nxt, run_at = next_after(automation, occ + timedelta(days=1), not_before=None)
         _set_next(automation, nxt, run_at)
         if run_fresh and run.status == R.CREATED:
             Automation.objects.filter(pk=automation.pk).update(last_run_at=now)
@@ -210,7 +193,7 @@ def _record_error(*, automation_id: int, now: datetime, error: Exception) -> Aut
                 "reason_i18n": stored,
             },
         )
-        nxt, run_at = _next_after(automation, occ + timedelta(days=1), not_before=None)
+        nxt, run_at = next_after(automation, occ + timedelta(days=1), not_before=None)
         _set_next(automation, nxt, run_at)
     run.fresh = created
     return run

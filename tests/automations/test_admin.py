@@ -227,3 +227,25 @@ def test_create_from_a_campaign_built_in_the_wizard(english_client):
         {**data, "name": "other", "from_campaign": ""},
     )
     assert "Choose the channel (or a campaign to copy)." in r.content.decode()
+
+
+def test_change_page_lists_the_next_runs_in_both_calendars(english_client):
+    from campaigns.automations.calendar.lunar import solar_to_lunar as s2l
+
+    members = ContactListFactory(contacts=[contact("84926000001")])
+    automation = make_automation(
+        name="Rằm",
+        kind="lunar",
+        lunar_day=15,
+        attribute_key="",
+        now=timezone.now(),
+        lists=[members],
+    )
+    page = english_client.get(
+        reverse("admin:automations_automation_change", args=[automation.pk])
+    ).content.decode()
+    block = page[page.index('id="automation-upcoming"') :]
+    block = block[: block.index("</ul>")]
+    assert block.count("<li>") == 5
+    assert block.count("15/") == 5 and " lunar" in block
+    assert s2l(automation.next_occurrence).day == 15
