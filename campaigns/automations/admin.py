@@ -294,6 +294,20 @@ class HolidayAdmin(admin.ModelAdmin):
     search_fields = ["label", "key"]
     fields = ["date", "label", "key", "is_active"]
 
+    def get_changelist_form(self, request, **kwargs):
+        base = super().get_changelist_form(request, **kwargs)
+
+        class LabelledRow(base):
+            # The list's "active" checkboxes say which holiday they switch (screen readers).
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                if self.instance.pk:
+                    self.fields["is_active"].widget.attrs["aria-label"] = _(
+                        "Active: %(holiday)s"
+                    ) % {"holiday": str(self.instance)}
+
+        return LabelledRow
+
     @admin.display(description=gettext_lazy("name"), ordering="label")
     def holiday_name(self, obj: Holiday) -> str:
         return obj.name()

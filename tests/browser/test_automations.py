@@ -64,3 +64,33 @@ def test_marketer_creates_a_birthday_automation_and_sees_its_preview(page, live_
     assert "1985-06-01" in page.inner_text("#preview-contacts")
     assert "1990-06-02" not in page.inner_text("#preview-contacts")
     shot(page, "automation-preview")
+
+
+def test_automation_pages_have_no_serious_accessibility_violation(page_vi, live_server):
+    """axe-core on the automations list, the form, the preview (in Vietnamese) and the holidays."""
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        pytest.skip("axe-playwright-python is not installed: pip install -e '.[dev]'")
+    from django.utils import timezone
+
+    from campaigns.automations.services import holidays_seed
+    from tests.automations.helpers import make_automation
+    from tests.browser.test_accessibility import violations
+
+    axe = Axe()
+    UserFactory(username="root", is_superuser=True)
+    holidays_seed(years=[2027])
+    members = ContactListFactory(contacts=[contact("84931000001", birthday="1990-06-01")])
+    automation = make_automation(now=timezone.now(), lists=[members])
+    login(page_vi, "root")
+    found = []
+    for name, url in [
+        ("list", "/admin/automations/automation/"),
+        ("form", f"/admin/automations/automation/{automation.pk}/change/"),
+        ("preview", f"/admin/automations/automation/{automation.pk}/preview/?day=2027-06-01"),
+        ("holidays", "/admin/automations/holiday/"),
+    ]:
+        page_vi.goto(url)
+        found += violations(axe, page_vi, name)
+    assert not found, "\n".join(found)
