@@ -151,18 +151,21 @@ def converter(kind: str, date_format: str = DMY) -> Callable[[str], str | None] 
     return None
 
 
-def unparsed_reason(key: str, kind: str, date_format: str, value: str) -> str:
-    """The import report's reason for a cell of a typed column that does not parse."""
+def expected_text(kind: str, date_format: str = DMY) -> str:
+    """What a value of this type looks like, in words ("a date dd/mm/yyyy")."""
     if kind == DATE:
-        expected = {
+        return {
             DMY: _("a date dd/mm/yyyy"),
             ISO: _("a date yyyy-mm-dd"),
             EXCEL: _("an Excel date (a serial number such as 32909)"),
         }.get(date_format, _("a date"))
-    elif kind == LUNAR_DATE:
-        expected = _("a lunar date dd/mm/yyyy (optionally followed by “nhuận”)")
-    else:
-        expected = _("a number")
+    if kind == LUNAR_DATE:
+        return _("a lunar date dd/mm/yyyy (optionally followed by “nhuận”)")
+    return _("a number")
+
+
+def unparsed_reason(key: str, kind: str, date_format: str, value: str) -> str:
+    """The import report's reason for a cell of a typed column that does not parse."""
     return _(
         "Imported without “{key}”: “{value}” is not {expected}; the row’s other values were imported."
-    ).format(key=key, value=value[:100], expected=expected)
+    ).format(key=key, value=value[:100], expected=expected_text(kind, date_format))

@@ -314,3 +314,31 @@ def test_mapping_page_says_which_columns_are_typed(admin_client):
     assert 'id="typed-columns"' in html
     assert "“ngay_sinh” date (Excel serial date (e.g. 32909))" in html
     assert "khong_co" not in html
+
+
+def test_contact_form_stores_declared_types_in_their_form(admin_client):
+    from tests.contacts.test_attribute_rows import rows_post
+
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    declare("ngay_sinh", Type.DATE, Fmt.EXCEL)  # files send serials; a person types dd/mm/yyyy
+    declare("sinh_am", Type.LUNAR_DATE)
+    contact = Contact.objects.create(phone="84912345678", name="An", attributes={})
+    url = reverse("admin:campaigns_contact_change", args=[contact.pk])
+    answer = admin_client.post(
+        url,
+        rows_post(
+            [("ngay_sinh", "05/02/1990"), ("sinh_am", "15/02/2023 nhuận"), ("city", "Huế")]
+        ),
+    )
+    assert answer.status_code == 302
+    contact.refresh_from_db()
+    assert contact.attributes == {
+        "ngay_sinh": "1990-02-05",
+        "sinh_am": "2023-02-15L",
+        "city": "Huế",
+    }
+    refused = admin_client.post(url, rows_post([("ngay_sinh", "31/02/1990")]))
+    assert refused.status_code == 200
+    assert "“ngay_sinh” must be a date dd/mm/yyyy." in refused.content.decode()
+    contact.refresh_from_db()
+    assert contact.attributes["ngay_sinh"] == "1990-02-05"
