@@ -326,9 +326,7 @@ def test_contact_form_stores_declared_types_in_their_form(admin_client):
     url = reverse("admin:campaigns_contact_change", args=[contact.pk])
     answer = admin_client.post(
         url,
-        rows_post(
-            [("ngay_sinh", "05/02/1990"), ("sinh_am", "15/02/2023 nhuận"), ("city", "Huế")]
-        ),
+        rows_post([("ngay_sinh", "05/02/1990"), ("sinh_am", "15/02/2023 nhuận"), ("city", "Huế")]),
     )
     assert answer.status_code == 302
     contact.refresh_from_db()
