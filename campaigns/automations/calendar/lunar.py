@@ -6,8 +6,8 @@ evaluated at Hà Nội's meridian (UTC+7, since the 1967 decree of the DRV) inst
 day, so some months (and some Tết: 21/01/1985 in Vietnam, 20/02/1985 in China) differ. Chinese
 calendar libraries (lunardate, lunar-python, cnlunar) are tables or rules for UTC+8 and are wrong
 for Vietnam in those years; python-holidays keeps only a few holiday dates per year, not a
-converter; the two small Vietnamese packages were young single-author ports of the same algorithm
-(see docs/DEPENDENCIES.md). So this module implements the published algorithm directly:
+converter; lunar-vn, a young single-author port of this same algorithm, lets day 30 of a 29-day
+month roll over (see docs/DEPENDENCIES.md). So this module implements the published algorithm:
 
     Hồ Ngọc Đức, "Thuật toán tính âm lịch" / "Computing the Vietnamese lunar calendar"
     (https://www.informatik.uni-leipzig.de/~duc/amlich/calrules.html, and its amlich.js),
