@@ -155,6 +155,12 @@ class AutomationAdmin(admin.ModelAdmin):
         runs = list(obj.runs.select_related("campaign").order_by("-occurrence")[:20])
         if not runs:
             return _("No run yet.")
+        every = format_html(
+            '<p><a href="{}?automation__id__exact={}" id="all-runs">{}</a></p>',
+            reverse("admin:automations_automationrun_changelist"),
+            obj.pk,
+            _("All runs"),
+        )
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -172,11 +178,12 @@ class AutomationAdmin(admin.ModelAdmin):
         )
         return format_html(
             '<table id="automation-runs"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr>'
-            "</thead><tbody>{}</tbody></table>",
+            "</thead><tbody>{}</tbody></table>{}",
             _("Occurrence"),
             _("Result"),
             _("Reason"),
             rows,
+            every,
         )
 
     def get_urls(self):
@@ -265,6 +272,37 @@ class AutomationAdmin(admin.ModelAdmin):
             "day_text": formats.date_format(day, "SHORT_DATE_FORMAT"),
         }
         return TemplateResponse(request, "admin/automations/automation/preview.html", context)
+
+
+@admin.register(AutomationRun)
+class AutomationRunAdmin(admin.ModelAdmin):
+    """Every run of every automation: read-only (a log), linked to each run's campaign."""
+
+    list_display = ["occurrence_days", "automation", "status", "result", "scheduled_for"]
+    list_filter = ["status", "automation"]
+    list_select_related = ["automation", "campaign"]
+    date_hierarchy = "occurrence"
+    show_full_result_count = False
+
+    @admin.display(description=gettext_lazy("occurrence"), ordering="occurrence")
+    def occurrence_days(self, obj: AutomationRun) -> str:
+        return "{} · {}".format(
+            formats.date_format(obj.occurrence, "SHORT_DATE_FORMAT"),
+            schedule.describe_lunar(obj.occurrence),
+        )
+
+    @admin.display(description=gettext_lazy("result"))
+    def result(self, obj: AutomationRun):
+        return _run_summary(obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def _run_summary(run: AutomationRun):

@@ -249,3 +249,23 @@ def test_change_page_lists_the_next_runs_in_both_calendars(english_client):
     assert block.count("<li>") == 5
     assert block.count("15/") == 5 and " lunar" in block
     assert s2l(automation.next_occurrence).day == 15
+
+
+def test_every_run_is_listed_read_only_with_its_campaign(english_client):
+    members = ContactListFactory(contacts=[contact("84927000001", birthday="1990-06-01")])
+    automation = make_automation(now=local(date(2027, 5, 31), 9), lists=[members])
+    automations_tick(now=local(date(2027, 6, 1)))
+    automations_tick(now=local(date(2027, 6, 2)))
+    url = reverse("admin:automations_automationrun_changelist")
+    page = english_client.get(url, {"automation__id__exact": automation.pk}).content.decode()
+    run = AutomationRun.objects.get(status="created")
+    assert reverse("admin:campaigns_campaign_change", args=[run.campaign_id]) in page
+    assert "Nobody&#x27;s date matches" in page or "Nobody's date matches" in page
+    change = reverse("admin:automations_automationrun_change", args=[run.pk])
+    assert english_client.post(change, {}).status_code == 403
+    assert (
+        'id="all-runs"'
+        in english_client.get(
+            reverse("admin:automations_automation_change", args=[automation.pk])
+        ).content.decode()
+    )
