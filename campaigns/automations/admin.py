@@ -49,7 +49,7 @@ def _when_local(when) -> str:
 @admin.register(Automation)
 class AutomationAdmin(admin.ModelAdmin):
     form = AutomationForm
-    list_display = ["name", "kind", "when", "next_run", "last_run", "status"]
+    list_display = ["name", "when", "next_run", "last_run", "status"]
     list_filter = ["status", "kind"]
     search_fields = ["name"]
     list_select_related = ["channel"]

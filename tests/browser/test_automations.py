@@ -1,6 +1,6 @@
 """A marketer creates a birthday automation from the admin (issue 20) and sees its preview: who
-would get it on a chosen day, the count, the solar and lunar dates. Screenshot:
-docs/screenshots/automation-preview.png."""
+would get it on a chosen day, the count, the solar and lunar dates. Screenshots:
+docs/screenshots/automation-preview.png, automations-list.png."""
 
 from __future__ import annotations
 
@@ -64,6 +64,10 @@ def test_marketer_creates_a_birthday_automation_and_sees_its_preview(page, live_
     assert "1985-06-01" in page.inner_text("#preview-contacts")
     assert "1990-06-02" not in page.inner_text("#preview-contacts")
     shot(page, "automation-preview")
+    page.goto("/admin/automations/automation/")
+    assert "On the date in “birthday” (every year) at 08:00" in page.inner_text("#result_list")
+    assert "lunar" in page.inner_text("#result_list")
+    shot(page, "automations-list")
 
 
 def test_automation_pages_have_no_serious_accessibility_violation(page_vi, live_server):
