@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.automations.models import Automation
+from campaigns.contacts.typed import declared_types
 from campaigns.models import Campaign
 from campaigns.selectors.wizard import channel_allows_free_text, wizard_channels
 from templates_app.models import Template
@@ -113,6 +114,20 @@ class AutomationForm(forms.ModelForm):
                 data["offset_days"] = 0
             elif not data.get("offset_days"):
                 self.add_error("offset_days", _("Type how many days before or after the date."))
+            declared = declared_types(keys=[key]).get(key, ("", ""))[0] if key else ""
+            if declared == "lunar_date":
+                data["lunar_date"] = True  # declared a lunar date: read as one
+            elif declared == "date" and data.get("lunar_date"):
+                self.add_error(
+                    "lunar_date",
+                    _("“%(key)s” is declared a solar date in Attribute types.") % {"key": key},
+                )
+            elif declared == "number":
+                self.add_error(
+                    "attribute_key",
+                    _("“%(key)s” is declared a number in Attribute types, not a date.")
+                    % {"key": key},
+                )
             if data.get("lunar_date"):
                 data["ignore_year"] = True  # a lunar anniversary comes back every lunar year
         elif kind == K.LUNAR and not data.get("lunar_day"):

@@ -269,3 +269,24 @@ def test_every_run_is_listed_read_only_with_its_campaign(english_client):
             reverse("admin:automations_automation_change", args=[automation.pk])
         ).content.decode()
     )
+
+
+def test_the_form_follows_the_declared_attribute_type(english_client):
+    from campaigns.models import AttributeDefinition
+
+    AttributeDefinition.objects.create(key="am_lich", label="Âm lịch", type="lunar_date")
+    AttributeDefinition.objects.create(key="ngay_sinh", label="Ngày sinh", type="date")
+    AttributeDefinition.objects.create(key="diem", label="Điểm", type="number")
+    channel, template = sendable()
+    members = ContactListFactory(contacts=[contact("84928000001")])
+    url = reverse("admin:automations_automation_add")
+    r = english_client.post(url, _form(channel, template, members, attribute_key="am_lich"))
+    assert r.status_code == 302
+    assert Automation.objects.get().lunar_date is True
+    r = english_client.post(
+        url,
+        _form(channel, template, members, name="b", attribute_key="ngay_sinh", lunar_date="on"),
+    )
+    assert "“ngay_sinh” is declared a solar date in Attribute types." in r.content.decode()
+    r = english_client.post(url, _form(channel, template, members, name="c", attribute_key="diem"))
+    assert "“diem” is declared a number in Attribute types, not a date." in r.content.decode()
