@@ -274,6 +274,54 @@ class Tag(models.Model):
         return self.name
 
 
+class AttributeDefinition(models.Model):
+    """A contact attribute declared with a type: imports convert its cells to one stored form
+    (campaigns.attribute_types: dates ISO "YYYY-MM-DD", lunar dates "YYYY-MM-DD[L]", numbers
+    plain), the segment builder offers the type's comparisons, the wizard formats dates.
+    An attribute without a definition stays text, as before types existed."""
+
+    class Type(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        DATE = "date", _("Date")
+        LUNAR_DATE = "lunar_date", _("Lunar date (Vietnamese calendar)")
+
+    class DateFormat(models.TextChoices):
+        DMY = "dmy", _("dd/mm/yyyy")
+        ISO = "iso", _("yyyy-mm-dd (ISO)")
+        EXCEL = "excel", _("Excel serial date (e.g. 32909)")
+
+    key = models.CharField(
+        _("key"),
+        max_length=64,
+        unique=True,
+        help_text=_(
+            "The attribute key as contacts store it (the import's column key, e.g. “ngay_sinh”)."
+        ),
+    )
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    type = models.CharField(_("type"), max_length=12, choices=Type.choices, default=Type.TEXT)
+    date_format = models.CharField(
+        _("date format in files"),
+        max_length=8,
+        choices=DateFormat.choices,
+        default=DateFormat.DMY,
+        help_text=_("How a date column arrives in imports (dates only). Stored as yyyy-mm-dd."),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # The last conversion of the values contacts already held (the admin's action): what it did.
+    converted_at = models.DateTimeField(_("existing values converted"), null=True, blank=True)
+    conversion_note = models.CharField(_("conversion result"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("attribute type")
+        verbose_name_plural = _("attribute types")
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.label or self.key
+
+
 class Segment(models.Model):
     """Contacts chosen by attribute rules, optionally within some lists (see contacts.py)."""
 

@@ -10,6 +10,12 @@ Format (a list; the format of every saved segment before groups existed is still
 
 The top-level list is joined by Segment.match (all/any); a group by its own "match".
 
+Date operators (on an attribute's date, ISO or dd/mm/yyyy): before, after, on (a date);
+last_days and next_days (the date within N days before or after today); birthday_days (the day
+and month within today and the next N days) and anniversary_in (the day and month exactly N days
+from today); 29/02 is counted on 28/02 in a year without it. Attributes declared dates
+(campaigns.models.AttributeDefinition) are stored ISO by imports.
+
 Text is compared folded (campaigns.segment_rules.fold_key: diacritics removed, lower case) on
 both databases, so "ha noi" matches "Hà Nội" and "HÀ NỘI". Numbers and dates are read from the
 attribute's text by number_value / date_value here (SQLite calls them as SQL functions) and by
@@ -28,10 +34,10 @@ from providers.shared.text import fold
 TEXT_OPS = ("eq", "neq", "contains", "not_contains", "starts_with", "in")
 PRESENCE_OPS = ("empty", "not_empty")
 NUMBER_OPS = ("gt", "gte", "lt", "lte")
-DATE_OPS = ("before", "after", "on", "last_days", "birthday_days")
+DATE_OPS = ("before", "after", "on", "last_days", "next_days", "birthday_days", "anniversary_in")
 TAG_OPS = ("has_tag", "not_has_tag")
 SEGMENT_OPS = (*TEXT_OPS, *PRESENCE_OPS, *NUMBER_OPS, *DATE_OPS, *TAG_OPS)
-DAY_OPS = ("last_days", "birthday_days")
+DAY_OPS = ("last_days", "next_days", "birthday_days", "anniversary_in")
 MAX_DAYS = 366
 MAX_TAG = 50
 

@@ -5,6 +5,7 @@ Their dotted paths are stored in queued tasks and schedules ("campaigns.tasks.ca
 what is already queued."""
 
 from campaigns.contacts.importing.run import contact_import_run
+from campaigns.contacts.typed import attribute_values_convert
 from campaigns.engine.driver import campaign_drive
 from campaigns.engine.scheduler import campaigns_tick
 
@@ -21,3 +22,8 @@ def contact_import_task(import_id: int) -> None:
 def scheduler_tick() -> dict:
     """Every minute: start due campaigns, restart idle drivers, reap stuck rows, reconcile."""
     return campaigns_tick()
+
+
+def attribute_values_convert_task(definition_id: int) -> dict:
+    """A declared attribute's existing values rewritten in its stored form (many contacts)."""
+    return attribute_values_convert(definition_id=definition_id)

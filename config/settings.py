@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "campaigns.privacy",
     # The transactional REST API (campaigns/api/, /api/v1/).
     "campaigns.api",
+    # The automations room (campaigns/automations/): its own app label and migrations.
+    "campaigns.automations",
     "webhooks",
 ]
 

@@ -9,6 +9,7 @@
                  campaign's counters), the message page with its attempts
 - contacts.py    Contacts (and their tags), Contact lists, Opt-outs (and the contact CSV export)
 - segments.py    Segments: the rule builder, the live count and sample
+- attributes.py  Attribute types: an attribute declared a date, lunar date, number or text
 - imports.py     Contact imports: upload -> column mapping -> progress -> result; the opt-out
                  file upload
 - dashboard.py   the dashboard on the admin index ({% load loa_admin %}, campaigns/templatetags)
@@ -24,7 +25,14 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 # Django's admin autodiscovery imports this package: each module registers its ModelAdmins.
-from campaigns.admin import campaign, contacts, imports, messages, segments  # noqa: F401
+from campaigns.admin import (  # noqa: F401
+    attributes,
+    campaign,
+    contacts,
+    imports,
+    messages,
+    segments,
+)
 
 # The admin is the product: name it so.
 admin.site.site_header = _("Loa · campaign manager")

@@ -30,11 +30,13 @@ from campaigns.admin.downloads import audit_on_done, csv_download
 from campaigns.admin.imports import OptOutViews
 from campaigns.admin.kv_rows import KeyValueRowsField
 from campaigns.admin.paginators import EstimatedCountPaginator
+from campaigns.attribute_types import DMY, converter, expected_text
 from campaigns.contacts.export import contacts_export_csv
 from campaigns.contacts.importing.mapping import slugify_header
 from campaigns.contacts.optout import contacts_opt_out, phone_opt_out
 from campaigns.contacts.search import contact_search, contact_search_text
 from campaigns.contacts.tags import contacts_tag, tag_display
+from campaigns.contacts.typed import declared_types
 from campaigns.models import (
     Contact,
     ContactList,
@@ -244,6 +246,26 @@ class ContactForm(forms.ModelForm):
             return {}
         if not isinstance(value, dict):
             raise forms.ValidationError(_('Attributes must be an object, like {"city": "Huế"}.'))
+        # Declared types (Attribute types): stored in the type's form, as imports store them. A
+        # person types dates dd/mm/yyyy (or yyyy-mm-dd) whatever format files use.
+        errors = []
+        for key, (kind, _fmt) in declared_types([str(k) for k in value]).items():
+            cell = value.get(key)
+            if cell in (None, "") or (
+                isinstance(cell, int | float) and not isinstance(cell, bool) and kind == "number"
+            ):
+                continue  # a number row stays a JSON number
+            out = converter(kind, DMY)(str(cell).strip())
+            if out is None:
+                errors.append(
+                    _("“{key}” must be {expected}.").format(
+                        key=key, expected=expected_text(kind, DMY)
+                    )
+                )
+            else:
+                value[key] = out
+        if errors:
+            raise forms.ValidationError(errors)
         return value
 
 

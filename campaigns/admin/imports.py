@@ -40,7 +40,7 @@ from campaigns.contacts.importing.run import (
     contact_import_start,
 )
 from campaigns.contacts.optout import opt_out_file_process, phone_opt_out
-from campaigns.models import Contact, ContactImport, ContactList, OptOut
+from campaigns.models import AttributeDefinition, Contact, ContactImport, ContactList, OptOut
 from campaigns.privacy.models import ConsentRecord
 from providers.shared.phones import COUNTRY_CHOICES, DEFAULT_COUNTRY, format_local
 
@@ -303,8 +303,20 @@ class ImportViews:
             encodings=[(e, ENCODING_LABELS[e]) for e in ENCODING_CHOICES],
             delimiters=[(d, DELIMITER_LABELS[d]) for d in DELIMITER_CHOICES],
             has_header=preview.mapping.get("has_header", True),
+            typed=self._typed_columns(choices),
         )
         return TemplateResponse(request, "admin/campaigns/contactimport/map.html", context)
+
+    @staticmethod
+    def _typed_columns(columns) -> list:
+        """The declared attribute types the file's attribute keys match (issue 20): said on the
+        mapping page before the import converts them."""
+        declared = {
+            d.key: d
+            for d in AttributeDefinition.objects.exclude(type=AttributeDefinition.Type.TEXT)
+        }
+        keys = [c["key"] for c in columns if c.get("role") == "attribute"]
+        return [declared[k] for k in dict.fromkeys(keys) if k in declared]
 
     @staticmethod
     def _choices(preview, ncols, post=None):

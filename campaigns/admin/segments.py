@@ -52,6 +52,8 @@ def operator_labels() -> dict[str, str]:
         "on": pgettext("segment rule", "on"),
         "last_days": pgettext("segment rule", "in the last N days"),
         "birthday_days": pgettext("segment rule", "birthday in the next N days"),
+        "next_days": pgettext("segment rule", "in the next N days"),
+        "anniversary_in": pgettext("segment rule", "anniversary in N days (any year)"),
         "has_tag": pgettext("segment rule", "has tag"),
         "not_has_tag": pgettext("segment rule", "does not have tag"),
     }

@@ -22,8 +22,10 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Substr
 from django.utils import timezone
 
+from campaigns.contacts.typed import declared_types
 from campaigns.models import Contact, ContactListMembership, OptOut, Segment
 from campaigns.segment_rules import (
+    DATE_OPS,
     birthday_month_days,
     date_value,
     fold_key,
@@ -127,7 +129,7 @@ def _rule_q(aliases: dict, name: str, rule: dict) -> Q:
     if op in ("gt", "gte", "lt", "lte"):
         aliases[name] = NumberOf(raw)
         return Q(**{f"{name}__{op}": number_value(value)})
-    if op in ("before", "after", "on", "last_days", "birthday_days"):
+    if op in DATE_OPS:
         aliases[name] = DateOf(raw)
         if op in ("before", "after", "on"):
             lookup = {"before": "lt", "after": "gt", "on": "exact"}[op]
@@ -137,7 +139,12 @@ def _rule_q(aliases: dict, name: str, rule: dict) -> Q:
         if op == "last_days":
             since = (today - timedelta(days=days)).isoformat()
             return Q(**{f"{name}__gte": since, f"{name}__lte": today.isoformat()})
+        if op == "next_days":  # a renewal, a warranty end: from today to today + N
+            until = (today + timedelta(days=days)).isoformat()
+            return Q(**{f"{name}__gte": today.isoformat(), f"{name}__lte": until})
         aliases[f"{name}_md"] = Substr(F(name), 6, 5)
+        if op == "anniversary_in":  # the year ignored, exactly N days from today
+            return Q(**{f"{name}_md__in": birthday_month_days(today + timedelta(days=days), 0)})
         return Q(**{f"{name}_md__in": birthday_month_days(today, days)})
     aliases[name] = Fold(raw)
     missing = Q(**{f"{name}__isnull": True})
@@ -261,7 +268,8 @@ def segment_preview(*, rules, match: str, list_ids: list[int] | None = None) -> 
 def attribute_keys(*, sample: int = KEY_SAMPLE) -> list[dict]:
     """The attribute keys of the newest `sample` contacts, each with the type its values look
     like ("number", "date", "text"): what the builder offers (a sample, not a scan of a million
-    rows; a rarer key can still be typed)."""
+    rows; a rarer key can still be typed). A key declared typed (AttributeDefinition) is offered
+    with its declared type ("lunar" for a lunar date) and "declared": True, sampled or not."""
     seen: dict[str, list[str]] = {}
     rows = Contact.objects.order_by("-pk").values_list("attributes", flat=True)[:sample]
     for attrs in rows:
@@ -271,8 +279,15 @@ def attribute_keys(*, sample: int = KEY_SAMPLE) -> list[dict]:
             values = seen.setdefault(str(key), [])
             if value not in (None, "") and len(values) < 50:
                 values.append(str(value))
+    declared = declared_types()
     out = []
-    for key in sorted(seen, key=str.casefold):
+    for key in sorted(set(seen) | set(declared), key=str.casefold):
+        if key in declared:
+            kind = declared[key][0]
+            out.append(
+                {"key": key, "type": "lunar" if kind == "lunar_date" else kind, "declared": True}
+            )
+            continue
         values = seen[key]
         kind = "text"
         if values and all(parse_date(v) for v in values):

@@ -9,6 +9,7 @@ class Migration(migrations.Migration):
         ("campaigns", "0019_consent_setting"),
         ("campaigns", "0019_fallback_steps"),
         ("campaigns", "0019_api_origin"),
+        ("campaigns", "0019_attribute_types"),
     ]
 
     operations = []

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.contacts.typed import declared_types
 from campaigns.models import Campaign, ContactList, Segment
 from campaigns.selectors.wizard import (
     campaign_quiet_hours_note,
@@ -146,6 +147,9 @@ class MappingStepForm(forms.Form):
     def __init__(self, *args, params: list[TemplateParam], initial_mapping: dict, **kwargs):
         super().__init__(*args, **kwargs)
         self.params = params
+        # Attributes declared dates are stored yyyy-mm-dd: shown dd/mm/yyyy unless a format is
+        # chosen (a message reads "05/02/1990", never "1990-02-05").
+        self.date_keys = {k for k, (kind, _fmt) in declared_types().items() if kind == "date"}
         for i, p in enumerate(params):
             spec = initial_mapping.get(p.name) or {}
             self.fields[f"p{i}_source"] = forms.ChoiceField(
@@ -210,6 +214,8 @@ class MappingStepForm(forms.Form):
         spec = {"source": data[f"p{i}_source"], "value": data[f"p{i}_value"]}
         if data.get(f"p{i}_format"):
             spec["format"] = data[f"p{i}_format"]
+        elif spec["source"] == "attribute" and spec["value"] in self.date_keys:
+            spec["format"] = "date"
         return spec
 
     def mapping(self) -> dict:

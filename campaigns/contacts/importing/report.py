@@ -1,5 +1,6 @@
-"""What an import tells: its counts (they add up), the refused rows as a CSV report, and the
-memory figure it logs."""
+"""What an import tells: its counts (they add up), the refused rows as a CSV report (with the
+rows imported without a typed value that did not parse: their reason says so), and the memory
+figure it logs."""
 
 from __future__ import annotations
 

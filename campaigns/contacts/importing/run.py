@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from campaigns.attribute_types import converter, unparsed_reason
 from campaigns.contacts.importing.files import (
     PREVIEW_ROWS,
     ImportFileError,
@@ -35,10 +36,12 @@ from campaigns.contacts.importing.mapping import (
     complete_mapping,
     guess_mapping,
     mapping_errors,
+    tag_attribute_index,
 )
 from campaigns.contacts.importing.redact import import_redact
 from campaigns.contacts.importing.report import ErrorReport, ImportCounts, peak_rss_kb
 from campaigns.contacts.importing.sinks import BatchSink, PostgresSink
+from campaigns.contacts.typed import declared_types
 from campaigns.models import ContactImport, ContactList
 from campaigns.privacy.erasure import ErasedChecker, erased_checker, national_numbers
 from campaigns.privacy.models import ConsentPurpose, ConsentSource
@@ -322,6 +325,7 @@ def _read_and_save(
 ) -> tuple[ImportCounts, list[str], int]:
     """Every row into the database's sink, then saved: (counts, warnings, records read)."""
     keys = list((mapping.get("attributes") or {}).values()) + (mapping.get("extra_phones") or [])
+    typed = _typed_columns(keys)  # read before the sink opens a COPY on the connection
     sink = (
         PostgresSink(imp, report, keys, rows=estimated)
         if connection.vendor == "postgresql"
@@ -329,7 +333,9 @@ def _read_and_save(
     )
     try:
         started = time.monotonic()
-        counts, row_warnings, records = _read_into(fh, info, mapping, sink, imp, estimated, erased)
+        counts, row_warnings, records = _read_into(
+            fh, info, mapping, sink, imp, estimated, erased, typed=typed
+        )
         logger.info(
             "import %s read %s rows in %.1fs",
             imp.pk,
@@ -411,8 +417,23 @@ def _analyze(imp: ContactImport) -> None:
     logger.info("import %s: tables analyzed in %.1fs", imp.pk, time.monotonic() - started)
 
 
+def _typed_columns(keys: list[str]) -> list[tuple]:
+    """(position in the row's values, converter, key, type, date format) of each attribute column
+    declared a date, lunar date or number; [] when none is (the loop then does nothing more)."""
+    declared = declared_types(keys)
+    tag_index = tag_attribute_index(keys)
+    typed = []
+    for pos, key in enumerate(keys):
+        if key in declared and pos != tag_index:
+            kind, fmt = declared[key]
+            convert = converter(kind, fmt)
+            if convert is not None:
+                typed.append((pos, convert, key, kind, fmt))
+    return typed
+
+
 def _read_into(
-    fh, info, mapping, sink, imp, estimated, erased=None
+    fh, info, mapping, sink, imp, estimated, erased=None, *, typed=()
 ) -> tuple[ImportCounts, list[str], int]:
     """The hot loop: one pass over the records, each row to the sink or to the report.
 
@@ -430,6 +451,8 @@ def _read_into(
     extra_keys = mapping.get("extra_phones") or []
     extra_blank = [""] * len(extra_keys)
     several, several_rows = 0, []  # rows whose cell held several numbers (the first taken)
+    unparsed, unparsed_rows = 0, []  # rows imported without a typed value that did not parse
+    note = sink.report.add
     widest = 1 + max([pi, ni or 0, *attr_idx, *parts])
     limit = max_rows()
     # Local numbers are read in the import's country; its fast path is picked once (for
@@ -532,6 +555,25 @@ def _read_into(
                 if several_rows and several_rows[-1] == rowno:
                     several_rows.pop()
             continue
+        if typed:
+            # Typed columns: the stored form, or the cell dropped (never stored as text a date
+            # rule or a trigger would misread) and the row noted in the report; the row's
+            # other values are imported.
+            bad = False
+            for pos, convert, key, kind, fmt in typed:
+                cell = values[pos]
+                if cell:
+                    out = convert(cell)
+                    if out is None:
+                        values[pos] = ""
+                        note(rowno, cell, unparsed_reason(key, kind, fmt, cell))
+                        bad = True
+                    else:
+                        values[pos] = out
+            if bad:
+                unparsed += 1
+                if len(unparsed_rows) < 11:
+                    unparsed_rows.append(rowno)
         if extra_keys:
             values += extra
         add(rowno, phone, raw, name, values)
@@ -551,6 +593,14 @@ def _read_into(
     found = _row_warnings(ragged_more, ragged_less, blank, legacy)
     if several:
         found.append(_several_warning(several, several_rows, extra_keys))
+    if unparsed:
+        found.append(
+            _(
+                "{n} rows had a value that does not fit its attribute's type (rows {rows}): "
+                "those rows were imported without that value; the report gives each value "
+                "and why."
+            ).format(n=f"{unparsed:,}", rows=_rows_text(unparsed_rows))
+        )
     return counts, found, records
 
 

@@ -10,11 +10,14 @@
   var OPS = {
     text: ["contains", "eq", "neq", "not_contains", "starts_with", "in", "empty", "not_empty"],
     number: ["gte", "lte", "gt", "lt", "eq", "neq", "in", "empty", "not_empty"],
-    date: ["last_days", "birthday_days", "before", "after", "on", "empty", "not_empty"],
+    date: ["last_days", "next_days", "birthday_days", "anniversary_in", "before", "after", "on", "empty", "not_empty"],
+    // A lunar date (stored lunar yyyy-mm-dd): its comparisons need the lunar calendar, which the
+    // date-triggered automations apply; a segment can test whether it is filled.
+    lunar: ["not_empty", "empty"],
     tag: ["has_tag", "not_has_tag"]
   };
   var NO_VALUE = ["empty", "not_empty"];
-  var DAYS = ["last_days", "birthday_days"];
+  var DAYS = ["last_days", "next_days", "birthday_days", "anniversary_in"];
   var DATES = ["before", "after", "on"];
 
   var el = function (tag, attrs, children) {
