@@ -323,6 +323,8 @@ LOA_AUDIT_RETENTION_DAYS = env.int("LOA_AUDIT_RETENTION_DAYS", default=400)
 # number importable again (the tokens no longer match): set it once, keep it with SECRET_KEY.
 # Empty: derived from SECRET_KEY (so rotating SECRET_KEY has the same effect).
 LOA_ERASURE_KEY = env.str("LOA_ERASURE_KEY", default="")
+# Contacts per transaction of a bulk erase (bench/erase_contacts.py measured 2,000 and 5,000).
+LOA_ERASURE_BATCH_SIZE = env.int("LOA_ERASURE_BATCH_SIZE", default=2000)
 
 # ---- Security --------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -16,6 +16,7 @@ import csv
 import io
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -174,7 +175,12 @@ def erasure_job_run(job_id: int) -> dict:
         def progress(done: int) -> None:
             ErasureJob.objects.filter(pk=job_id).update(erased_count=done)
 
-        result = contacts_erase(contact_ids=job.contact_ids, progress=progress, finish=False)
+        result = contacts_erase(
+            contact_ids=job.contact_ids,
+            progress=progress,
+            finish=False,
+            batch_size=getattr(settings, "LOA_ERASURE_BATCH_SIZE", 2000),
+        )
         erasure_finish(phones=result.phones)
     except Exception as exc:
         logger.exception("bulk erase %s failed", job_id)
