@@ -530,22 +530,10 @@ class Campaign(models.Model):
         return notes.render(self.status_reason, self.status_reason_i18n)
 
 
-class FallbackStep(models.Model):
-    """One more step of a campaign's fallback chain (issue 19): when the message of the step
-    before it cannot reach a recipient (a code the provider marks as "cannot reach", see
-    providers/fallback.py) or has no delivery receipt after `receipt_minutes`, the same recipient
-    gets this step's message, once (campaigns.engine.fallback). Position 1 follows the campaign's
-    own channel (step 0), position 2 follows position 1."""
+class MessageContent(models.Model):
+    """What a send says and through which channel, for what is not a campaign itself but makes
+    or feeds one: a fallback step, an automation (each run's campaign copies these fields)."""
 
-    MAX_STEPS = 2
-
-    campaign = models.ForeignKey(
-        Campaign,
-        on_delete=models.CASCADE,
-        related_name="fallback_steps",
-        verbose_name=_("campaign"),
-    )
-    position = models.PositiveSmallIntegerField(_("step"))
     channel = models.ForeignKey(
         Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel")
     )
@@ -563,6 +551,27 @@ class FallbackStep(models.Model):
         _("content"), blank=True, help_text=_("Free text for SMS/Viber/email channels.")
     )
     subject = models.CharField(_("email subject"), max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class FallbackStep(MessageContent):
+    """One more step of a campaign's fallback chain (issue 19): when the message of the step
+    before it cannot reach a recipient (a code the provider marks as "cannot reach", see
+    providers/fallback.py) or has no delivery receipt after `receipt_minutes`, the same recipient
+    gets this step's message, once (campaigns.engine.fallback). Position 1 follows the campaign's
+    own channel (step 0), position 2 follows position 1."""
+
+    MAX_STEPS = 2
+
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="fallback_steps",
+        verbose_name=_("campaign"),
+    )
+    position = models.PositiveSmallIntegerField(_("step"))
     on_unreachable = models.BooleanField(
         _("when the channel cannot reach the person"),
         default=True,

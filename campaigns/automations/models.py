@@ -12,12 +12,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import notes
-from campaigns.models import Campaign, Contact, ContactList, Segment
-from providers.models import Channel
-from templates_app.models import Template
+from campaigns.models import Campaign, Contact, ContactList, MessageContent, Segment
 
 
-class Automation(models.Model):
+class Automation(MessageContent):
     class Kind(models.TextChoices):
         RECURRING = "recurring", _("Recurring (every day, week or month)")
         DATE_TRIGGER = "date_trigger", _("Date in a contact attribute (birthday, renewal)")
@@ -58,25 +56,8 @@ class Automation(models.Model):
 
     name = models.CharField(_("name"), max_length=200, unique=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    # What each run's campaign sends: the same fields as a campaign's (the wizard's).
-    channel = models.ForeignKey(
-        Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel")
-    )
-    template = models.ForeignKey(
-        Template,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("template"),
-        null=True,
-        blank=True,
-    )
-    # param name -> {"source": "field"|"attribute"|"constant", "value": "...", "format": "..."},
-    # the structure of Campaign.param_mapping (templates_app.rendering), copied to each run.
-    param_mapping = models.JSONField(_("parameter mapping"), default=dict, blank=True)
-    content = models.TextField(
-        _("content"), blank=True, help_text=_("Free text for SMS/Viber/email channels.")
-    )
-    subject = models.CharField(_("email subject"), max_length=200, blank=True)
+    # What each run's campaign sends: channel, template, param_mapping, content, subject
+    # (campaigns.models.MessageContent, the fields of a campaign's own).
     lists = models.ManyToManyField(
         ContactList, related_name="+", verbose_name=_("contact lists"), blank=True
     )
