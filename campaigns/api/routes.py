@@ -262,11 +262,23 @@ class TemplateList(Schema):
     results: list[TemplateOut]
 
 
+class ConsentIn(Schema):
+    """A consent the person gave (or withdrew) where the calling system collected it: recorded in
+    Loa's consent history with source "api" (docs/PRIVACY.md, "Consent")."""
+
+    channel_kind: Literal[tuple(v for v, _label in OptOut.CHANNEL_CHOICES)]  # type: ignore[valid-type]
+    purpose: Literal["advertising", "customer_care"] = "advertising"
+    granted: bool = True
+    at: datetime | None = None
+    note: str = Field("", max_length=500)
+
+
 class ContactIn(Schema):
     phone: str = Field(..., min_length=1, max_length=40)
     country: Literal["VN", "KH"] = "VN"
     name: str | None = Field(None, max_length=200)
     attributes: dict[str, ParamValue] | None = None
+    consents: list[ConsentIn] | None = Field(None, max_length=20)
 
     @field_validator("phone", "name")
     @classmethod
@@ -290,6 +302,7 @@ class ContactOut(Schema):
     name: str
     attributes: dict
     created: bool
+    consents_recorded: int = 0
 
 
 OptOutKind = Literal[tuple(v for v, _label in OptOut.CHANNEL_CHOICES)]  # type: ignore[valid-type]
@@ -458,6 +471,8 @@ def contact_upsert(request, payload: ContactIn):
         country=payload.country,
         name=payload.name,
         attributes={k: v for k, v in (payload.attributes or {}).items()},
+        consents=[c.dict() for c in payload.consents or []],
+        actor=f"api:{request.auth.name}",
     )
     return Status(
         201 if created else 200,
@@ -467,6 +482,7 @@ def contact_upsert(request, payload: ContactIn):
             "name": contact.name,
             "attributes": contact.attributes or {},
             "created": created,
+            "consents_recorded": len(payload.consents or []),
         },
     )
 

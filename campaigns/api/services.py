@@ -32,6 +32,8 @@ from campaigns.engine.validation import campaign_params
 from campaigns.models import Campaign, CampaignEvent, Contact, Message, OptOut
 from campaigns.notes import Note
 from campaigns.notes import split as split_note
+from campaigns.privacy.models import ConsentSource
+from campaigns.privacy.services import consent_record
 from providers.models import Channel, ChannelKind
 from providers.reach import unreachable_reason
 from providers.shared.phones import normalize_phone, phone_country
@@ -332,9 +334,17 @@ class _Undo(Exception):
 
 
 def contact_upsert(
-    *, app: ApiApplication, phone: str, country: str, name: str | None, attributes: dict | None
+    *,
+    app: ApiApplication,
+    phone: str,
+    country: str,
+    name: str | None,
+    attributes: dict | None,
+    consents: list[dict] = (),
+    actor: str = "",
 ) -> tuple[Contact, bool]:
-    """Create or update the contact of `phone`: the name when given, attributes merged."""
+    """Create or update the contact of `phone`: the name when given, attributes merged, and each
+    consent given or withdrawn recorded in the consent history (source "api")."""
     result = normalize_phone(phone, mobile_only=False, country=country or "VN")
     if not result.ok:
         raise ApiError("invalid_phone", reason=result.error)
@@ -357,6 +367,17 @@ def contact_upsert(
                 fields.append("attributes")
             if fields:
                 contact.save(update_fields=[*fields, "updated_at"])
+        for c in consents:
+            consent_record(
+                contact=contact,
+                channel_kind=c["channel_kind"],
+                purpose=c["purpose"],
+                granted=c["granted"],
+                source=ConsentSource.API,
+                actor=actor or f"api:{app.name}",
+                note=c.get("note") or "",
+                at=c.get("at"),
+            )
     return contact, created
 
 

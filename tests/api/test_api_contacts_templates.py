@@ -90,3 +90,50 @@ def test_an_opt_out_by_phone_is_recorded_once_and_honoured_by_sends(api, templat
         content_type="application/json",
     )
     assert (r.status_code, r.json()["code"]) == (422, "invalid_request")
+
+
+def test_consents_given_through_the_api_are_in_the_history_and_withdrawn_by_the_api_opt_out(api):
+    from campaigns.privacy.models import ConsentRecord, ConsentState
+
+    r = api.post(
+        "/api/v1/contacts",
+        {
+            "phone": "0912 345 678",
+            "consents": [
+                {"channel_kind": "zalo_zns", "note": "checkbox at checkout"},
+                {"channel_kind": "sms", "purpose": "customer_care"},
+            ],
+        },
+        content_type="application/json",
+    )
+    assert r.status_code == 201, r.content
+    assert r.json()["consents_recorded"] == 2
+    contact = Contact.objects.get(phone="84912345678")
+    rows = ConsentRecord.objects.filter(contact=contact).order_by("id")
+    assert [(c.channel_kind, c.purpose, c.granted, c.source) for c in rows] == [
+        ("zalo_zns", "advertising", True, "api"),
+        ("sms", "customer_care", True, "api"),
+    ]
+    assert rows[0].actor_label == "api:test key" and rows[0].note == "checkbox at checkout"
+    assert ConsentState.objects.get(
+        contact=contact, channel_kind="zalo_zns", purpose="advertising"
+    ).granted
+
+    # The opt-out endpoint is an opt-out path: it records the withdrawal.
+    r = api.post(
+        "/api/v1/contacts/0912345678/opt-out",
+        {"channel_kind": "zalo_zns"},
+        content_type="application/json",
+    )
+    assert r.status_code in (200, 201), r.content
+    state = ConsentState.objects.get(contact=contact, channel_kind="zalo_zns", purpose="advertising")
+    assert not state.granted
+
+    # An unknown channel kind is refused with the schema error, and nothing is recorded.
+    r = api.post(
+        "/api/v1/contacts",
+        {"phone": "0912345678", "consents": [{"channel_kind": "pigeon"}]},
+        content_type="application/json",
+    )
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+    assert ConsentRecord.objects.filter(contact=contact, granted=True).count() == 2
