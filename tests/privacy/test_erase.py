@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -148,7 +149,12 @@ def _callback(client, campaign, phone_local: str, smsid: str, price: str):
 
 
 @responses.activate
-def test_erase_a_messaged_replying_twice_imported_person_leaves_no_trace(admin_client, settings):
+def test_erase_a_messaged_replying_twice_imported_person_leaves_no_trace(
+    admin_client, settings, caplog
+):
+    # Every log record of the whole journey (imports, send, callbacks, reply, erase, re-import),
+    # at every level: Loa's own log lines never carry the phone or the name, before or after.
+    caplog.set_level(logging.DEBUG)
     first = _import(
         f"SĐT,Họ tên,order\n{LOCAL},{NAME},DH001\n0912345678,Trần Văn Giữ,DH002\n".encode(),
         "khach.csv",
@@ -281,6 +287,7 @@ def test_erase_a_messaged_replying_twice_imported_person_leaves_no_trace(admin_c
         report = fh.read().decode("utf-8-sig")
     assert "Erased on request" in report and "389123457" not in report
     assert _leaks(f"{p}: {t}" for p, t in _media_texts(media).items()) == []
+    assert caplog.records and _leaks([caplog.text]) == []
 
 
 def test_a_new_consent_lifts_the_suppression(settings):
