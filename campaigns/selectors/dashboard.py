@@ -176,7 +176,9 @@ def dashboard_campaigns(*, limit: int = 10) -> list[dict]:
         Campaign.Status.SCHEDULED,
     ]
     rows = (
-        Campaign.objects.filter(status__in=active)
+        # People's campaigns: an API message's one-recipient campaign runs for a second and has
+        # its own page (the API messages overview).
+        Campaign.objects.filter(status__in=active, origin=Campaign.Origin.CAMPAIGN)
         .select_related("channel")
         .order_by("status", "scheduled_at", "-started_at")[:limit]
     )

@@ -126,7 +126,9 @@ def test_consents_given_through_the_api_are_in_the_history_and_withdrawn_by_the_
         content_type="application/json",
     )
     assert r.status_code in (200, 201), r.content
-    state = ConsentState.objects.get(contact=contact, channel_kind="zalo_zns", purpose="advertising")
+    state = ConsentState.objects.get(
+        contact=contact, channel_kind="zalo_zns", purpose="advertising"
+    )
     assert not state.granted
 
     # An unknown channel kind is refused with the schema error, and nothing is recorded.
