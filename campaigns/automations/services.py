@@ -38,6 +38,7 @@ from campaigns.engine.lifecycle import (
 from campaigns.models import Campaign, ContactList, ContactListMembership
 from campaigns.notes import Note, split
 from providers.shared.errors import Refused
+from templates_app.models import Template
 
 logger = logging.getLogger("loa.tasks")
 K = Automation.Kind
@@ -263,6 +264,11 @@ def _create_campaign_run(automation: Automation, base: dict, now: datetime) -> A
         # Nobody is there to decide: recipients whose data fails the template's rules are left
         # out with their reason, the others get it.
         invalid_recipients=Campaign.InvalidRecipients.EXCLUDE,
+        # The wizard's default (campaigns.drafts): a promotion goes only to contacts with
+        # advertising consent for the channel (campaigns/privacy).
+        requires_advertising_consent=bool(
+            automation.template_id and automation.template.tag == Template.Tag.PROMOTION
+        ),
         created_by=automation.created_by,
         scheduled_at=base["scheduled_for"],
     )

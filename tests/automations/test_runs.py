@@ -458,3 +458,23 @@ def test_an_error_while_starting_the_campaign_leaves_it_to_the_campaign_schedule
     monkeypatch.undo()
     assert campaigns_start_due(now=local(date(2027, 8, 8), 8, 5)) == report["created"]
     assert Message.objects.filter(campaign_id=report["created"][0]).count() == 1
+
+
+def test_a_promotion_automation_reaches_only_contacts_with_advertising_consent():
+    """The wizard's default holds for automations too: a promotion template's run campaign
+    requires advertising consent for its channel (campaigns/privacy)."""
+    from campaigns.privacy.services import consent_record
+    from templates_app.models import Template
+
+    agreed = contact("84904000011", birthday="1990-06-01")
+    silent = contact("84904000012", birthday="1991-06-01")
+    members = ContactListFactory(contacts=[agreed, silent])
+    automation = make_automation(now=local(date(2027, 5, 31), 9), lists=[members])
+    Template.objects.filter(pk=automation.template_id).update(tag=Template.Tag.PROMOTION)
+    consent_record(
+        contact=agreed, channel_kind=automation.channel.kind, granted=True, source="form"
+    )
+    assert len(automations_tick(now=local(date(2027, 6, 1)))["created"]) == 1
+    campaign = AutomationRun.objects.get(automation=automation).campaign
+    assert campaign.requires_advertising_consent
+    assert _messages_by_phone(automation) == Counter({"84904000011": 1})
