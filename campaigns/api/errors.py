@@ -46,6 +46,10 @@ ERRORS = {
     # sending policy, as in campaigns
     "unreachable": (422, _("The channel cannot reach this phone: {reason}.")),
     "opted_out": (422, _("The recipient opted out of this channel.")),
+    "no_consent": (
+        422,
+        _("A promotion goes only to people with advertising consent for this channel."),
+    ),
     "quiet_hours": (
         422,
         _("Promotion messages may not be sent now (quiet hours); the window opens at {opens}."),

@@ -33,6 +33,7 @@ from campaigns.models import Campaign, CampaignEvent, Contact, Message, OptOut
 from campaigns.notes import Note
 from campaigns.notes import split as split_note
 from campaigns.privacy.models import ConsentSource
+from campaigns.privacy.selectors import contact_has_advertising_consent
 from campaigns.privacy.services import consent_record
 from providers.models import Channel, ChannelKind
 from providers.reach import unreachable_reason
@@ -186,6 +187,12 @@ def _policy(template: Template | None, channel: Channel, contact: Contact | None
     ok, opens = promotion_allowed_at()
     if not ok:
         raise ApiError("quiet_hours", opens=timezone.localtime(opens).strftime("%H:%M %d/%m/%Y"))
+    # As a campaign's default for promotion templates (Campaign.requires_advertising_consent):
+    # refused before anything is queued; the claim checks it again at send time.
+    if contact is None or not contact_has_advertising_consent(
+        contact_id=contact.pk, channel_kind=channel.kind
+    ):
+        raise ApiError("no_consent")
     if contact is not None and contacts_frequency_capped(
         contact_ids=[contact.pk], campaign_id=0, now=timezone.now()
     ):
@@ -221,6 +228,8 @@ def message_send(*, key: ApiKey, req: SendRequest) -> Accepted:
             template=template,
             content=req.content if template is None else "",
             status=Campaign.Status.RUNNING,
+            requires_advertising_consent=template is not None
+            and template.tag == Template.Tag.PROMOTION,
             total_count=1,
             started_at=now,
         )

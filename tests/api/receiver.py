@@ -83,3 +83,13 @@ def verify(secret: str, got: Received, *, window: int = 300, now: float | None =
         return False
     mac = hmac.new(secret.encode(), ts.encode() + b"." + got.body, hashlib.sha256).hexdigest()
     return hmac.compare_digest("v1=" + mac, sig)
+
+
+def site_text(msgid: str) -> str:
+    """`msgid` as the callback sender stores it: its threads write in the site's language
+    (settings.LANGUAGE_CODE, Vietnamese), not the test's."""
+    from django.conf import settings
+    from django.utils import translation
+
+    with translation.override(settings.LANGUAGE_CODE):
+        return translation.gettext(msgid)

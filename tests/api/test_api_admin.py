@@ -20,6 +20,7 @@ from tests.api.callback_fixtures import (  # noqa: F401 (fixtures)
     application,
     receiver,
 )
+from tests.api.receiver import site_text
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
@@ -119,13 +120,17 @@ def _failed_callback(application, receiver):
     return row
 
 
-def test_delivery_log_is_read_only_and_filters_by_state(admin_client, application, receiver):
+def test_delivery_log_is_read_only_and_filters_by_state(
+    admin_client, application, receiver, english
+):
+    # The sender's threads write errors in the site's language (settings.LANGUAGE_CODE).
     row = _failed_callback(application, receiver)
     url = reverse("admin:api_callbackdelivery_changelist")
     r = admin_client.get(url, {"state": "given_up", "application__id__exact": application.pk})
     assert r.status_code == 200
     page = r.content.decode()
-    assert "The client answered HTTP 500." in page and "Given up" in page
+    assert site_text("The client answered HTTP {code}.").format(code=500) in page
+    assert "Given up" in page
     assert list(r.context["cl"].result_list) == [row]
     assert list(admin_client.get(url, {"state": "delivered"}).context["cl"].result_list) == []
     for term in ("R-1", str(row.api_message_id)):

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns.api.models import ApiMessage
 from campaigns.models import Campaign, CampaignEvent, Contact, Message, OptOut
+from campaigns.privacy.services import consent_record
 from templates_app.models import Template, TemplateParam
 from tests.api.conftest import bearer, make_key
 from tests.factories import CampaignFactory, ChannelFactory, ContactFactory, TemplateFactory
@@ -135,8 +136,15 @@ def test_promotion_templates_keep_the_quiet_hours_and_the_frequency_caps(
     assert "07:00" in r.json()["message"]
     monkeypatch.undo()
 
-    # A promotion sent today by another campaign: the daily cap (1) is reached.
+    # By day: a promotion goes only to a person with advertising consent for the channel.
     contact = ContactFactory(phone="84912345678")
+    with override_settings(LOA={**settings.LOA, "QUIET_HOURS": "00:00-23:59"}):
+        r = post(api, {"template_id": template.pk, "phone": "0912345678", "params": PARAMS})
+    assert (r.status_code, r.json()["code"]) == (422, "no_consent")
+    assert "advertising consent" in r.json()["message"]
+    consent_record(contact=contact, channel_kind="zalo_zns", granted=True, source="form")
+
+    # A promotion sent today by another campaign: the daily cap (1) is reached.
     other = CampaignFactory(template=TemplateFactory(tag=Template.Tag.PROMOTION))
     Message.objects.create(
         campaign=other,
@@ -149,6 +157,14 @@ def test_promotion_templates_keep_the_quiet_hours_and_the_frequency_caps(
     with override_settings(LOA={**settings.LOA, "QUIET_HOURS": "00:00-23:59"}):
         r = post(api, {"template_id": template.pk, "phone": "0912345678", "params": PARAMS})
     assert (r.status_code, r.json()["code"]) == (422, "frequency_cap")
+
+    # Without that other message it is accepted, and its campaign keeps the consent rule (the
+    # claim checks it again at send time).
+    Message.objects.filter(campaign=other).delete()
+    with override_settings(LOA={**settings.LOA, "QUIET_HOURS": "00:00-23:59"}):
+        r = post(api, {"template_id": template.pk, "phone": "0912345678", "params": PARAMS})
+    assert r.status_code == 202, r.content
+    assert ApiMessage.objects.get(pk=r.json()["id"]).campaign.requires_advertising_consent
 
 
 def test_templates_and_channels_are_checked(api, template, app):

@@ -21,7 +21,7 @@ from tests.api.callback_fixtures import (  # noqa: F401 (fixtures)
     application,
     receiver,
 )
-from tests.api.receiver import verify
+from tests.api.receiver import site_text, verify
 from tests.factories import CampaignFactory, ContactFactory, message_for
 
 pytestmark = pytest.mark.django_db
@@ -163,7 +163,7 @@ def test_a_failing_client_is_retried_with_backoff_then_gets_it(application, rece
     assert callbacks_send_due(now=t0).failed == 1
     row.refresh_from_db()
     assert (row.attempts, row.last_status_code) == (1, 500)
-    assert row.last_error == "The client answered HTTP 500."
+    assert row.last_error == site_text("The client answered HTTP {code}.").format(code=500)
     assert row.next_attempt_at == t0 + timedelta(seconds=30)
 
     assert callbacks_send_due(now=t0 + timedelta(seconds=20)).failed == 0  # not due yet
@@ -172,7 +172,7 @@ def test_a_failing_client_is_retried_with_backoff_then_gets_it(application, rece
     assert callbacks_send_due(now=t1).failed == 1
     row.refresh_from_db()
     assert row.attempts == 2 and row.last_status_code is None
-    assert row.last_error.startswith("No answer within")
+    assert row.last_error == site_text("No answer within {seconds} seconds.").format(seconds=0.5)
     assert row.next_attempt_at == t1 + timedelta(seconds=60)
 
     t2 = t1 + timedelta(seconds=61)
@@ -216,7 +216,7 @@ def test_a_removed_url_or_secret_is_a_recorded_failure_not_a_crash(application, 
     application.save()
     assert callbacks_send_due().failed == 1
     row = CallbackDelivery.objects.get()
-    assert row.last_error == "The application has no callback secret to sign with."
+    assert row.last_error == site_text("The application has no callback secret to sign with.")
     assert receiver.received == []  # nothing unsigned ever leaves
 
 
@@ -225,7 +225,9 @@ def test_an_http_url_is_refused_where_https_is_required(application, receiver, s
     am = api_message_for(application)
     messages_apply_events(items=[(am.message_id, _event(EventStatus.DELIVERED))])
     assert callbacks_send_due().failed == 1
-    assert CallbackDelivery.objects.get().last_error == "The callback URL must use https."
+    assert CallbackDelivery.objects.get().last_error == site_text(
+        "The callback URL must use https."
+    )
     assert receiver.received == []
 
 
