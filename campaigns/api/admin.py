@@ -185,5 +185,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
 
 
-# The status callbacks' delivery log and the API overview page (api2): registered by their module.
+# The status callbacks' delivery log and the API overview page : registered by their module.
 from campaigns.api.callbacks import admin as _callbacks_admin  # noqa: E402,F401

@@ -187,7 +187,7 @@ class IdempotencyRecord(models.Model):
         return f"{self.application_id}:{self.key}"
 
 
-# ---- status callbacks (api2; services in campaigns/api/callbacks/) ----------------------------
+# ---- status callbacks (services in campaigns/api/callbacks/) -------------------------------------
 
 
 class CallbackDelivery(models.Model):

@@ -1,5 +1,5 @@
-"""The privacy room: consent records, the audit trail (privacy1); the subject-access export,
-erasure and retention purge (privacy2).
+"""The privacy room: consent records, the audit trail; the subject-access export, erasure and
+the retention purge.
 
 campaigns.privacy is its own Django app (label "privacy") inside the campaigns package. It depends
 only on campaigns.models, providers and Django: campaigns.contacts, campaigns.engine and

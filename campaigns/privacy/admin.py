@@ -158,4 +158,4 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
     ordering = ["-id"]  # insertion order: no index on "at" to maintain per imported row
 
 
-from campaigns.privacy import admin_erasure  # noqa: E402, F401 - bulk erases (privacy2)
+from campaigns.privacy import admin_erasure  # noqa: E402, F401 - bulk erases

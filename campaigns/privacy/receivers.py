@@ -93,7 +93,7 @@ def connect() -> None:
         post_delete.connect(provider_after_delete, sender=model, dispatch_uid=f"{uid}_delete")
 
 
-# ---- API keys (campaigns/api, another room: the lead wires it) -----------------------------------
+# ---- API keys (campaigns/api, a sibling that imports this room; wired in its AppConfig) ----------
 # The API's key model lives in campaigns.api, which imports campaigns.privacy (never the
 # reverse). Its key-creating service calls, after creating the key:
 #

@@ -1,4 +1,4 @@
-"""Reads of the privacy room: who has consent, and the audit trail (privacy1)."""
+"""Reads of the privacy room: who has consent, and the audit trail."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Writes of the privacy room: consent records and the audit trail (privacy1).
+"""Writes of the privacy room: consent records and the audit trail.
 
 Consent
 - `consent_record` records one consent given or withdrawn, from any source (the admin's contact
@@ -113,7 +113,7 @@ def consent_record(
         )
         _state_set(contact.pk, channel_kind, purpose, granted, at, source)
         if granted:
-            # A number erased before and consenting again may be imported again (privacy2's
+            # A number erased before and consenting again may be imported again (the erasure's
             # suppression list): the new consent is the person's own word.
             erased_phone_consent_again(phone=contact.phone)
     return record

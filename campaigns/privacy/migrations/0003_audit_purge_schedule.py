@@ -32,7 +32,7 @@ def backward(apps, schema_editor):
     apps.get_model("django_q", "Schedule").objects.filter(name=NAME, func=FUNC).delete()
 
 
-# Erasing and exporting a person are administrators' too (privacy2's ErasureJob permissions).
+# Erasing and exporting a person are administrators' too (the ErasureJob permissions).
 VIEWERS = {
     "Administrator": ["view_auditevent", "view_consentrecord", "erase_person", "export_person"]
 }
