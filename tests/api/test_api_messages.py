@@ -57,8 +57,12 @@ def test_a_message_is_accepted_queued_and_sent_by_the_engine_as_a_one_recipient_
     got = api.get(f"/api/v1/messages/{api_message.pk}").json()
     assert got["status"] == message.status  # the same names for these statuses
     assert got["client_reference"] == "order-1" and got["phone"] == "84912345678"
-    if got["status"] != "failed":
-        assert got["fee"] == 300.0  # the sandbox charges the template's price
+    # The sandbox charges the template's price with its receipt, which may come after this read
+    # (it came late once on a loaded machine): the fee is the price once delivered, else unknown.
+    if got["status"] in ("delivered", "read"):
+        assert got["fee"] == 300.0
+    else:
+        assert got["fee"] in (None, 300.0)
     assert [h["status"] for h in got["history"]][:2] == ["queued", "sent"]
 
     listed = api.get("/api/v1/messages", {"client_reference": "order-1"}).json()["results"]
