@@ -111,6 +111,10 @@ def test_contact_staff_edit_attributes_as_rows(page_vi, roles):
     # the JSON is only the advanced view, and follows the rows
     assert not page.locator("#id_attributes-json").is_visible()
     page.click(".loa-kv-advanced summary")
+    # <details> fires "toggle" as a task after the click returns: wait for the view to follow
+    page.wait_for_function(
+        "() => document.querySelector('#id_attributes-json').value.includes('ma_don_hang')"
+    )
     shown = json.loads(page.locator("#id_attributes-json").input_value())
     assert shown == {"hang": "Vàng", "diem": 120, "ma_don_hang": "DH-2027-001"}
     page.click(".loa-kv-advanced summary")  # closed again for the screenshot
