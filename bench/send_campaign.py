@@ -15,6 +15,14 @@ Every contact must get exactly one provider call (the fake server counts calls p
 
     python bench/send_campaign.py --fallback [--messages 4000]
 
+    python bench/send_campaign.py --compare [--messages 20000 --rounds 3]
+
+5. (issue 22) only this comparison: Loa's workers' CPU per message (one qcluster, 2 workers)
+   beside the anchor a user would otherwise write, a bare `requests.Session` + thread pool in
+   2 processes posting the same eSMS request, alternated `--rounds` times against one fake
+   provider (50 ms); each side's CPU per message, their ratio, and the fake's own CPU per
+   request (this machine's ceiling: the fake shares the 2 cores).
+
 4. (issue 19) only this comparison: a campaign with a fallback chain, ZNS (eTelecom) -> SMS (VNA
    MMP), where the fake answers Zalo -118 to 20% of recipients (who fall back), side by side
    with the same campaign without a chain (the same 20% just fail), alternated twice on one
@@ -100,6 +108,12 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="only the fallback-chain comparison (issue 19), --messages per campaign",
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="only Loa vs the bare requests pool (issue 22), --messages per side and round",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--compare: alternations")
     args = parser.parse_args()
     if args.quick:
         args.contacts, args.messages, args.rate_seconds = 100_000, 20_000, 20.0
@@ -399,9 +413,173 @@ def bench_fallback(args: argparse.Namespace, vendor: str) -> None:
         fake.terminate()
 
 
+ANCHOR = r"""
+import sys, uuid
+from concurrent.futures import ThreadPoolExecutor
+import requests
+url, n, conc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+session = requests.Session()
+session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=conc))
+def one(i):
+    body = {"ApiKey": "bench-key", "SecretKey": "bench-secret", "Phone": "09%08d" % i,
+            "TempID": "205644", "OAID": "4097311281936189049",
+            "RequestId": uuid.uuid4().hex, "Sandbox": "0",
+            "Params": ["Nguyen Van %d" % i, "DH%d" % i]}
+    r = session.post(url, json=body, timeout=(5, 20))
+    return r.json().get("CodeResult") == "100"
+with ThreadPoolExecutor(conc) as pool:
+    ok = sum(pool.map(one, range(n)))
+print(ok)
+"""
+
+
+def run_anchor(url: str, n: int, procs: int, concurrency: int) -> tuple[float, int, float]:
+    """The bare requests pool: `procs` processes, each a Session and a thread pool of
+    `concurrency`, posting n requests in all; (their CPU seconds, answers accepted, wall s)."""
+    started = time.monotonic()
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", ANCHOR, url, str(n // procs), str(concurrency)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(procs)
+    ]
+    ok = 0
+    for child in children:
+        out, _ = child.communicate()
+        ok += int(out.strip() or 0)
+    # The reaped children's user+sys, as the kernel accounted it (wait4 through Popen).
+    return _children_cpu_delta(), ok, time.monotonic() - started
+
+
+_children_seen = [0.0]
+
+
+def _children_cpu_delta() -> float:
+    """CPU of this process's reaped children since the last call (os.times)."""
+    t = os.times()
+    total = t.children_user + t.children_system
+    delta = total - _children_seen[0]
+    _children_seen[0] = total
+    return delta
+
+
+def pid_cpu(pid: int) -> float:
+    """user+sys seconds of one live process (the fake: not a process group leader)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_compare(args: argparse.Namespace, vendor: str) -> None:
+    """5. Loa's workers against the bare requests pool, alternated, with the fake's CPU."""
+    import statistics
+
+    from campaigns.models import Campaign
+
+    fake_port = common.free_port()
+    fake = start_fake(fake_port, args.latency_ms)
+    base = f"http://127.0.0.1:{fake_port}"
+    url = f"{base}/esms/MainService.svc/json/SendZaloMessage_V4_post_json/"
+    cluster = None
+    try:
+        common.wait_for_port(fake_port, tries=50, pause=0.1)
+        channel, template = setup_channel(base)
+        cluster = common.start_qcluster(
+            {
+                **os.environ,
+                "Q_WORKERS": "2",
+                "Q_SYNC": "false",
+                "PYTHONUNBUFFERED": "1",
+                "Q_LOG_LEVEL": "ERROR",
+            }
+        )
+        time.sleep(3)
+        warm = new_campaign(channel, template, make_contacts(500))  # warm-up, not counted
+        start(warm.pk)
+        wait_sent(warm.pk, 500, timeout=120)
+        _children_cpu_delta()
+        loa_ms, pool_ms, fake_ms, ratios = [], [], [], []
+        for rnd in range(args.rounds):
+            load = os.getloadavg()[0]
+            camp = new_campaign(channel, template, make_contacts(args.messages))
+            cpu0, f0 = common.cpu_seconds(cluster.pid), pid_cpu(fake.pid)
+            t0 = time.monotonic()
+            start(camp.pk)
+            samples = wait_sent(camp.pk, args.messages, timeout=max(120, args.messages / 50))
+            loa_wall = time.monotonic() - t0
+            cpu1, f1 = common.cpu_seconds(cluster.pid), pid_cpu(fake.pid)
+            sent = Campaign.objects.get(pk=camp.pk).sent_count
+            loa = 1000 * (cpu1 - cpu0) / max(sent, 1)
+            fake_loa = 1000 * (f1 - f0) / max(sent, 1)
+            f2 = pid_cpu(fake.pid)
+            cpu, ok, wall = run_anchor(url, args.messages, 2, args.concurrency)
+            f3 = pid_cpu(fake.pid)
+            bare = 1000 * cpu / max(ok, 1)
+            fake_bare = 1000 * (f3 - f2) / max(ok, 1)
+            loa_ms.append(loa)
+            pool_ms.append(bare)
+            fake_ms += [fake_loa, fake_bare]
+            ratios.append(loa / bare if bare else 0)
+            print(
+                f"round {rnd + 1}: load {load:.2f}; Loa {loa:.3f} ms/msg ({sent} sent, "
+                f"{sustained_rate(samples, args.messages):.0f} msg/s, {loa_wall:.1f} s); "
+                f"bare pool {bare:.3f} ms/msg ({ok} ok, {ok / wall:.0f} msg/s); "
+                f"fake {fake_loa:.3f} / {fake_bare:.3f} ms/req",
+                flush=True,
+            )
+        med = statistics.median
+        load = os.getloadavg()
+        extra = {"db": vendor, "load": f"{load[0]:.2f}/{load[1]:.2f}", "rounds": args.rounds}
+        common.figure(
+            "worker_cpu_ms_per_msg",
+            round(med(loa_ms), 3),
+            "ms",
+            "<=0.6",
+            med(loa_ms) <= 0.6,
+            spread=f"{min(loa_ms):.3f}-{max(loa_ms):.3f}",
+            **extra,
+        )
+        common.figure(
+            "bare_requests_pool_cpu_ms_per_msg",
+            round(med(pool_ms), 3),
+            "ms",
+            "-",
+            None,
+            spread=f"{min(pool_ms):.3f}-{max(pool_ms):.3f}",
+            **extra,
+        )
+        common.figure(
+            "loa_to_bare_pool_cpu_ratio",
+            round(med(ratios), 3),
+            "x",
+            "-",
+            None,
+            spread=f"{min(ratios):.3f}-{max(ratios):.3f}",
+            **extra,
+        )
+        common.figure(
+            "fake_provider_cpu_ms_per_request",
+            round(med(fake_ms), 3),
+            "ms",
+            "-",
+            None,
+            spread=f"{min(fake_ms):.3f}-{max(fake_ms):.3f}",
+            **extra,
+        )
+    finally:
+        if cluster is not None:
+            common.stop_process_group(cluster)
+        fake.terminate()
+
+
 def main() -> None:
     args = parse_args()
     vendor = setup(args)
+    if args.compare:
+        common.machine_speed()
+        bench_compare(args, vendor)
+        return
     if args.fallback:
         common.machine_speed()
         bench_fallback(args, vendor)

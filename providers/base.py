@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.utils.translation import gettext as _g
 
@@ -338,6 +339,7 @@ class BaseProvider:
         self.settings = {**self.default_settings, **(config.settings or {})}
         self.base_url = (config.base_url or self.default_base_url).rstrip("/")
         self._session: requests.Session | None = None
+        self._client = None  # the account's urllib3 pool (http.client_for), on first JSON call
         # The last HTTP call made by the current thread: the engine sends from a thread pool and
         # reads it right after each send to record a MessageAttempt.
         self._local = threading.local()
@@ -353,10 +355,27 @@ class BaseProvider:
         return self._session
 
     @property
+    def client(self):
+        """This account's pooled urllib3 client in this process (the JSON calls: every send)."""
+        if self._client is None:
+            pool = int(settings.LOA.get("SEND_CONCURRENCY", 16)) * 2 + 4
+            key = (self.kind, self.config.account_id) if self.config.account_id else id(self)
+            self._client = http.client_for(key, pool)
+        return self._client
+
+    @property
     def http_policy(self) -> http.HttpPolicy:
-        """Timeouts and retry budget: settings.LOA, overridden per account by settings["http"]."""
+        """Timeouts and retry budget: settings.LOA, overridden per account by settings["http"].
+        Worked out once per instance and settings.LOA object (a test that overrides the
+        settings replaces that object), not once per call."""
+        loa = settings.LOA
+        cached = getattr(self, "_policy", None)
+        if cached is not None and cached[0] is loa:
+            return cached[1]
         overrides = self.settings.get("http") if isinstance(self.settings.get("http"), dict) else {}
-        return http.HttpPolicy.from_settings(settings.LOA, overrides)
+        policy = http.HttpPolicy.from_settings(loa, overrides)
+        self._policy = (loa, policy)
+        return policy
 
     def secret_values(self) -> list[str]:
         values = [v for v in self.config.secrets.values() if isinstance(v, str) and v]
@@ -382,7 +401,7 @@ class BaseProvider:
         bucket: str | None = None,
         rate: float | None = None,
         idempotent: bool = False,
-    ) -> requests.Response:
+    ) -> requests.Response | http.Answer:
         """Perform one logical HTTP call; raise ProviderError with the right class on failure.
 
         - Rate: when `rate` (requests/s) is given, wait for a slot in the bucket `bucket` of this
@@ -399,6 +418,11 @@ class BaseProvider:
         _refuse_insecure(url)
         policy = self.http_policy
         timeout = (policy.connect_timeout, policy.read_timeout)
+        # A JSON (or empty) body and no separate query parameters: urllib3 directly
+        # (http.send_json); the rest through requests (http.send).
+        direct = data is None and not params
+        if direct:
+            client_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         secrets = self.secret_values()
         started = time.monotonic()
         record = _call_record(method, url, params, json_body, data, secrets)
@@ -422,17 +446,28 @@ class BaseProvider:
                         )
                     ratelimit.acquire(self.rate_key(bucket or "default"), rate)
                 try:
-                    resp = http.send(
-                        self.session,
-                        method,
-                        url,
-                        json=json_body,
-                        data=data,
-                        params=params,
-                        headers=headers,
-                        timeout=timeout,
-                    )
-                except requests.RequestException as exc:
+                    if direct:
+                        resp = http.send_json(
+                            self.client,
+                            self.session,
+                            method,
+                            url,
+                            json=json_body,
+                            headers=headers,
+                            timeout=client_timeout,
+                        )
+                    else:
+                        resp = http.send(
+                            self.session,
+                            method,
+                            url,
+                            json=json_body,
+                            data=data,
+                            params=params,
+                            headers=headers,
+                            timeout=timeout,
+                        )
+                except http.TRANSPORT_ERRORS as exc:
                     time.sleep(_transport_retry_wait(exc, record, budget))
                     continue
                 wait = _answer_retry_wait(resp, record, budget, policy, secrets)
@@ -446,7 +481,7 @@ class BaseProvider:
                 _log_failed_call(self.kind, method, record)
 
     @staticmethod
-    def http_status_failure(resp: requests.Response) -> SendResult | None:
+    def http_status_failure(resp: requests.Response | http.Answer) -> SendResult | None:
         """Generic classification of HTTP-level failures shared by every provider."""
         if resp.status_code == 429:
             wait = http.parse_retry_after(resp.headers.get("Retry-After"))
@@ -517,6 +552,7 @@ class BaseProvider:
         """Release this instance's hold on the account's Session. The pooled connections stay
         open for the next driver run in this process (http.close_sessions() closes them all)."""
         self._session = None
+        self._client = None
 
 
 @dataclass
@@ -562,9 +598,7 @@ def _call_record(
     )
 
 
-def _transport_retry_wait(
-    exc: requests.RequestException, record: CallRecord, budget: _RetryBudget
-) -> float:
+def _transport_retry_wait(exc: Exception, record: CallRecord, budget: _RetryBudget) -> float:
     """A transport error: the seconds to wait before trying again when that is safe (a connect
     error, or any error of an idempotent call with budget left); otherwise raise ProviderError
     with its class."""
@@ -585,7 +619,7 @@ def _transport_retry_wait(
 
 
 def _answer_retry_wait(
-    resp: requests.Response,
+    resp: requests.Response | http.Answer,
     record: CallRecord,
     budget: _RetryBudget,
     policy: http.HttpPolicy,

@@ -3,8 +3,11 @@
 BaseProvider.request() is the only caller. This module knows nothing of providers; it answers
 three questions:
 
-- which Session to use (one per account per process, so keep-alive connections survive from one
-  driver run to the next; a forked child never reuses its parent's sockets);
+- which client to use (one per account per process, so keep-alive connections survive from one
+  driver run to the next; a forked child never reuses its parent's sockets): a JSON call (every
+  send) goes through urllib3 directly (`send_json`, one pooled PoolManager, the body encoded
+  once, the answer an `Answer`); calls with query parameters or form bodies (the admin's one-off
+  lookups, status reads) go through requests (`send`);
 - how long to wait (connect/read timeouts from settings.LOA, overridable per account in
   settings["http"]);
 - what an exception means: did the request provably never reach the provider (safe to retry),
@@ -14,6 +17,7 @@ three questions:
 from __future__ import annotations
 
 import email.utils
+import json as jsonlib
 import os
 import ssl
 import threading
@@ -22,11 +26,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    HTTPError,
     MaxRetryError,
     NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
 )
 
 # What a transport exception means for the engine.
@@ -69,7 +79,118 @@ class HttpPolicy:
 
 
 _sessions: dict[tuple[int, Any], requests.Session] = {}
+_clients: dict[tuple[int, Any], urllib3.PoolManager] = {}
 _sessions_lock = threading.Lock()
+
+# Exceptions a call may raise from the transport: requests' (send) and urllib3's (send_json).
+TRANSPORT_ERRORS = (requests.RequestException, HTTPError)
+
+USER_AGENT = "Loa/0.1"
+
+# requests.adapters.HTTPAdapter.send as requests defines it. The `responses` library (the tests'
+# HTTP mock) replaces it while active; send_json then hands its call to requests, so a test that
+# mocks requests sees every call. Production never replaces it.
+_REAL_ADAPTER_SEND = HTTPAdapter.send
+
+
+def requests_mocked() -> bool:
+    return HTTPAdapter.send is not _REAL_ADAPTER_SEND
+
+
+class Answer:
+    """A provider's answer read by send_json: what the adapters read of a requests.Response
+    (status_code, headers, content, text, json()), without its per-call machinery (cookie
+    extraction, encoding detection, hooks)."""
+
+    __slots__ = ("status_code", "headers", "content", "url")
+
+    def __init__(self, status_code: int, headers, content: bytes, url: str):
+        self.status_code = status_code
+        self.headers = headers  # urllib3's HTTPHeaderDict: case-insensitive, like requests'
+        self.content = content
+        self.url = url
+
+    @property
+    def text(self) -> str:
+        charset = "utf-8"
+        ctype = self.headers.get("Content-Type", "")
+        if "charset=" in ctype:
+            charset = ctype.split("charset=", 1)[1].split(";", 1)[0].strip().strip('"') or charset
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:  # an unknown charset name
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        # ValueError on a body that is not JSON, as requests' Response.json() raises.
+        return jsonlib.loads(self.content)
+
+
+def new_client(pool_size: int) -> urllib3.PoolManager:
+    """The urllib3 pool of one account. retries=False: urllib3 never resends (a retry after the
+    request was written could double-send) and raises the error itself, which classify_exception
+    reads; redirects are not followed (BaseProvider.request() reports one as a configuration
+    error). Certificates are checked against the same CA bundle requests uses."""
+    return urllib3.PoolManager(
+        num_pools=4,
+        maxsize=max(4, pool_size),
+        retries=False,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=DEFAULT_CA_BUNDLE_PATH,
+    )
+
+
+def client_for(key: Any, pool_size: int) -> urllib3.PoolManager:
+    """The pooled urllib3 client of one account in this process (created on first use)."""
+    pid = os.getpid()
+    with _sessions_lock:
+        c = _clients.get((pid, key))
+        if c is None:
+            c = _clients[(pid, key)] = new_client(pool_size)
+        return c
+
+
+def send_json(
+    client: urllib3.PoolManager,
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: urllib3.Timeout,
+    json: Any = None,
+    headers: dict | None = None,
+):
+    """One call whose body is JSON (or empty) and whose URL carries no separate query
+    parameters: the send path of every adapter. The body is encoded once, as requests would
+    (compact separators aside: `allow_nan=False`, ASCII), and the answer read whole so the
+    connection goes back to the pool. Under a requests mock (tests) it goes through `send`."""
+    if requests_mocked():
+        return send(
+            session,
+            method,
+            url,
+            timeout=(timeout.connect_timeout, timeout.read_timeout),
+            json=json,
+            headers=headers,
+        )
+    all_headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+    body = None
+    if json is not None:
+        body = jsonlib.dumps(json, allow_nan=False).encode()
+        all_headers["Content-Type"] = "application/json"
+    if headers:
+        all_headers.update(headers)
+    resp = client.request(
+        method,
+        url,
+        body=body,
+        headers=all_headers,
+        timeout=timeout,
+        redirect=False,
+        retries=False,
+        preload_content=True,
+    )
+    return Answer(resp.status, resp.headers, resp.data, url)
 
 
 def new_session(pool_size: int) -> requests.Session:
@@ -79,7 +200,7 @@ def new_session(pool_size: int) -> requests.Session:
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(4, pool_size), max_retries=0)
     s.mount("https://", adapter)
     s.mount("http://", adapter)
-    s.headers["User-Agent"] = "Loa/0.1"
+    s.headers["User-Agent"] = USER_AGENT
     # Provider APIs never need cookies or a proxy picked up from the environment by surprise.
     s.trust_env = False
     return s
@@ -134,19 +255,28 @@ def session_for(key: Any, pool_size: int) -> requests.Session:
 def close_sessions() -> None:
     with _sessions_lock:
         sessions = list(_sessions.values())
+        clients = list(_clients.values())
         _sessions.clear()
+        _clients.clear()
     for s in sessions:
         s.close()
+    for c in clients:
+        c.clear()
 
 
 def classify_exception(exc: BaseException) -> tuple[str, str, str]:
-    """(meaning, code, English description) of a requests exception.
+    """(meaning, code, English description) of a requests or urllib3 exception.
 
     urllib3 (with retries disabled) wraps errors raised while *opening* the connection in
     MaxRetryError(reason=NewConnectionError | ConnectTimeoutError | SSLError); errors after the
     request was written (reset, remote closed, read timeout) arrive as ProtocolError or
-    ReadTimeoutError. Only the first family is provably "not sent".
+    ReadTimeoutError. Only the first family is provably "not sent". send_json (retries=False)
+    gets the same urllib3 exceptions unwrapped.
     """
+    if isinstance(exc, HTTPError) and not isinstance(exc, MaxRetryError):
+        return _classify_urllib3(exc)
+    if isinstance(exc, MaxRetryError):
+        return _classify_urllib3(exc.reason or exc)
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return CONNECT, "connect_timeout", "Could not connect to the provider (timeout)."
     if isinstance(exc, requests.exceptions.SSLError):
@@ -164,6 +294,24 @@ def classify_exception(exc: BaseException) -> tuple[str, str, str]:
         return UNKNOWN, "connection_reset", "The connection broke after the request was sent."
     if isinstance(exc, requests.exceptions.Timeout):
         return UNKNOWN, "read_timeout", "The provider did not answer in time."
+    return UNKNOWN, "http_error", f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _classify_urllib3(exc: BaseException) -> tuple[str, str, str]:
+    """send_json's errors, with the meanings classify_exception gives requests' wrappers of the
+    same urllib3 errors."""
+    if isinstance(exc, ConnectTimeoutError) and not isinstance(exc, NewConnectionError):
+        return CONNECT, "connect_timeout", "Could not connect to the provider (timeout)."
+    if isinstance(exc, SSLError):
+        if _is_cert_error(exc):
+            return TLS_CONFIG, "tls_certificate", "The provider's TLS certificate was refused."
+        return UNKNOWN, "tls_error", "A TLS error broke the connection."
+    if isinstance(exc, ReadTimeoutError):
+        return UNKNOWN, "read_timeout", "The provider did not answer in time."
+    if _connect_phase(exc):
+        return CONNECT, "connect_error", "Could not connect to the provider."
+    if isinstance(exc, ProtocolError | OSError):
+        return UNKNOWN, "connection_reset", "The connection broke after the request was sent."
     return UNKNOWN, "http_error", f"{type(exc).__name__}: {str(exc)[:200]}"
 
 

@@ -15,6 +15,7 @@ by the provider's email field gives the address."""
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -133,6 +134,29 @@ def _emails(plan: _Plan, messages: list[Message]) -> dict[int, str]:
     return {pk: Contact.email_of(attributes) for pk, attributes in rows}
 
 
+def _each_concurrently(one, messages: list, pool: ThreadPoolExecutor, workers: int) -> list:
+    """one(message) for every message, `workers` at a time, results in the messages' order.
+    Each of `workers` tasks takes the next message until none is left: a batch of 400 costs 40
+    futures, not 400 (a Future, its Condition and its wake-up per message were a tenth of a
+    driver's CPU once the HTTP client was lean). Same concurrency, same calls."""
+    results: list = [None] * len(messages)
+    queue = iter(enumerate(messages))
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with lock:  # each message goes to exactly one task
+                item = next(queue, None)
+            if item is None:
+                return
+            results[item[0]] = one(item[1])
+
+    tasks = [pool.submit(drain) for _ in range(min(workers, len(messages)))]
+    for task in tasks:
+        task.result()  # re-raises what a task raised, as pool.map did
+    return results
+
+
 def messages_send_batch(
     *,
     campaign: Campaign,
@@ -174,10 +198,10 @@ def messages_send_batch(
     if len(messages) == 1 or workers == 1:
         results = [one(m) for m in messages]
     elif pool is not None:
-        results = list(pool.map(one, messages))
+        results = _each_concurrently(one, messages, pool, workers)
     else:
         with ThreadPoolExecutor(max_workers=min(workers, len(messages))) as own:
-            results = list(own.map(one, messages))
+            results = _each_concurrently(one, messages, own, workers)
     outcome = messages_record_results(
         campaign_id=campaign.pk,
         results=results,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -20,7 +21,14 @@ import pytest
 import requests
 import responses
 from django.utils import translation
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from bench.fake_provider import FakeProviders
 from providers import http, ratelimit
@@ -488,3 +496,92 @@ def test_send_respects_the_account_rate():
     for i in range(5):
         p.send(message(idempotency_key=f"r{i}"))
     assert time.monotonic() - started >= 4 / 20 - 0.01
+
+
+# ---- the urllib3 path of JSON calls (http.send_json), over real sockets -----------------------------
+
+
+def test_json_calls_go_through_urllib3_with_one_pooled_client(fake):
+    """A send is a JSON call: it goes through the account's urllib3 pool, not requests, and
+    the answer reads as the adapters read a requests.Response."""
+    p = _esms_on(fake)
+    assert not http.requests_mocked()
+    url = f"{fake.url('esms')}/SendZaloMessage_V4_post_json/"
+    body = {**ESMS_SECRETS, "Phone": "0912345678", "TempID": "1", "OAID": "1", "RequestId": "u-1"}
+    body = {"ApiKey": body.pop("api_key"), "SecretKey": body.pop("secret_key"), **body}
+    resp = p.request("POST", url, json_body=body)
+    assert isinstance(resp, http.Answer)
+    assert resp.status_code == 200 and resp.json()["CodeResult"] == "100"
+    assert resp.headers.get("content-type", "").startswith("application/json")
+    assert p.send(message(idempotency_key="u-2")).outcome == SendOutcome.ACCEPTED
+    # The request the fake read: JSON, with its content type, our User-Agent.
+    last = list(fake.requests)[-1]
+    assert last["headers"].get("Content-Type") == "application/json"
+    assert last["headers"].get("User-Agent") == http.USER_AGENT
+
+
+def test_real_429_with_short_retry_after_is_retried_through_urllib3(fake):
+    fake.force("429")
+    p = _esms_on(fake)
+    result = p.send(message(idempotency_key="r429-1"))
+    call = p.pop_last_call()
+    assert call.attempts == 2  # the provider refused the first: asking again is safe
+    assert result.outcome == SendOutcome.ACCEPTED
+    assert fake.count("esms", "r429-1") == 2
+
+
+def test_real_redirect_is_not_followed_through_urllib3():
+    """A server answering 302 to a POST: urllib3 does not follow it (no GET elsewhere), the
+    call is a configuration error, made once."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits = []
+
+    class Moved(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Moved)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        p = EsmsProvider(config("esms", base_url=base, secrets=ESMS_SECRETS))
+        result = p.send(message())
+        assert result.error_class == ErrorClass.CONFIGURATION and result.error_code == "http_302"
+        assert len(hits) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("exc", "meaning", "code"),
+    [
+        (NewConnectionError(None, "[Errno 111] Connection refused"), http.CONNECT, "connect_error"),
+        (ConnectTimeoutError(None, "timed out"), http.CONNECT, "connect_timeout"),
+        (ReadTimeoutError(None, URL, "Read timed out."), http.UNKNOWN, "read_timeout"),
+        (
+            ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+            http.UNKNOWN,
+            "connection_reset",
+        ),
+        (
+            SSLError(ssl.SSLCertVerificationError("CERTIFICATE_VERIFY_FAILED")),
+            http.TLS_CONFIG,
+            "tls_certificate",
+        ),
+        (SSLError("decryption failed"), http.UNKNOWN, "tls_error"),
+    ],
+)
+def test_urllib3_errors_mean_what_requests_errors_mean(exc, meaning, code):
+    """send_json raises urllib3's own exceptions (retries=False): each is read as requests'
+    wrapper of the same error is (the responses-driven tests above)."""
+    assert http.classify_exception(exc)[:2] == (meaning, code)
