@@ -430,13 +430,15 @@ def report_load(
     common.figure(f"{who}_callbacks_per_s", round(rate, 1), "req/s", "-", None, size=n, db=vendor)
     common.figure(f"{who}_p50_ms", round(p50, 1), "ms", "-", None, db=vendor)
     common.figure(f"{who}_p99_ms", round(p99, 1), "ms", "-", None, db=vendor, load=load)
-    ok = total <= 0.8 if who == "webhook" else None
+    # Issue 22's target is for PostgreSQL: on SQLite the database's work is inside the web
+    # server's and the applier's processes, and its single writer serializes them.
+    target = who == "webhook" and vendor == "postgresql"
     common.figure(
         f"{who}_cpu_ms_per_callback",
         total,
         "ms",
-        "<=0.8" if who == "webhook" else "-",
-        ok,
+        "<=0.8" if target else "-",
+        total <= 0.8 if target else None,
         **per,
         load_generator=round(load_cpu / n * 1000, 3),
         load=load,
