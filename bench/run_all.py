@@ -61,7 +61,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "import_contacts": ["--rows", "20000"],
     "validate_audience": ["--contacts", "20000"],
     "send_campaign": ["--contacts", "20000", "--messages", "5000"],
-    "webhooks": ["--events", "5000"],
+    "webhooks": ["--messages", "5000"],
     "admin_pages": ["--messages", "50000", "--rows", "50000"],
 }
 

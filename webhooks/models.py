@@ -71,7 +71,19 @@ class WebhookEvent(models.Model):
                 condition=~models.Q(dedupe_key=""),
             )
         ]
-        indexes = [models.Index(fields=["outcome", "received_at"], name="webhook_outcome_idx")]
+        indexes = [
+            models.Index(fields=["outcome", "received_at"], name="webhook_outcome_idx"),
+            # The applier's queue: the events still to apply, oldest first. Partial, so it
+            # holds only the few rows waiting; through webhook_outcome_idx, every batch and every
+            # "anything left?" look revisited the heap pages of all the rows applied since the
+            # last vacuum (their dead 'received' entries): 55 ms for one empty look after a
+            # burst of 70,000 callbacks. An index scan here also marks those entries dead.
+            models.Index(
+                fields=["id"],
+                name="webhook_received_queue_idx",
+                condition=models.Q(outcome="received"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.account_id} {self.method} {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -164,11 +164,17 @@ def message_apply_event(*, message_id: int, event: StatusEvent) -> bool:
 
 
 def messages_find(*, account_id: int, events: list[StatusEvent]) -> list[int | None]:
-    """The message each event is about, within one provider account, in two queries."""
+    """The message each event is about, within one provider account: by idempotency key, and by
+    provider id only for the events whose key missed (most callbacks carry our key: then one
+    query, and the provider-id index is not read at all)."""
     keys = {e.idempotency_key for e in events if e.idempotency_key}
-    pids = {e.provider_message_id for e in events if e.provider_message_id}
     scope = messages_of_account(account_id)
     by_key = _messages_by_key(scope, keys)
+    pids = {
+        e.provider_message_id
+        for e in events
+        if e.provider_message_id and by_key.get(e.idempotency_key) is None
+    }
     by_pid = (
         dict(scope.filter(provider_message_id__in=pids).values_list("provider_message_id", "id"))
         if pids
