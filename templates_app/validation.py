@@ -183,7 +183,7 @@ def _bank_note_ok(value: str) -> bool:
 
 
 # type -> (format check, message when it fails)
-def format_rules() -> dict[str, tuple[Callable[[str], bool], str]]:
+def _format_rules() -> dict[str, tuple[Callable[[str], bool], str]]:
     times = ", ".join(label for label, _rx in TIME_FORMATS)
     return {
         T.PHONE: (_is_phone, _("is not a phone number (digits, spaces, + . - ( ) only)")),
@@ -241,7 +241,7 @@ def compile_rule(rule: ParamRule, *, nfc_input: bool = False) -> Validator:
         if rule.min_length
         else None
     )
-    check, message = format_rules().get(rule.param_type, (None, ""))
+    check, message = _format_rules().get(rule.param_type, (None, ""))
     bad_format = Problem("format", message) if check and message else None
     max_len, min_len, required = rule.max_length, rule.min_length, rule.required
     length = len if nfc_input else text_length

@@ -23,16 +23,13 @@ from django.db.models import (
     CharField,
     DateTimeField,
     F,
-    Func,
     IntegerField,
-    Q,
     QuerySet,
     Value,
     When,
 )
-from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim, Upper
-from django.db.models.lookups import Exact, GreaterThan, LessThan
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -55,8 +52,8 @@ from campaigns.models import Campaign, Contact, ContactListMembership, Message, 
 from providers.reach import Reach, unreachable_reason
 from providers.shared.phones import CALLING_CODES, phone_country
 from templates_app.models import TemplateParam
-from templates_app.rendering import ContactData, compile_spec_parts, render_params
-from templates_app.validation import compile_rule, format_rules, rule_for
+from templates_app.rendering import ContactData, render_params
+from templates_app.validation import compile_rule, rule_for
 
 S = Message.Status
 T = TemplateParam.Type
@@ -74,21 +71,19 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
         first_build = not Message.objects.filter(campaign_id=campaign_id).exists()
         _prepare_bulk_read()
         audience_consent_plan(campaign)
-        # A first set-based build marks whom to skip as it inserts (one pass, see _marks); a
+        # A first set-based build marks the unreachable as it inserts (one pass, see _marks); a
         # re-run and the Python path mark them with a second pass, as before.
         marks = _marks(campaign) if first_build else None
         inserted = _materialize_sql(campaign, audience, first_build=first_build, marks=marks)
         if inserted is None:
             _materialize_python(campaign, audience, chunk)
+        # Who the channel cannot reach first (their reason is the country, whatever their data
+        # says), then who fails the template's rules among the rest.
         if inserted is not None and marks is not None:
-            skipped = _marks_finish(campaign, marks, chunk)
-            if "_why" not in marks.skip:  # the rules (if any can fail) were not in the build
-                skipped += _skip_invalid(campaign, chunk)
+            skipped = _marks_finish(campaign, marks)
         else:
-            # Who the channel cannot reach first (their reason is the country, whatever their
-            # data says), then who fails the template's rules among the rest.
             skipped = messages_skip_unreachable(campaign=campaign, now=timezone.now(), step=0)
-            skipped += _skip_invalid(campaign, chunk)
+        skipped += _skip_invalid(campaign, chunk)
         # A first set-based build inserted every row it reports (no conflict clause); a re-run
         # or the Python path counts what is there (a million rows: a second more).
         if first_build and inserted is not None:
@@ -141,24 +136,21 @@ def campaign_rules_can_fail(campaign: Campaign) -> bool:
     return False
 
 
-def campaign_failing_recipients(
-    campaign: Campaign, chunk: int = 5000, only: Q | None = None
-) -> Iterator[tuple]:
+def campaign_failing_recipients(campaign: Campaign, chunk: int = 5000) -> Iterator[tuple]:
     """(contact id, why) for every recipient whose message would break the template's rules,
     in id order, streamed: which parameters and why, "; "-joined (campaigns.engine.validation,
-    the rows of the downloadable report). Nothing when no rule can fail. `only`: the recipients
-    matching it (the rows a one-pass build left to Python)."""
+    the rows of the downloadable report). Nothing when no rule can fail."""
     if not campaign_rules_can_fail(campaign):
         return
     if campaign.template_id is None:  # free text: only the contact's own email address
         why = "“email”: " + _("no email address (the contact has no email attribute)")
-        for pk, _phone, _name, attributes in audience_rows(campaign, chunk, only=only):
+        for pk, _phone, _name, attributes in audience_rows(campaign, chunk):
             if not Contact.email_of(attributes):
                 yield pk, why
         return
     last, text = None, ""
     for contact_id, _phone, _name, param, _value, reason in audience_failure_rows(
-        campaign=campaign, chunk=chunk, only=only
+        campaign=campaign, chunk=chunk
     ):
         if contact_id != last:
             if last is not None:
@@ -176,7 +168,7 @@ def campaign_failing_count(campaign: Campaign) -> tuple[int, int]:
     return failing, campaign_audience(campaign).count()
 
 
-def _skip_invalid(campaign: Campaign, chunk: int, only: Q | None = None) -> int:
+def _skip_invalid(campaign: Campaign, chunk: int) -> int:
     """Excluded recipients (Campaign.invalid_recipients): every pending message whose recipient
     fails the template's rules becomes skipped, error_code "invalid_params", with which
     parameter and why; no driver ever claims it. Returns how many. A campaign set to block was
@@ -189,7 +181,7 @@ def _skip_invalid(campaign: Campaign, chunk: int, only: Q | None = None) -> int:
     fail (campaign_rules_can_fail)."""
     skipped, batch = 0, {}
     now = timezone.now()
-    for contact_id, why in campaign_failing_recipients(campaign, chunk, only=only):
+    for contact_id, why in campaign_failing_recipients(campaign, chunk):
         batch[contact_id] = why[:500]
         if len(batch) >= chunk:
             skipped += _skip_rows(campaign.pk, batch, now)
@@ -259,8 +251,8 @@ def _materialize_sql(
     marks: Marks | None = None,
 ):
     """INSERT ... SELECT in one statement when every parameter maps to plain SQL; returns the
-    rows inserted, or None when some parameter needs Python. With `marks`, the recipients to
-    skip are inserted already skipped (_marks)."""
+    rows inserted, or None when some parameter needs Python. With `marks`, the recipients the
+    channel cannot reach are inserted already skipped (_marks)."""
     exprs = {}
     for name, spec in (campaign.param_mapping or {}).items():
         expr = _sql_expression(spec or {})
@@ -299,7 +291,7 @@ def _materialize_sql(
     select = audience.order_by().annotate(**aliases).values_list(*aliases)
     sql, params = select.query.sql_with_params()
     if marks is not None:
-        sql = _marks_sql(sql, list(row), marks)
+        sql = _marks_sql(sql, list(row))
     # The first build of a campaign inserts plainly (ON CONFLICT's speculative insertion costs a
     # third more per row); a re-run keeps only what is missing. "WHERE true" keeps SQLite's parser
     # from reading ON CONFLICT as part of a join.
@@ -311,171 +303,83 @@ def _materialize_sql(
         return cur.rowcount
 
 
-# --- One-pass marking (issue 22) ---------------------------------------------------------------
-# The first set-based build used to insert every recipient pending, then find and UPDATE the
-# ones to skip: the unreachable (reach.messages_skip_unreachable: one UPDATE per unserved country
-# and a scan for phones of no served country) and those breaking the template's rules
-# (_skip_invalid: every recipient read back and checked in Python). That is a second pass over
-# the rows just written. Here both rules are columns of the INSERT ... SELECT, so each message
-# is written once, already marked:
-# - reach: the same calling-code prefixes and reasons as messages_skip_unreachable; phones of no
-#   served country are inserted skipped with an empty reason, which _marks_finish fills through
-#   the (campaign, status, id) index (their country is told by phone_country, in Python);
-# - rules: the checks templates_app.validation.compile_rule makes that SQL can make exactly, on
-#   the value exactly as rendering makes it (Python's str.strip() whitespace, then NFC, lengths
-#   in code points): required, maximum and minimum length, for parameters without a format check
-#   mapped to the contact's name, phone, an attribute or a constant, without a formatter. The
-#   reasons are the same text, "; "-joined in parameter order, cut at 500. A campaign with any
-#   other rule (a format, a formatter, the contact's own email) keeps the two-pass build. A row
-#   whose attribute is not a JSON string (a number, a list: Python's text of it may differ from
-#   PostgreSQL's) is left pending and checked by the same Python code afterwards (_marks_finish).
+# --- One-pass reach marking (issue 22) ---------------------------------------------------------
+# The first set-based build used to insert every recipient pending, then find and UPDATE the ones
+# the channel cannot reach (reach.messages_skip_unreachable: one UPDATE per unserved country over
+# the campaign's pending rows, and a scan of them for phones of no served country): a second pass
+# over the rows just written, each skipped row written twice. Here the rule is three CASE columns
+# of the INSERT ... SELECT (the same calling-code prefixes, the same reasons), so each message is
+# written once, already marked. Phones of no served country are inserted skipped with an empty
+# reason, which _marks_finish fills through the (campaign, status, id) index (their country is
+# told by phone_country, in Python, as before).
+# The template's rules keep their pass (_skip_invalid: a read of the audience, checked in Python,
+# only the failing rows written). Checking them in the same statement was built and measured:
+# exact (Python's strip and NFC lengths in SQL) but no cheaper, btrim() and the NFC check per
+# value cost as much as the memoized Python check (docs/BENCHMARKS.md, 2026-12-04).
 # tests/engine/test_materialize_one_pass.py proves the rows marked are exactly those the
 # two-pass build marks.
-
-# What Python's str.strip() removes (str.isspace), for PostgreSQL's btrim.
-_WHITESPACE = "".join(
-    map(chr, [*range(0x9, 0xE), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B)])
-) + "".join(map(chr, [0x2028, 0x2029, 0x202F, 0x205F, 0x3000]))
-_NULL = Value(None, output_field=CharField())
 
 
 @dataclass
 class Marks:
-    reach: Reach | None  # a limited reach, or None when the channel reaches anyone
-    skip: dict  # alias -> expression of the audience row: _out, _reach_why, _why
-    recheck: Q | None  # audience rows whose rules Python checks after the build (rare)
+    reach: Reach  # the channel's (limited) reach
+    skip: dict  # alias -> expression of the audience row: _out, _reach_why
 
 
 def _marks(campaign: Campaign) -> Marks | None:
-    """The expressions marking the recipients to skip in the build, or None when there is
-    nothing to mark in it."""
+    """The expressions marking the unreachable in the build, or None when the channel reaches
+    anyone (or no country at all: then the two-pass rule applies unchanged)."""
     reach = campaign_reach(campaign)
-    if reach.limited and not reach.prefixes:
-        return None  # reaches no country: the two-pass rule, unchanged
-    skip, recheck = {}, None
-    if campaign_rules_can_fail(campaign):
-        rules = _rule_marks(campaign)
-        if rules is not None:  # else the rules keep their second pass (_skip_invalid)
-            skip["_why"], recheck = rules
-    if reach.limited:
-        reasons = [
-            When(phone__startswith=code, then=Value(unreachable_reason(reach, region)[:500]))
-            for region, code in CALLING_CODES.items()
-            if not reach.reaches(code)
-        ]
-        skip["_out"] = Case(
+    if not reach.limited or not reach.prefixes:
+        return None
+    reasons = [
+        When(phone__startswith=code, then=Value(unreachable_reason(reach, region)[:500]))
+        for region, code in CALLING_CODES.items()
+        if not reach.reaches(code)
+    ]
+    skip = {
+        "_out": Case(
             When(outside(reach), then=Value(True)),
             default=Value(False),
             output_field=BooleanField(),
-        )
-        skip["_reach_why"] = Case(*reasons, default=Value("")) if reasons else Value("")
-    if not skip:
-        return None
-    return Marks(reach if reach.limited else None, skip, recheck)
+        ),
+        "_reach_why": Case(*reasons, default=Value("")) if reasons else Value(""),
+    }
+    return Marks(reach, skip)
 
 
-def _rule_marks(campaign: Campaign) -> tuple | None:
-    """(the "; "-joined reasons of a row's failing parameters, '' when none; the rows left to
-    Python), or None when some parameter's rule or mapping is not checked in SQL."""
-    if connection.vendor != "postgresql":  # btrim(text, set), normalize(), jsonb_typeof()
-        return None
-    if campaign_needs_contact_email(campaign) or campaign.template_id is None:
-        return None
-    mapping = campaign.param_mapping or {}
-    formats = set(format_rules())
-    reasons, recheck = [], Q()
-    for param in campaign_params(campaign):
-        rule = rule_for(param)
-        spec = mapping.get(param.name) or {}
-        source, value = spec.get("source", "constant") or "constant", spec.get("value", "")
-        if rule.param_type in formats or spec.get("format"):
-            return None
-        if rule.max_length and rule.min_length > rule.max_length + 1:
-            return None  # a contradictory rule: the Python order of checks decides
-        validate = compile_rule(rule, nfc_input=True)
-        label = f"“{param.name}”: "
-        if source == "constant":  # the same value for everyone: checked once, here
-            raw_get, finish = compile_spec_parts(spec)
-            problem = validate(finish(raw_get("", "", {})))
-            if problem is not None:
-                reasons.append(Value(label + problem.message))
-            continue
-        if source == "field" and value in ("name", "phone"):
-            text = F(value)
-        elif source == "attribute" and isinstance(value, str) and value:
-            text = Coalesce(KeyTextTransform(value, "attributes"), Value(""))
-            kind = Func(
-                KeyTransform(value, "attributes"), function="jsonb_typeof", output_field=CharField()
-            )
-            kind = Coalesce(kind, Value("null"), output_field=CharField())
-            recheck |= ~Q(Exact(Func(F("attributes"), function="jsonb_typeof"), "object"))
-            recheck |= ~Q(Exact(kind, "null")) & ~Q(Exact(kind, "string"))
-        else:
-            return None
-        stripped = Func(text, Value(_WHITESPACE), function="btrim", output_field=CharField())
-        length = Func(
-            Func(stripped, template="normalize(%(expressions)s, NFC)", output_field=CharField()),
-            function="char_length",
-            output_field=IntegerField(),
-        )
-        empty = validate("")
-        whens = [When(Exact(stripped, ""), then=Value(label + empty.message) if empty else _NULL)]
-        for problem, check in (
-            (validate("x" * (rule.max_length + 1)) if rule.max_length else None, GreaterThan),
-            (validate("x" * (rule.min_length - 1)) if rule.min_length > 1 else None, LessThan),
-        ):
-            if problem is not None:
-                limit = rule.max_length if check is GreaterThan else rule.min_length
-                whens.append(When(check(length, limit), then=Value(label + problem.message)))
-        reasons.append(Case(*whens, default=_NULL))
-    if not reasons:
-        return None
-    why = Func(Value("; "), *reasons, function="concat_ws", output_field=CharField())
-    if recheck:  # such a row is judged by Python alone, all its parameters
-        why = Case(When(recheck, then=Value("")), default=why, output_field=CharField())
-    return why, (recheck if recheck else None)
-
-
-def _marks_finish(campaign: Campaign, marks: Marks, chunk: int) -> int:
+def _marks_finish(campaign: Campaign, marks: Marks) -> int:
     """After a marked build: the reason of phones of no served country, told per country in
-    Python (as messages_skip_unreachable does), and the rows left to Python checked as
-    _skip_invalid checks them; returns how many the build skipped. Both read the campaign's
-    skipped rows only (the claim index), or the few rows to recheck."""
-    skipped = Message.objects.filter(campaign_id=campaign.pk, step=0, status=S.SKIPPED)
-    if marks.reach is not None:
-        unnamed = skipped.filter(error_code=UNREACHABLE, error_message="")
-        by_country: dict[str, list[int]] = {}
-        for pk, phone in unnamed.values_list("pk", "phone").iterator():
-            by_country.setdefault(phone_country(phone), []).append(pk)
-        for region, pks in by_country.items():
-            reason = unreachable_reason(marks.reach, region)[:500]
-            for i in range(0, len(pks), 5000):
-                Message.objects.filter(pk__in=pks[i : i + 5000]).update(error_message=reason)
-    if marks.recheck is not None:
-        _skip_invalid(campaign, chunk, only=marks.recheck)
+    Python (as messages_skip_unreachable does); returns how many the build skipped as
+    unreachable. Both read the campaign's skipped rows only (the claim index)."""
+    skipped = Message.objects.filter(
+        campaign_id=campaign.pk, step=0, status=S.SKIPPED, error_code=UNREACHABLE
+    )
+    by_country: dict[str, list[int]] = {}
+    for pk, phone in skipped.filter(error_message="").values_list("pk", "phone").iterator():
+        by_country.setdefault(phone_country(phone), []).append(pk)
+    for region, pks in by_country.items():
+        reason = unreachable_reason(marks.reach, region)[:500]
+        for i in range(0, len(pks), 5000):
+            Message.objects.filter(pk__in=pks[i : i + 5000]).update(error_message=reason)
     return skipped.count()
 
 
-def _marks_sql(sql: str, columns: list[str], marks: Marks) -> str:
-    """The build's SELECT wrapped so each row's marks are computed once (OFFSET 0 keeps
+def _marks_sql(sql: str, columns: list[str]) -> str:
+    """The build's SELECT wrapped so each row's mark is computed once (OFFSET 0 keeps
     PostgreSQL's planner from folding the inner query into the outer one, which would repeat
-    them)."""
-    out = '"_out"' if "_out" in marks.skip else "false"
-    why = 'left("_why", 500)' if "_why" in marks.skip else "''"
-    bad = "\"_why\" <> ''" if "_why" in marks.skip else "false"
-    reach_why = '"_reach_why"' if "_out" in marks.skip else "''"
+    it)."""
     case = {
-        "status": f"CASE WHEN {out} OR {bad} THEN '{S.SKIPPED}' ELSE '{S.PENDING}' END",
-        "error_code": f"CASE WHEN {out} THEN '{UNREACHABLE}' WHEN {bad} THEN 'invalid_params'"
-        " ELSE '' END",
-        "error_message": f"CASE WHEN {out} THEN {reach_why} WHEN {bad} THEN {why} ELSE '' END",
+        "status": f"CASE WHEN \"_out\" THEN '{S.SKIPPED}' ELSE '{S.PENDING}' END",
+        "error_code": f"CASE WHEN \"_out\" THEN '{UNREACHABLE}' ELSE '' END",
+        "error_message": 'CASE WHEN "_out" THEN "_reach_why" ELSE \'\' END',
     }
     select = ", ".join(case.get(c, f'"_{c}"') for c in columns)
     fence = " OFFSET 0" if connection.vendor == "postgresql" else ""  # (SQLite: no OFFSET alone)
     return f"SELECT {select} FROM ({sql}{fence}) AS marked"
 
 
-# --- end of one-pass marking ---------------------------------------------------------------------
+# --- end of one-pass reach marking ---------------------------------------------------------------
 
 
 def _prepare_bulk_read() -> None:

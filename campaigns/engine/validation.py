@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from campaigns.engine.audience import campaign_audience
@@ -79,15 +79,9 @@ class ValidationSummary:
         }
 
 
-def audience_rows(
-    campaign: Campaign, chunk: int = 5000, only: Q | None = None
-) -> Iterator[tuple[int, str, str, dict]]:
-    """(contact id, phone, name, attributes) of every recipient (matching `only`, if given), in
-    id order, streamed."""
-    qs = campaign_audience(campaign)
-    if only is not None:
-        qs = qs.filter(only)
-    qs = qs.order_by("pk").values_list("pk", "phone", "name", "attributes")
+def audience_rows(campaign: Campaign, chunk: int = 5000) -> Iterator[tuple[int, str, str, dict]]:
+    """(contact id, phone, name, attributes) of every recipient, in id order, streamed."""
+    qs = campaign_audience(campaign).order_by("pk").values_list("pk", "phone", "name", "attributes")
     return qs.iterator(chunk_size=chunk)
 
 
@@ -188,7 +182,7 @@ def audience_failing_contact_ids(*, campaign: Campaign) -> list[int]:
 
 
 def audience_failure_rows(
-    *, campaign: Campaign, chunk: int = 5000, unreachable: bool = False, only: Q | None = None
+    *, campaign: Campaign, chunk: int = 5000, unreachable: bool = False
 ) -> Iterator[tuple]:
     """(contact_id, phone, name, param, value, reason) for every failing param of every recipient,
     streamed. Recipients the channel cannot reach are not checked against the template: with
@@ -197,7 +191,7 @@ def audience_failure_rows(
     checker = _checker(campaign)
     reach = campaign_reach(campaign)
     prefixes = reach.prefixes
-    for pk, phone, name, attributes in audience_rows(campaign, chunk, only):
+    for pk, phone, name, attributes in audience_rows(campaign, chunk):
         if prefixes is not None and not phone.startswith(prefixes):
             if unreachable:
                 yield pk, phone, name, "", "", unreachable_reason(reach, phone_country(phone))

@@ -1,22 +1,23 @@
-"""Issue 22: the first set-based build marks the recipients its channel cannot reach inside the
-INSERT ... SELECT (materialize._reach_marks) instead of a second UPDATE pass. These tests build
-the same audience twice, once the way it is built now and once the way it was built before (the
-plain INSERT ... SELECT, then reach.messages_skip_unreachable), and require exactly the same
-rows: the same recipients skipped, with the same error code and reason, the same ones pending,
-the same opted-out people left out, the same count of skipped.
+"""Issue 22: the first set-based build marks the recipients its channel cannot reach inside
+the INSERT ... SELECT (materialize._marks) instead of a second UPDATE pass; the template's rules
+keep their own pass after it (materialize._skip_invalid), which must still see the same rows.
+These tests build the same audience twice, once the way it is built now and once the way it was
+built before (the plain INSERT ... SELECT, then reach.messages_skip_unreachable and
+_skip_invalid), and require exactly the same rows: the same recipients skipped, with the same
+error code and reason, the same ones pending, the same opted-out people left out, the same
+count of skipped.
 """
 
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from campaigns.engine.audience import campaign_audience
 from campaigns.engine.materialize import (
     _materialize_sql,
     _skip_invalid,
-    campaign_failing_recipients,
     campaign_materialize,
 )
 from campaigns.engine.reach import UNREACHABLE, messages_skip_unreachable
@@ -163,14 +164,10 @@ def test_one_pass_rules_mark_exactly_the_rows_the_two_pass_build_marked(with_rea
     )
 
     def no_second_pass(*args, **kwargs):
-        raise AssertionError("the rules were to be checked in the build")
+        raise AssertionError("the unreachable were to be marked in the build")
 
     with monkeypatch.context() as patch:
-        if connection.vendor == "postgresql":  # the rules are marked in SQL there only
-            patch.setattr(
-                "campaigns.engine.materialize.campaign_failing_recipients", _only_rechecks
-            )
-        if with_reach or connection.vendor == "postgresql":  # else nothing marks in the build
+        if with_reach:  # else nothing is marked in the build: the two-pass path, unchanged
             patch.setattr("campaigns.engine.materialize.messages_skip_unreachable", no_second_pass)
         campaign_materialize(campaign_id=now_built.pk)
     with transaction.atomic():
@@ -188,10 +185,3 @@ def test_one_pass_rules_mark_exactly_the_rows_the_two_pass_build_marked(with_rea
         set() if with_reach else {14}
     ), {by_contact[c]: new[c][2] for c in invalid}
     assert new[contacts[2].pk][2].count("; ") == 2  # the three parameters, in their order
-
-
-def _only_rechecks(campaign, chunk=5000, only=None):
-    """campaign_failing_recipients as the one-pass build may call it: for the rows it left to
-    Python only (attributes that are no JSON string), never for the whole audience."""
-    assert only is not None, "the whole audience was checked in Python: a second pass"
-    yield from campaign_failing_recipients(campaign, chunk, only=only)
