@@ -483,6 +483,16 @@ def main() -> None:
                 f" {statistics.median(ceil_rates):,.0f} rows/s (range {min(ceil_rates):,.0f}-"
                 f"{max(ceil_rates):,.0f})"
             )
+            median = statistics.median(ratios)
+            common.figure(
+                "import_vs_ceiling_median",
+                round(median, 3),
+                "ratio",
+                ">=0.7",
+                median >= 0.7,
+                pairs=len(ratios),
+                load=round(os.getloadavg()[0], 1),
+            )
     if not args.skip_admin:
         bench_admin(env)
 
