@@ -17,6 +17,16 @@ What it does:
 Flags: --skip-import, --skip-admin, --keep-file, --file PATH (reuse a file), --consent KIND (the
 import records advertising consent on KIND for every contact; repeatable), --fresh (empty the
 contact tables first; use it only on a benchmark database).
+
+--ceiling (PostgreSQL, issue 22): the database's own speed on the same file, measured beside Loa in
+the same invocation: psycopg COPY of the raw file into a staging table, then ONE INSERT ... SELECT
+DISTINCT ON (phone) ... ON CONFLICT (phone) DO UPDATE with a regular-expression phone cleaner,
+into a table made LIKE campaigns_contact INCLUDING ALL (same columns, same indexes: the unique
+phone btree, the trigram GIN on search_text, the partial tags GIN), empty before each run as
+Loa's contacts are (--fresh is implied). With --runs N the two alternate N times; each pair
+prints its ratio (Loa's rows/s over the ceiling's, both end to end on the same file) and the
+median of the pairs is the figure. The ceiling does less than Loa (no list memberships, no
+per-row report, no Django start-up, a cruder cleaner): it is the anchor, not a twin.
 """
 
 from __future__ import annotations
@@ -36,7 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as `python bench/import_contacts.py`: the project importable
 
-from bench._common import setup_django  # noqa: E402 (after the path above)
+from bench import _common as common  # noqa: E402 (after the path above)
+from bench._common import setup_django  # noqa: E402
 from webhooks.management import demo_people  # noqa: E402
 
 # The demo's surnames, then four more: a file of 1M rows wants a wider spread.
@@ -155,9 +166,10 @@ class BackendCPU(threading.Thread):
     """CPU seconds used by the import's PostgreSQL backend (a local server only): with the
     child's own CPU time, it shows what the run costs apart from other load on the machine."""
 
-    def __init__(self, database_url: str):
+    def __init__(self, database_url: str, application_name: str = ""):
         super().__init__(daemon=True)
         self.url = database_url
+        self.application_name = application_name
         self.seen: dict[int, float] = {}
         self.first: dict[int, float] = {}  # a backend that existed before counts from then
         self.stop = threading.Event()
@@ -176,7 +188,8 @@ class BackendCPU(threading.Thread):
             rows = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
                 " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-                " AND application_name = ''"
+                " AND application_name = %s",
+                [self.application_name],
             ).fetchall()
             for (pid,) in rows:
                 try:
@@ -230,6 +243,68 @@ def run_import(path: Path, env: dict, consent: list[str] = ()) -> dict:
     }
 
 
+# The anchor's phone cleaner, as one would write it by hand: digits only (after an Excel ".0"),
+# then 0xxxxxxxxx / 84xxxxxxxxx / xxxxxxxxx (leading zero lost) to 84xxxxxxxxx; anything else is
+# dropped. Legacy 11-digit numbers are not rewritten (Loa rewrites them: a few rows differ).
+_CEIL_DIGITS = "regexp_replace(regexp_replace(phone, '\\.0$', ''), '[^0-9]', '', 'g')"
+_CEIL_PHONE = (
+    "CASE WHEN d ~ '^84[1-9][0-9]{8}$' THEN d"
+    " WHEN d ~ '^0[1-9][0-9]{8}$' THEN '84' || substr(d, 2)"
+    " WHEN d ~ '^[1-9][0-9]{8}$' THEN '84' || d END"
+)
+
+
+def run_ceiling(path: Path, database_url: str) -> dict:
+    """COPY + one upsert (see the module doc), in this process; wall, CPU and the row count."""
+    import psycopg
+
+    url = database_url.replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_ceiling_contact")
+        conn.execute("CREATE TABLE bench_ceiling_contact (LIKE campaigns_contact INCLUDING ALL)")
+        conn.execute("CHECKPOINT")  # the DDL's and earlier runs' dirty pages not on this run
+    watcher = BackendCPU(database_url, application_name="loa-ceiling")
+    watcher.start()
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    with psycopg.connect(url, application_name="loa-ceiling") as conn:
+        conn.execute(
+            "CREATE TEMPORARY TABLE ceiling_stage (phone text, name text, city text,"
+            " order_no text, amount text)"
+        )
+        with conn.cursor() as cur:
+            copy_sql = "COPY ceiling_stage FROM STDIN WITH (FORMAT csv, HEADER true)"
+            with cur.copy(copy_sql) as copy, path.open("rb") as fh:
+                while data := fh.read(1 << 20):
+                    copy.write(data)
+            cur.execute(
+                "INSERT INTO bench_ceiling_contact AS c (phone, name, attributes, search_text,"
+                " source, created_at, updated_at)"
+                " SELECT DISTINCT ON (p) p, name, jsonb_build_object('Thành phố', city,"
+                " 'Mã đơn', order_no, 'Số tiền', amount), lower(name), 'ceiling', now(), now()"
+                f" FROM (SELECT {_CEIL_PHONE} AS p, name, city, order_no, amount FROM"
+                f" (SELECT {_CEIL_DIGITS} AS d, * FROM ceiling_stage) x) y"
+                " WHERE p IS NOT NULL ORDER BY p"
+                " ON CONFLICT (phone) DO UPDATE SET name = EXCLUDED.name,"
+                " attributes = c.attributes || EXCLUDED.attributes,"
+                " search_text = EXCLUDED.search_text, updated_at = EXCLUDED.updated_at"
+            )
+            upserted = cur.rowcount
+            cur.execute("SELECT count(*) FROM ceiling_stage")
+            read = cur.fetchone()[0]
+        conn.commit()
+    wall = time.perf_counter() - t0
+    watcher.stop.set()
+    watcher.join()
+    return {
+        "wall": wall,
+        "rows": read,
+        "upserted": upserted,
+        "cpu": time.process_time() - cpu0,
+        "db_cpu": sum(watcher.seen.values()),
+    }
+
+
 def bench_admin(env: dict, runs: int = 5) -> None:
     setup_django(env)
     from django.contrib.auth.models import User
@@ -273,6 +348,30 @@ def bench_admin(env: dict, runs: int = 5) -> None:
         )
 
 
+def empty_contacts(env: dict) -> None:
+    """The contact tables emptied (a benchmark database only)."""
+    setup_django(env)
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        # Contacts referenced by campaign messages stay (their FK is PROTECT).
+        cur.execute("DELETE FROM campaigns_optout")
+        cur.execute("DELETE FROM privacy_consentstate")
+        cur.execute("DELETE FROM privacy_consentrecord")
+        cur.execute("DELETE FROM campaigns_contactlistmembership")
+        cur.execute("UPDATE campaigns_contact SET source_import_id = NULL")
+        cur.execute(
+            "DELETE FROM campaigns_contact WHERE id NOT IN (SELECT contact_id FROM campaigns_message)"
+        )
+        cur.execute("DELETE FROM campaigns_contactimport")
+        cur.execute("UPDATE campaigns_contactlist SET contact_count = 0")
+        if connection.vendor == "postgresql":
+            cur.execute("VACUUM ANALYZE campaigns_contact")
+            cur.execute("VACUUM ANALYZE campaigns_contactlistmembership")
+            cur.execute("CHECKPOINT")  # the deletion's dirty pages written before the timing
+    connection.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -285,6 +384,12 @@ def main() -> None:
     parser.add_argument("--skip-admin", action="store_true")
     parser.add_argument("--fresh", action="store_true", help="empty the contact tables first")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="PostgreSQL: measure COPY + one upsert of the same file beside Loa (implies --fresh)",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="imports (alternating with --ceiling)")
     parser.add_argument(
         "--consent",
         action="append",
@@ -305,26 +410,8 @@ def main() -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
-    if args.fresh:
-        setup_django(env)
-        from django.db import connection
-
-        with connection.cursor() as cur:
-            # Contacts referenced by campaign messages stay (their FK is PROTECT).
-            cur.execute("DELETE FROM campaigns_optout")
-            cur.execute("DELETE FROM privacy_consentstate")
-            cur.execute("DELETE FROM privacy_consentrecord")
-            cur.execute("DELETE FROM campaigns_contactlistmembership")
-            cur.execute("UPDATE campaigns_contact SET source_import_id = NULL")
-            cur.execute(
-                "DELETE FROM campaigns_contact WHERE id NOT IN (SELECT contact_id FROM campaigns_message)"
-            )
-            cur.execute("DELETE FROM campaigns_contactimport")
-            cur.execute("UPDATE campaigns_contactlist SET contact_count = 0")
-            if connection.vendor == "postgresql":
-                cur.execute("VACUUM ANALYZE campaigns_contact")
-                cur.execute("VACUUM ANALYZE campaigns_contactlistmembership")
-        connection.close()
+    if args.ceiling and not env.get("DATABASE_URL", "").startswith("postgres"):
+        raise SystemExit("--ceiling needs PostgreSQL (--database-url)")
 
     if not args.skip_import:
         path = args.file
@@ -337,23 +424,75 @@ def main() -> None:
             print(
                 f"generated {args.rows:,} rows ({path.stat().st_size / 1048576:.1f} MB) in {time.perf_counter() - t0:.1f} s: {path}"
             )
+        ratios, loa_rates, ceil_rates = [], [], []
         try:
-            result = run_import(path, env, args.consent)
+            for run in range(args.runs):
+                if args.fresh or args.ceiling:
+                    empty_contacts(env)
+                result = run_import(path, env, args.consent)
+                total = int(result["counts"].get("total", 0))
+                load = os.getloadavg()[0]
+                rate = total / result["wall"]
+                loa_rates.append(rate)
+                print(
+                    f"IMPORT {total:,} rows in {result['wall']:.1f} s end to end = {rate:,.0f} rows/s; "
+                    f"peak RSS {result['peak_mb']:.0f} MB"
+                )
+                cpu = f"CPU: import process {result['child_cpu']:.1f} s"
+                if result["db_cpu"] is not None:
+                    cpu += f", PostgreSQL backend {result['db_cpu']:.1f} s"
+                print(
+                    f"{cpu}; load average {load:.1f} on {os.cpu_count()} cpus (other work slows the wall time)"
+                )
+                if not args.ceiling:
+                    continue
+                ceil = run_ceiling(path, env["DATABASE_URL"])
+                ceil_rate = ceil["rows"] / ceil["wall"]
+                ceil_rates.append(ceil_rate)
+                ratios.append(rate / ceil_rate)
+                print(
+                    f"CEILING (COPY + one INSERT ... ON CONFLICT) {ceil['rows']:,} rows in "
+                    f"{ceil['wall']:.1f} s = {ceil_rate:,.0f} rows/s ({ceil['upserted']:,} upserted);"
+                    f" CPU: client {ceil['cpu']:.1f} s, PostgreSQL backend {ceil['db_cpu']:.1f} s;"
+                    f" load average {os.getloadavg()[0]:.1f}"
+                )
+                print(
+                    f"run {run + 1}: Loa / ceiling = {rate / ceil_rate:.3f}"
+                    f" (CPU, Loa process + backends / ceiling's: "
+                    f"{(result['child_cpu'] + (result['db_cpu'] or 0)):.1f} s / "
+                    f"{ceil['cpu'] + ceil['db_cpu']:.1f} s)"
+                )
+                common.figure(
+                    "import_vs_ceiling",
+                    round(rate / ceil_rate, 3),
+                    "ratio",
+                    ">=0.7",
+                    rate / ceil_rate >= 0.7,
+                    rows=total,
+                    peak_mb=round(result["peak_mb"]),
+                    load=round(os.getloadavg()[0], 1),
+                )
         finally:
             if generated and not args.keep_file:
                 path.unlink(missing_ok=True)
-        total = int(result["counts"].get("total", 0))
-        print(
-            f"IMPORT {total:,} rows in {result['wall']:.1f} s end to end = {total / result['wall']:,.0f} rows/s; "
-            f"peak RSS {result['peak_mb']:.0f} MB"
-        )
-        cpu = f"CPU: import process {result['child_cpu']:.1f} s"
-        if result["db_cpu"] is not None:
-            cpu += f", PostgreSQL backend {result['db_cpu']:.1f} s"
-        load = os.getloadavg()[0]
-        print(
-            f"{cpu}; load average {load:.1f} on {os.cpu_count()} cpus (other work slows the wall time)"
-        )
+        if ratios:
+            print(
+                f"SUMMARY Loa / ceiling over {len(ratios)} pair(s): median {statistics.median(ratios):.3f}"
+                f" (range {min(ratios):.3f}-{max(ratios):.3f}); Loa {statistics.median(loa_rates):,.0f}"
+                f" rows/s (range {min(loa_rates):,.0f}-{max(loa_rates):,.0f}), ceiling"
+                f" {statistics.median(ceil_rates):,.0f} rows/s (range {min(ceil_rates):,.0f}-"
+                f"{max(ceil_rates):,.0f})"
+            )
+            median = statistics.median(ratios)
+            common.figure(
+                "import_vs_ceiling_median",
+                round(median, 3),
+                "ratio",
+                ">=0.7",
+                median >= 0.7,
+                pairs=len(ratios),
+                load=round(os.getloadavg()[0], 1),
+            )
     if not args.skip_admin:
         bench_admin(env)
 

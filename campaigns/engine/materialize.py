@@ -13,10 +13,21 @@ is refused before (engine.lifecycle).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, DateTimeField, F, IntegerField, QuerySet, Value
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    DateTimeField,
+    F,
+    IntegerField,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim, Upper
 from django.utils import timezone
@@ -25,7 +36,12 @@ from django.utils.translation import gettext as _
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.audience import audience_consent_plan, campaign_audience
 from campaigns.engine.keys import idempotency_key
-from campaigns.engine.reach import messages_skip_unreachable
+from campaigns.engine.reach import (
+    UNREACHABLE,
+    campaign_reach,
+    messages_skip_unreachable,
+    outside,
+)
 from campaigns.engine.validation import (
     audience_failure_rows,
     audience_rows,
@@ -33,6 +49,8 @@ from campaigns.engine.validation import (
     campaign_params,
 )
 from campaigns.models import Campaign, Contact, ContactListMembership, Message, OptOut
+from providers.reach import Reach, unreachable_reason
+from providers.shared.phones import CALLING_CODES, phone_country
 from templates_app.models import TemplateParam
 from templates_app.rendering import ContactData, render_params
 from templates_app.validation import compile_rule, rule_for
@@ -53,12 +71,18 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
         first_build = not Message.objects.filter(campaign_id=campaign_id).exists()
         _prepare_bulk_read()
         audience_consent_plan(campaign)
-        inserted = _materialize_sql(campaign, audience, first_build=first_build)
+        # A first set-based build marks the unreachable as it inserts (one pass, see _marks); a
+        # re-run and the Python path mark them with a second pass, as before.
+        marks = _marks(campaign) if first_build else None
+        inserted = _materialize_sql(campaign, audience, first_build=first_build, marks=marks)
         if inserted is None:
             _materialize_python(campaign, audience, chunk)
         # Who the channel cannot reach first (their reason is the country, whatever their data
         # says), then who fails the template's rules among the rest.
-        skipped = messages_skip_unreachable(campaign=campaign, now=timezone.now(), step=0)
+        if inserted is not None and marks is not None:
+            skipped = _marks_finish(campaign, marks)
+        else:
+            skipped = messages_skip_unreachable(campaign=campaign, now=timezone.now(), step=0)
         skipped += _skip_invalid(campaign, chunk)
         # A first set-based build inserted every row it reports (no conflict clause); a re-run
         # or the Python path counts what is there (a million rows: a second more).
@@ -219,10 +243,16 @@ def messages_build(*, campaign: Campaign, audience: QuerySet, step: int) -> int:
 
 
 def _materialize_sql(
-    campaign: Campaign, audience: QuerySet, *, first_build: bool = False, step: int = 0
+    campaign: Campaign,
+    audience: QuerySet,
+    *,
+    first_build: bool = False,
+    step: int = 0,
+    marks: Marks | None = None,
 ):
     """INSERT ... SELECT in one statement when every parameter maps to plain SQL; returns the
-    rows inserted, or None when some parameter needs Python."""
+    rows inserted, or None when some parameter needs Python. With `marks`, the recipients the
+    channel cannot reach are inserted already skipped (_marks)."""
     exprs = {}
     for name, spec in (campaign.param_mapping or {}).items():
         expr = _sql_expression(spec or {})
@@ -256,8 +286,12 @@ def _materialize_sql(
     if step:  # step 0 leaves the column to its database default
         row["step"] = Value(step, output_field=IntegerField())
     aliases = {f"_{column}": expr for column, expr in row.items()}
+    if marks is not None:
+        aliases.update(marks.skip)
     select = audience.order_by().annotate(**aliases).values_list(*aliases)
     sql, params = select.query.sql_with_params()
+    if marks is not None:
+        sql = _marks_sql(sql, list(row))
     # The first build of a campaign inserts plainly (ON CONFLICT's speculative insertion costs a
     # third more per row); a re-run keeps only what is missing. "WHERE true" keeps SQLite's parser
     # from reading ON CONFLICT as part of a join.
@@ -267,6 +301,85 @@ def _materialize_sql(
     with connection.cursor() as cur:
         cur.execute(f"INSERT INTO {Message._meta.db_table} ({', '.join(row)}) {sql}", params)
         return cur.rowcount
+
+
+# --- One-pass reach marking (issue 22) ---------------------------------------------------------
+# The first set-based build used to insert every recipient pending, then find and UPDATE the ones
+# the channel cannot reach (reach.messages_skip_unreachable: one UPDATE per unserved country over
+# the campaign's pending rows, and a scan of them for phones of no served country): a second pass
+# over the rows just written, each skipped row written twice. Here the rule is three CASE columns
+# of the INSERT ... SELECT (the same calling-code prefixes, the same reasons), so each message is
+# written once, already marked. Phones of no served country are inserted skipped with an empty
+# reason, which _marks_finish fills through the (campaign, status, id) index (their country is
+# told by phone_country, in Python, as before).
+# The template's rules keep their pass (_skip_invalid: a read of the audience, checked in Python,
+# only the failing rows written). Checking them in the same statement was built and measured:
+# exact (Python's strip and NFC lengths in SQL) but no cheaper, btrim() and the NFC check per
+# value cost as much as the memoized Python check (docs/BENCHMARKS.md, 2026-12-04).
+# tests/engine/test_materialize_one_pass.py proves the rows marked are exactly those the
+# two-pass build marks.
+
+
+@dataclass
+class Marks:
+    reach: Reach  # the channel's (limited) reach
+    skip: dict  # alias -> expression of the audience row: _out, _reach_why
+
+
+def _marks(campaign: Campaign) -> Marks | None:
+    """The expressions marking the unreachable in the build, or None when the channel reaches
+    anyone (or no country at all: then the two-pass rule applies unchanged)."""
+    reach = campaign_reach(campaign)
+    if not reach.limited or not reach.prefixes:
+        return None
+    reasons = [
+        When(phone__startswith=code, then=Value(unreachable_reason(reach, region)[:500]))
+        for region, code in CALLING_CODES.items()
+        if not reach.reaches(code)
+    ]
+    skip = {
+        "_out": Case(
+            When(outside(reach), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        "_reach_why": Case(*reasons, default=Value("")) if reasons else Value(""),
+    }
+    return Marks(reach, skip)
+
+
+def _marks_finish(campaign: Campaign, marks: Marks) -> int:
+    """After a marked build: the reason of phones of no served country, told per country in
+    Python (as messages_skip_unreachable does); returns how many the build skipped as
+    unreachable. Both read the campaign's skipped rows only (the claim index)."""
+    skipped = Message.objects.filter(
+        campaign_id=campaign.pk, step=0, status=S.SKIPPED, error_code=UNREACHABLE
+    )
+    by_country: dict[str, list[int]] = {}
+    for pk, phone in skipped.filter(error_message="").values_list("pk", "phone").iterator():
+        by_country.setdefault(phone_country(phone), []).append(pk)
+    for region, pks in by_country.items():
+        reason = unreachable_reason(marks.reach, region)[:500]
+        for i in range(0, len(pks), 5000):
+            Message.objects.filter(pk__in=pks[i : i + 5000]).update(error_message=reason)
+    return skipped.count()
+
+
+def _marks_sql(sql: str, columns: list[str]) -> str:
+    """The build's SELECT wrapped so each row's mark is computed once (OFFSET 0 keeps
+    PostgreSQL's planner from folding the inner query into the outer one, which would repeat
+    it)."""
+    case = {
+        "status": f"CASE WHEN \"_out\" THEN '{S.SKIPPED}' ELSE '{S.PENDING}' END",
+        "error_code": f"CASE WHEN \"_out\" THEN '{UNREACHABLE}' ELSE '' END",
+        "error_message": 'CASE WHEN "_out" THEN "_reach_why" ELSE \'\' END',
+    }
+    select = ", ".join(case.get(c, f'"_{c}"') for c in columns)
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""  # (SQLite: no OFFSET alone)
+    return f"SELECT {select} FROM ({sql}{fence}) AS marked"
+
+
+# --- end of one-pass reach marking ---------------------------------------------------------------
 
 
 def _prepare_bulk_read() -> None:
