@@ -31,6 +31,7 @@ from django.utils.translation import ngettext
 
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.delivery import messages_apply_events, messages_find
+from campaigns.engine.legs import legs_prepare
 from campaigns.models import Message
 from providers.base import ParsedWebhook, WebhookRequest
 from providers.models import ProviderAccount
@@ -160,6 +161,9 @@ def _statuses_write(items: list[_Item]) -> int:
     pairs, found = [], []
     for account_id, account_pairs in by_account.items():
         pairs += account_pairs
+        # A provider's own SMS fallback (leg) is recorded as its chain step's row: built here the
+        # first time it is reported, and the status pointed at it (campaigns.engine.legs).
+        legs_prepare(account_id=account_id, events=[st for _i, st in account_pairs])
         found += messages_find(account_id=account_id, events=[st for _i, st in account_pairs])
     changes = messages_apply_events(
         items=[(mid, st) for (_i, st), mid in zip(pairs, found, strict=True) if mid is not None]

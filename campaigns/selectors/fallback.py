@@ -30,7 +30,7 @@ _NOT_HANDED = [S.SKIPPED, S.CANCELLED, S.PENDING]
 
 
 def chain_steps(*, campaign: Campaign) -> list[FallbackStep]:
-    return campaign_chain(campaign.pk)
+    return campaign_chain(campaign.pk, native=True)
 
 
 def fallback_step_checks(*, campaign: Campaign, step: FallbackStep) -> dict:
@@ -122,6 +122,7 @@ class StepRow:
     fell_back: int = 0  # recipients of this step who got the next one
     pct_delivered: str = ""
     pct_fell_back: str = ""
+    native: bool = False  # sent by the provider's own fallback (campaigns.engine.native)
 
 
 @dataclass
@@ -158,6 +159,7 @@ def campaign_step_funnel(*, campaign: Campaign) -> Funnel | None:
     if not by_step:
         return None
     channels = [campaign.channel, *[s.channel for s in steps]]
+    natives = {s.position for s in steps if s.mode == FallbackStep.Mode.PROVIDER}
     recipients = by_step.get(0, {}).get("n", 0)
     funnel = Funnel(recipients=recipients)
     costs: dict[str, Decimal] = {}
@@ -173,7 +175,13 @@ def campaign_step_funnel(*, campaign: Campaign) -> Funnel | None:
             skipped=r.get("skipped", 0),
             pending=r.get("pending", 0),
             cost=r.get("cost") or Decimal(0),
+            native=i in natives,
         )
+        if row.native:
+            # The provider's SMS is charged by the campaign's own provider account.
+            row.channel = _("{channel} via {provider}'s own fallback").format(
+                channel=channel.name, provider=campaign.channel.account.name
+            )
         row.sent = row.messages - row.skipped - row.pending
         nxt = by_step.get(i + 1)
         row.fell_back = nxt["n"] if nxt else 0
@@ -182,7 +190,7 @@ def campaign_step_funnel(*, campaign: Campaign) -> Funnel | None:
         funnel.steps.append(row)
         funnel.reached += row.delivered
         funnel.cost_total += row.cost
-        label = f"{channel.name} ({channel.get_kind_display()})"
+        label = f"{row.channel} ({channel.get_kind_display()})"
         costs[label] = costs.get(label, Decimal(0)) + row.cost
     funnel.reached_pct = _pct(_share(funnel.reached, recipients))
     funnel.cost_by_channel = list(costs.items())
