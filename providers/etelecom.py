@@ -551,8 +551,14 @@ class EtelecomProvider(BaseProvider):
                 idempotency_key=key,
             )
         # Several rows for one tracking_id would mean a duplicate send: report the furthest one.
-        best = max((message_event(m) for m in ours), key=lambda e: _RANK.get(e.status, 0))
+        best_msg, best = max(
+            ((m, message_event(m)) for m in ours), key=lambda pair: _RANK.get(pair[1].status, 0)
+        )
         best.idempotency_key = key
+        leg = sms_leg_event(best_msg)  # the provider's own SMS fallback of that message
+        if leg is not None:
+            leg.idempotency_key = leg.idempotency_key or key
+            best.legs = [leg]
         return best
 
     # ---- templates, OAs, webhooks ----------------------------------------------------------------
