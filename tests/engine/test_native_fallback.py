@@ -343,3 +343,38 @@ def test_leg_record_is_idempotent_and_stays_in_its_account():
         # and a leg never lands on the step-0 row whose key it carries
         zns_row.refresh_from_db()
         assert zns_row.status == S.FAILED and zns_row.error_code == "-118"
+
+
+def test_per_recipient_steps_page_by_page(admin_client):
+    from campaigns.selectors.fallback import campaign_recipient_steps
+
+    with _fake("etelecom") as fake:
+        campaign = _chain(fake, "etelecom")
+        campaign_send_now(campaign_id=campaign.pk)
+        _deliver(fake, campaign)
+        seen, after, pages = {}, 0, 0
+        while True:
+            page = campaign_recipient_steps(campaign=campaign, after=after, limit=4)
+            pages += 1
+            seen.update({r.phone: r for r in page.rows})
+            if page.next_after is None:
+                break
+            after = page.next_after
+        assert pages == 2 and set(seen) == set(PHONES)
+        for phone, row in seen.items():
+            if phone in NO_ZALO - {SMS_OPTED_OUT}:
+                assert row.reached_by == 1
+                assert row.steps[0]["error_code"] == "-118"
+                assert row.steps[1]["status"] == S.DELIVERED
+                assert row.steps[1]["fee"] == Decimal(750)
+            elif phone == SMS_OPTED_OUT:
+                assert row.reached_by is None and row.steps[1] is None
+            else:
+                assert row.reached_by == 0 and row.steps[1] is None
+        html = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content
+        assert b'id="recipient-steps-table"' in html
+        assert b"funnel-native" in html  # the step marked as the provider's own fallback
+        bad = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/?after=9")
+        assert bad.status_code == 200
+        huge = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/?after={'9' * 40}")
+        assert huge.status_code == 200
