@@ -234,6 +234,9 @@ class EtelecomProvider(BaseProvider):
         "journey": False,
         "journey_id": "",
         "journey_id_field": "",
+        # The provider's own SMS fallback (native_sms_fields): the SMS's brandname, "" = the
+        # shop's default (assumed).
+        "sms_brandname": "",
     }
 
     def __init__(self, config):

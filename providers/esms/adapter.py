@@ -93,6 +93,8 @@ class EsmsProvider(BaseProvider):
         # Documented limits are 100 req/s (QueryZnsStatus) and 20 req/s (GetCallback); we stay at
         # 90% so clock differences never earn us CodeResult 160.
         "rate_limits": {"query_zns_status": 90, "get_callback": 18},
+        # MultiChannelMessage's Brandname (the provider's own SMS fallback, _multichannel).
+        "sms_brandname": "",
     }
 
     # ---- sending -------------------------------------------------------------------------------
