@@ -167,3 +167,6 @@ def test_a_marketer_chooses_the_providers_own_fallback(page):
     assert step.content.startswith("Chào")
     assert not page.locator("#fallback-add-second").count()  # the provider's SMS is the last
     shot(page, "fallback-native-wizard")
+    page.click("#fallback-back")  # the review says how the step goes, and offers no other
+    assert "not from the seeds" in page.text_content("#fallback-chain-step-1")
+    assert not page.locator("#fallback-add").count()
