@@ -174,7 +174,7 @@ def sms_leg_event(msg: dict) -> StatusEvent | None:
             occurred_at=zalo.iso_to_datetime(block.get("send_time")),
             **common,
         )
-    if status == "Z" or block.get("send_time") or block.get("request_time"):
+    if status == "Z":
         return StatusEvent(
             EventStatus.SENT,
             fee=fee,

@@ -30,6 +30,10 @@ from campaigns.models import Campaign, Contact, FallbackStep, Message
 from providers.base import StatusEvent
 
 S = Message.Status
+# What a leg event becomes when it names no provider-mode step of its account: it matches
+# nothing (key and id emptied), and a caller may leave it out (webhooks.applier does, beside its
+# message's own status in the same callback).
+LEG_ORPHAN = -1
 # eTelecom's leg id is the ZNS msg_id with this suffix (providers.etelecom.SMS_LEG_SUFFIX).
 _LEG_SUFFIXES = (":sms",)
 
@@ -55,8 +59,8 @@ def legs_prepare(*, account_id: int, events: list[StatusEvent]) -> int:
     """Tie every leg event (leg=1) among `events` to its step's row, building the rows not built
     yet (as `sending`: the event applied next moves them and the counters). Events are changed
     in place: key = the step row's key, leg = 0; one that names no provider-mode step of this
-    account is emptied (it matches nothing). Returns rows built."""
-    legs = [e for e in events if e.leg]
+    account is emptied (it matches nothing) and marked LEG_ORPHAN. Returns rows built."""
+    legs = [e for e in events if e.leg > 0]
     if not legs:
         return 0
     pids = {
@@ -94,10 +98,11 @@ def legs_prepare(*, account_id: int, events: list[StatusEvent]) -> int:
         t = targets[id(e)]
         if t and (t[0], t[2]) in steps:
             e.idempotency_key = idempotency_key(campaigns[t[0]], t[1], t[2])
+            e.leg = 0
         else:
             e.idempotency_key = ""
             e.provider_message_id = ""
-        e.leg = 0
+            e.leg = LEG_ORPHAN
     return built
 
 
@@ -128,11 +133,12 @@ def _build(campaign: Campaign, step: FallbackStep, contact_ids: set[int]) -> int
 def legs_record(*, account_id: int, events: list[StatusEvent]) -> int:
     """Record leg events outside the webhook path (a send answer, a status poll): build, find,
     apply. Returns status changes made."""
-    legs = [e for e in events if e is not None and e.leg]
+    legs = [e for e in events if e is not None and e.leg > 0]
     if not legs:
         return 0
     with transaction.atomic():
         legs_prepare(account_id=account_id, events=legs)
+        legs = [e for e in legs if e.leg != LEG_ORPHAN]
         found = messages_find(account_id=account_id, events=legs)
         return messages_apply_events(
             items=[(mid, e) for mid, e in zip(found, legs, strict=True) if mid is not None]

@@ -378,3 +378,45 @@ def test_per_recipient_steps_page_by_page(admin_client):
         assert bad.status_code == 200
         huge = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/?after={'9' * 40}")
         assert huge.status_code == 200
+
+
+def test_an_sms_block_for_a_step_in_loas_own_mode_builds_nothing():
+    """eTelecom reports an SMS leg for a message whose chain step is Loa's own: no row is built
+    from it, the message's own status is applied, and the callback is not "unmatched"."""
+    from webhooks.applier import webhook_events_apply
+    from webhooks.models import WebhookEvent
+    from webhooks.services import webhook_receive
+
+    with _fake("etelecom") as fake:
+        campaign = _chain(fake, "etelecom")
+        FallbackStep.objects.filter(campaign=campaign).update(mode=FallbackStep.Mode.LOA)
+        zns = Message.objects.create(
+            campaign=campaign,
+            contact=Contact.objects.get(phone=PHONES[4]),
+            phone=PHONES[4],
+            idempotency_key="loa-x",
+            status=S.SENT,
+            provider_message_id="zmsg-4",
+        )
+        payload = {
+            "msg_id": "zmsg-4",
+            "tracking_id": "",
+            "oa_id": OA_ID,
+            "status": "P",
+            "delivery_status": "received",
+            "error_code": 0,
+            "sms": {"status": "Z", "code": 0},
+        }
+        webhook_receive(
+            account=campaign.channel.account,
+            method="POST",
+            query_string="",
+            body=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        while webhook_events_apply():
+            pass
+        zns.refresh_from_db()
+        assert zns.status == S.DELIVERED
+        assert not Message.objects.filter(campaign=campaign, step=1).exists()
+        assert WebhookEvent.objects.get().outcome == WebhookEvent.Outcome.APPLIED
