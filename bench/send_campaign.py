@@ -114,6 +114,12 @@ def parse_args() -> argparse.Namespace:
         help="only Loa vs the bare requests pool (issue 22), --messages per side and round",
     )
     parser.add_argument("--rounds", type=int, default=3, help="--compare: alternations")
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="with --fallback: a third arm, the same chain in the provider's own mode (eTelecom "
+        "enable_sms_on_zns_failure: one request, the SMS leg recorded from the answer)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.contacts, args.messages, args.rate_seconds = 100_000, 20_000, 20.0
@@ -333,9 +339,10 @@ def chain_channels(fake_base: str):
     return zns, template, sms
 
 
-def run_one(channel, template, cluster, n: int, sms=None) -> tuple[float, int]:
-    """Send one campaign of n recipients (with a fallback step to `sms` when given) and wait
-    until every message of every step is handled; (workers' CPU seconds, messages handled)."""
+def run_one(channel, template, cluster, n: int, sms=None, native=False) -> tuple[float, int]:
+    """Send one campaign of n recipients (with a fallback step to `sms` when given, in the
+    provider's own mode when `native`) and wait until every message of every step is handled;
+    (workers' CPU seconds, messages handled)."""
     from campaigns.models import FallbackStep, Message
 
     camp = new_campaign(channel, template, make_contacts(n))
@@ -344,6 +351,7 @@ def run_one(channel, template, cluster, n: int, sms=None) -> tuple[float, int]:
             campaign=camp,
             position=1,
             channel=sms,
+            mode=FallbackStep.Mode.PROVIDER if native else FallbackStep.Mode.LOA,
             content="Loa: {{ten}}, don {{ma}} da giao.",
             param_mapping={
                 "ten": {"source": "field", "value": "name"},
@@ -386,16 +394,48 @@ def bench_fallback(args: argparse.Namespace, vendor: str) -> None:
         run_one(zns, template, cluster, min(500, args.messages))  # warm-up, not counted
         plain_cpu = chain_cpu = 0.0
         plain_n = chain_n = 0
+        native_cpu, native_n = 0.0, 0
         for _round in range(2):
             cpu, n = run_one(zns, template, cluster, args.messages)
             plain_cpu, plain_n = plain_cpu + cpu, plain_n + n
             cpu, n = run_one(zns, template, cluster, args.messages, sms=sms)
             chain_cpu, chain_n = chain_cpu + cpu, chain_n + n
+            if args.native:
+                cpu, n = run_one(zns, template, cluster, args.messages, sms=sms, native=True)
+                native_cpu, native_n = native_cpu + cpu, native_n + n
+        if args.native:
+            # Per recipient (2 campaigns of --messages each): the native chain sends one request
+            # per recipient, its SMS rows are recorded from the answers.
+            recipients = 2 * args.messages
+            plain_r = 1000 * plain_cpu / recipients
+            native_r = 1000 * native_cpu / recipients
+            common.figure("chainless_cpu_ms_per_recipient", round(plain_r, 3), "ms", "-", None)
+            common.figure(
+                "chain_cpu_ms_per_recipient",
+                round(1000 * chain_cpu / recipients, 3),
+                "ms",
+                "-",
+                None,
+            )
+            common.figure("native_cpu_ms_per_recipient", round(native_r, 3), "ms", "-", None)
+            common.figure(
+                "native_cpu_ratio_per_recipient",
+                round(native_r / plain_r, 3) if plain_r else 0,
+                "x",
+                "-",
+                None,
+                messages=native_n,
+                db=vendor,
+            )
         fell = Message.objects.filter(step=1).count()
         plain_ms = 1000 * plain_cpu / max(plain_n, 1)
         chain_ms = 1000 * chain_cpu / max(chain_n, 1)
         ratio = chain_ms / plain_ms if plain_ms else 0
-        common.figure("fallback_share", round(fell / (2 * args.messages), 3), "-", "~0.2", None)
+        # Step-1 rows of both chained arms when --native (Loa's and the provider's own).
+        arms = 2 if args.native else 1
+        common.figure(
+            "fallback_share", round(fell / (2 * arms * args.messages), 3), "-", "~0.2", None
+        )
         common.figure("chainless_cpu_ms_per_msg", round(plain_ms, 3), "ms", "-", None, db=vendor)
         common.figure("chain_cpu_ms_per_msg", round(chain_ms, 3), "ms", "-", None, db=vendor)
         common.figure(

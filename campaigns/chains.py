@@ -12,8 +12,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from campaigns.engine.native import native_offered
 from campaigns.models import Campaign, FallbackStep
-from providers.models import Channel
+from providers.models import Channel, ChannelKind
 from providers.shared.errors import Refused
 from templates_app.models import Template
 
@@ -30,14 +31,28 @@ def fallback_step_save_channel(
     channel: Channel,
     on_unreachable: bool,
     receipt_minutes: int | None,
+    mode: str = FallbackStep.Mode.LOA,
 ) -> FallbackStep:
-    """Create or change step `position` (1 or 2; 2 only after 1): its channel and triggers. A
-    new channel clears the step's message and mapping when they cannot go out on it."""
+    """Create or change step `position` (1 or 2; 2 only after 1): its channel, triggers and
+    mode. A new channel clears the step's message and mapping when they cannot go out on it.
+    The provider's own mode (campaigns.engine.native) only where the provider of the campaign's
+    channel offers it, for step 1 on an SMS channel, and then the chain ends there (the
+    provider's SMS is its last step)."""
     _editable(campaign)
     if position not in (1, 2):
         raise Refused(_("A chain has at most two fallback steps."), code="bad_position")
-    if position == 2 and not FallbackStep.objects.filter(campaign=campaign, position=1).exists():
+    first = FallbackStep.objects.filter(campaign=campaign, position=1).first()
+    if position == 2 and first is None:
         raise Refused(_("Add the first fallback step before the second."), code="no_step_1")
+    if position == 2 and first.mode == FallbackStep.Mode.PROVIDER:
+        raise Refused(
+            _("The provider's own fallback is the chain's last step: no second step after it."),
+            code="native_last",
+        )
+    if mode not in FallbackStep.Mode.values:
+        raise Refused(_("Choose how the step is sent."), code="bad_mode")
+    if mode == FallbackStep.Mode.PROVIDER:
+        _native_allowed(campaign, position, channel)
     if not on_unreachable and not receipt_minutes:
         raise Refused(
             _(
@@ -60,10 +75,34 @@ def fallback_step_save_channel(
             if channel.kind == "zalo_zns":
                 step.content = ""  # ZNS sends approved templates only
         step.channel = channel
+        step.mode = mode
         step.on_unreachable = on_unreachable
         step.receipt_minutes = receipt_minutes or None
         step.save()
     return step
+
+
+def _native_allowed(campaign: Campaign, position: int, channel: Channel) -> None:
+    previous = campaign.channel
+    if not native_offered(
+        provider_kind=previous.account.kind, previous_kind=previous.kind, position=position
+    ):
+        raise Refused(
+            _("The provider of “{channel}” offers no fallback of its own.").format(
+                channel=previous.name
+            ),
+            code="native_not_offered",
+        )
+    if channel.kind != ChannelKind.SMS:
+        raise Refused(
+            _("The provider's own fallback sends an SMS: choose an SMS channel."),
+            code="native_not_sms",
+        )
+    if FallbackStep.objects.filter(campaign=campaign, position=2).exists():
+        raise Refused(
+            _("Remove the second fallback step first: the provider's own fallback is the last."),
+            code="native_last",
+        )
 
 
 def fallback_step_save_message(

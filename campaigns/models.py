@@ -591,6 +591,26 @@ class FallbackStep(MessageContent):
             "no receipts."
         ),
     )
+
+    class Mode(models.TextChoices):
+        # Loa's own steps: this step's message is its own request through its own channel.
+        LOA = "loa", _("Loa's own fallback")
+        # The provider's own fallback (eTelecom enable_sms_on_zns_failure, eSMS
+        # MultiChannelMessage): step 0's one request carries this step's SMS, and Loa records
+        # the SMS leg from the answer and the receipts (campaigns.engine.native, .legs).
+        PROVIDER = "provider", _("The provider's own fallback (one request)")
+
+    mode = models.CharField(
+        _("how the step is sent"),
+        max_length=16,
+        choices=Mode.choices,
+        default=Mode.LOA,
+        help_text=_(
+            "Loa's own fallback sends this step as its own message. The provider's own fallback "
+            "(where the provider offers it, for an SMS text) sends it in the first step's request: "
+            "built from the reference notes, not from the seeds."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

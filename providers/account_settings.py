@@ -67,6 +67,19 @@ _JOURNEY = (
     ),
 )
 
+# The provider's own fallback to SMS (a chain step in provider mode, issue 19): from the
+# reference notes, not the seeds (docs/PROVIDERS.md "Fallback").
+_SMS_BRANDNAME = SettingField(
+    "sms_brandname",
+    _("SMS brandname (provider's own fallback)"),
+    _(
+        "The brandname of the SMS this provider sends by itself when a ZNS fails (a fallback "
+        "step in the provider's own mode). eSMS requires it (MultiChannelMessage's Brandname); "
+        "eTelecom: sent when set, else the shop's default (assumed). Built from the reference "
+        "notes, not from the seeds."
+    ),
+)
+
 SETTING_FIELDS: dict[str, tuple[SettingField, ...]] = {
     "etelecom": (
         SettingField(
@@ -118,6 +131,7 @@ SETTING_FIELDS: dict[str, tuple[SettingField, ...]] = {
             (PHONE_FORMAT_INTERNATIONAL, PHONE_FORMAT_LOCAL),
         ),
         *_JOURNEY,
+        _SMS_BRANDNAME,
     ),
     "esms": (
         SettingField(
@@ -181,6 +195,7 @@ SETTING_FIELDS: dict[str, tuple[SettingField, ...]] = {
             CHOICE,
             (("24", _("24: priority")), ("25", _("25: normal"))),
         ),
+        _SMS_BRANDNAME,
     ),
     "sandbox": (
         SettingField(

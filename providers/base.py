@@ -74,6 +74,17 @@ class AccountConfig:
 
 
 @dataclass(frozen=True)
+class NativeSms:
+    """The SMS a provider sends by itself when the ZNS of the same request fails (a chain step in
+    the provider's own mode, issue 19: eTelecom enable_sms_on_zns_failure, eSMS
+    MultiChannelMessage). Built from the reference notes (providers.md §1.2, §2.3), not seeds."""
+
+    content: str  # the step's text, rendered for this recipient
+    idempotency_key: str  # the SMS leg's own key (the step's message row): eSMS Data[1].RequestId
+    unicode: bool = False  # with Vietnamese diacritics (eSMS IsUnicode "1", eTelecom unicode)
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     idempotency_key: str
     phone: str  # normalized 84xxxxxxxxx
@@ -95,6 +106,8 @@ class OutboundMessage:
     # The template's price per message as Loa knows it (Template.price): only the sandbox reads
     # it, to charge what the real provider would (a fixed 300 made every cost figure false).
     price: Decimal | None = None
+    # The provider's own fallback to SMS in the same request (a chain step in provider mode).
+    fallback_sms: NativeSms | None = None
 
 
 @dataclass
@@ -108,6 +121,9 @@ class SendResult:
     retry_after: float | None = None  # RETRYABLE: seconds the provider asked us to wait
     retry_at: datetime | None = None  # DEFERRED: when the provider takes the message again
     raw: Any = None
+    # What the answer says about the provider's own SMS fallback of this message (StatusEvent
+    # with leg=1; campaigns.engine.legs records it as the chain step's row).
+    legs: list[StatusEvent] = field(default_factory=list)
 
     @classmethod
     def accepted(
@@ -170,6 +186,13 @@ class StatusEvent:
     # the lookup is unavailable for this account (an assumed path answered 404). The message
     # stays `unknown` either way: see StatusEvent.unavailable.
     lookup_note: str | None = None
+    # 0: about the message itself. 1: about the provider's own fallback SMS of that message
+    # (eTelecom's `sms{...}` block, an eSMS MultiChannelMessage SMS callback): its key names the
+    # message (step 0's) or the leg itself (the step's key); campaigns.engine.legs finds or
+    # builds the step's row and points the event at it.
+    leg: int = 0
+    # A status poll's answer may carry the leg's status too (eTelecom GetMessage's `sms` block).
+    legs: list[StatusEvent] = field(default_factory=list)
 
     @classmethod
     def absent(cls, *, provider_message_id: str = "", idempotency_key: str = "") -> StatusEvent:

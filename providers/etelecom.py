@@ -133,6 +133,57 @@ def message_fee(msg: dict) -> Decimal | None:
     return total if total else None
 
 
+# The provider's own fallback (issue 19; providers.md §1.2, not a seed): the SendZNS answer
+# "adds `enable_sms_on_zns_failure` (bool) and `sms{brandname,code,description,message,
+# request_time,send_time,status,status_description,unicode}` (SMS fallback info)". Nothing says
+# what `status` holds: assumed the message's own tri-state (Z new, P done, N failed, seed 002),
+# read as Z = handed to the SMS network (sent), P = delivered, N = failed with `code`.
+SMS_LEG_SUFFIX = ":sms"  # the leg's provider message id: the ZNS msg_id + this (assumed: no id)
+
+
+def sms_leg_event(msg: dict) -> StatusEvent | None:
+    """The `sms{...}` block of a message object -> the status of its SMS leg (leg=1), or None
+    when the object has no such block (no fallback was asked, or none happened yet)."""
+    block = msg.get("sms") if isinstance(msg, dict) else None
+    if not isinstance(block, dict) or not block:
+        return None
+    status = str(block.get("status") or "").upper()
+    code = zalo.to_int(block.get("code"), 0) or 0
+    common = dict(
+        provider_message_id=str(msg.get("msg_id") or msg.get("id") or "") + SMS_LEG_SUFFIX,
+        idempotency_key=str(msg.get("tracking_id") or ""),  # step 0's key: legs finds the step
+        raw=block,
+        leg=1,
+    )
+    if status == "N" or code:
+        text = str(block.get("status_description") or block.get("description") or "")
+        return StatusEvent(
+            EventStatus.FAILED,
+            error_code=str(code) if code else "etelecom_sms_N",
+            error_message=text[:500],
+            occurred_at=zalo.iso_to_datetime(block.get("send_time") or block.get("request_time")),
+            **common,
+        )
+    # The block has no fee of its own (assumed): a ZNS that failed is not charged, so what the
+    # message object says it charged (is_charged, fee_main) is read as the SMS's fee.
+    fee = message_fee(msg) if str(msg.get("status") or "").upper() == "N" else None
+    if status == "P":
+        return StatusEvent(
+            EventStatus.DELIVERED,
+            fee=fee,
+            occurred_at=zalo.iso_to_datetime(block.get("send_time")),
+            **common,
+        )
+    if status == "Z":
+        return StatusEvent(
+            EventStatus.SENT,
+            fee=fee,
+            occurred_at=zalo.iso_to_datetime(block.get("send_time") or block.get("request_time")),
+            **common,
+        )
+    return None
+
+
 def _looks_like_message(obj: Any) -> bool:
     return isinstance(obj, dict) and (
         "tracking_id" in obj
@@ -183,6 +234,9 @@ class EtelecomProvider(BaseProvider):
         "journey": False,
         "journey_id": "",
         "journey_id_field": "",
+        # The provider's own SMS fallback (native_sms_fields): the SMS's brandname, "" = the
+        # shop's default (assumed).
+        "sms_brandname": "",
     }
 
     def __init__(self, config):
@@ -329,7 +383,23 @@ class EtelecomProvider(BaseProvider):
             # mode "development": test send, only to the app's or OA's administrators (seed 004).
             # Omitted otherwise (= "unknown", the normal mode).
             body["mode"] = "development"
+        if message.fallback_sms is not None:
+            body.update(self.native_sms_fields(message))
         return "SendZNS", body
+
+    def native_sms_fields(self, message: OutboundMessage) -> dict:
+        """The provider's own SMS fallback (issue 19), from the reference notes, not a seed:
+        providers.md §1.2 names `enable_sms_on_zns_failure` (bool) and the answer's
+        `sms{brandname, ..., message, ..., unicode}` block. How the request carries the SMS
+        is not documented: assumed the flag plus an `sms` object with the answer block's own
+        names (brandname from the account's setting `sms_brandname`, left out when empty:
+        eTelecom's default brandname of the shop, assumed)."""
+        sms = message.fallback_sms
+        block: dict = {"message": sms.content, "unicode": bool(sms.unicode)}
+        brandname = str(self.settings.get("sms_brandname") or "").strip()
+        if brandname:
+            block["brandname"] = brandname
+        return {"enable_sms_on_zns_failure": True, "sms": block}
 
     def send(self, message: OutboundMessage) -> SendResult:
         if message.channel_kind not in self.channel_kinds:
@@ -351,20 +421,28 @@ class EtelecomProvider(BaseProvider):
         # The answer is the message object (seed 004). A Zalo refusal may come back here as
         # status N with Zalo's error_code ([I] providers.md §1.3).
         error_code = zalo.to_int(data.get("error_code"), 0) or 0
+        leg = sms_leg_event(data) if message.fallback_sms is not None else None
         if error_code or str(data.get("status") or "").upper() == "N":
             if error_code:
                 klass, text = classify_zalo(error_code)
             else:
                 klass, text = P, _g("eTelecom marked the message as failed without a reason.")
-            return SendResult.failed(
+            result = SendResult.failed(
                 klass,
                 error_code or "etelecom_N",
                 str(data.get("error_message") or text),
                 raw=data,
                 retry_at=zalo.deferred_until(error_code),
             )
+            if leg is not None:
+                # The ZNS failed and eTelecom sent the SMS itself: the step's row records it.
+                result.legs = [leg]
+            return result
         msg_id = str(data.get("msg_id") or data.get("id") or "")
-        return SendResult.accepted(msg_id, raw=data, fee=message_fee(data))
+        result = SendResult.accepted(msg_id, raw=data, fee=message_fee(data))
+        if leg is not None:
+            result.legs = [leg]
+        return result
 
     # ---- reconciliation --------------------------------------------------------------------------
     def get_message(self, *, oa_id: str, msg_id: str) -> dict:
@@ -383,8 +461,13 @@ class EtelecomProvider(BaseProvider):
         otherwise, or when GetMessage does not know the id (providers.md §1.4)."""
         if provider_message_id and oa_id:
             try:
-                event = message_event(self.get_message(oa_id=oa_id, msg_id=provider_message_id))
+                msg = self.get_message(oa_id=oa_id, msg_id=provider_message_id)
+                event = message_event(msg)
                 event.idempotency_key = event.idempotency_key or idempotency_key
+                leg = sms_leg_event(msg)
+                if leg is not None:
+                    leg.idempotency_key = leg.idempotency_key or idempotency_key
+                    event.legs = [leg]
                 return event
             except ProviderError as exc:
                 if exc.code in ("http_404", "bad_route"):
@@ -471,8 +554,14 @@ class EtelecomProvider(BaseProvider):
                 idempotency_key=key,
             )
         # Several rows for one tracking_id would mean a duplicate send: report the furthest one.
-        best = max((message_event(m) for m in ours), key=lambda e: _RANK.get(e.status, 0))
+        best_msg, best = max(
+            ((m, message_event(m)) for m in ours), key=lambda pair: _RANK.get(pair[1].status, 0)
+        )
         best.idempotency_key = key
+        leg = sms_leg_event(best_msg)  # the provider's own SMS fallback of that message
+        if leg is not None:
+            leg.idempotency_key = leg.idempotency_key or key
+            best.legs = [leg]
         return best
 
     # ---- templates, OAs, webhooks ----------------------------------------------------------------
@@ -586,6 +675,7 @@ class EtelecomProvider(BaseProvider):
         if not messages:
             return ParsedWebhook(ignored_reason="No message object in this eTelecom event")
         events = [message_event(m) for m in messages]
+        events += [leg for leg in map(sms_leg_event, messages) if leg is not None]
         key_src = json.dumps(
             [
                 [
@@ -596,6 +686,8 @@ class EtelecomProvider(BaseProvider):
                     m.get("delivery_status"),
                     m.get("error_code"),
                     m.get("updated_at"),
+                    # The SMS leg's status moves on its own (provider-native fallback).
+                    (m.get("sms") or {}).get("status") if isinstance(m.get("sms"), dict) else None,
                 ]
                 for m in messages
             ],

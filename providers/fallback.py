@@ -130,8 +130,8 @@ def codes_table(provider_kind: str) -> tuple[Code, ...]:
 # Provider-native fallback (one request, the provider falls to SMS itself): which provider and
 # channel kind offers it. Built from the reference notes (providers.md §1.2 eTelecom
 # enable_sms_on_zns_failure + its `sms{...}` answer block; §2.3 eSMS MultiChannelMessage with
-# Channels ["zalo","sms"]), not from the seeds. Not wired into the engine yet: see
-# docs/PROVIDERS.md "Fallback".
+# Channels ["zalo","sms"]), not from the seeds. A chain step in provider mode uses it
+# (campaigns/engine/native.py, .legs); docs/PROVIDERS.md "Fallback" says what is assumed.
 NATIVE_FALLBACK: dict[str, str] = {
     "etelecom": "providers.md §1.2: enable_sms_on_zns_failure, answer block sms{...}",
     "esms": 'providers.md §2.3: MultiChannelMessage, Channels ["zalo","sms"]',

@@ -31,6 +31,7 @@ from django.utils.translation import ngettext
 
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.delivery import messages_apply_events, messages_find
+from campaigns.engine.legs import LEG_ORPHAN, legs_prepare
 from campaigns.models import Message
 from providers.base import ParsedWebhook, WebhookRequest
 from providers.models import ProviderAccount
@@ -179,6 +180,16 @@ def _statuses_write(items: list[_Item]) -> int:
         by_account.setdefault(item.account_id, []).extend((item, st) for st in item.parsed.statuses)
     pairs, found = [], []
     for account_id, account_pairs in by_account.items():
+        # A provider's own SMS fallback (leg) is recorded as its chain step's row: built here the
+        # first time it is reported, and the status pointed at it (campaigns.engine.legs).
+        legs_prepare(account_id=account_id, events=[st for _i, st in account_pairs])
+        # A leg naming no such step, beside its message's own status: left out (the callback
+        # is not "unmatched" for it); alone in its callback it stays, unmatched.
+        account_pairs = [
+            (i, st)
+            for i, st in account_pairs
+            if not (st.leg == LEG_ORPHAN and len(i.parsed.statuses) > 1)
+        ]
         pairs += account_pairs
         found += messages_find(account_id=account_id, events=[st for _i, st in account_pairs])
     changes = messages_apply_events(

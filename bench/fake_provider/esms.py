@@ -188,7 +188,8 @@ def send(fake: FakeState, request: Request) -> Reply:
             {"CodeResult": "124", "CountRegenerate": 0, "ErrorMessage": "Duplicate RequestId"}, key
         )
     smsid = msg_id()
-    failed, code, text = fake.outcome()
+    # fail_phones by the phone as the request carries it (state.py), as for eTelecom.
+    failed, code, text = fake.outcome(str(body.get("Phone") or ""))
     record = {
         "provider": PROVIDER,
         "SMSID": smsid,
@@ -278,7 +279,117 @@ def template_info(fake: FakeState, request: Request) -> Reply:
     return _ok({"CodeResult": "100", "Data": info})
 
 
+def check_multichannel(fake: FakeState, body: dict) -> Reply | None:
+    """MultiChannelMessage as eSMS's page states it (providers.md §2.3, not a seed:
+    esms-api/ham-gui-tin/tin-mutichanel-zalo-greater-than-sms-otp-cskh.md): Phone, Channels
+    exactly ["zalo","sms"] ("Giá trị này không thay đổi. Không thay đổi thứ tự, không bỏ bớt
+    kênh"), Data [ZNS {TempID, Params, OAID required; campaignid, CallbackUrl, RequestId,
+    Sandbox}, SMS {Content, SmsType "2", Brandname required; IsUnicode, CallbackUrl, RequestId,
+    Sandbox}], every field a string except Params (an array) and the lists. No code is
+    documented for a violation: 110 (assumed), as for the single sends."""
+    data = body.get("Data")
+    key = ""
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        key = data[0].get("RequestId") if isinstance(data[0].get("RequestId"), str) else ""
+
+    def bad(rule: str, text: str) -> Reply:
+        return _refuse(fake, f"multichannel:{rule}", "110", f"Request data invalid: {text}", key)
+
+    if not isinstance(body.get("Phone"), str) or not body.get("Phone"):
+        return bad("Phone", "Phone must be a string")
+    if body.get("Channels") != ["zalo", "sms"]:
+        return bad("Channels", 'Channels must be ["zalo","sms"]')
+    if not (isinstance(data, list) and len(data) == 2 and all(isinstance(d, dict) for d in data)):
+        return bad("Data", "Data must hold the ZNS and the SMS objects")
+    zns, sms = data
+    wrong = not_strings(
+        zns, ("TempID", "OAID", "campaignid", "CallbackUrl", "RequestId", "Sandbox")
+    )
+    if wrong is None:
+        wrong = not_strings(
+            sms,
+            ("Content", "IsUnicode", "SmsType", "Brandname", "CallbackUrl", "RequestId", "Sandbox"),
+        )
+    if wrong is not None:
+        return bad(f"type:{wrong}", f"{wrong} must be a string")
+    if not isinstance(zns.get("Params"), list) or any(
+        not isinstance(p, str) for p in zns["Params"]
+    ):
+        return bad("type:Params", "Params must be an array of strings")
+    for obj, names in ((zns, ("TempID", "OAID")), (sms, ("Content", "SmsType", "Brandname"))):
+        for name in names:
+            if not obj.get(name):
+                return bad(f"{name}_missing", f"{name} is required")
+    if sms["SmsType"] != "2":
+        return bad("SmsType", 'SmsType must be "2" (CSKH)')
+    for obj in (zns, sms):
+        if len(obj.get("RequestId") or "") > 50:
+            return bad("RequestId_length", "RequestId is at most 50 characters")
+    return None
+
+
+def multichannel(fake: FakeState, request: Request) -> Reply:
+    """MultiChannelMessage: the ZNS, and when it fails (fail_phones, fail_rate) the SMS; one
+    SMSID answered (the page's answer is the V4 one). Each leg's callback goes to its own
+    CallbackUrl with its own RequestId (each Data item has both); the SMS leg's is TypeId 2
+    (CSKH SMS), its own SMSID and TotalPrice (assumed: the page shows no SMS callback)."""
+    body = request.body
+    refused = check_multichannel(fake, body)
+    if refused is not None:
+        return refused
+    zns, sms = body["Data"]
+    key = str(zns.get("RequestId") or "")
+    with fake.lock:
+        existing = fake.by_key.get((PROVIDER, key)) if key else None
+    if existing:
+        return _ok(
+            {"CodeResult": "124", "CountRegenerate": 0, "ErrorMessage": "Duplicate RequestId"}, key
+        )
+    phone = str(body.get("Phone") or "")
+    smsid = msg_id()
+    failed, code, text = fake.outcome(phone)
+    record = {
+        "provider": PROVIDER,
+        "SMSID": smsid,
+        "RequestId": key,
+        "phone": phone,
+        "oaid": zns.get("OAID"),
+        "tempid": zns.get("TempID"),
+        "zalo_msg_id": msg_id(),
+        "failed": failed,
+        "error": code,
+        "message": text,
+    }
+    with fake.lock:
+        fake.messages[smsid] = record
+        if key:
+            fake.by_key[(PROVIDER, key)] = smsid
+    fake.schedule(fake.callback_delay, "GET", zns.get("CallbackUrl") or "", callback(record))
+    if failed:
+        with fake.lock:
+            fake.sms_fallbacks.append(
+                {"provider": PROVIDER, "phone": phone, "message": sms.get("Content")}
+            )
+        if phone not in fake.silent_phones:
+            leg = {
+                "SMSID": msg_id(),
+                "SendFailed": 0,
+                "SendStatus": 5,
+                "SendSuccess": 1,
+                "TotalPrice": "750.0000",
+                "TotalReceiver": 1,
+                "TotalSent": 1,
+                "RequestId": str(sms.get("RequestId") or ""),
+                "TypeId": 2,
+                "telcoid": 1,
+                "phonenumber": phone,
+            }
+            fake.schedule(fake.callback_delay * 2, "GET", sms.get("CallbackUrl") or "", leg)
+    return _ok({"CodeResult": "100", "CountRegenerate": 0, "SMSID": smsid}, key)
+
+
 ENDPOINTS: dict[str, Callable[[FakeState, Request], Reply]] = {
+    "MultiChannelMessage": multichannel,
     "SendZaloMessage_V4_post_json": send,
     "SendZaloMessage_V6": send,
     "QueryZnsStatus": query_status,

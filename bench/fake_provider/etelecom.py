@@ -127,6 +127,24 @@ def check_send(fake: FakeState, body: dict, *, journey: bool) -> Reply | None:
         return bad("mode_value", f"mode must be one of {', '.join(MODES)}")
     if "sending_mode" in body and body["sending_mode"] not in SENDING_MODES:
         return bad("sending_mode_value", f"sending_mode must be one of {', '.join(SENDING_MODES)}")
+    # The provider's own SMS fallback (providers.md §1.2, not a seed: the answer "adds
+    # enable_sms_on_zns_failure (bool) and sms{brandname,...,message,...,unicode}"). How the
+    # request carries it is assumed: the flag, a JSON boolean, and an `sms` object with the
+    # answer block's names, `message` a non-empty string, `brandname` a string, `unicode` a bool.
+    if "enable_sms_on_zns_failure" in body and not isinstance(
+        body["enable_sms_on_zns_failure"], bool
+    ):
+        return bad("type:enable_sms_on_zns_failure", "enable_sms_on_zns_failure must be a bool")
+    if body.get("enable_sms_on_zns_failure"):
+        sms = body.get("sms")
+        if not isinstance(sms, dict):
+            return bad("type:sms", "sms must be an object")
+        if not (isinstance(sms.get("message"), str) and sms["message"].strip()):
+            return bad("sms.message", "sms.message must be a non-empty string")
+        if "brandname" in sms and not isinstance(sms["brandname"], str):
+            return bad("type:sms.brandname", "sms.brandname must be a string")
+        if "unicode" in sms and not isinstance(sms["unicode"], bool):
+            return bad("type:sms.unicode", "sms.unicode must be a bool")
     # assumed: seed 004 marks every field "Optional", but no message can be sent without an
     # OA, a recipient and a template: invalid_argument when one is missing.
     for name in ("oa_id", "phone", "template_id") + (("journey_id",) if journey else ()):
@@ -153,14 +171,59 @@ def send(fake: FakeState, request: Request, *, kind: str) -> Reply:
     else:
         failed, code, text = fake.outcome(str(body.get("phone") or ""))
     message = _message(fake, body, key=key, kind=kind, failed=failed, code=code, text=text)
+    sms_sent = _sms_fallback(fake, body, message, failed=failed and not over_quota)
     with fake.lock:
         fake.messages[message["msg_id"]] = message
         if key:
             fake.by_key[(PROVIDER, key)] = message["msg_id"]
             fake.accepted_by_key[(PROVIDER, key)] += not over_quota
-    if not failed and str(body.get("phone") or "") not in fake.silent_phones:
+    silent = str(body.get("phone") or "") in fake.silent_phones
+    if not failed and not silent:
         _schedule_callback(fake, message)
+    if sms_sent and not silent:
+        # The SMS leg's receipt: the message object again, its sms block now "P" (assumed).
+        fake.schedule(
+            fake.callback_delay,
+            "POST",
+            fake.callback_urls.get(PROVIDER, ""),
+            {
+                **message,
+                "sms": {**message["sms"], "status": "P", "status_description": "Delivered"},
+            },
+        )
     return _ok(message, key)
+
+
+def _sms_fallback(fake: FakeState, body: dict, message: dict, *, failed: bool) -> bool:
+    """enable_sms_on_zns_failure: when the ZNS failed for this recipient (a Zalo refusal, not a
+    quota), eTelecom sends the SMS and the answer carries its `sms{...}` block, status "Z" (sent;
+    assumed the message's Z/P/N); the message is then charged for the SMS (is_charged, fee_main
+    750: assumed, the block has no fee). Returns whether an SMS was sent."""
+    if not body.get("enable_sms_on_zns_failure"):
+        return False
+    message["enable_sms_on_zns_failure"] = True
+    if not failed:
+        return False
+    sms = body.get("sms") or {}
+    now = now_iso()
+    message["sms"] = {
+        "brandname": sms.get("brandname") or "LOA",
+        "code": 0,
+        "description": "",
+        "message": sms.get("message") or "",
+        "request_time": now,
+        "send_time": now,
+        "status": "Z",
+        "status_description": "Sent",
+        "unicode": bool(sms.get("unicode")),
+    }
+    message["is_charged"] = True
+    message["fee_main"] = 750
+    with fake.lock:
+        fake.sms_fallbacks.append(
+            {"provider": PROVIDER, "phone": body.get("phone"), "message": sms.get("message")}
+        )
+    return True
 
 
 def _message(

@@ -67,6 +67,9 @@ class FakeState:
         # delivery callback (a phone that stays off).
         self.fail_phones: dict[str, tuple[int, str]] = {}
         self.silent_phones: set[str] = set()
+        # SMS the providers sent by themselves (their own fallback: eTelecom
+        # enable_sms_on_zns_failure, eSMS MultiChannelMessage), {provider, phone, message}.
+        self.sms_fallbacks: list[dict] = []
         # Requests the fake refused for breaking the contract, by (provider, rule): a test or a
         # benchmark reads why, not only that, a send failed.
         self.refusals: Counter[tuple[str, str]] = Counter()
@@ -122,6 +125,7 @@ class FakeState:
             self.forced.clear()
             self.messages.clear()
             self.by_key.clear()
+            self.sms_fallbacks.clear()
             self.total = 0
 
     def last(self, path_part: str) -> dict | None:

@@ -60,7 +60,7 @@ from campaigns.selectors.campaign import (
 )
 from campaigns.selectors.export import campaign_export_rows
 from campaigns.selectors.export_xlsx import campaign_export_xlsx
-from campaigns.selectors.fallback import campaign_step_funnel
+from campaigns.selectors.fallback import campaign_recipient_steps, campaign_step_funnel
 from campaigns.selectors.wizard import STEP_MAPPING
 from campaigns.testsends import campaign_test_sends
 from providers.shared.errors import Refused
@@ -537,6 +537,14 @@ class CampaignAdmin(admin.ModelAdmin):
             extra_context["replies"] = campaign_replies(campaign=campaign)
             # A fallback chain's funnel per step (one aggregate; only for a chained campaign).
             extra_context["funnel"] = campaign_step_funnel(campaign=campaign)
+            if extra_context["funnel"] is not None:
+                # Per recipient, which step reached them: a keyset page (?after=<message id>).
+                after = request.GET.get("after", "")
+                extra_context["recipient_steps"] = campaign_recipient_steps(
+                    campaign=campaign,
+                    # at most 18 digits: a bigint, whatever the address says
+                    after=int(after) if after.isdigit() and len(after) <= 18 else 0,
+                )
             extra_context["test_sends"] = [
                 testsend_row(r) for r in campaign_test_sends(campaign=campaign)
             ]

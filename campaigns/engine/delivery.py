@@ -185,14 +185,23 @@ def messages_find(*, account_id: int, events: list[StatusEvent]) -> list[int | N
 
 def messages_of_account(account_id: int):
     """The messages sent through one provider account: step 0 through the campaign's channel,
-    a fallback step through that step's channel (campaigns.engine.fallback)."""
+    a fallback step through that step's channel (campaigns.engine.fallback), or through the
+    campaign's channel when the provider sends it itself (a step in provider mode)."""
     step_channel = FallbackStep.objects.filter(
         campaign_id=OuterRef("campaign_id"),
         position=OuterRef("step"),
         channel__account_id=account_id,
     )
+    # A step in provider mode (campaigns.engine.native) is sent by the campaign's own account.
+    native_step = FallbackStep.objects.filter(
+        campaign_id=OuterRef("campaign_id"),
+        position=OuterRef("step"),
+        mode=FallbackStep.Mode.PROVIDER,
+    )
     return Message.objects.filter(
-        Q(step=0, campaign__channel__account_id=account_id) | Q(Exists(step_channel), step__gt=0)
+        Q(step=0, campaign__channel__account_id=account_id)
+        | Q(Exists(step_channel), step__gt=0)
+        | Q(Exists(native_step), step__gt=0, campaign__channel__account_id=account_id)
     )
 
 

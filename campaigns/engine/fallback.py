@@ -61,12 +61,18 @@ _DECIDING = (Campaign.Status.RUNNING, Campaign.Status.SETTLING, Campaign.Status.
 REACHED_EARLIER = "reached_earlier"
 
 
-def campaign_chain(campaign_id: int) -> list[FallbackStep]:
-    """The campaign's fallback steps in order (empty: no chain), with what sending needs."""
+def campaign_chain(campaign_id: int, *, native: bool = False) -> list[FallbackStep]:
+    """The campaign's fallback steps in order (empty: no chain), with what sending needs. Loa's
+    own steps only, unless `native`: a step in provider mode (campaigns.engine.native) is sent
+    with step 0's request, so the driver has no lane for it and this sweep never builds it;
+    the funnel, the export and the checks read every step (native=True)."""
+    qs = FallbackStep.objects.filter(campaign_id=campaign_id)
+    if not native:
+        qs = qs.exclude(mode=FallbackStep.Mode.PROVIDER)
     return list(
-        FallbackStep.objects.filter(campaign_id=campaign_id)
-        .select_related("channel__account", "channel__official_account", "template")
-        .order_by("position")
+        qs.select_related("channel__account", "channel__official_account", "template").order_by(
+            "position"
+        )
     )
 
 
@@ -237,6 +243,7 @@ def campaigns_fall_back_due(*, now: datetime | None = None) -> int:
     built = 0
     ids = (
         FallbackStep.objects.filter(campaign__status__in=_DECIDING)
+        .exclude(mode=FallbackStep.Mode.PROVIDER)
         .values_list("campaign_id", flat=True)
         .distinct()
     )

@@ -31,6 +31,7 @@ from django.utils.translation import gettext_noop, ngettext
 from campaigns.engine.dispatch import campaign_start_drivers
 from campaigns.engine.fallback import campaign_chain, campaign_fallback_waiting
 from campaigns.engine.materialize import campaign_failing_count, campaign_materialize
+from campaigns.engine.native import native_step_errors
 from campaigns.engine.outage import CONNECT_CODES
 from campaigns.engine.reach import campaign_unreachable
 from campaigns.engine.signals import StatusChange, statuses_changed_announce
@@ -144,8 +145,9 @@ def campaign_check_sendable(campaign: Campaign) -> list[str]:
 def _chain_errors(campaign: Campaign) -> list[str]:
     """What stops the fallback chain's steps (campaigns.engine.fallback) from being sent."""
     errors = []
-    for step in campaign_chain(campaign.pk):
+    for step in campaign_chain(campaign.pk, native=True):
         n = step.position
+        errors += native_step_errors(campaign=campaign, step=step)
         if not step.channel.is_active or not step.channel.account.is_active:
             errors.append(
                 _("Fallback step {n}: the channel or its provider account is inactive.").format(n=n)

@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from campaigns.engine.delivery import message_apply_event
 from campaigns.engine.dispatch import campaign_start_drivers
+from campaigns.engine.legs import legs_record
 from campaigns.engine.lifecycle import campaign_transition
 from campaigns.models import Campaign, FallbackStep, Message
 from campaigns.notes import Note
@@ -95,6 +96,8 @@ def messages_reconcile(*, limit: int = 200) -> int:
             account_reconciliation_note(account_id=account.pk, note=event.lookup_note)
         if event is not None and event.status != EventStatus.UNKNOWN:
             moved += int(message_apply_event(message_id=msg.pk, event=event))
+        if event is not None and event.legs:  # the provider's own SMS fallback of this message
+            moved += legs_record(account_id=account.pk, events=event.legs)
         elif msg.status == S.UNKNOWN and _safe_to_resend(provider, msg, event, now):
             resend.append(msg)
         elif msg.status == S.UNKNOWN:
@@ -144,8 +147,16 @@ def _due_for_a_poll(now: datetime, limit: int) -> list[Message]:
     unknown = Q(status=S.UNKNOWN) & (
         Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=now - timedelta(minutes=1))
     )
+    # A step the provider sent by itself (provider mode) has no request of its own to ask
+    # about: its status comes with step 0's answers, polls and callbacks (campaigns.engine.legs).
+    native = FallbackStep.objects.filter(
+        campaign_id=OuterRef("campaign_id"),
+        position=OuterRef("step"),
+        mode=FallbackStep.Mode.PROVIDER,
+    )
     return list(
         Message.objects.filter(unknown | stale_sent)
+        .exclude(Q(step__gt=0) & Exists(native))
         .select_related("campaign__channel__account", "campaign__channel__official_account")
         .order_by("last_polled_at", "pk")[:limit]
     )

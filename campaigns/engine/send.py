@@ -23,11 +23,21 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
+from campaigns.engine.keys import idempotency_key_step
+from campaigns.engine.legs import legs_record
+from campaigns.engine.native import campaign_native_step, native_fallbacks
 from campaigns.engine.outage import Breaker
 from campaigns.engine.pacer import RatePacer
 from campaigns.engine.results import BatchOutcome, messages_record_results
 from campaigns.models import Campaign, Contact, Message
-from providers.base import BaseProvider, ErrorClass, OutboundMessage, SendOutcome, SendResult
+from providers.base import (
+    BaseProvider,
+    ErrorClass,
+    NativeSms,
+    OutboundMessage,
+    SendOutcome,
+    SendResult,
+)
 from providers.models import ChannelKind
 from providers.quota import oa_quota_spend
 from providers.redact import redact_text
@@ -84,7 +94,9 @@ def campaign_send_plan(campaign: Campaign) -> _Plan:
     )
 
 
-def _outbound(plan: _Plan, message: Message, email: str = "") -> OutboundMessage:
+def _outbound(
+    plan: _Plan, message: Message, email: str = "", fallback_sms: NativeSms | None = None
+) -> OutboundMessage:
     data = message.template_data or {}
     content, subject = "", ""
     if plan.body:
@@ -115,6 +127,7 @@ def _outbound(plan: _Plan, message: Message, email: str = "") -> OutboundMessage
         campaign_name=plan.campaign_name,
         application_id=plan.application_id,
         price=plan.price,
+        fallback_sms=fallback_sms,
     )
 
 
@@ -172,6 +185,14 @@ def messages_send_batch(
     reached), the rest of the batch is not attempted."""
     plan = campaign_send_plan(campaign)
     emails = _emails(plan, messages)
+    # ---- provider-native fallback (issue 19): step 0's requests carry the step's SMS ----
+    natives = {}
+    # The lane's step from its key (no deferred column read): only step 0 carries a leg.
+    first_step = idempotency_key_step(messages[0].idempotency_key) if messages else None
+    native_step = campaign_native_step(campaign.pk) if first_step == 0 else None
+    if native_step is not None:
+        natives = native_fallbacks(campaign=campaign, step=native_step, messages=messages)
+    # ----
     breaker = breaker or Breaker()
     breaker.start_batch()
     secrets = provider.secret_values()
@@ -183,7 +204,9 @@ def messages_send_batch(
             pacer.wait()
         msg.sent_at = timezone.now()  # when the request left, for rate accounting and the charts
         try:
-            result = provider.send(_outbound(plan, msg, emails.get(msg.contact_id, "")))
+            result = provider.send(
+                _outbound(plan, msg, emails.get(msg.contact_id, ""), natives.get(msg.pk))
+            )
         except Exception as exc:  # a bug in an adapter must not lose the claim: reconcile it
             logger.exception("provider %s crashed on message %s", provider.kind, msg.pk)
             result = SendResult.failed(ErrorClass.AMBIGUOUS, "adapter_error", str(exc)[:300])
@@ -208,6 +231,9 @@ def messages_send_batch(
         breaker=breaker,
         api=campaign.origin == Campaign.Origin.API,
     )
+    legs = [leg for _m, r, _c in results if r is not None for leg in r.legs]
+    if legs:  # what the provider's own fallback did, as the step's rows (campaigns.engine.legs)
+        legs_record(account_id=campaign.channel.account_id, events=legs)
     if campaign.channel.official_account_id:
         # What Zalo accepted counts against the OA's daily quota now, not at the next sync.
         accepted = sum(1 for _m, r, _c in results if r and r.outcome == SendOutcome.ACCEPTED)

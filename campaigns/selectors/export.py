@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from campaigns.contacts.export import contacts_attribute_keys
 from campaigns.engine.fallback import campaign_chain
 from campaigns.engine.send import campaign_send_plan
-from campaigns.models import Campaign, Contact, Message
+from campaigns.models import Campaign, Contact, FallbackStep, Message
 from providers.errors import explain
 from providers.shared.phones import format_local
 from providers.shared.text import csv_safe
@@ -129,7 +129,7 @@ def campaign_export_table(*, campaign: Campaign, limit: int | None = None) -> Ex
     qs = campaign_export_queryset(campaign=campaign)
     # A fallback chain (campaigns.engine.fallback): one row per recipient (its first step), then
     # per fallback step its channel's status, time, error and fee, and which step reached them.
-    chain = campaign_chain(campaign.pk)
+    chain = campaign_chain(campaign.pk, native=True)
     later: dict[tuple[int, int], tuple] = {}
     if chain:
         qs = qs.filter(step=0).values_list(*ROW_FIELDS, "contact_id")
@@ -153,6 +153,10 @@ def campaign_export_table(*, campaign: Campaign, limit: int | None = None) -> Ex
         }
         for step in chain:
             label = _("Fallback {n} ({channel})").format(n=step.position, channel=step.channel.name)
+            if step.mode == FallbackStep.Mode.PROVIDER:
+                label = _("Fallback {n} ({channel}, the provider's own fallback)").format(
+                    n=step.position, channel=step.channel.name
+                )
             header += [
                 f"{label}: {_('status')}",
                 f"{label}: {_('time')}",

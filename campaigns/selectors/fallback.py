@@ -30,7 +30,7 @@ _NOT_HANDED = [S.SKIPPED, S.CANCELLED, S.PENDING]
 
 
 def chain_steps(*, campaign: Campaign) -> list[FallbackStep]:
-    return campaign_chain(campaign.pk)
+    return campaign_chain(campaign.pk, native=True)
 
 
 def fallback_step_checks(*, campaign: Campaign, step: FallbackStep) -> dict:
@@ -122,6 +122,7 @@ class StepRow:
     fell_back: int = 0  # recipients of this step who got the next one
     pct_delivered: str = ""
     pct_fell_back: str = ""
+    native: bool = False  # sent by the provider's own fallback (campaigns.engine.native)
 
 
 @dataclass
@@ -158,6 +159,7 @@ def campaign_step_funnel(*, campaign: Campaign) -> Funnel | None:
     if not by_step:
         return None
     channels = [campaign.channel, *[s.channel for s in steps]]
+    natives = {s.position for s in steps if s.mode == FallbackStep.Mode.PROVIDER}
     recipients = by_step.get(0, {}).get("n", 0)
     funnel = Funnel(recipients=recipients)
     costs: dict[str, Decimal] = {}
@@ -173,7 +175,13 @@ def campaign_step_funnel(*, campaign: Campaign) -> Funnel | None:
             skipped=r.get("skipped", 0),
             pending=r.get("pending", 0),
             cost=r.get("cost") or Decimal(0),
+            native=i in natives,
         )
+        if row.native:
+            # The provider's SMS is charged by the campaign's own provider account.
+            row.channel = _("{channel} via {provider}'s own fallback").format(
+                channel=channel.name, provider=campaign.channel.account.name
+            )
         row.sent = row.messages - row.skipped - row.pending
         nxt = by_step.get(i + 1)
         row.fell_back = nxt["n"] if nxt else 0
@@ -182,11 +190,109 @@ def campaign_step_funnel(*, campaign: Campaign) -> Funnel | None:
         funnel.steps.append(row)
         funnel.reached += row.delivered
         funnel.cost_total += row.cost
-        label = f"{channel.name} ({channel.get_kind_display()})"
+        label = f"{row.channel} ({channel.get_kind_display()})"
         costs[label] = costs.get(label, Decimal(0)) + row.cost
     funnel.reached_pct = _pct(_share(funnel.reached, recipients))
     funnel.cost_by_channel = list(costs.items())
     return funnel
+
+
+@dataclass
+class RecipientSteps:
+    """One recipient of a chained campaign: each step's message (status, time, error, fee) and
+    the step that reached them (None: none yet)."""
+
+    message_id: int  # step 0's message: the page's keyset cursor
+    phone: str
+    name: str
+    steps: list[dict | None]  # per step 0..n: {status, label, at, error_code, fee} or None
+    reached_by: int | None
+
+
+@dataclass
+class RecipientPage:
+    rows: list[RecipientSteps]
+    steps: int  # how many steps the chain has, step 0 included
+    next_after: int | None  # the cursor of the next page (None: the last page)
+    after: int = 0
+
+
+RECIPIENTS_PER_PAGE = 50
+_STEP_FIELDS = (
+    "contact_id",
+    "step",
+    "status",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+    "updated_at",
+    "error_code",
+    "fee",
+)
+
+
+def campaign_recipient_steps(
+    *, campaign: Campaign, after: int = 0, limit: int = RECIPIENTS_PER_PAGE
+) -> RecipientPage | None:
+    """Per recipient, which step reached them, a page at a time: keyset pagination on step 0's
+    message id (`after`), so page 2,000 costs what page 1 does (an OFFSET would read every row
+    before it). Two queries: the page's step-0 rows, then the other steps' rows of those
+    contacts through the (campaign, contact, step) index. None without a chain."""
+    steps = chain_steps(campaign=campaign)
+    if not steps:
+        return None
+    first = list(
+        Message.objects.filter(campaign_id=campaign.pk, step=0, pk__gt=after)
+        .order_by("pk")
+        .values("pk", "contact__name", "phone", *_STEP_FIELDS)[: limit + 1]
+    )
+    more = len(first) > limit
+    first = first[:limit]
+    later: dict[tuple[int, int], dict] = {
+        (r["contact_id"], r["step"]): r
+        for r in Message.objects.filter(
+            campaign_id=campaign.pk,
+            step__gt=0,
+            contact_id__in=[r["contact_id"] for r in first if r["contact_id"]],
+        ).values(*_STEP_FIELDS)
+    }
+    n = len(steps) + 1
+    rows = []
+    for r in first:
+        cells = [_cell(r)] + [_cell(later.get((r["contact_id"], i))) for i in range(1, n)]
+        reached = next((i for i, c in enumerate(cells) if c and c["status"] in _REACHED), None)
+        rows.append(
+            RecipientSteps(
+                message_id=r["pk"],
+                phone=r["phone"],
+                name=r["contact__name"] or "",
+                steps=cells,
+                reached_by=reached,
+            )
+        )
+    return RecipientPage(
+        rows=rows, steps=n, next_after=first[-1]["pk"] if more and first else None, after=after
+    )
+
+
+def _cell(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    status = row["status"]
+    at = {
+        S.DELIVERED: row["delivered_at"],
+        S.READ: row["read_at"],
+        S.FAILED: row["failed_at"],
+        S.SENT: row["sent_at"],
+    }.get(status) or row["updated_at"]
+    return {
+        "status": status,
+        "label": Message.Status(status).label,
+        "at": at,
+        "error_code": row["error_code"],
+        "fee": row["fee"],
+    }
 
 
 def message_reached_by(*, campaign: Campaign) -> dict[int, int]:

@@ -16,6 +16,11 @@ _SEND_STATUS_PENDING = {"1", "2", "7"}  # pending approval, waiting to send, sen
 
 
 _FORM = "application/x-www-form-urlencoded"
+# TypeId 1 ads SMS, 2 CSKH SMS (providers.md §2.5). Loa sends only ZNS through eSMS, so an SMS
+# callback is the SMS leg of a MultiChannelMessage (the provider's own fallback, issue 19): its
+# RequestId is the one Loa gave Data[1] (assumed echoed per leg, as each leg has its own
+# RequestId and CallbackUrl on eSMS's page).
+SMS_TYPE_IDS = {"1", "2"}
 
 
 def callback_fields(request: WebhookRequest) -> dict | None:
@@ -87,6 +92,7 @@ def status_from_fields(fields: dict) -> StatusEvent:
         error_message=message,
         fee=zalo.to_decimal(f.get("totalprice")) if status != EventStatus.FAILED else None,
         raw=dict(fields),
+        leg=1 if str(f.get("typeid") or "").strip() in SMS_TYPE_IDS else 0,
     )
 
 

@@ -20,6 +20,7 @@ from tests.factories import (
     CampaignFactory,
     ChannelFactory,
     ContactListFactory,
+    ProviderAccountFactory,
     TemplateFactory,
     UserFactory,
 )
@@ -124,3 +125,48 @@ def test_a_marketer_builds_a_chain_and_reads_the_step_funnel(page, qcluster):
     shot(page, "fallback-funnel")
     assert Campaign.objects.get(pk=campaign.pk).status in ("settling", "completed")
     assert n == 120
+
+
+def test_a_marketer_chooses_the_providers_own_fallback(page):
+    """Where the ZNS channel's provider has its own ZNS-to-SMS fallback (eTelecom), the wizard
+    offers it for an SMS step, says it is built from the reference notes, not from the seeds,
+    and the campaign page's funnel marks the step so."""
+    ensure_roles()
+    UserFactory(username="lan", groups=["Marketer"])
+    account = ProviderAccountFactory(
+        kind="etelecom",
+        base_url="https://api.etelecom.vn/v1/shop",
+        secrets={"api_key": "shop-key"},
+        settings={"sms_brandname": "LOA"},
+    )
+    zns = ChannelFactory(name="Zalo OA eTelecom", account=account)
+    Channel.objects.create(name="SMS Brandname", account=ChannelFactory().account, kind="sms")
+    template = TemplateFactory(
+        account=account, official_account=zns.official_account, name="Xác nhận đơn hàng"
+    )
+    campaign = CampaignFactory(
+        name="Đơn hàng (eTelecom)",
+        channel=zns,
+        template=template,
+        lists=[ContactListFactory(size=5)],
+    )
+    login(page, "lan")
+    page.goto(f"/admin/campaigns/campaign/{campaign.pk}/wizard/fallback/1/")
+    assert "not from the seeds" in page.text_content("#fallback-native")
+    page.select_option("#id_channel", label="SMS Brandname")
+    page.check("input[name=mode][value=provider]")
+    page.click("#fallback-channel-save")
+    assert "not from the seeds" in page.text_content("#fallback-native-chosen")
+    page.fill("#id_fb-content", "Chào {{ten}}, đơn của bạn đã giao.")
+    page.click("#fallback-message-save")
+    page.select_option("#id_fm-p0_source", "field")
+    page.fill("#id_fm-p0_value", "name")
+    page.click("#fallback-mapping-save")
+    step = FallbackStep.objects.get(campaign=campaign)
+    assert step.mode == FallbackStep.Mode.PROVIDER
+    assert step.content.startswith("Chào")
+    assert not page.locator("#fallback-add-second").count()  # the provider's SMS is the last
+    shot(page, "fallback-native-wizard")
+    page.click("#fallback-back")  # the review says how the step goes, and offers no other
+    assert "not from the seeds" in page.text_content("#fallback-chain-step-1")
+    assert not page.locator("#fallback-add").count()

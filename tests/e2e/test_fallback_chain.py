@@ -220,3 +220,60 @@ def test_chain_through_sigkill_and_pause_resume(qcluster):
         assert campaigns_fall_back_due() == 0
         assert sum(fake.count("mmp", m.idempotency_key) for m in sms.values()) == len(got)
         cluster.stop()
+
+
+def test_provider_native_chain_through_sigkill_and_pause_resume(qcluster):
+    """The same chain in the provider's own mode (campaigns.engine.native): eTelecom sends the
+    SMS itself when the ZNS fails (enable_sms_on_zns_failure, providers.md §1.2: from the
+    reference notes, not the seeds). One request per recipient, through SIGKILLs and
+    pause/resume; the SMS rows are recorded from the answers (and, for a request whose answer a
+    kill lost, from reconciliation's ListMessages), each once; none to the MMP channel; the
+    recipient opted out of SMS is asked no SMS."""
+    rnd = random.Random(20)
+    with FakeProviders(latency_ms=40, callbacks=False, seed=20) as fake:
+        campaign = _campaign(fake)
+        FallbackStep.objects.filter(campaign=campaign).update(mode=FallbackStep.Mode.PROVIDER)
+        phones = sorted(campaign.lists.first().contacts.values_list("phone", flat=True))
+        shuffled = phones[:]
+        rnd.shuffle(shuffled)
+        no_zalo = set(shuffled[:36])
+        sms_opted_out = sorted(no_zalo)[0]
+        fake.fail_phones = {p: (-118, "Zalo account not existed") for p in no_zalo}
+        OptOut.objects.create(
+            contact=campaign.lists.first().contacts.get(phone=sms_opted_out), channel_kind="sms"
+        )
+
+        cluster = qcluster(**CLUSTER_ENV)
+        campaign_send_now(campaign_id=campaign.pk)
+        step0 = Message.objects.filter(campaign=campaign, step=0)
+        for _ in range(2):
+            time.sleep(0.3)
+            campaign_pause(campaign_id=campaign.pk)
+            time.sleep(0.2)
+            campaign_resume(campaign_id=campaign.pk)
+        cluster = _kill_while(
+            qcluster,
+            cluster,
+            lambda: not step0.filter(status__in=[S.PENDING, S.SENDING]).exists(),
+            kills=3,
+            rnd=rnd,
+        )
+        cluster = _settle(campaign, fake, qcluster, cluster, step=0)
+        assert set(step0.filter(status=S.FAILED).values_list("phone", flat=True)) == no_zalo
+
+        expected = no_zalo - {sms_opted_out}
+        with fake.lock:
+            asked = [r["phone"] for r in fake.sms_fallbacks]
+        assert sorted(asked) == sorted(expected)  # each once, none for the opted-out one
+        sms = {m.phone: m for m in Message.objects.filter(campaign=campaign, step=1)}
+        assert set(sms) == expected
+        assert {m.status for m in sms.values()} == {S.SENT}
+        assert all(m.idempotency_key.endswith("s1") for m in sms.values())
+        # one ZNS call per recipient; nothing through the SMS step's own (MMP) channel
+        assert set(
+            fake.count("etelecom", k) for k in step0.values_list("idempotency_key", flat=True)
+        ) == {1}
+        assert not [k for (p, k) in fake.calls_by_key if p == "mmp"]
+        campaign.refresh_from_db()
+        assert campaign.fallback_count == len(expected)
+        cluster.stop()

@@ -445,3 +445,78 @@ def test_mmp_auth_content_type_and_status_query(fake, http):
         ("mmp", "content_type"): 1,
         ("mmp", "status_id"): 1,
     }
+
+
+# ---- the providers' own SMS fallback (providers.md §1.2, §2.3: the notes, not the seeds) --------
+def _multichannel(**changes) -> dict:
+    """eSMS's page's own example (MultiChannelMessage, providers.md §2.3)."""
+    body = {
+        "ApiKey": "esms-api",
+        "SecretKey": "esms-secret",
+        "Phone": "0901888484",
+        "Channels": ["zalo", "sms"],
+        "Data": [
+            {
+                "TempID": "205644",
+                "Params": ["686868"],
+                "OAID": OA_ID,
+                "campaignid": "Gửi OTP",
+                "CallbackUrl": "https://loa.example/webhooks/tok/",
+                "RequestId": "mc-1",
+                "Sandbox": "0",
+            },
+            {
+                "Content": "686868 la ma xac minh",
+                "IsUnicode": "0",
+                "SmsType": "2",
+                "Brandname": "Baotrixemay",
+                "CallbackUrl": "https://loa.example/webhooks/tok/",
+                "RequestId": "mc-1s1",
+                "Sandbox": "0",
+            },
+        ],
+    }
+    body.update(changes)
+    return body
+
+
+def test_esms_multichannel_takes_its_pages_example_and_refuses_a_changed_channel_list(fake, http):
+    url = fake.url("esms") + "/MultiChannelMessage/"
+    ok = _post(http, url, _multichannel()).json()
+    assert ok["CodeResult"] == "100" and ok["SMSID"]
+    # "Giá trị này không thay đổi. Không thay đổi thứ tự, không bỏ bớt kênh."
+    for channels in (["sms", "zalo"], ["zalo"]):
+        body = _multichannel(Channels=channels)
+        body["Data"][0]["RequestId"] = f"mc-{len(channels)}-{channels[0]}"
+        assert _post(http, url, body).json()["CodeResult"] == "110"
+    body = _multichannel()
+    body["Data"][0]["RequestId"] = "mc-2"
+    body["Data"][1]["SmsType"] = 2  # a number, not the string "2"
+    assert _post(http, url, body).json()["CodeResult"] == "110"
+    assert fake.refusals[("esms", "multichannel:Channels")] == 2
+    assert fake.refusals[("esms", "multichannel:type:SmsType")] == 1
+
+
+def test_etelecom_sms_fallback_fields_are_checked(fake, http):
+    url = fake.url("etelecom") + ".Zalo/SendZNS"
+    headers = {"Authorization": "Bearer k"}
+    body = {
+        "oa_id": OA_ID,
+        "phone": "84901888484",
+        "template_id": 205644,
+        "template_data": {"otp": "686868"},
+        "tracking_id": "tk-1",
+        "enable_sms_on_zns_failure": True,
+        "sms": {"message": "686868 la ma", "brandname": "LOA", "unicode": False},
+    }
+    fake.fail_phones = {"84901888484": (-118, "Zalo account not existed")}
+    try:
+        answer = _post(http, url, body, headers).json()
+        assert answer["status"] == "N" and answer["sms"]["status"] == "Z"
+        assert answer["enable_sms_on_zns_failure"] is True
+        bad = {**body, "tracking_id": "tk-2", "enable_sms_on_zns_failure": "true"}
+        assert _post(http, url, bad, headers).json()["code"] == "invalid_argument"
+        bad = {**body, "tracking_id": "tk-3", "sms": {"brandname": "LOA"}}
+        assert _post(http, url, bad, headers).json()["code"] == "invalid_argument"
+    finally:
+        fake.fail_phones = {}

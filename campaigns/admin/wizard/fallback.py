@@ -24,6 +24,7 @@ from campaigns.chains import (
     fallback_step_save_message,
 )
 from campaigns.engine.fallback import campaign_step_view
+from campaigns.engine.native import native_offered, native_step_errors
 from campaigns.engine.validation import campaign_params
 from campaigns.models import Campaign, FallbackStep
 from campaigns.selectors.fallback import fallback_step_checks
@@ -36,6 +37,13 @@ from campaigns.selectors.wizard import (
 from providers.fallback import NATIVE_FALLBACK, codes_table, sends_receipts
 from providers.shared.errors import Refused
 from templates_app.rendering import CONTACT_FIELDS
+
+
+def _native(previous, position: int) -> bool:
+    """Is the provider's own fallback offered after `previous` (campaigns.engine.native)?"""
+    return native_offered(
+        provider_kind=previous.account.kind, previous_kind=previous.kind, position=position
+    )
 
 
 class FallbackChannelForm(forms.Form):
@@ -62,9 +70,26 @@ class FallbackChannelForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, exclude_channel_ids=(), **kwargs):
+    mode = forms.ChoiceField(
+        label=_("How this step is sent"),
+        choices=FallbackStep.Mode.choices,
+        initial=FallbackStep.Mode.LOA,
+        required=False,  # Loa's own fallback when not chosen
+        widget=forms.RadioSelect,
+        help_text=_(
+            "The provider's own fallback: one request, the provider sends the SMS itself when "
+            "the ZNS fails, and Loa records both steps from its answer and receipts. Built from "
+            "the reference notes, not from the seeds: its request and answer formats are "
+            "assumed where the notes are silent. For an SMS channel; the SMS text is this "
+            "step's message."
+        ),
+    )
+
+    def __init__(self, *args, exclude_channel_ids=(), native=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["channel"].queryset = wizard_channels().exclude(pk__in=exclude_channel_ids)
+        if not native:  # offered only where the previous channel's provider has its own
+            del self.fields["mode"]
 
     def clean(self):
         data = super().clean()
@@ -132,7 +157,11 @@ class FallbackPages:
                 reverse("admin:campaigns_campaign_wizard", args=[campaign.pk, STEP_REVIEW])
             )
         if action == "channel":
-            form = FallbackChannelForm(request.POST, exclude_channel_ids=[previous.pk])
+            form = FallbackChannelForm(
+                request.POST,
+                exclude_channel_ids=[previous.pk],
+                native=_native(previous, position),
+            )
             if form.is_valid():
                 fallback_step_save_channel(
                     campaign=campaign,
@@ -140,6 +169,7 @@ class FallbackPages:
                     channel=form.cleaned_data["channel"],
                     on_unreachable=form.cleaned_data["on_unreachable"],
                     receipt_minutes=form.cleaned_data["receipt_minutes"],
+                    mode=form.cleaned_data.get("mode") or FallbackStep.Mode.LOA,
                 )
                 messages.success(request, gettext("Fallback channel saved."))
                 return HttpResponseRedirect(self._url(campaign, position) + "#fallback-message")
@@ -172,7 +202,9 @@ class FallbackPages:
         bound = getattr(request, "fallback_forms", {})
         channel_form = bound.get("channel") or FallbackChannelForm(
             exclude_channel_ids=[previous.pk],
+            native=_native(previous, position),
             initial={
+                "mode": step.mode if step else FallbackStep.Mode.LOA,
                 "channel": step.channel_id if step else None,
                 "on_unreachable": step.on_unreachable if step else True,
                 "receipt_minutes": (step.receipt_minutes if step else 30),
@@ -214,6 +246,10 @@ class FallbackPages:
             previous_codes=codes_table(account.kind),
             previous_receipts=sends_receipts(account.kind, previous.kind),
             native_offered=NATIVE_FALLBACK.get(account.kind, ""),
-            can_add_second=position == 1 and step is not None,
+            native_mode=step is not None and step.mode == FallbackStep.Mode.PROVIDER,
+            native_errors=native_step_errors(campaign=campaign, step=step) if step else [],
+            can_add_second=position == 1
+            and step is not None
+            and step.mode != FallbackStep.Mode.PROVIDER,
         )
         return self.wizard._render(request, "fallback", context)
