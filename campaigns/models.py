@@ -747,8 +747,15 @@ class MessageAttempt(models.Model):
     in flight, so the diagnosis shows a call that may have reached the provider instead of
     nothing (campaigns.engine.claim, campaigns.engine.results)."""
 
+    # No database constraint (the index stays): its trigger probed this table for every message
+    # the retention purge deleted (measured at 50M messages, docs/BENCHMARKS.md "10M tenant").
+    # Attempts are written only for a message being sent; the ORM and the purge cascade deletes.
     message = models.ForeignKey(
-        Message, on_delete=models.CASCADE, related_name="attempts_log", verbose_name=_("message")
+        Message,
+        on_delete=models.CASCADE,
+        related_name="attempts_log",
+        verbose_name=_("message"),
+        db_constraint=False,
     )
     status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
