@@ -727,6 +727,21 @@ class Message(models.Model):
                 name="msg_sent_no_receipt_idx",
                 condition=models.Q(status="sent"),
             ),
+            # the campaign page (issue 22, 10M tenant; migration 0022_scale_...): its `sent` rows
+            # with their send time (the receipts panel counts them from the index alone) and
+            # its `failed` rows, newest first, with their error (failure reasons, retryable
+            # failures). Partial: a materialized `pending` row enters neither.
+            models.Index(
+                fields=["campaign", "sent_at"],
+                name="msg_sent_by_campaign_idx",
+                condition=models.Q(status="sent"),
+            ),
+            models.Index(
+                fields=["campaign", "id"],
+                name="msg_failed_by_campaign_idx",
+                condition=models.Q(status="failed"),
+                include=["error_code", "error_class"],
+            ),
             # webhooks and status polls find messages by the provider's id
             models.Index(
                 fields=["provider_message_id"],
