@@ -310,12 +310,16 @@ def _csv_chunks(
     table: ExportTable, on_done: Callable[[int, bool], None] | None = None
 ) -> Iterator[str]:
     sent, complete = 0, False
+    chunks = _csv_chunks_counted(table)
     try:
-        for chunk, rows in _csv_chunks_counted(table):
+        for chunk, rows in chunks:
             sent = rows  # counted when handed over: a cut download counts what it got
             yield chunk
         complete = True
     finally:
+        # A cut download: end the database read (export_copy's read transaction) before the
+        # audit row is written, or that row would be written inside it and rolled back.
+        chunks.close()
         if on_done is not None:
             on_done(sent, complete)
 

@@ -19,7 +19,7 @@ import io
 import json
 from collections.abc import Iterator
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone, translation
 
 from campaigns.models import Campaign, Message
@@ -174,9 +174,20 @@ def export_copy_chunks(
     """(chunk of CSV rows, rows so far), without the header; `renderers` as for _finish."""
     with translation.override(lang):
         sql, params = export_copy_sql(campaign=campaign, keys=keys, param_order=param_order)
+    with transaction.atomic(), connection.cursor() as cur:
+        # One read, planned for a campaign's slice of a big table: no JIT compilation (seconds
+        # of LLVM for one statement) and no hash of the whole contacts table (the campaign's
+        # contacts are read through the primary key instead): 64 s against 39 s for the
+        # 1,000,000-message campaign at 10M contacts, under the same load.
+        cur.execute("SET LOCAL jit = off")
+        cur.execute("SET LOCAL enable_hashjoin = off")
+        yield from _copy_rows(cur, sql, params, lang=lang, renderers=renderers)
+
+
+def _copy_rows(cur, sql, params, *, lang, renderers) -> Iterator[tuple[str, int]]:
     mark = MARK.encode()
     n, parts = 0, []
-    with connection.cursor() as cur, cur.cursor.copy(sql, params) as copy:
+    with cur.cursor.copy(sql, params) as copy:
         # libpq hands COPY data over one row at a time: each ends with "\n", the csv module's
         # rows with "\r\n" (a newline inside a quoted cell stays as it is in both).
         for data in copy:
