@@ -282,6 +282,7 @@ def purge(url: str) -> None:
 
 
 def main() -> None:
+    global RUNS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
         "--database-url",
@@ -290,7 +291,9 @@ def main() -> None:
         ),
     )
     ap.add_argument("--only", default="pages,segments,export,materialize,purge")
+    ap.add_argument("--runs", type=int, default=RUNS, help="timed runs per figure (median)")
     args = ap.parse_args()
+    RUNS = args.runs
     setup(args.database_url)
     from django.db import connection
 
