@@ -747,6 +747,21 @@ class Message(models.Model):
                 name="msg_sent_no_receipt_idx",
                 condition=models.Q(status="sent"),
             ),
+            # the campaign page (issue 22, 10M tenant; migration 0022_scale_...): its `sent` rows
+            # with their send time (the receipts panel counts them from the index alone) and
+            # its `failed` rows, newest first, with their error (failure reasons, retryable
+            # failures). Partial: a materialized `pending` row enters neither.
+            models.Index(
+                fields=["campaign", "sent_at"],
+                name="msg_sent_by_campaign_idx",
+                condition=models.Q(status="sent"),
+            ),
+            models.Index(
+                fields=["campaign", "id"],
+                name="msg_failed_by_campaign_idx",
+                condition=models.Q(status="failed"),
+                include=["error_code", "error_class"],
+            ),
             # webhooks and status polls find messages by the provider's id
             models.Index(
                 fields=["provider_message_id"],
@@ -767,8 +782,15 @@ class MessageAttempt(models.Model):
     in flight, so the diagnosis shows a call that may have reached the provider instead of
     nothing (campaigns.engine.claim, campaigns.engine.results)."""
 
+    # No database constraint (the index stays): its trigger probed this table for every message
+    # the retention purge deleted (measured at 50M messages, docs/BENCHMARKS.md "10M tenant").
+    # Attempts are written only for a message being sent; the ORM and the purge cascade deletes.
     message = models.ForeignKey(
-        Message, on_delete=models.CASCADE, related_name="attempts_log", verbose_name=_("message")
+        Message,
+        on_delete=models.CASCADE,
+        related_name="attempts_log",
+        verbose_name=_("message"),
+        db_constraint=False,
     )
     status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)

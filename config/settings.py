@@ -308,6 +308,9 @@ LOA_RETENTION_ATTEMPT_DAYS = env.int("LOA_RETENTION_ATTEMPT_DAYS", default=30)
 LOA_RETENTION_WEBHOOK_DAYS = env.int("LOA_RETENTION_WEBHOOK_DAYS", default=90)
 LOA_RETENTION_MESSAGE_DAYS = env.int("LOA_RETENTION_MESSAGE_DAYS", default=365)
 LOA_RETENTION_BATCH_SIZE = env.int("LOA_RETENTION_BATCH_SIZE", default=2000)
+# Messages of an ended campaign are purged by ranges of this many consecutive ids, each in its
+# own short transaction (webhooks purge_old_data.messages_purge); an explicit batch size wins.
+LOA_RETENTION_MESSAGE_SLICE = env.int("LOA_RETENTION_MESSAGE_SLICE", default=20000)
 # Uploaded contact files and their error reports (personal data: names, phones) are deleted this
 # many days after the import; the import row and its counts stay. 0 keeps them forever.
 LOA_IMPORT_FILE_RETENTION_DAYS = env.int("LOA_IMPORT_FILE_RETENTION_DAYS", default=30)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from campaigns.admin.paginators import EstimatedCountPaginator
 from campaigns.engine.keys import idempotency_key_parse
 from campaigns.models import Campaign, Contact, Message, MessageAttempt
+from campaigns.selectors.campaign import campaign_id_range
 from providers.base import ErrorClass
 from providers.errors import explain
 from providers.shared.phone_display import phone_html
@@ -66,7 +67,14 @@ class CampaignFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value and value.isdigit():
-            return queryset.filter(campaign_id=int(value))
+            queryset = queryset.filter(campaign_id=int(value))
+            # The campaign's id range too (two index probes): the list is ordered by id, and
+            # PostgreSQL would otherwise walk the primary key back from the newest message
+            # until it met this campaign's, 34 s for an older campaign at 50M messages.
+            span = campaign_id_range(campaign=Campaign(pk=int(value)))
+            if span is None:
+                return queryset.none()
+            return queryset.filter(pk__range=span)
         return queryset
 
 

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy, pgettext
 from campaigns.admin.contacts import export_response
 from campaigns.contacts.segments import (
     attribute_keys,
+    count_estimate,
     count_within,
     segment_count,
     segment_preview,
@@ -197,8 +198,13 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Contacts"))
     def list_count(self, obj):
-        n = count_within(segment_queryset(obj), timeout_ms=LIST_COUNT_TIMEOUT_MS)
-        return "—" if n is None else f"{n:,}"
+        qs = segment_queryset(obj)
+        n = count_within(qs, timeout_ms=LIST_COUNT_TIMEOUT_MS)
+        if n is not None:
+            return f"{n:,}"
+        # Too many to count within the page's budget: an estimate from a sample of the table.
+        estimate = count_estimate(qs)
+        return "—" if estimate is None else f"≈ {estimate:,}"
 
     @admin.display(description=gettext_lazy("Contacts now"))
     def live_count(self, obj):

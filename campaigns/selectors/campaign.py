@@ -107,12 +107,15 @@ def campaign_receipts(*, campaign: Campaign, now: datetime | None = None) -> dic
     """The campaign's messages accepted by the provider (status `sent`) with no delivery status
     yet: `awaiting_receipt` were sent within the reconciliation window (a receipt may still
     come), `no_receipt` before it (none came; reconciliation asks the provider about them).
-    One aggregate over the campaign's `sent` rows (the claim index's (campaign, status) range)."""
+    One aggregate over the campaign's `sent` rows, from the partial index of them."""
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=receipt_window_minutes())
     row = Message.objects.filter(campaign_id=campaign.pk, status=Message.Status.SENT).aggregate(
-        awaiting=Count("pk", filter=Q(sent_at__gte=cutoff) | Q(sent_at__isnull=True)),
-        missing=Count("pk", filter=Q(sent_at__lt=cutoff)),
+        # Counting campaign_id (never null), not id: msg_sent_by_campaign_idx (campaign, sent_at)
+        # then answers from the index alone (9 s read from the table for 450,000 sent rows at
+        # 50M messages).
+        awaiting=Count("campaign_id", filter=Q(sent_at__gte=cutoff) | Q(sent_at__isnull=True)),
+        missing=Count("campaign_id", filter=Q(sent_at__lt=cutoff)),
     )
     return {"awaiting_receipt": row["awaiting"] or 0, "no_receipt": row["missing"] or 0}
 

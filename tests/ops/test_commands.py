@@ -198,7 +198,9 @@ def test_purge_deletes_by_batches_of_ids_never_whole_tables(aged):
     deletes = [q["sql"] for q in ctx.captured_queries if q["sql"].upper().startswith("DELETE")]
     assert deletes
     for sql in deletes:
-        assert " IN (" in sql.upper(), sql  # DELETE ... WHERE id IN (...) only
+        # DELETE ... WHERE id IN (...), or a range of one campaign's message ids
+        ranged = "CAMPAIGN_ID" in sql.upper() and ">=" in sql and "<" in sql
+        assert " IN (" in sql.upper() or ranged, sql
         assert "LOCK" not in sql.upper()
     assert not any("LOCK TABLE" in q["sql"].upper() for q in ctx.captured_queries)
 
@@ -237,3 +239,31 @@ def test_the_scheduled_task_runs_the_purge(aged):
         "webhook_bodies": 0,  # (the aged events are deleted first)
         "import_files": 0,
     }
+
+
+def test_purge_by_id_ranges_deletes_exactly_the_ended_campaigns_rows():
+    """Slices are ranges of consecutive ids of one campaign: a newer campaign's messages whose
+    ids fall inside the old campaign's range stay, with their attempts; the old ones' attempts
+    go with them (the cascade), whatever the slice width."""
+    now = timezone.now()
+    old = CampaignFactory(status=Campaign.Status.COMPLETED, finished_at=now - timedelta(400))
+    new = CampaignFactory(status=Campaign.Status.COMPLETED, finished_at=now - timedelta(10))
+    contacts = [ContactFactory() for _ in range(7)]
+    # ids interleaved: old, new, old, new, ...
+    msgs = [
+        Message.objects.create(**vars_of(message_for(old if i % 2 == 0 else new, c)))
+        for i, c in enumerate(contacts)
+    ]
+    for m in msgs:
+        MessageAttempt.objects.create(message=m, status_code=200)
+    kept = [m.pk for m in msgs if m.campaign_id == new.pk]
+    out = data_purge(now=now, batch_size=2, attempt_days=0, webhook_days=0)
+    assert out["messages"] == 4 and out["attempts"] == 4
+    assert sorted(Message.objects.values_list("pk", flat=True)) == kept
+    assert sorted(MessageAttempt.objects.values_list("message_id", flat=True)) == kept
+    assert Campaign.objects.filter(pk=old.pk).exists()
+
+
+def vars_of(message: Message) -> dict:
+    """An unsaved message's field values, to create it (and get its id) one at a time."""
+    return {f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields[1:]}
