@@ -11,8 +11,8 @@ writes one row in one statement that also answers the opt-out and the Idempotenc
 ApiMessage the worker makes takes as its own, so GET /api/v1/messages/{id} reads the same id
 before and after.
 
-The worker (api_intake_task) is kicked by the requests, at most every KICK_EVERY seconds per
-process, and by an every-minute schedule for a lost kick. It makes a batch in one transaction;
+The worker (api_intake_task) is kicked by the requests (through one thread per web process, at
+most every KICK_EVERY seconds), and by an every-minute schedule for a lost kick. It makes a batch in one transaction;
 if the batch fails, each row alone (a savepoint each), so one bad row is marked failed with its
 error (GET shows it failed, code intake_failed) and never blocks the others. The engine then
 sends each message as before (its driver, claims, send-time opt-out and cap checks, priority).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -248,7 +249,9 @@ def _insert_generic(
 
 # ---- waking the worker --------------------------------------------------------------------------
 
-_last_kick = 0.0
+_wake = threading.Event()
+_kicker: threading.Thread | None = None
+_kicker_lock = threading.Lock()
 
 
 def _sync() -> bool:
@@ -256,36 +259,49 @@ def _sync() -> bool:
 
 
 def intake_kick() -> None:
-    """Have the worker make what the requests wrote. At most one queued task per KICK_EVERY
-    seconds per process: the task lingers at least 2 x KICK_EVERY, so a row written after a
-    suppressed kick is still seen by the task that kick belonged to. With the synchronous queue
-    (tests), the rows are made here and now."""
-    global _last_kick
+    """Have the worker make what this request wrote (call it after the row is committed). The
+    request only sets an event: one thread per process queues the worker's task, at most once
+    per KICK_EVERY seconds, and always after the last request that set it — so no row is left
+    behind, and a request costs no statement for it. With the synchronous queue (tests), the
+    rows are made here and now."""
+    global _kicker
     if _sync():
         intake_drain()
         return
-    now = time.monotonic()
-    if now - _last_kick < KICK_EVERY:
-        return
-    _last_kick = now
-    transaction.on_commit(lambda: async_task(TASK, group="api-intake"))
+    if _kicker is None or not _kicker.is_alive():
+        with _kicker_lock:
+            if _kicker is None or not _kicker.is_alive():
+                _kicker = threading.Thread(target=_kick_loop, name="api-intake-kick", daemon=True)
+                _kicker.start()
+    # After the commit (a batch with an Idempotency-Key writes in a transaction): the task must
+    # see the rows. Outside a transaction this runs at once.
+    transaction.on_commit(_wake.set)
+
+
+def _kick_loop() -> None:
+    while True:
+        _wake.wait()
+        _wake.clear()  # before queueing: a row written from now on sets it again
+        try:
+            async_task(TASK, group="api-intake")
+        except Exception:
+            # The broker's connection broke (a database restart): a new one next time; the
+            # every-minute schedule makes what this kick missed.
+            logger.exception("API intake: could not queue the worker")
+            connection.close()
+        time.sleep(KICK_EVERY)
 
 
 def api_intake_task() -> int:
-    """The worker: batches until the rows run out, lingering 2 x KICK_EVERY (see intake_kick)."""
-    return intake_drain(linger=0.0 if _sync() else 2 * KICK_EVERY)
+    """The worker: batches until no pending row is left."""
+    return intake_drain()
 
 
-def intake_drain(*, linger: float = 0.0) -> int:
-    started, handled = time.monotonic(), 0
-    while True:
-        n = intake_process()
+def intake_drain() -> int:
+    handled = 0
+    while n := intake_process():
         handled += n
-        if n:
-            continue
-        if time.monotonic() - started >= linger:
-            return handled
-        time.sleep(0.05)
+    return handled
 
 
 # ---- the worker ---------------------------------------------------------------------------------
