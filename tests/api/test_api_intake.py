@@ -146,3 +146,16 @@ def test_a_new_contact_is_made_by_the_worker_and_an_existing_one_reused(api, tem
     by_phone = {m.phone: m.contact for m in Message.objects.select_related("contact")}
     assert by_phone["84912345678"] == known
     assert by_phone["84987654321"].source == "api:Shop A"
+
+
+def test_an_api_message_made_without_an_id_never_takes_an_accepted_id(
+    postgres_only, api, app, template, no_worker
+):
+    from tests.api.callback_fixtures import api_message_for
+
+    pending = post(api, {"template_id": template.pk, "phone": "0912345678", "params": PARAMS})
+    # Made elsewhere (a fixture, a shell): on PostgreSQL it draws from the intake's ids.
+    other = api_message_for(app, client_reference="elsewhere")
+    assert other.pk != pending.json()["id"]
+    assert intake_process() == 1
+    assert ApiIntake.objects.get(pk=pending.json()["id"]).state == ApiIntake.State.MADE
