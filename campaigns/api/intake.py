@@ -293,8 +293,25 @@ def _kick_loop() -> None:
 
 
 def api_intake_task() -> int:
-    """The worker: batches until no pending row is left."""
-    return intake_drain()
+    """The worker: batches until no pending row is left, then forgets made rows past the
+    idempotency window."""
+    handled = intake_drain()
+    intake_purge()
+    return handled
+
+
+def intake_purge(*, limit: int = 5000) -> int:
+    """Delete made rows older than LOA_API_IDEMPOTENCY_HOURS (their key no longer answers and
+    their message is the ApiMessage's now); failed rows stay, for GET. At most `limit` a run."""
+    cutoff = timezone.now() - timedelta(hours=float(settings.LOA.get("API_IDEMPOTENCY_HOURS", 24)))
+    ids = list(
+        ApiIntake.objects.filter(state=ApiIntake.State.MADE, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids:
+        ApiIntake.objects.filter(pk__in=ids).delete()
+    return len(ids)
 
 
 def intake_drain() -> int:

@@ -219,6 +219,11 @@ class ApiIntake(models.Model):
                 fields=["id"], name="api_intake_pending_idx", condition=models.Q(state="pending")
             ),
             models.Index(fields=["application", "client_reference"], name="api_intake_ref_idx"),
+            # The purge's query: made rows past the idempotency window (the request inserts
+            # pending rows, which this index does not hold).
+            models.Index(
+                fields=["created_at"], name="api_intake_made_idx", condition=models.Q(state="made")
+            ),
         ]
 
     def __str__(self) -> str:

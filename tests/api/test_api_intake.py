@@ -159,3 +159,28 @@ def test_an_api_message_made_without_an_id_never_takes_an_accepted_id(
     assert other.pk != pending.json()["id"]
     assert intake_process() == 1
     assert ApiIntake.objects.get(pk=pending.json()["id"]).state == ApiIntake.State.MADE
+
+
+def test_made_rows_past_the_idempotency_window_are_purged_and_failed_rows_kept(
+    api, template, no_worker
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.api.intake import intake_purge
+
+    ids = [
+        post(api, {"template_id": template.pk, "phone": f"091234567{i}", "params": PARAMS}).json()[
+            "id"
+        ]
+        for i in range(3)
+    ]
+    ApiIntake.objects.filter(pk=ids[2]).update(channel_id=10**12)  # will fail
+    intake_process()
+    old = timezone.now() - timedelta(hours=25)
+    ApiIntake.objects.filter(pk__in=[ids[0], ids[2]]).update(created_at=old)
+    assert intake_purge() == 1
+    assert set(ApiIntake.objects.values_list("pk", flat=True)) == {ids[1], ids[2]}
+    # The purged row's message answers as before.
+    assert api.get(f"/api/v1/messages/{ids[0]}").json()["id"] == ids[0]
