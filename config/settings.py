@@ -261,6 +261,9 @@ LOA = {
     "API_BATCH_MAX": env.int("LOA_API_BATCH_MAX", default=1000),
     # How long an Idempotency-Key's first answer is replayed; after it the key is new again.
     "API_IDEMPOTENCY_HOURS": env.float("LOA_API_IDEMPOTENCY_HOURS", default=24),
+    # Seconds a web process remembers an API key, its channels, templates and channels
+    # (campaigns/api/cache.py): a revocation elsewhere is honoured within this; 0 turns it off.
+    "API_CACHE_SECONDS": env.float("LOA_API_CACHE_SECONDS", default=5),
     # A driver task stops after this many seconds and re-enqueues itself (well below Q timeout).
     "DRIVER_TIME_BUDGET": env.int("LOA_DRIVER_TIME_BUDGET", default=60),
     "DRIVERS_PER_CAMPAIGN": env.int("LOA_DRIVERS_PER_CAMPAIGN", default=2),

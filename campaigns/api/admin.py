@@ -12,6 +12,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.api.auth import allowed_ips_errors
+from campaigns.api.cache import cache_clear
 from campaigns.api.keys import application_secret_new, key_issue
 from campaigns.api.models import ApiApplication, ApiKey
 
@@ -178,6 +179,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke the selected keys"))
     def revoke(self, request, queryset):
         n = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        cache_clear()  # this process at once; the others within LOA_API_CACHE_SECONDS
         self.message_user(
             request,
             gettext("%(n)d key(s) revoked: requests with them are refused from now on.") % {"n": n},

@@ -19,6 +19,7 @@ from django.core.cache import caches
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.api.cache import cached
 from campaigns.api.errors import ApiError
 from campaigns.api.models import PREFIX_LENGTH, ApiKey
 
@@ -46,24 +47,9 @@ def key_authenticate(request, raw: str | None, scope: str) -> ApiKey:
     if not raw:
         raise ApiError("unauthenticated")
     digest = ApiKey.hash(raw)
-    candidates = (
-        ApiKey.objects.select_related("application")
-        .filter(prefix=raw[:PREFIX_LENGTH])
-        .only(
-            "id",
-            "key_hash",
-            "scopes",
-            "allowed_ips",
-            "expires_at",
-            "revoked_at",
-            "last_used_at",
-            "application__id",
-            "application__name",
-            "application__active",
-        )[:5]
-    )
-    # The prefix narrows the lookup (indexed); the hash decides, compared in constant time.
-    key = next((k for k in candidates if hmac.compare_digest(k.key_hash, digest)), None)
+    # Remembered a few seconds per process (campaigns.api.cache): revocation, expiry and the
+    # application's deactivation are honoured within LOA_API_CACHE_SECONDS.
+    key = cached("key", digest, lambda: _key_load(raw, digest))
     if key is None:
         raise ApiError("invalid_key")
     now = timezone.now()
@@ -83,8 +69,32 @@ def key_authenticate(request, raw: str | None, scope: str) -> ApiKey:
         ApiKey.objects.filter(pk=key.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_EVERY)
         ).update(last_used_at=now)
+        # The remembered key too: this process writes again in a minute, not every request.
+        key.last_used_at = now
     request.api_key = key
     return key
+
+
+def _key_load(raw: str, digest: str) -> ApiKey | None:
+    candidates = (
+        ApiKey.objects.select_related("application")
+        .filter(prefix=raw[:PREFIX_LENGTH])
+        .only(
+            "id",
+            "key_hash",
+            "name",
+            "scopes",
+            "allowed_ips",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "application__id",
+            "application__name",
+            "application__active",
+        )[:5]
+    )
+    # The prefix narrows the lookup (indexed); the hash decides, compared in constant time.
+    return next((k for k in candidates if hmac.compare_digest(k.key_hash, digest)), None)
 
 
 @lru_cache(maxsize=256)

@@ -152,7 +152,11 @@ class ApiMessage(models.Model):
         verbose_name=_("message"),
     )
     client_reference = models.CharField(_("client reference"), max_length=100, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    # The time of the 202 (its intake row's), not of the worker that made the campaign: given by
+    # campaigns.api.intake, hence a default rather than auto_now_add.
+    created_at = models.DateTimeField(
+        _("created"), default=timezone.now, editable=False, db_index=True
+    )
 
     class Meta:
         verbose_name = _("API message")
@@ -165,6 +169,65 @@ class ApiMessage(models.Model):
 
     def __str__(self) -> str:
         return f"API message {self.pk}"
+
+
+class ApiIntake(models.Model):
+    """One accepted POST of a message, written by the request in one statement (campaigns.api.
+    intake): what was checked and must be sent. A worker task makes its campaign, message and
+    ApiMessage (whose id is this row's id: the id the 202 answered) in batches.
+
+    The Idempotency-Key of a single POST lives here (one unique index answers "new or replay?"
+    in the same statement that accepts). channel_id and template_id are plain integers, not
+    foreign keys: the request already checked them (through its cache), and a foreign key's
+    check is one more lookup per accepted request; the worker refuses a row whose channel or
+    template vanished meanwhile (state failed, with its error)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting for the intake worker")
+        MADE = "made", _("Message made")
+        FAILED = "failed", _("Failed in the intake worker")
+
+    application = models.ForeignKey(ApiApplication, on_delete=models.CASCADE, related_name="+")
+    key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="+")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    body_sha256 = models.CharField(max_length=64, blank=True)
+    channel_id = models.BigIntegerField()
+    template_id = models.BigIntegerField(null=True, blank=True)
+    phone = models.CharField(max_length=32)
+    template_data = models.JSONField(default=dict, blank=True)
+    content = models.TextField(blank=True)
+    client_reference = models.CharField(max_length=100, blank=True)
+    promotion = models.BooleanField(default=False)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API intake row")
+        verbose_name_plural = _("API intake rows")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="api_intake_app_key_uniq",
+            )
+        ]
+        indexes = [
+            # The worker's query: pending rows, oldest first; made rows leave the index.
+            models.Index(
+                fields=["id"], name="api_intake_pending_idx", condition=models.Q(state="pending")
+            ),
+            models.Index(fields=["application", "client_reference"], name="api_intake_ref_idx"),
+            # The purge's query: made rows past the idempotency window (the request inserts
+            # pending rows, which this index does not hold).
+            models.Index(
+                fields=["created_at"], name="api_intake_made_idx", condition=models.Q(state="made")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"API intake {self.pk} ({self.state})"
 
 
 class IdempotencyRecord(models.Model):

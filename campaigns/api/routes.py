@@ -341,6 +341,13 @@ def _send_one(request, key: ApiKey, item: MessageIn) -> tuple[int, dict]:
     return 202, {"id": accepted.api_message_id, "status": "queued"}
 
 
+def _json(status: int, body: dict, replayed: bool = False) -> JsonResponse:
+    response = JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
 def _idempotent(request, key: ApiKey, idem: str | None, answer) -> JsonResponse:
     if idem is None:
         status, body = answer()
@@ -370,7 +377,27 @@ def message_create(
     """Queue one message: 202 with its id and status "queued". With an Idempotency-Key, the same
     key and body answer the first answer again; another body, 409."""
     key = request.auth
-    return _idempotent(request, key, idempotency_key, lambda: _send_one(request, key, payload))
+    idem = None
+    if idempotency_key is not None:
+        services.idempotency_key_check(idempotency_key)
+        idem = services.Idempotency(idempotency_key, services.body_digest(request.body))
+    try:
+        outcome = services.message_send(key=key, req=payload.to_request(), idem=idem)
+    except ApiError as err:
+        if idem is None or err.status >= 500 or err.code == "idempotency_conflict":
+            raise
+        # A refusal before the intake: the key's first answer, else this one, remembered.
+        return _json(
+            *services.idempotent_refusal(
+                application_id=key.application_id,
+                key=idempotency_key,
+                body=request.body,
+                refusal=err,
+            )
+        )
+    if isinstance(outcome, services.Outcome):
+        return _json(outcome.status, outcome.body, outcome.replayed)
+    return _json(202, {"id": outcome.api_message_id, "status": "queued"})
 
 
 @api.post(

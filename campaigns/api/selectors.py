@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext
 
-from campaigns.api.models import ApiKey, ApiMessage
+from campaigns.api.models import ApiIntake, ApiKey, ApiMessage
 from campaigns.api.services import key_channel_ids
 from campaigns.api.statuses import public_status
 from campaigns.models import Message, MessageAttempt
@@ -36,12 +37,59 @@ def _messages(application_id: int) -> QuerySet[ApiMessage]:
 
 def api_message_get(*, application_id: int, api_message_id: int) -> dict | None:
     row = _messages(application_id).filter(pk=api_message_id).first()
-    return message_view(row) if row else None
+    if row is not None:
+        return message_view(row)
+    # Accepted, not made yet by the intake worker (or failed there): its intake row.
+    intake = _intakes(application_id).filter(pk=api_message_id).first()
+    return intake_view(intake) if intake else None
 
 
 def api_messages_by_reference(*, application_id: int, client_reference: str) -> list[dict]:
     rows = _messages(application_id).filter(client_reference=client_reference)
-    return [message_view(r) for r in rows.order_by("-created_at", "-id")[:MAX_BY_REFERENCE]]
+    views = [message_view(r) for r in rows.order_by("-created_at", "-id")[:MAX_BY_REFERENCE]]
+    intakes = _intakes(application_id).filter(client_reference=client_reference)
+    views += [intake_view(r) for r in intakes.order_by("-created_at", "-id")[:MAX_BY_REFERENCE]]
+    views.sort(key=lambda v: (v["created_at"], v["id"]), reverse=True)
+    return views[:MAX_BY_REFERENCE]
+
+
+def _intakes(application_id: int) -> QuerySet[ApiIntake]:
+    return ApiIntake.objects.filter(application_id=application_id).exclude(
+        state=ApiIntake.State.MADE
+    )
+
+
+def intake_view(row: ApiIntake) -> dict:
+    """An accepted message the intake worker has not made yet (queued), or could not make
+    (failed, code intake_failed: the row's error is logged, not shown to the client)."""
+    failed = row.state == ApiIntake.State.FAILED
+    history = [{"status": "queued", "at": row.created_at, "detail": ""}]
+    if failed:
+        history.append({"status": "failed", "at": row.processed_at or row.created_at, "detail": ""})
+    return {
+        "id": row.pk,
+        "status": "failed" if failed else "queued",
+        "phone": row.phone,
+        "channel_id": row.channel_id,
+        "template_id": row.template_id,
+        "client_reference": row.client_reference,
+        "params": row.template_data or {},
+        "created_at": row.created_at,
+        "sent_at": None,
+        "delivered_at": None,
+        "read_at": None,
+        "failed_at": row.processed_at if failed else None,
+        "provider_message_id": "",
+        "fee": None,
+        "error": {
+            "code": "intake_failed",
+            "meaning": gettext("Loa could not queue this message; nothing was sent."),
+            "provider_message": "",
+        }
+        if failed
+        else None,
+        "history": history,
+    }
 
 
 def message_view(row: ApiMessage) -> dict:

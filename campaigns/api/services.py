@@ -20,18 +20,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import IntegerField, Value
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
 
+from campaigns.api.cache import cached
 from campaigns.api.errors import ApiError
-from campaigns.api.models import ApiApplication, ApiKey, ApiMessage, IdempotencyRecord
+from campaigns.api.intake import IntakeRow, intake_insert, intake_kick
+from campaigns.api.models import ApiApplication, ApiIntake, ApiKey, IdempotencyRecord
 from campaigns.contacts.optout import InvalidPhone, phone_opt_out
-from campaigns.engine.dispatch import campaign_requeue
-from campaigns.engine.keys import idempotency_key
 from campaigns.engine.policy import contacts_frequency_capped, promotion_allowed_at
 from campaigns.engine.validation import campaign_params
-from campaigns.models import Campaign, CampaignEvent, Contact, Message, OptOut
-from campaigns.notes import Note
-from campaigns.notes import split as split_note
+from campaigns.models import Campaign, Contact, OptOut
 from campaigns.privacy.models import ConsentSource
 from campaigns.privacy.selectors import contact_has_advertising_consent
 from campaigns.privacy.services import consent_record
@@ -39,7 +37,8 @@ from providers.models import Channel, ChannelKind
 from providers.reach import unreachable_reason
 from providers.shared.phones import normalize_phone, phone_country
 from templates_app.models import Template
-from templates_app.validation import validate_data
+from templates_app.params import template_params
+from templates_app.validation import compile_rules, validate_data
 
 
 @dataclass
@@ -58,7 +57,7 @@ class SendRequest:
 @dataclass
 class Accepted:
     api_message_id: int
-    message_id: int
+    message_id: int | None = None  # made later by the intake worker
 
 
 # ---- channels a key may use ---------------------------------------------------------------------
@@ -83,7 +82,18 @@ def key_channel_ids(key: ApiKey) -> set[int] | None:
     return ids or None
 
 
-def _resolve(key: ApiKey, req: SendRequest) -> tuple[Channel, Template | None]:
+def _resolve(key: ApiKey, req: SendRequest) -> tuple[Channel, Template | None, tuple | None]:
+    """The channel, the template and its parameters of a request (remembered a few seconds per
+    process: campaigns.api.cache), then the content rule."""
+    channel, template, params = cached(
+        "route", (key.pk, req.template_id, req.channel_id), lambda: _route(key, req)
+    )
+    if template is None and (channel.kind == ChannelKind.ZALO_ZNS or not req.content.strip()):
+        raise ApiError("template_required")
+    return channel, template, params
+
+
+def _route(key: ApiKey, req: SendRequest) -> tuple[Channel, Template | None, tuple | None]:
     allowed = key_channel_ids(key)
     template = None
     if req.template_id is not None:
@@ -129,9 +139,12 @@ def _resolve(key: ApiKey, req: SendRequest) -> tuple[Channel, Template | None]:
             raise ApiError("no_channel_for_template", template=template.name)
     else:
         raise ApiError("template_required")
-    if template is None and (channel.kind == ChannelKind.ZALO_ZNS or not req.content.strip()):
-        raise ApiError("template_required")
-    return channel, template
+    if template is None:
+        return channel, template, None
+    # The template's params and their compiled rules, remembered with the route (compiling
+    # them was a visible part of a request's CPU).
+    params = template_params(template=template)
+    return channel, template, (params, compile_rules(params))
 
 
 def _sends(channel: Channel, template: Template) -> bool:
@@ -145,6 +158,11 @@ def _sends(channel: Channel, template: Template) -> bool:
 # ---- the checks of one message ------------------------------------------------------------------
 
 
+def idempotency_key_check(key: str) -> None:
+    if not key or len(key) > 255 or not key.isascii() or not key.isprintable():
+        raise ApiError("invalid_idempotency_key")
+
+
 def _phone(req: SendRequest, channel: Channel) -> str:
     result = normalize_phone(req.phone, mobile_only=True, country=req.country or "VN")
     if not result.ok:
@@ -155,15 +173,23 @@ def _phone(req: SendRequest, channel: Channel) -> str:
     return result.phone
 
 
-def _params(channel: Channel, template: Template | None, req: SendRequest) -> dict[str, str]:
+def _params(specs: tuple | None, req: SendRequest) -> dict[str, str]:
     """The template data, checked by the same rules the wizard checks a campaign's recipients
     with (campaigns.engine.validation's params, templates_app's rules): {} or a 422 naming each
-    bad field."""
-    probe = Campaign(channel=channel, template=template, content=req.content)
-    params = campaign_params(probe)
-    names = {p.name for p in params}
+    bad field. specs: the template's params (None: free content, its placeholders)."""
     data = {k: "" if v is None else str(v) for k, v in (req.params or {}).items()}
-    errors = validate_data(params, data)
+    if specs is not None:
+        params, rules = specs
+        # validate_data's loop over the rules compiled once per route (campaigns.api.cache).
+        errors = {}
+        for name, validator in rules:
+            problem = validator(data.get(name, ""))
+            if problem:
+                errors[name] = problem.message
+    else:
+        params = campaign_params(Campaign(template=None, content=req.content))
+        errors = validate_data(params, data)
+    names = {p.name for p in params}
     for extra in sorted(set(data) - names):
         errors[extra] = gettext("unknown parameter: this template has no such parameter")
     if errors:
@@ -171,10 +197,18 @@ def _params(channel: Channel, template: Template | None, req: SendRequest) -> di
     return {p.name: data.get(p.name, "") for p in params}
 
 
-def _policy(template: Template | None, channel: Channel, contact: Contact | None) -> None:
-    """Opt-outs, and for promotion templates the quiet hours and the frequency caps: the rules
-    campaigns follow (campaigns.engine.policy), checked before anything is queued. The claim
-    checks opt-outs and caps again at send time, as for every campaign."""
+def _policy(template: Template | None, channel: Channel, phone: str) -> None:
+    """For promotion templates the quiet hours, the advertising consent and the frequency caps:
+    the rules campaigns follow (campaigns.engine.policy), checked before anything is queued.
+    The opt-out is checked by the intake's statement itself (campaigns.api.intake), and the
+    claim checks opt-outs and caps again at send time, as for every campaign."""
+    if template is None or template.tag != Template.Tag.PROMOTION:
+        return
+    ok, opens = promotion_allowed_at()
+    if not ok:
+        raise ApiError("quiet_hours", opens=timezone.localtime(opens).strftime("%H:%M %d/%m/%Y"))
+    contact = Contact.objects.filter(phone=phone).only("id").first()
+    # Opted out comes first (as before the intake): a promotion to an opted-out phone says so.
     if (
         contact is not None
         and OptOut.objects.filter(
@@ -182,87 +216,108 @@ def _policy(template: Template | None, channel: Channel, contact: Contact | None
         ).exists()
     ):
         raise ApiError("opted_out")
-    if template is None or template.tag != Template.Tag.PROMOTION:
-        return
-    ok, opens = promotion_allowed_at()
-    if not ok:
-        raise ApiError("quiet_hours", opens=timezone.localtime(opens).strftime("%H:%M %d/%m/%Y"))
     # As a campaign's default for promotion templates (Campaign.requires_advertising_consent):
     # refused before anything is queued; the claim checks it again at send time.
     if contact is None or not contact_has_advertising_consent(
         contact_id=contact.pk, channel_kind=channel.kind
     ):
         raise ApiError("no_consent")
-    if contact is not None and contacts_frequency_capped(
-        contact_ids=[contact.pk], campaign_id=0, now=timezone.now()
-    ):
+    if contacts_frequency_capped(contact_ids=[contact.pk], campaign_id=0, now=timezone.now()):
         raise ApiError("frequency_cap")
 
 
 # ---- sending ------------------------------------------------------------------------------------
 
 
-def message_send(*, key: ApiKey, req: SendRequest) -> Accepted:
-    """Check one message and queue it: a one-recipient campaign (origin "api") whose driver is
-    queued when the transaction commits. Raises ApiError; nothing is written then."""
-    channel, template = _resolve(key, req)
+@dataclass
+class Idempotency:
+    """A single POST's Idempotency-Key and its body's digest (body_digest)."""
+
+    key: str
+    digest: str
+
+
+@dataclass
+class Outcome:
+    """A POST's answer when it carried a key: a replay of the first answer, or its refusal."""
+
+    status: int
+    body: dict
+    replayed: bool
+
+
+def message_send(
+    *, key: ApiKey, req: SendRequest, idem: Idempotency | None = None
+) -> Accepted | Outcome:
+    """Check one message and hand it to the intake (campaigns.api.intake): one row written in
+    one statement, made into the engine's one-recipient campaign by its worker. Raises ApiError
+    (nothing is written then). With `idem`, the key's first answer may come back instead
+    (Outcome, replayed) or idempotency_conflict."""
+    channel, template, specs = _resolve(key, req)
     phone = _phone(req, channel)
-    data = _params(channel, template, req)
-    contact = Contact.objects.filter(phone=phone).only("id").first()
-    _policy(template, channel, contact)
-    app = key.application
-    now = timezone.now()
-    with transaction.atomic():
-        if contact is None:
-            # One statement, safe against a parallel request for the same new phone: INSERT ...
-            # ON CONFLICT (phone) DO UPDATE (a no-op) RETURNING id.
-            contact = Contact(phone=phone, source=f"api:{app.name}"[:255])
-            Contact.objects.bulk_create(
-                [contact], update_conflicts=True, unique_fields=["phone"], update_fields=["phone"]
-            )
-        label = req.client_reference or phone
-        campaign = Campaign.objects.create(
-            name=f"API · {app.name} · {label}"[:200],
-            origin=Campaign.Origin.API,
-            channel=channel,
-            template=template,
-            content=req.content if template is None else "",
-            status=Campaign.Status.RUNNING,
-            requires_advertising_consent=template is not None
-            and template.tag == Template.Tag.PROMOTION,
-            total_count=1,
-            started_at=now,
+    data = _params(specs, req)
+    promotion = template is not None and template.tag == Template.Tag.PROMOTION
+    _policy(template, channel, phone)
+    row = IntakeRow(
+        application_id=key.application_id,
+        key_id=key.pk,
+        channel_id=channel.pk,
+        channel_kind=channel.kind,
+        template_id=template.pk if template is not None else None,
+        phone=phone,
+        template_data=data,
+        content=req.content if template is None else "",
+        client_reference=req.client_reference,
+        promotion=promotion,
+        idempotency_key=idem.key if idem else None,
+        body_sha256=idem.digest if idem else "",
+    )
+    answer = intake_insert(row, window=idempotency_window())
+    deadline = time.monotonic() + IDEMPOTENCY_WAIT
+    while answer.kind == "record" and answer.status is None:
+        # The key's first request (a batch, or a refusal being remembered) is still answering.
+        if time.monotonic() > deadline:
+            raise ApiError("idempotency_in_progress")
+        time.sleep(0.05)
+        answer = intake_insert(row, window=idempotency_window())
+    if answer.kind == "opted_out":
+        raise ApiError("opted_out")
+    if answer.kind == "conflict":
+        raise ApiError("idempotency_conflict")
+    if answer.kind == "record":
+        return Outcome(answer.status, answer.body, True)
+    if answer.kind == "replay":
+        return Outcome(202, {"id": answer.id, "status": "queued"}, True)
+    intake_kick()
+    return Accepted(api_message_id=answer.id)
+
+
+def idempotent_refusal(
+    *, application_id: int, key: str, body: bytes, refusal: ApiError
+) -> tuple[int, dict, bool]:
+    """A single POST with an Idempotency-Key refused before the intake: the key's first answer
+    if it has one (its accepted message, or 409 for another body), else this refusal,
+    remembered (IdempotencyRecord) so the same request answers it again."""
+    digest = body_digest(body)
+    existing = (
+        ApiIntake.objects.filter(
+            application_id=application_id,
+            idempotency_key=key,
+            created_at__gte=timezone.now() - idempotency_window(),
         )
-        # The history row campaign_transition writes (draft -> running), without its
-        # compare-and-set: the campaign is born running, nobody else can see it yet.
-        text, stored = split_note(
-            Note(gettext_noop("Sent through the API by {application}"), application=app.name)
-        )
-        CampaignEvent.objects.create(
-            campaign=campaign,
-            from_status=Campaign.Status.DRAFT,
-            to_status=Campaign.Status.RUNNING,
-            note=text[:500],
-            note_i18n=stored,
-        )
-        message = Message.objects.create(
-            campaign=campaign,
-            contact=contact,
-            phone=phone,
-            template_data=data,
-            idempotency_key=idempotency_key(campaign, contact.pk),
-        )
-        api_message = ApiMessage.objects.create(
-            application_id=app.pk,
-            key_id=key.pk,
-            campaign=campaign,
-            message=message,
-            client_reference=req.client_reference,
-        )
-        # The engine's own driver, at once (not at the next tick); on commit, so that it sees
-        # the row it claims.
-        transaction.on_commit(lambda: campaign_requeue(campaign_id=campaign.pk))
-    return Accepted(api_message_id=api_message.pk, message_id=message.pk)
+        .values_list("pk", "body_sha256")
+        .first()
+    )
+    if existing:
+        if existing[1] != digest:
+            raise ApiError("idempotency_conflict")
+        return 202, {"id": existing[0], "status": "queued"}, True
+    return idempotent(
+        application_id=application_id,
+        key=key,
+        body=body,
+        answer=lambda: (refusal.status, refusal.body()),
+    )
 
 
 # ---- idempotency --------------------------------------------------------------------------------
@@ -293,8 +348,7 @@ def idempotent(*, application_id: int, key: str, body: bytes, answer) -> tuple[i
     The record is inserted in the same transaction as the message: a parallel request with the
     same key blocks on the unique index until the first commits (PostgreSQL; SQLite serializes
     writers), then finds the record and replays it. Answers of 5xx are not kept."""
-    if not key or len(key) > 255 or not key.isascii() or not key.isprintable():
-        raise ApiError("invalid_idempotency_key")
+    idempotency_key_check(key)
     digest = body_digest(body)
     try:
         with transaction.atomic():

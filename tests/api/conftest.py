@@ -13,9 +13,13 @@ ALL_SCOPES = [s.value for s in ApiKey.Scope]
 def _api_cache():
     from django.core.cache import caches
 
+    from campaigns.api.cache import cache_clear
+
     caches["api"].clear()
+    cache_clear()
     yield
     caches["api"].clear()
+    cache_clear()
 
 
 def make_key(app: ApiApplication, *, scopes=None, **fields) -> tuple[ApiKey, str]:
