@@ -225,15 +225,19 @@ def messages_send_batch(
     else:
         with ThreadPoolExecutor(max_workers=min(workers, len(messages))) as own:
             results = _each_concurrently(one, messages, own, workers)
+    # What the provider's own fallback did, as the step's rows (campaigns.engine.legs), BEFORE
+    # step 0's results: once a step-0 row is final it is never polled again, so a worker killed
+    # between the two must leave it `sending` (reaped, reconciled, its leg recorded from the
+    # poll), not final with its SMS leg unrecorded. Recording a leg twice builds one row.
+    legs = [leg for _m, r, _c in results if r is not None for leg in r.legs]
+    if legs:
+        legs_record(account_id=campaign.channel.account_id, events=legs)
     outcome = messages_record_results(
         campaign_id=campaign.pk,
         results=results,
         breaker=breaker,
         api=campaign.origin == Campaign.Origin.API,
     )
-    legs = [leg for _m, r, _c in results if r is not None for leg in r.legs]
-    if legs:  # what the provider's own fallback did, as the step's rows (campaigns.engine.legs)
-        legs_record(account_id=campaign.channel.account_id, events=legs)
     if campaign.channel.official_account_id:
         # What Zalo accepted counts against the OA's daily quota now, not at the next sync.
         accepted = sum(1 for _m, r, _c in results if r and r.outcome == SendOutcome.ACCEPTED)

@@ -200,7 +200,9 @@ def test_chain_through_sigkill_and_pause_resume(qcluster):
         assert sms[sms_opted_out].status == S.SKIPPED
         assert sms[sms_opted_out].error_code == "opted_out"
         got = {p for p, m in sms.items() if m.status == S.SENT}
-        assert got == (no_zalo | silent) - {sms_opted_out}
+        assert got == (no_zalo | silent) - {sms_opted_out}, [
+            (p, m.status, m.error_code, m.error_message) for p, m in sms.items() if p not in got
+        ]
         # one provider call per SMS recipient, none for the opted-out one
         calls = {p: fake.count("mmp", m.idempotency_key) for p, m in sms.items()}
         assert {p: n for p, n in calls.items() if n != (0 if p == sms_opted_out else 1)} == {}
