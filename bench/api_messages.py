@@ -107,7 +107,8 @@ def start_web(env: dict) -> subprocess.Popen:
 
 WRK_SCRIPT = """
 -- Each request a distinct phone and client reference (a counter per wrk thread, the thread's
--- number in the high digits), so every POST is a new message, never a replay.
+-- number in the high digits), so every POST is a new message, never a replay. Phones 037…: never
+-- one of make_contacts' 849… (the priority run's campaign), so both parts share a database.
 local counter = 0
 local threads = {}
 function setup(thread) thread:set("tid", #threads); table.insert(threads, thread) end
@@ -116,8 +117,8 @@ request = function()
   counter = counter + 1
   local n = tid * 10000000 + counter
   local body = string.format(
-    '{"template_id":%d,"phone":"09%08d","params":{"customer_name":"Nguyen Van %d",' ..
-    '"order_code":"DH%d"},"client_reference":"bench-%d-%d"}', TEMPLATE, n % 100000000, n, n,
+    '{"template_id":%d,"phone":"037%07d","params":{"customer_name":"Nguyen Van %d",' ..
+    '"order_code":"DH%d"},"client_reference":"bench-%d-%d"}', TEMPLATE, n % 10000000, n, n,
     RUN, n)
   return wrk.format("POST", "/api/v1/messages", {
     ["Authorization"] = "Bearer " .. TOKEN,
