@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.audience import audience_consent_plan, campaign_audience
+from campaigns.engine.invalid_by_value import skip_invalid_by_value
 from campaigns.engine.keys import idempotency_key
 from campaigns.engine.reach import (
     UNREACHABLE,
@@ -176,9 +177,15 @@ def _skip_invalid(campaign: Campaign, chunk: int) -> int:
     audience changed in between) is skipped too: the provider never receives a value we know
     it will refuse.
 
-    Costly on a big audience (every recipient rendered and checked in Python, in chunks: a
-    million rows take far longer than the set-based build), so it runs only when some rule can
-    fail (campaign_rules_can_fail)."""
+    Runs only when some rule can fail (campaign_rules_can_fail). On PostgreSQL each parameter's
+    distinct values are judged once and one UPDATE marks the failing rows (invalid_by_value);
+    otherwise every recipient is rendered and checked in Python, in chunks (a million rows take
+    far longer than the set-based build)."""
+    if not campaign_rules_can_fail(campaign):
+        return 0
+    by_value = skip_invalid_by_value(campaign)
+    if by_value is not None:
+        return by_value
     skipped, batch = 0, {}
     now = timezone.now()
     for contact_id, why in campaign_failing_recipients(campaign, chunk):
