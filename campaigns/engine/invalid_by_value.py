@@ -59,9 +59,18 @@ class _Param:
     plain_ok: tuple[int, int | None] | None  # (min, max) lengths a plain value passes within
 
 
-def skip_invalid_by_value(campaign: Campaign) -> int | None:
-    """Mark skipped ("invalid_params", which parameters and why) every pending step-0 message
-    whose recipient fails the template's rules; returns how many, or None when this campaign
+@dataclass
+class InvalidPlan:
+    params: list[_Param]
+    failing: list  # per parameter: {reason: [raw texts]}, a constant's reason, or None
+
+    @property
+    def fails(self) -> bool:
+        return any(self.failing)
+
+
+def invalid_plan(campaign: Campaign) -> InvalidPlan | None:
+    """Each parameter's failing values among the campaign's audience, or None when this campaign
     needs the row path."""
     if connection.vendor != "postgresql" or campaign.template_id is None:
         return None
@@ -73,7 +82,7 @@ def skip_invalid_by_value(campaign: Campaign) -> int | None:
     if plan is None:
         return None
     audience = campaign_audience(campaign).order_by()
-    failing: list[dict[str, list[str]] | str | None] = []  # per parameter
+    failing: list[dict[str, list[str]] | str | None] = []
     values = 0
     for param, item in zip(plan, checker.items, strict=True):
         if param.source == "constant":
@@ -86,9 +95,40 @@ def skip_invalid_by_value(campaign: Campaign) -> int | None:
         if values > MAX_FAILING_VALUES:
             return None
         failing.append(by_reason or None)
-    if not any(failing):
+    return InvalidPlan(plan, failing)
+
+
+def skip_invalid_by_value(campaign: Campaign) -> int | None:
+    """Mark skipped ("invalid_params", which parameters and why) every pending step-0 message
+    whose recipient fails the template's rules; returns how many, or None when this campaign
+    needs the row path."""
+    plan = invalid_plan(campaign)
+    if plan is None:
+        return None
+    if not plan.fails:
         return 0
-    return _mark(campaign, audience, plan, failing)
+    return _mark(campaign, campaign_audience(campaign).order_by(), plan)
+
+
+def invalid_why_sql(plan: InvalidPlan) -> tuple[str, list]:
+    """An expression over the contacts table: which parameters fail and why, "; "-joined in the
+    row path's words and order (at most 500 characters); '' for a recipient who passes."""
+    parts, params = [], []
+    for param, fail in zip(plan.params, plan.failing, strict=True):
+        if not fail:
+            continue
+        label = f"“{param.name}”: "
+        if isinstance(fail, str):  # a constant that fails: everyone
+            parts.append("%s")
+            params.append(label + fail)
+            continue
+        raw, raw_params = _raw_sql(param)
+        whens = []
+        for reason, texts in fail.items():
+            whens.append(f"WHEN {raw} = ANY(%s) THEN %s")
+            params += [*raw_params, texts, label + reason]
+        parts.append(f"CASE {' '.join(whens)} END")
+    return f"LEFT(concat_ws('; ', {', '.join(parts)}), 500)", params
 
 
 def _plan(campaign: Campaign, params: list) -> list[_Param] | None:
@@ -178,29 +218,21 @@ def _failing_values(audience, param: _Param, item) -> dict[str, list[str]]:
     return dict(by_reason)
 
 
-def _mark(campaign: Campaign, audience, plan: list[_Param], failing: list) -> int:
+def _mark(campaign: Campaign, audience, plan: InvalidPlan) -> int:
     """One UPDATE: the pending messages of the recipients holding a failing value."""
-    parts, part_params, matches, match_params = [], [], [], []
-    for param, fail in zip(plan, failing, strict=True):
+    why, why_params = invalid_why_sql(plan)
+    matches, match_params = [], []
+    for param, fail in zip(plan.params, plan.failing, strict=True):
         if not fail:
             continue
-        label = f"“{param.name}”: "
-        if isinstance(fail, str):  # a constant that fails: everyone
-            parts.append("%s")
-            part_params.append(label + fail)
+        if isinstance(fail, str):
             matches.append("true")
             continue
         raw, raw_params = _raw_sql(param)
-        whens = []
-        for reason, texts in fail.items():
-            whens.append(f"WHEN {raw} = ANY(%s) THEN %s")
-            part_params += [*raw_params, texts, label + reason]
-        parts.append(f"CASE {' '.join(whens)} END")
         matches.append(f"{raw} = ANY(%s)")
         match_params += [*raw_params, [t for texts in fail.values() for t in texts]]
-    why = f"LEFT(concat_ws('; ', {', '.join(parts)}), 500)"
     select = (
-        audience.annotate(_why=RawSQL(why, part_params, output_field=TextField()))
+        audience.annotate(_why=RawSQL(why, why_params, output_field=TextField()))
         .alias(_bad=RawSQL(" OR ".join(matches), match_params, output_field=BooleanField()))
         .filter(_bad=True)
         .values_list("pk", "_why")

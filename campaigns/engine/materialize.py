@@ -28,6 +28,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim, Upper
 from django.utils import timezone
@@ -35,7 +36,12 @@ from django.utils.translation import gettext as _
 
 from campaigns.bulk import rows_bulk_set
 from campaigns.engine.audience import audience_consent_plan, campaign_audience
-from campaigns.engine.invalid_by_value import skip_invalid_by_value
+from campaigns.engine.invalid_by_value import (
+    InvalidPlan,
+    invalid_plan,
+    invalid_why_sql,
+    skip_invalid_by_value,
+)
 from campaigns.engine.keys import idempotency_key
 from campaigns.engine.reach import (
     UNREACHABLE,
@@ -61,6 +67,7 @@ T = TemplateParam.Type
 
 # Formats the database can apply itself; any other format renders in Python.
 _SQL_FORMATS = {"", None, "upper"}
+INVALID = "invalid_params"  # error_code of a recipient skipped for the template's rules
 
 
 def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
@@ -75,7 +82,18 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
         # A first set-based build marks the unreachable as it inserts (one pass, see _marks); a
         # re-run and the Python path mark them with a second pass, as before.
         marks = _marks(campaign) if first_build else None
-        inserted = _materialize_sql(campaign, audience, first_build=first_build, marks=marks)
+        # On PostgreSQL it marks who fails the template's rules the same way, from each
+        # parameter's failing values judged beforehand (invalid_by_value): no UPDATE after.
+        invalid = None
+        if first_build and _sql_mapping(campaign) and campaign_rules_can_fail(campaign):
+            invalid = invalid_plan(campaign)
+        inserted = _materialize_sql(
+            campaign,
+            audience,
+            first_build=first_build,
+            marks=marks,
+            invalid=invalid if invalid is not None and invalid.fails else None,
+        )
         if inserted is None:
             _materialize_python(campaign, audience, chunk)
         # Who the channel cannot reach first (their reason is the country, whatever their data
@@ -84,7 +102,16 @@ def campaign_materialize(*, campaign_id: int, chunk: int = 5000) -> int:
             skipped = _marks_finish(campaign, marks)
         else:
             skipped = messages_skip_unreachable(campaign=campaign, now=timezone.now(), step=0)
-        skipped += _skip_invalid(campaign, chunk)
+        if inserted is not None and invalid is not None:
+            skipped += (
+                Message.objects.filter(
+                    campaign_id=campaign_id, step=0, status=S.SKIPPED, error_code=INVALID
+                ).count()
+                if invalid.fails
+                else 0
+            )
+        else:
+            skipped += _skip_invalid(campaign, chunk)
         # A first set-based build inserted every row it reports (no conflict clause); a re-run
         # or the Python path counts what is there (a million rows: a second more).
         if first_build and inserted is not None:
@@ -206,7 +233,7 @@ def _skip_rows(campaign_id: int, why_by_contact: dict[int, str], now) -> int:
         {
             "pk": pk,
             "status": S.SKIPPED,
-            "error_code": "invalid_params",
+            "error_code": INVALID,
             "error_message": why_by_contact[contact_id],
             "updated_at": now,
         }
@@ -249,6 +276,12 @@ def messages_build(*, campaign: Campaign, audience: QuerySet, step: int) -> int:
     return inserted
 
 
+def _sql_mapping(campaign: Campaign) -> bool:
+    """Whether every parameter maps to plain SQL (the set-based build)."""
+    mapping = campaign.param_mapping or {}
+    return all(_sql_expression(spec or {}) is not None for spec in mapping.values())
+
+
 def _materialize_sql(
     campaign: Campaign,
     audience: QuerySet,
@@ -256,10 +289,12 @@ def _materialize_sql(
     first_build: bool = False,
     step: int = 0,
     marks: Marks | None = None,
+    invalid: InvalidPlan | None = None,
 ):
     """INSERT ... SELECT in one statement when every parameter maps to plain SQL; returns the
     rows inserted, or None when some parameter needs Python. With `marks`, the recipients the
-    channel cannot reach are inserted already skipped (_marks)."""
+    channel cannot reach are inserted already skipped (_marks); with `invalid`, those failing
+    the template's rules too (invalid_by_value)."""
     exprs = {}
     for name, spec in (campaign.param_mapping or {}).items():
         expr = _sql_expression(spec or {})
@@ -295,10 +330,13 @@ def _materialize_sql(
     aliases = {f"_{column}": expr for column, expr in row.items()}
     if marks is not None:
         aliases.update(marks.skip)
+    if invalid is not None:
+        why, why_params = invalid_why_sql(invalid)
+        aliases["_invalid_why"] = RawSQL(why, why_params, output_field=CharField())
     select = audience.order_by().annotate(**aliases).values_list(*aliases)
     sql, params = select.query.sql_with_params()
-    if marks is not None:
-        sql = _marks_sql(sql, list(row))
+    if marks is not None or invalid is not None:
+        sql = _marks_sql(sql, list(row), reach=marks is not None, invalid=invalid is not None)
     # The first build of a campaign inserts plainly (ON CONFLICT's speculative insertion costs a
     # third more per row); a re-run keeps only what is missing. "WHERE true" keeps SQLite's parser
     # from reading ON CONFLICT as part of a join.
@@ -319,10 +357,13 @@ def _materialize_sql(
 # written once, already marked. Phones of no served country are inserted skipped with an empty
 # reason, which _marks_finish fills through the (campaign, status, id) index (their country is
 # told by phone_country, in Python, as before).
-# The template's rules keep their pass (_skip_invalid: a read of the audience, checked in Python,
-# only the failing rows written). Checking them in the same statement was built and measured:
-# exact (Python's strip and NFC lengths in SQL) but no cheaper, btrim() and the NFC check per
-# value cost as much as the memoized Python check (docs/BENCHMARKS.md, 2026-12-04).
+# The template's rules were kept in a pass of their own (_skip_invalid: a read of the audience,
+# checked in Python, only the failing rows written). Checking them in the same statement was
+# built and measured: exact (Python's strip and NFC lengths in SQL) but no cheaper, btrim() and
+# the NFC check per value cost as much as the memoized Python check (docs/BENCHMARKS.md,
+# 2026-12-04). What the build does now on PostgreSQL is cheaper than both: each parameter's
+# distinct values are judged in Python beforehand (invalid_by_value), and the INSERT's SELECT
+# only compares a recipient's raw value with the failing ones (_invalid_why).
 # tests/engine/test_materialize_one_pass.py proves the rows marked are exactly those the
 # two-pass build marks.
 
@@ -372,14 +413,22 @@ def _marks_finish(campaign: Campaign, marks: Marks) -> int:
     return skipped.count()
 
 
-def _marks_sql(sql: str, columns: list[str]) -> str:
+def _marks_sql(sql: str, columns: list[str], *, reach: bool = True, invalid: bool = False) -> str:
     """The build's SELECT wrapped so each row's mark is computed once (OFFSET 0 keeps
     PostgreSQL's planner from folding the inner query into the outer one, which would repeat
-    it)."""
+    it). The unreachable first: their reason is the country, whatever their data says."""
+    marks = []  # (condition, error code, message column)
+    if reach:
+        marks.append(('"_out"', f"'{UNREACHABLE}'", '"_reach_why"'))
+    if invalid:
+        marks.append(("\"_invalid_why\" <> ''", f"'{INVALID}'", '"_invalid_why"'))
+    skipped = " ".join(f"WHEN {cond} THEN '{S.SKIPPED}'" for cond, _c, _w in marks)
+    codes = " ".join(f"WHEN {cond} THEN {c}" for cond, c, _w in marks)
+    whys = " ".join(f"WHEN {cond} THEN {w}" for cond, _c, w in marks)
     case = {
-        "status": f"CASE WHEN \"_out\" THEN '{S.SKIPPED}' ELSE '{S.PENDING}' END",
-        "error_code": f"CASE WHEN \"_out\" THEN '{UNREACHABLE}' ELSE '' END",
-        "error_message": 'CASE WHEN "_out" THEN "_reach_why" ELSE \'\' END',
+        "status": f"CASE {skipped} ELSE '{S.PENDING}' END",
+        "error_code": f"CASE {codes} ELSE '' END",
+        "error_message": f"CASE {whys} ELSE '' END",
     }
     select = ", ".join(case.get(c, f'"_{c}"') for c in columns)
     fence = " OFFSET 0" if connection.vendor == "postgresql" else ""  # (SQLite: no OFFSET alone)
