@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     CASCADE,
     PROTECT,
@@ -99,6 +99,7 @@ def messages_purge(*, campaign_id: int, width: int, pause: float = 0.0) -> dict[
     width = max(1, width)
     for start in range(span[0], span[1] + 1, width):
         with transaction.atomic():
+            _commit_without_waiting()
             rows = Message.objects.filter(
                 campaign_id=campaign_id, pk__gte=start, pk__lt=start + width
             )
@@ -113,6 +114,20 @@ def messages_purge(*, campaign_id: int, width: int, pause: float = 0.0) -> dict[
         if pause:
             time.sleep(pause)
     return counts
+
+
+def _commit_without_waiting() -> None:
+    """PostgreSQL: this transaction's COMMIT does not wait for its WAL to reach the disk.
+
+    A slice's DELETE writes megabytes of WAL (a record per row, and every page first touched
+    since a checkpoint written whole); not waiting for each slice's flush took a month of
+    3,000,000 messages from 3.5 s to 2.8 s (docs/BENCHMARKS.md, "10M tenant"). A crash can then
+    forget the last slices' deletions (never half of one: the database stays consistent); the
+    rows are still old and the next purge deletes them. Nothing is sent or recorded here, so
+    nothing a person relies on can be lost."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _related_delete(rows) -> dict[str, int]:
