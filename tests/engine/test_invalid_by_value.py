@@ -22,7 +22,7 @@ from campaigns.engine import invalid_by_value
 from campaigns.engine.materialize import campaign_materialize
 from campaigns.models import Message
 from templates_app.models import TemplateParam
-from tests.engine.test_materialize_one_pass import EDGE
+from tests.engine.test_materialize_one_pass import edge_audience
 from tests.factories import (
     CampaignFactory,
     ChannelFactory,
@@ -122,22 +122,7 @@ def _diff(a: dict, b: dict) -> dict:
 def test_edge_values_are_judged_as_the_row_path_judges_them(kind, monkeypatch):
     """With ZNS, the Cambodian recipients are marked unreachable in the same INSERT, whatever
     their data says (the unreachable first, as the row path does)."""
-    account = ProviderAccountFactory(kind="sandbox")
-    template = TemplateFactory(
-        account=account, channel_kind=kind, params=["customer_name", "order_code"]
-    )
-    template.params.create(name="note", position=2, required=False, min_length=3, max_length=10)
-    template.params.create(name="greeting", position=3, max_length=20)
-    mapping = {
-        "customer_name": {"source": "field", "value": "name"},
-        "order_code": {"source": "attribute", "value": "order"},
-        "note": {"source": "attribute", "value": "note"},
-        "greeting": {"source": "constant", "value": " Xin chào "},
-    }
-    contacts = [
-        ContactFactory(phone=f"8490555{i:04d}", name=name, attributes=attrs)
-        for i, (name, attrs) in enumerate(EDGE)
-    ]
+    template, mapping, contacts = edge_audience(ProviderAccountFactory(kind="sandbox"), kind)
     contacts.append(ContactFactory(phone="84905559999", name="N" * 40, attributes={"order": 1.0}))
     contacts.append(ContactFactory(phone="84905559998", name="Lý", attributes={}))
     contacts.append(ContactFactory(phone="85512399901", name="N" * 40, attributes={}))

@@ -134,13 +134,9 @@ EDGE = [
 ]
 
 
-@pytest.mark.parametrize("with_reach", [True, False], ids=["zns", "reaches-anyone"])
-def test_one_pass_rules_mark_exactly_the_rows_the_two_pass_build_marked(with_reach, monkeypatch):
-    kind, channel_kind = ("sandbox", "zalo_zns") if with_reach else ("sandbox", "viber")
-    account = ProviderAccountFactory(kind=kind)
-    channel = ChannelFactory(
-        account=account, kind=channel_kind, official_account=None, external_id="pub-1"
-    )
+def edge_audience(account, channel_kind: str) -> tuple:
+    """(template, mapping, contacts): four parameters (a field, two attributes, a constant) with
+    bounds, and one contact per EDGE row."""
     template = TemplateFactory(
         account=account, channel_kind=channel_kind, params=["customer_name", "order_code"]
     )
@@ -156,6 +152,17 @@ def test_one_pass_rules_mark_exactly_the_rows_the_two_pass_build_marked(with_rea
         ContactFactory(phone=f"8490555{i:04d}", name=name, attributes=attrs)
         for i, (name, attrs) in enumerate(EDGE)
     ]
+    return template, mapping, contacts
+
+
+@pytest.mark.parametrize("with_reach", [True, False], ids=["zns", "reaches-anyone"])
+def test_one_pass_rules_mark_exactly_the_rows_the_two_pass_build_marked(with_reach, monkeypatch):
+    kind, channel_kind = ("sandbox", "zalo_zns") if with_reach else ("sandbox", "viber")
+    account = ProviderAccountFactory(kind=kind)
+    channel = ChannelFactory(
+        account=account, kind=channel_kind, official_account=None, external_id="pub-1"
+    )
+    template, mapping, contacts = edge_audience(account, channel_kind)
     contacts.append(ContactFactory(phone="85512399901", name="N" * 40, attributes={}))
     members = ContactListFactory(contacts=contacts)
     now_built, before = (
