@@ -53,6 +53,24 @@ def setup(url: str) -> None:
     django.setup()
 
 
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    """(milliseconds, result) of one call."""
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return (time.perf_counter() - t0) * 1000, result
+
+
+def median_ms(run) -> tuple[float, object]:
+    """`run()` gives (ms, result): called RUNS + 1 times, the first only warming caches and the
+    connection; (median of the others' ms, the last result)."""
+    times, result = [], None
+    for i in range(RUNS + 1):
+        ms, result = run()
+        if i:
+            times.append(ms)
+    return statistics.median(times), result
+
+
 def pages() -> None:
     from django.contrib.auth.models import User
     from django.test import Client
@@ -86,18 +104,16 @@ def pages() -> None:
         "dashboard": reverse("admin:index"),
     }
     for name, url in urls.items():
-        times = []
-        for i in range(RUNS + 1):
+
+        def get(name=name, url=url):
             if name == "dashboard":
                 dashboard_cache_clear()
-            t0 = time.perf_counter()
-            response = client.get(url)
-            ms = (time.perf_counter() - t0) * 1000
+            ms, response = timed(client.get, url)
             if response.status_code != 200:
                 raise SystemExit(f"{url}: HTTP {response.status_code}")
-            if i:  # the first run warms caches and the connection
-                times.append(ms)
-        med = statistics.median(times)
+            return ms, None
+
+        med, _ = median_ms(get)
         figure(
             f"{name}_ms", round(med, 1), "ms", f"<{PAGE_MS}", med < PAGE_MS, load=load(), url=url
         )
@@ -108,13 +124,7 @@ def segments() -> None:
     from campaigns.models import Segment
 
     for segment in Segment.objects.order_by("pk"):
-        times, n = [], None
-        for i in range(RUNS + 1):
-            t0 = time.perf_counter()
-            n = segment_count(segment, timeout_ms=30_000)
-            if i:
-                times.append((time.perf_counter() - t0) * 1000)
-        med = statistics.median(times)
+        med, n = median_ms(lambda s=segment: timed(segment_count, s, timeout_ms=30_000))
         figure(
             f"segment_count_{segment.pk}_ms",
             round(med, 1),
@@ -127,13 +137,7 @@ def segments() -> None:
         )
         # What the segment list shows when the exact count does not fit its 300 ms: an estimate
         # from 1% of the table's pages (no target of its own; its error is printed).
-        times, est = [], None
-        for i in range(RUNS + 1):
-            t0 = time.perf_counter()
-            est = count_estimate(segment_queryset(segment))
-            if i:
-                times.append((time.perf_counter() - t0) * 1000)
-        med = statistics.median(times)
+        med, est = median_ms(lambda s=segment: timed(lambda: count_estimate(segment_queryset(s))))
         error = round(100 * (est - n) / n, 1) if est is not None and n else "-"
         figure(
             f"segment_estimate_{segment.pk}_ms",

@@ -568,45 +568,25 @@ def bench_compare(args: argparse.Namespace, vendor: str) -> None:
                 f"fake {fake_loa:.3f} / {fake_bare:.3f} ms/req",
                 flush=True,
             )
-        med = statistics.median
         load = os.getloadavg()
         extra = {"db": vendor, "load": f"{load[0]:.2f}/{load[1]:.2f}", "rounds": args.rounds}
-        common.figure(
-            "worker_cpu_ms_per_msg",
-            round(med(loa_ms), 3),
-            "ms",
-            "<=0.6",
-            med(loa_ms) <= 0.6,
-            spread=f"{min(loa_ms):.3f}-{max(loa_ms):.3f}",
-            **extra,
-        )
-        common.figure(
-            "bare_requests_pool_cpu_ms_per_msg",
-            round(med(pool_ms), 3),
-            "ms",
-            "-",
-            None,
-            spread=f"{min(pool_ms):.3f}-{max(pool_ms):.3f}",
-            **extra,
-        )
-        common.figure(
-            "loa_to_bare_pool_cpu_ratio",
-            round(med(ratios), 3),
-            "x",
-            "-",
-            None,
-            spread=f"{min(ratios):.3f}-{max(ratios):.3f}",
-            **extra,
-        )
-        common.figure(
-            "fake_provider_cpu_ms_per_request",
-            round(med(fake_ms), 3),
-            "ms",
-            "-",
-            None,
-            spread=f"{min(fake_ms):.3f}-{max(fake_ms):.3f}",
-            **extra,
-        )
+
+        def median_figure(name, values, unit, target="-", limit=None):
+            med = statistics.median(values)
+            common.figure(
+                name,
+                round(med, 3),
+                unit,
+                target,
+                None if limit is None else med <= limit,
+                spread=f"{min(values):.3f}-{max(values):.3f}",
+                **extra,
+            )
+
+        median_figure("worker_cpu_ms_per_msg", loa_ms, "ms", "<=0.6", 0.6)
+        median_figure("bare_requests_pool_cpu_ms_per_msg", pool_ms, "ms")
+        median_figure("loa_to_bare_pool_cpu_ratio", ratios, "x")
+        median_figure("fake_provider_cpu_ms_per_request", fake_ms, "ms")
     finally:
         if cluster is not None:
             common.stop_process_group(cluster)

@@ -175,28 +175,29 @@ def check_send(fake: FakeState, request: Request, *, v4: bool) -> Reply | None:
     return None
 
 
-def send(fake: FakeState, request: Request) -> Reply:
-    """SendZaloMessage_V4_post_json and _V6 (checked by check_send first): one ZNS message,
-    its callback scheduled."""
-    body = request.body
-    key = str(body.get("RequestId") or "")
+def _duplicate(fake: FakeState, key: str) -> Reply | None:
+    """eSMS's answer to a RequestId seen within 24 h (providers.md §2.2), else None."""
     with fake.lock:
         existing = fake.by_key.get((PROVIDER, key)) if key else None
-    if existing:
-        # RequestId seen within 24 h: duplicate (providers.md §2.2).
-        return _ok(
-            {"CodeResult": "124", "CountRegenerate": 0, "ErrorMessage": "Duplicate RequestId"}, key
-        )
+    if not existing:
+        return None
+    return _ok(
+        {"CodeResult": "124", "CountRegenerate": 0, "ErrorMessage": "Duplicate RequestId"}, key
+    )
+
+
+def _zns_record(fake: FakeState, key: str, phone, zns: dict) -> dict:
+    """A ZNS message with its outcome (fail_phones, fail_rate), stored under a new SMSID and
+    its RequestId; `zns` is the object carrying OAID and TempID."""
+    failed, code, text = fake.outcome(str(phone or ""))
     smsid = msg_id()
-    # fail_phones by the phone as the request carries it (state.py), as for eTelecom.
-    failed, code, text = fake.outcome(str(body.get("Phone") or ""))
     record = {
         "provider": PROVIDER,
         "SMSID": smsid,
         "RequestId": key,
-        "phone": body.get("Phone"),
-        "oaid": body.get("OAID"),
-        "tempid": body.get("TempID"),
+        "phone": phone,
+        "oaid": zns.get("OAID"),
+        "tempid": zns.get("TempID"),
         "zalo_msg_id": msg_id(),
         "failed": failed,
         "error": code,
@@ -206,6 +207,20 @@ def send(fake: FakeState, request: Request) -> Reply:
         fake.messages[smsid] = record
         if key:
             fake.by_key[(PROVIDER, key)] = smsid
+    return record
+
+
+def send(fake: FakeState, request: Request) -> Reply:
+    """SendZaloMessage_V4_post_json and _V6 (checked by check_send first): one ZNS message,
+    its callback scheduled."""
+    body = request.body
+    key = str(body.get("RequestId") or "")
+    duplicate = _duplicate(fake, key)
+    if duplicate is not None:
+        return duplicate
+    # fail_phones by the phone as the request carries it (state.py), as for eTelecom.
+    record = _zns_record(fake, key, body.get("Phone"), body)
+    smsid = record["SMSID"]
     url = body.get("CallbackUrl") or fake.callback_urls.get(PROVIDER, "")
     fake.schedule(fake.callback_delay, "GET", url, callback(record))
     return _ok({"CodeResult": "100", "CountRegenerate": 0, "SMSID": smsid}, key)
@@ -339,31 +354,12 @@ def multichannel(fake: FakeState, request: Request) -> Reply:
         return refused
     zns, sms = body["Data"]
     key = str(zns.get("RequestId") or "")
-    with fake.lock:
-        existing = fake.by_key.get((PROVIDER, key)) if key else None
-    if existing:
-        return _ok(
-            {"CodeResult": "124", "CountRegenerate": 0, "ErrorMessage": "Duplicate RequestId"}, key
-        )
+    duplicate = _duplicate(fake, key)
+    if duplicate is not None:
+        return duplicate
     phone = str(body.get("Phone") or "")
-    smsid = msg_id()
-    failed, code, text = fake.outcome(phone)
-    record = {
-        "provider": PROVIDER,
-        "SMSID": smsid,
-        "RequestId": key,
-        "phone": phone,
-        "oaid": zns.get("OAID"),
-        "tempid": zns.get("TempID"),
-        "zalo_msg_id": msg_id(),
-        "failed": failed,
-        "error": code,
-        "message": text,
-    }
-    with fake.lock:
-        fake.messages[smsid] = record
-        if key:
-            fake.by_key[(PROVIDER, key)] = smsid
+    record = _zns_record(fake, key, phone, zns)
+    smsid, failed = record["SMSID"], record["failed"]
     fake.schedule(fake.callback_delay, "GET", zns.get("CallbackUrl") or "", callback(record))
     if failed:
         with fake.lock:
