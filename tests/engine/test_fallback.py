@@ -94,24 +94,42 @@ def _chain(fake: FakeProviders, *, receipt_minutes: int | None = 30) -> Campaign
     mmp_account.set_secrets({"api_key": "fb-mmp-key"})
     mmp_account.save()
     sms = Channel.objects.create(name="SMS", account=mmp_account, kind="sms", external_id="pub-sms")
+    return chain_campaign(
+        zns=zns,
+        sms=sms,
+        phones=PHONES,
+        opted_out=SMS_OPTED_OUT,
+        name="chain",
+        content="Loa: {{ten}} ơi, đơn {{ma}} đã giao.",
+        receipt_minutes=receipt_minutes,
+    )
+
+
+def chain_campaign(
+    *, zns: Channel, sms: Channel, phones, opted_out: str, name: str, contact="Khách {i}", **step
+) -> Campaign:
+    """A ZNS campaign to one list of `phones` (contact i named `contact`, order "DH{i}"), its
+    template's two parameters mapped to the name and the order, one fallback step to `sms`
+    (`step`: its content, mode, receipt window; its parameters the same two), and `opted_out`
+    opted out of SMS only."""
     template = Template.objects.create(
-        account=zns_account,
+        account=zns.account,
         provider_template_id="205644",
         name="Đơn hàng",
         channel_kind="zalo_zns",
         status=Template.Status.APPROVED,
         body="Xin chào {{customer_name}}, đơn {{order_code}}",
     )
-    for i, name in enumerate(["customer_name", "order_code"]):
-        TemplateParam.objects.create(template=template, name=name, position=i, max_length=60)
-    people = ContactList.objects.create(name="fallback", contact_count=len(PHONES))
-    for i, phone in enumerate(PHONES):
-        contact = Contact.objects.create(
-            phone=phone, name=f"Khách {i}", attributes={"order": f"DH{i}"}
+    for i, param in enumerate(["customer_name", "order_code"]):
+        TemplateParam.objects.create(template=template, name=param, position=i, max_length=60)
+    people = ContactList.objects.create(name=name, contact_count=len(phones))
+    for i, phone in enumerate(phones):
+        person = Contact.objects.create(
+            phone=phone, name=contact.format(i=i), attributes={"order": f"DH{i}"}
         )
-        ContactListMembership.objects.create(contact_list=people, contact=contact)
+        ContactListMembership.objects.create(contact_list=people, contact=person)
     campaign = Campaign.objects.create(
-        name="chain",
+        name=name,
         channel=zns,
         template=template,
         param_mapping={
@@ -124,15 +142,14 @@ def _chain(fake: FakeProviders, *, receipt_minutes: int | None = 30) -> Campaign
         campaign=campaign,
         position=1,
         channel=sms,
-        content="Loa: {{ten}} ơi, đơn {{ma}} đã giao.",
         param_mapping={
             "ten": {"source": "field", "value": "name"},
             "ma": {"source": "attribute", "value": "order"},
         },
-        receipt_minutes=receipt_minutes,
+        **step,
     )
     OptOut.objects.create(
-        contact=Contact.objects.get(phone=SMS_OPTED_OUT), channel_kind="sms", reason="STOP SMS"
+        contact=Contact.objects.get(phone=opted_out), channel_kind="sms", reason="STOP SMS"
     )
     return campaign
 

@@ -20,18 +20,15 @@ from campaigns.engine.lifecycle import campaign_check_sendable, campaign_send_no
 from campaigns.models import (
     Campaign,
     Contact,
-    ContactList,
-    ContactListMembership,
     FallbackStep,
     Message,
-    OptOut,
 )
 from campaigns.selectors.fallback import campaign_step_funnel
 from providers.base import EventStatus, NativeSms, OutboundMessage, StatusEvent
 from providers.esms.adapter import EsmsProvider
 from providers.etelecom import EtelecomProvider, sms_leg_event
 from providers.models import Channel, OfficialAccount, ProviderAccount
-from templates_app.models import Template, TemplateParam
+from tests.engine.test_fallback import chain_campaign
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = Message.Status
@@ -79,46 +76,16 @@ def _chain(fake: FakeProviders, provider: str) -> Campaign:
     mmp.set_secrets({"api_key": "m"})
     mmp.save()
     sms = Channel.objects.create(name="SMS", account=mmp, kind="sms", external_id="pub-sms")
-    template = Template.objects.create(
-        account=account,
-        provider_template_id="205644",
-        name="Đơn hàng",
-        channel_kind="zalo_zns",
-        status=Template.Status.APPROVED,
-    )
-    for i, name in enumerate(["customer_name", "order_code"]):
-        TemplateParam.objects.create(template=template, name=name, position=i, max_length=60)
-    people = ContactList.objects.create(name="native", contact_count=len(PHONES))
-    for i, phone in enumerate(PHONES):
-        contact = Contact.objects.create(
-            phone=phone, name=f"Khach {i}", attributes={"order": f"DH{i}"}
-        )
-        ContactListMembership.objects.create(contact_list=people, contact=contact)
-    campaign = Campaign.objects.create(
+    return chain_campaign(
+        zns=zns,
+        sms=sms,
+        phones=PHONES,
+        opted_out=SMS_OPTED_OUT,
         name="native chain",
-        channel=zns,
-        template=template,
-        param_mapping={
-            "customer_name": {"source": "field", "value": "name"},
-            "order_code": {"source": "attribute", "value": "order"},
-        },
-    )
-    campaign.lists.set([people])
-    FallbackStep.objects.create(
-        campaign=campaign,
-        position=1,
-        channel=sms,
+        contact="Khach {i}",
         mode=FallbackStep.Mode.PROVIDER,
         content="Loa: {{ten}}, don {{ma}} da giao.",
-        param_mapping={
-            "ten": {"source": "field", "value": "name"},
-            "ma": {"source": "attribute", "value": "order"},
-        },
     )
-    OptOut.objects.create(
-        contact=Contact.objects.get(phone=SMS_OPTED_OUT), channel_kind="sms", reason="STOP SMS"
-    )
-    return campaign
 
 
 def _deliver(fake: _Captured, campaign: Campaign) -> int:
