@@ -22,6 +22,7 @@ from campaigns.contacts.segments import (
     attribute_keys,
     count_estimate,
     count_within,
+    newest_within,
     segment_count,
     segment_preview,
     segment_queryset,
@@ -31,6 +32,9 @@ from campaigns.segment_rules import iter_rules, segment_rules_errors
 from providers.shared.phone_display import phone_html
 
 LIST_COUNT_TIMEOUT_MS = 300  # per segment on the list: a slow one shows "—", never a slow page
+# The change page's count: beyond a second it shows the estimate (the rule builder below it
+# counts again in the background, with a 2 s budget, and estimates beyond it).
+CHANGE_COUNT_TIMEOUT_MS = 1000
 
 
 def operator_labels() -> dict[str, str]:
@@ -208,10 +212,24 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Contacts now"))
     def live_count(self, obj):
-        n = segment_count(obj)
-        if n is None:
-            return _("More than can be counted quickly (the count timed out).")
+        n = segment_count(obj, timeout_ms=CHANGE_COUNT_TIMEOUT_MS)
         url = reverse("admin:campaigns_segment_export", args=[obj.pk])
+        if n is None:
+            # At millions of contacts an exact count of attribute rules reads every contact
+            # (docs/BENCHMARKS.md, "10M tenant"): say so, and show the sample's estimate.
+            estimate = count_estimate(segment_queryset(obj))
+            if estimate is None:
+                return _("More than can be counted quickly (the count timed out).")
+            return format_html(
+                '<strong id="segment-count">≈ {}</strong> {} · <a href="{}">{}</a>',
+                f"{estimate:,}",
+                _(
+                    "(estimated from a sample of the contacts: the exact count took too long. A "
+                    "campaign's build counts exactly.)"
+                ),
+                url,
+                _("Export (CSV)"),
+            )
         return format_html(
             '<strong id="segment-count">{}</strong> · <a href="{}">{}</a>',
             f"{n:,}",
@@ -221,7 +239,9 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("First contacts"))
     def sample(self, obj):
-        rows = list(segment_queryset(obj).order_by("-pk").values_list("phone", "name")[:10])
+        rows = newest_within(segment_queryset(obj))
+        if rows is None:
+            return _("The newest matches take too long to find among this many contacts.")
         if not rows:
             return "-"
         return format_html(
@@ -256,12 +276,19 @@ class SegmentAdmin(admin.ModelAdmin):
         list_ids = [int(i) for i in body.get("lists") or [] if str(i).isdigit()]
         preview = segment_preview(rules=rules, match=match, list_ids=list_ids)
         count = preview.count
+        if count is not None:
+            count_text = f"{count:,}"
+        elif preview.estimate is not None:
+            count_text = _("≈ {n} (estimated from a sample of the contacts)").format(
+                n=f"{preview.estimate:,}"
+            )
+        else:
+            count_text = _("more than can be counted quickly")
         return JsonResponse(
             {
                 "count": count,
-                "count_text": _("more than can be counted quickly")
-                if count is None
-                else f"{count:,}",
+                "estimate": preview.estimate,
+                "count_text": count_text,
                 "sample": preview.sample,
             }
         )

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from campaigns.contacts.segments import contacts_matching, count_estimate
+from campaigns.contacts.segments import contacts_matching, count_estimate, newest_within
 from campaigns.models import Segment
 from tests.factories import ContactFactory
 
@@ -42,3 +42,49 @@ def test_the_list_shows_an_estimate_when_counting_takes_too_long(people, admin_c
         assert "≈ 10" in page
     else:
         assert "—" in page
+
+
+def test_the_change_page_and_the_builder_show_an_estimate_when_counting_takes_too_long(
+    people, admin_client, monkeypatch
+):
+    """At 10M contacts the exact count of an attribute rule takes 2-3 s (docs/BENCHMARKS.md):
+    the change page and the rule builder then show the estimate, labelled as one."""
+    import json
+
+    segment = Segment.objects.create(name="Hà Nội", rules=RULES)
+    monkeypatch.setattr("campaigns.admin.segments.segment_count", lambda s, **kw: None)
+    monkeypatch.setattr("campaigns.contacts.segments.count_within", lambda qs, **kw: None)
+    for where in ("campaigns.admin.segments", "campaigns.contacts.segments"):
+        monkeypatch.setattr(f"{where}.count_estimate", lambda qs: count_estimate(qs, percent=100.0))
+    page = admin_client.get(reverse("admin:campaigns_segment_change", args=[segment.pk]))
+    page = page.content.decode()
+    data = admin_client.post(
+        reverse("admin:campaigns_segment_preview"),
+        json.dumps({"rules": RULES, "match": "all", "lists": []}),
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).json()
+    assert data["count"] is None
+    if connection.vendor == "postgresql":
+        assert '<strong id="segment-count">≈ 10</strong>' in page
+        assert data["estimate"] == 10
+        assert data["count_text"] == "≈ 10 (estimated from a sample of the contacts)"
+    else:  # no TABLESAMPLE: no estimate, and the page says the count timed out
+        assert "≈" not in page
+        assert data["estimate"] is None
+        assert data["count_text"] == "more than can be counted quickly"
+
+
+def test_the_change_page_says_when_the_newest_matches_take_too_long(
+    people, admin_client, monkeypatch
+):
+    segment = Segment.objects.create(name="Hà Nội", rules=RULES)
+    newest = newest_within(contacts_matching(rules=RULES, match="all"))
+    assert [phone for phone, _ in newest] == list(
+        contacts_matching(rules=RULES, match="all").order_by("-pk").values_list("phone", flat=True)
+    )  # all ten matches, newest first
+    monkeypatch.setattr("campaigns.admin.segments.newest_within", lambda qs: None)
+    page = admin_client.get(
+        reverse("admin:campaigns_segment_change", args=[segment.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert "The newest matches take too long to find" in page.content.decode()
