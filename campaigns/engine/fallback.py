@@ -44,6 +44,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from campaigns.bulk import rows_bulk_set
+from campaigns.engine.invalid_by_value import messages_holding_failing_values
 from campaigns.engine.materialize import messages_build
 from campaigns.engine.reach import messages_skip_unreachable
 from campaigns.engine.validation import campaign_params
@@ -287,10 +288,10 @@ def _skip_invalid(view: Campaign, step: int, now: datetime) -> int:
     if not params:
         return 0
     rows = []
-    pending = Message.objects.filter(
-        campaign_id=view.pk, step=step, status=S.PENDING, attempts=0
-    ).values_list("pk", "template_data")
-    for pk, data in pending.iterator(chunk_size=2000):
+    pending = Message.objects.filter(campaign_id=view.pk, step=step, status=S.PENDING, attempts=0)
+    # Only the rows that hold a failing value come back to be checked one by one.
+    candidates = messages_holding_failing_values(pending, params)
+    for pk, data in candidates.values_list("pk", "template_data").iterator(chunk_size=2000):
         errors = validate_data(params, {k: str(v) for k, v in (data or {}).items()})
         if errors:
             reasons = [f"“{name}”: {why}" for name, why in errors.items()]

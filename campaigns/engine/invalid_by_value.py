@@ -37,7 +37,7 @@ from campaigns.engine.validation import campaign_needs_contact_email, campaign_p
 from campaigns.models import Campaign, Contact, Message
 from templates_app.models import TemplateParam
 from templates_app.rendering import MappingError, compile_spec_parts
-from templates_app.validation import RecipientChecker, rule_for
+from templates_app.validation import RecipientChecker, compile_rule, rule_for
 
 S = Message.Status
 
@@ -247,3 +247,66 @@ def _mark(campaign: Campaign, audience, plan: InvalidPlan) -> int:
             [S.SKIPPED, timezone.now(), *sub_params, campaign.pk, S.PENDING],
         )
         return cur.rowcount
+
+
+# ---- built messages (fallback steps) ------------------------------------------------------------
+
+
+def messages_holding_failing_values(pending, params: list):
+    """The messages of `pending` (a Message queryset) whose template data holds at least one
+    value a parameter's rule fails: on PostgreSQL found per distinct value, as above, so that
+    the caller's row check reads those rows only instead of every one (a fallback step built for
+    a million failures of step 0 read them all into Python, under the campaign's row lock).
+    The caller still checks each returned row with validate_data: this only leaves out rows
+    that cannot fail. Elsewhere, or past MAX_FAILING_VALUES, `pending` itself."""
+    if connection.vendor != "postgresql":
+        return pending
+    table = connection.ops.quote_name(Message._meta.db_table)
+    data = f'{table}."template_data"'
+    conditions, condition_params = [], []
+    failing_values = 0
+    for param in params:
+        rule = rule_for(param)
+        validate = compile_rule(rule)
+        # The value's JSON as text, NULL when the key is missing: validate_data reads a missing
+        # key as "" and any other value as str() of what psycopg decodes from this same text.
+        raw = RawSQL(f"({data} -> %s)::text", [param.name], output_field=TextField())
+        values = pending.order_by().annotate(_raw=raw)
+        if rule.param_type == TemplateParam.Type.TEXT:
+            low, high = max(rule.min_length, 1), rule.max_length
+            text = f"({data} ->> %s)"
+            plain = (
+                f"COALESCE(jsonb_typeof({data} -> %s) = 'string' AND {text} ~ %s"
+                f" AND char_length({text}) >= %s"
+                + (f" AND char_length({text}) <= {int(high)}" if high else "")
+                + ", false)"
+            )
+            plain_params = [param.name, param.name, _PLAIN, param.name, low]
+            if high:
+                plain_params.append(param.name)
+            values = values.alias(
+                _plain=RawSQL(plain, plain_params, output_field=BooleanField())
+            ).filter(_plain=False)
+        failing, missing = [], False
+        for raw_text in values.values_list("_raw", flat=True).distinct().iterator(chunk_size=5000):
+            value = "" if raw_text is None else str(json.loads(raw_text))
+            if validate(value) is None:
+                continue
+            if raw_text is None:
+                missing = True
+            else:
+                failing.append(raw_text)
+        failing_values += len(failing)
+        if failing_values > MAX_FAILING_VALUES:
+            return pending
+        if failing:
+            conditions.append(f"({data} -> %s)::text = ANY(%s)")
+            condition_params += [param.name, failing]
+        if missing:
+            conditions.append(f"NOT ({data} ? %s)")
+            condition_params.append(param.name)
+    if not conditions:
+        return pending.none()
+    return pending.alias(
+        _fails=RawSQL(" OR ".join(conditions), condition_params, output_field=BooleanField())
+    ).filter(_fails=True)
