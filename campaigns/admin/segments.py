@@ -19,11 +19,14 @@ from django.utils.translation import gettext_lazy, pgettext
 
 from campaigns.admin.contacts import export_response
 from campaigns.contacts.segments import (
+    LIST_EXACT_MAX,
     attribute_keys,
+    contacts_table_rows,
     count_estimate,
     count_within,
     newest_within,
     segment_count,
+    segment_estimate_cached,
     segment_preview,
     segment_queryset,
 )
@@ -202,12 +205,12 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Contacts"))
     def list_count(self, obj):
-        qs = segment_queryset(obj)
-        n = count_within(qs, timeout_ms=LIST_COUNT_TIMEOUT_MS)
-        if n is not None:
-            return f"{n:,}"
+        if (contacts_table_rows() or 0) <= LIST_EXACT_MAX:
+            n = count_within(segment_queryset(obj), timeout_ms=LIST_COUNT_TIMEOUT_MS)
+            if n is not None:
+                return f"{n:,}"
         # Too many to count within the page's budget: an estimate from a sample of the table.
-        estimate = count_estimate(qs)
+        estimate = segment_estimate_cached(obj)
         return "—" if estimate is None else f"≈ {estimate:,}"
 
     @admin.display(description=gettext_lazy("Contacts now"))

@@ -34,7 +34,7 @@ def test_the_list_shows_an_estimate_when_counting_takes_too_long(people, admin_c
     Segment.objects.create(name="Hà Nội", rules=RULES)
     monkeypatch.setattr("campaigns.admin.segments.count_within", lambda qs, **kw: None)
     monkeypatch.setattr(
-        "campaigns.admin.segments.count_estimate",
+        "campaigns.contacts.segments.count_estimate",
         lambda qs: count_estimate(qs, percent=100.0),
     )
     page = admin_client.get(reverse("admin:campaigns_segment_changelist")).content.decode()
@@ -42,6 +42,50 @@ def test_the_list_shows_an_estimate_when_counting_takes_too_long(people, admin_c
         assert "≈ 10" in page
     else:
         assert "—" in page
+
+
+def test_a_big_contacts_table_gets_estimates_on_the_list_kept_for_minutes(
+    people, admin_client, monkeypatch
+):
+    """Above LIST_EXACT_MAX contacts (PostgreSQL's own size estimate) the list does not try an
+    exact count per segment; each estimate is kept ESTIMATE_CACHE_SECONDS, and a saved change
+    to the segment makes a new one."""
+    segment = Segment.objects.create(name="Hà Nội", rules=RULES)
+    monkeypatch.setattr("campaigns.admin.segments.contacts_table_rows", lambda: 10_000_000)
+
+    def no_exact(qs, **kw):
+        raise AssertionError("an exact count on a big table")
+
+    monkeypatch.setattr("campaigns.admin.segments.count_within", no_exact)
+    made = []
+
+    def estimate(qs):
+        made.append(qs)
+        return count_estimate(qs, percent=100.0)
+
+    monkeypatch.setattr("campaigns.contacts.segments.count_estimate", estimate)
+    url = reverse("admin:campaigns_segment_changelist")
+    for _ in range(2):
+        page = admin_client.get(url).content.decode()
+    if connection.vendor != "postgresql":  # no estimate without TABLESAMPLE, nothing kept
+        assert "—" in page and len(made) == 2
+        return
+    assert "≈ 10" in page and len(made) == 1  # the second page used the kept one
+    segment.rules = [{"attribute": "city", "op": "eq", "value": "hue"}]
+    segment.save()
+    page = admin_client.get(url).content.decode()
+    assert "≈ 20" in page and len(made) == 2
+
+
+def test_the_size_of_the_contacts_table_is_postgresql_s_own_estimate(people):
+    from campaigns.contacts.segments import contacts_table_rows
+
+    if connection.vendor != "postgresql":
+        assert contacts_table_rows() is None
+        return
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE campaigns_contact")
+    assert contacts_table_rows() == 30
 
 
 def test_the_change_page_and_the_builder_show_an_estimate_when_counting_takes_too_long(
