@@ -310,6 +310,9 @@ LOA = {
 LOA_RETENTION_ATTEMPT_DAYS = env.int("LOA_RETENTION_ATTEMPT_DAYS", default=30)
 LOA_RETENTION_WEBHOOK_DAYS = env.int("LOA_RETENTION_WEBHOOK_DAYS", default=90)
 LOA_RETENTION_MESSAGE_DAYS = env.int("LOA_RETENTION_MESSAGE_DAYS", default=365)
+# Replies and other inbound messages (a person's own words, their phone): deleted this many days
+# after they arrived, except opt-out requests still waiting for a person to match them.
+LOA_RETENTION_INBOUND_DAYS = env.int("LOA_RETENTION_INBOUND_DAYS", default=365)
 LOA_RETENTION_BATCH_SIZE = env.int("LOA_RETENTION_BATCH_SIZE", default=2000)
 # Messages of an ended campaign are purged by ranges of this many consecutive ids, each in its
 # own short transaction (webhooks purge_old_data.messages_purge); an explicit batch size wins.

@@ -205,6 +205,49 @@ def test_purge_deletes_by_batches_of_ids_never_whole_tables(aged):
     assert not any("LOCK TABLE" in q["sql"].upper() for q in ctx.captured_queries)
 
 
+def test_replies_go_after_their_window_but_unmatched_opt_out_requests_wait(aged, settings):
+    """A reply holds a person's own words and phone: kept LOA_RETENTION_INBOUND_DAYS, except an
+    opt-out request no contact could be tied to, which waits for a person however old. The
+    opt-out a reply applied is an OptOut row and stays."""
+    from campaigns.models import OptOut
+
+    now = timezone.now()
+    account = aged["campaigns"][0].channel.account
+    person = ContactFactory()
+    OptOut.objects.create(contact=person, source=OptOut.Source.REPLY, reason="STOP")
+    state = InboundMessage.OptOutState
+
+    def reply(days, text, opt_out_state=""):
+        row = InboundMessage.objects.create(
+            account=account,
+            sender="u2",
+            phone=person.phone,
+            text=text,
+            contact=person,
+            opted_out=bool(opt_out_state),
+            opt_out_state=opt_out_state,
+        )
+        InboundMessage.objects.filter(pk=row.pk).update(received_at=now - timedelta(days=days))
+        return row
+
+    old = [reply(400, "Cho tôi hỏi giá"), reply(366, "STOP", state.APPLIED)]
+    waiting = reply(800, "HUY", state.NOT_MATCHED)
+    recent = reply(364, "Cảm ơn")
+    assert "4 webhook events, 2 replies" in run("purge_old_data", "--dry-run")
+    assert InboundMessage.objects.filter(pk__in=[r.pk for r in old]).count() == 2
+    assert "2 replies" in run("purge_old_data", "--batch-size", "1")
+    assert not InboundMessage.objects.filter(pk__in=[r.pk for r in old]).exists()
+    assert (
+        InboundMessage.objects.filter(pk__in=[waiting.pk, recent.pk, aged["inbound"].pk]).count()
+        == 3
+    )
+    assert OptOut.objects.filter(contact=person).exists()
+    assert "0 replies" in run("purge_old_data", "--inbound-days", "0")
+    settings.LOA_RETENTION_INBOUND_DAYS = 300
+    assert "1 replies" in run("purge_old_data")  # the 364-day one, under a shorter window
+    assert InboundMessage.objects.filter(pk__in=[waiting.pk, aged["inbound"].pk]).count() == 2
+
+
 def test_a_window_of_zero_keeps_that_kind_forever(aged):
     out = run("purge_old_data", "--message-days", "0", "--attempt-days", "0", "--webhook-days", "0")
     assert "deleted: 0 messages, 0 message attempts, 0 webhook events" in out
@@ -236,6 +279,7 @@ def test_the_scheduled_task_runs_the_purge(aged):
         "messages": 10,
         "attempts": 11,
         "webhook_events": 4,
+        "inbound_messages": 0,  # the aged reply is recent
         "webhook_bodies": 0,  # (the aged events are deleted first)
         "import_files": 0,
     }

@@ -8,6 +8,9 @@
   except events still waiting to be applied (received, unmatched, failed: they need the body);
 - uploaded import files and their error reports older than LOA_IMPORT_FILE_RETENTION_DAYS
   (campaigns.privacy.retention; the import row and its counts stay);
+- InboundMessage rows (replies: a person's words and phone) older than
+  LOA_RETENTION_INBOUND_DAYS, except opt-out requests still waiting for a person to match them
+  (the opt-outs they applied are OptOut rows, which stay);
 - Message rows of campaigns that ended (completed or cancelled) more than
   LOA_RETENTION_MESSAGE_DAYS ago (their attempts go with them, webhook events keep the event and
   lose the link). The campaign itself and its counters stay: reports still add up.
@@ -48,7 +51,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Message, MessageAttempt
 from campaigns.privacy.retention import import_files_purge
 from campaigns.selectors.campaign import campaign_id_range
-from webhooks.models import WebhookEvent
+from webhooks.models import InboundMessage, WebhookEvent
 
 logger = logging.getLogger("loa.retention")
 
@@ -164,6 +167,7 @@ def data_purge(
     dry_run: bool = False,
     pause: float = 0.0,
     body_days: int | None = None,
+    inbound_days: int | None = None,
     file_days: int | None = None,
 ) -> dict[str, int]:
     """Rows deleted (or, with dry_run, that would be deleted) per kind; "webhook_bodies" and
@@ -174,6 +178,7 @@ def data_purge(
         attempt_days=attempt_days,
         webhook_days=webhook_days,
         message_days=message_days,
+        inbound_days=inbound_days,
         batch_size=batch_size,
         dry_run=dry_run,
         pause=pause,
@@ -235,6 +240,7 @@ def _rows_purge(
     attempt_days: int | None,
     webhook_days: int | None,
     message_days: int | None,
+    inbound_days: int | None,
     batch_size: int | None,
     dry_run: bool,
     pause: float,
@@ -243,6 +249,7 @@ def _rows_purge(
     attempt_days = settings.LOA_RETENTION_ATTEMPT_DAYS if attempt_days is None else attempt_days
     webhook_days = settings.LOA_RETENTION_WEBHOOK_DAYS if webhook_days is None else webhook_days
     message_days = settings.LOA_RETENTION_MESSAGE_DAYS if message_days is None else message_days
+    inbound_days = settings.LOA_RETENTION_INBOUND_DAYS if inbound_days is None else inbound_days
     batch = max(1, batch_size or settings.LOA_RETENTION_BATCH_SIZE)
 
     ended_ids: list[int] = []
@@ -262,6 +269,14 @@ def _rows_purge(
         if webhook_days > 0
         else WebhookEvent.objects.none()
     )
+    # An opt-out request no contact could be tied to waits for a person, however old.
+    replies = (
+        InboundMessage.objects.filter(received_at__lt=now - timedelta(days=inbound_days)).exclude(
+            opt_out_state=InboundMessage.OptOutState.NOT_MATCHED
+        )
+        if inbound_days > 0
+        else InboundMessage.objects.none()
+    )
 
     if dry_run:
         return {
@@ -270,6 +285,7 @@ def _rows_purge(
             else 0,
             "attempts": MessageAttempt.objects.filter(attempts_q).count(),
             "webhook_events": events.count(),
+            "inbound_messages": replies.count(),
         }
 
     done: dict[str, int] = {}
@@ -300,10 +316,12 @@ def _rows_purge(
             )
         )
     add(_delete_in_batches(events, batch_size=batch, pause=pause))
+    add(_delete_in_batches(replies, batch_size=batch, pause=pause))
     return {
         "messages": done.get(Message._meta.label, 0),
         "attempts": done.get(MessageAttempt._meta.label, 0),
         "webhook_events": done.get(WebhookEvent._meta.label, 0),
+        "inbound_messages": done.get(InboundMessage._meta.label, 0),
     }
 
 
@@ -340,8 +358,8 @@ def scheduled_purge() -> dict[str, int]:
 
 class Command(BaseCommand):
     help = (
-        "Delete message attempts, webhook events and messages of ended campaigns older than the "
-        "LOA_RETENTION_*_DAYS windows, in batches; prints counts."
+        "Delete message attempts, webhook events, replies and messages of ended campaigns older "
+        "than the LOA_RETENTION_*_DAYS windows, in batches; prints counts."
     )
 
     def add_arguments(self, parser):
@@ -352,6 +370,7 @@ class Command(BaseCommand):
         parser.add_argument("--attempt-days", type=int, default=None)
         parser.add_argument("--webhook-days", type=int, default=None)
         parser.add_argument("--message-days", type=int, default=None)
+        parser.add_argument("--inbound-days", type=int, default=None)
         parser.add_argument(
             "--pause", type=float, default=0.0, help="Seconds to sleep between batches."
         )
@@ -381,13 +400,14 @@ class Command(BaseCommand):
                 f"{when} ({settings.TIME_ZONE})."
             )
             return
-        for name in ("batch_size", "attempt_days", "webhook_days", "message_days"):
+        for name in ("batch_size", "attempt_days", "webhook_days", "message_days", "inbound_days"):
             if opts[name] is not None and opts[name] < 0:
                 raise CommandError(f"--{name.replace('_', '-')} cannot be negative")
         report = data_purge(
             attempt_days=opts["attempt_days"],
             webhook_days=opts["webhook_days"],
             message_days=opts["message_days"],
+            inbound_days=opts["inbound_days"],
             batch_size=opts["batch_size"],
             dry_run=opts["dry_run"],
             pause=opts["pause"],
@@ -395,7 +415,7 @@ class Command(BaseCommand):
         verb = "would delete" if opts["dry_run"] else "deleted"
         self.stdout.write(
             f"{verb}: {report['messages']} messages, {report['attempts']} message attempts, "
-            f"{report['webhook_events']} webhook events"
+            f"{report['webhook_events']} webhook events, {report['inbound_messages']} replies"
         )
         self.stdout.write(
             f"{'would blank' if opts['dry_run'] else 'blanked'}: {report['webhook_bodies']} "
