@@ -56,8 +56,16 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 KNOWN = ["import_contacts", "validate_audience", "send_campaign", "webhooks", "admin_pages"]
 # scale_build / scale_pages: the 10M-tenant pair (issue 22) runs by hand against its own
-# database (a 20-minute build, then figures measured in minutes), never in `make bench`.
-NOT_BENCHMARKS = {"run_all", "fake_provider", "scale_build", "scale_pages"}
+# database (a 20-minute build, then figures measured in minutes), never in `make bench`; so do
+# the two probes that read that database (fallback_invalid, segment_index_probe).
+NOT_BENCHMARKS = {
+    "run_all",
+    "fake_provider",
+    "scale_build",
+    "scale_pages",
+    "fallback_invalid",
+    "segment_index_probe",
+}
 # Small sizes for scripts without --quick: each flag is passed only if the script's --help has it.
 QUICK_ARGS: dict[str, list[str]] = {
     "import_contacts": ["--rows", "20000"],
