@@ -27,7 +27,7 @@ FROM (SELECT r[1]::int AS y, r[2]::int AS m, r[3]::int AS d FROM (SELECT coalesc
 
 def _valid(y: str, m: str, d: str) -> str:
     """SQL: the year, month and day expressions (integers) make a real date (proleptic Gregorian,
-    as make_date and Python's date are). Evaluated only once y >= 1 and m in 1..12 are known."""
+    as make_date and Python's date are); y >= 1 and m in 1..12 already checked."""
     # mod(), not %: the migration's SQL goes through a driver that reads % as a placeholder.
     leap = f"(mod({y}, 4) = 0 AND (mod({y}, 100) <> 0 OR mod({y}, 400) = 0))"
     days = (
@@ -42,16 +42,24 @@ DMY_Y = "split_part(t, '/', 3)::int"
 DMY_M = "split_part(t, '/', 2)::int"
 DMY_D = "split_part(t, '/', 1)::int"
 
+# Year 0001-9999 (not 0000), month 01-12, day 01-31: the regular expression checks what it can,
+# so that most rows need no more than it and one comparison (a day up to 28 exists in every
+# month). PostgreSQL substitutes the argument (attributes->>'key') at each use of t in an
+# inlined body, and each use reads the JSON again: the fewer uses on the common path, the faster.
+YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
+ISO_RE = f"^{YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+DMY_RE = f"^(0?[1-9]|[12][0-9]|3[01])/(0?[1-9]|1[0-2])/{YEAR}$"
+DMY_TEXT = (
+    "split_part(t, '/', 3) || '-' || lpad(split_part(t, '/', 2), 2, '0') || '-'"
+    " || lpad(split_part(t, '/', 1), 2, '0')"
+)
+
 FAST_BODY = f"""
 SELECT CASE
-  WHEN t ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' THEN
-    CASE WHEN {ISO_Y} >= 1 AND {ISO_M} BETWEEN 1 AND 12 THEN
-      CASE WHEN {_valid(ISO_Y, ISO_M, ISO_D)} THEN t END END
-  WHEN t ~ '^[0-9]{{1,2}}/[0-9]{{1,2}}/[0-9]{{4}}$' THEN
-    CASE WHEN {DMY_Y} >= 1 AND {DMY_M} BETWEEN 1 AND 12 THEN
-      CASE WHEN {_valid(DMY_Y, DMY_M, DMY_D)} THEN split_part(t, '/', 3) || '-'
-        || lpad(split_part(t, '/', 2), 2, '0') || '-' || lpad(split_part(t, '/', 1), 2, '0')
-      END END
+  WHEN t ~ '{ISO_RE}' THEN
+    CASE WHEN {ISO_D} <= 28 THEN t WHEN {_valid(ISO_Y, ISO_M, ISO_D)} THEN t END
+  WHEN t ~ '{DMY_RE}' THEN
+    CASE WHEN {DMY_D} <= 28 THEN {DMY_TEXT} WHEN {_valid(DMY_Y, DMY_M, DMY_D)} THEN {DMY_TEXT} END
   ELSE loa_date_parse(t)
 END
 """
