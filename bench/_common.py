@@ -18,6 +18,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def scale_database_argument(parser) -> None:
+    """--database-url for the scripts that read the 10M-tenant database (scale_build.py builds
+    it): SCALE_DATABASE_URL, else loa_scale10m on the local server."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "SCALE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loa_scale10m"
+        ),
+    )
+
+
 def figure(name, value, unit="-", target="-", ok=None, **extra):
     okv = "-" if ok is None else ("yes" if ok else "no")
     tail = "".join(f" {k}={v}" for k, v in extra.items())

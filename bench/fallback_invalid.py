@@ -29,17 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import figure  # noqa: E402
+from bench._common import figure, scale_database_argument  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "SCALE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loa_scale10m"
-        ),
-    )
+    scale_database_argument(ap)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import figure  # noqa: E402
+from bench._common import figure, scale_database_argument  # noqa: E402
 
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi"]
 FAMILY += ["Đỗ", "Hồ", "Ngô", "Dương", "Lý"]
@@ -357,12 +357,7 @@ def messages_sql(c: dict, lo: int, hi: int, n_contacts: int) -> tuple[str, list]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "SCALE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loa_scale10m"
-        ),
-    )
+    scale_database_argument(ap)
     ap.add_argument("--quick", action="store_true", help="1%% of the size, in loa_scale_quick")
     ap.add_argument("--contacts", type=int, default=10_000_000)
     args = ap.parse_args()

@@ -34,7 +34,7 @@ from urllib.parse import quote_plus
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import figure  # noqa: E402
+from bench._common import figure, scale_database_argument  # noqa: E402
 
 RUNS = 5
 PAGE_MS, SEGMENT_MS, MATERIALIZE_S, EXPORT_MB, EXPORT_RPS, PURGE_S = 300, 1000, 120, 200, 50000, 10
@@ -297,12 +297,7 @@ def purge(url: str) -> None:
 def main() -> None:
     global RUNS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "SCALE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loa_scale10m"
-        ),
-    )
+    scale_database_argument(ap)
     ap.add_argument("--only", default="pages,segments,export,materialize,purge")
     ap.add_argument("--runs", type=int, default=RUNS, help="timed runs per figure (median)")
     args = ap.parse_args()

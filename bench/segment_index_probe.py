@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import figure  # noqa: E402
+from bench._common import figure, scale_database_argument  # noqa: E402
 
 SCRATCH = "bench_segment_index_probe"
 FOLD = "lower(public.unaccent('public.unaccent'::regdictionary, {}))"
@@ -57,12 +57,7 @@ PROBES = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "SCALE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loa_scale10m"
-        ),
-    )
+    scale_database_argument(ap)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     os.environ["DATABASE_URL"] = args.database_url
