@@ -176,11 +176,20 @@ def _plain_sql(param: _Param) -> tuple[str, list]:
     t = _table()
     low, high = param.plain_ok
     if param.source == "attribute":
-        value, vparams = f'({t}."attributes" ->> %s)', [param.key]
-        head = f"jsonb_typeof({t}.\"attributes\" -> %s) = 'string' AND "
-        hparams = [param.key]
+        return _plain_value_sql(f'{t}."attributes"', param.key, low, high)
+    return _plain_value_sql(f'{t}."{param.source}"', None, low, high)
+
+
+def _plain_value_sql(column: str, key: str | None, low: int, high: int | None):
+    """(sql, params): true where `column` (a text column, or with `key` a JSON string in that
+    jsonb column) is printable ASCII of `low` to `high` characters, which a text parameter's
+    rule passes whatever it holds; false where it could fail (a JSON number, null, list, a
+    missing key)."""
+    if key is not None:
+        value, vparams = f"({column} ->> %s)", [key]
+        head, hparams = f"jsonb_typeof({column} -> %s) = 'string' AND ", [key]
     else:
-        value, vparams, head, hparams = f'{t}."{param.source}"', [], "", []
+        value, vparams, head, hparams = column, [], "", []
     sql = f"{head}{value} ~ %s AND char_length({value}) >= %s"
     sql_params = [*hparams, *vparams, _PLAIN, *vparams, low]
     if high:
@@ -273,17 +282,9 @@ def messages_holding_failing_values(pending, params: list):
         raw = RawSQL(f"({data} -> %s)::text", [param.name], output_field=TextField())
         values = pending.order_by().annotate(_raw=raw)
         if rule.param_type == TemplateParam.Type.TEXT:
+            # Rendered values: no formatter left to apply, so only emptiness and length fail.
             low, high = max(rule.min_length, 1), rule.max_length
-            text = f"({data} ->> %s)"
-            plain = (
-                f"COALESCE(jsonb_typeof({data} -> %s) = 'string' AND {text} ~ %s"
-                f" AND char_length({text}) >= %s"
-                + (f" AND char_length({text}) <= {int(high)}" if high else "")
-                + ", false)"
-            )
-            plain_params = [param.name, param.name, _PLAIN, param.name, low]
-            if high:
-                plain_params.append(param.name)
+            plain, plain_params = _plain_value_sql(data, param.name, low, high)
             values = values.alias(
                 _plain=RawSQL(plain, plain_params, output_field=BooleanField())
             ).filter(_plain=False)
