@@ -25,7 +25,6 @@ from campaigns.contacts.segments import (
     count_estimate,
     count_within,
     newest_within,
-    segment_count,
     segment_estimate_cached,
     segment_preview,
     segment_queryset,
@@ -215,12 +214,13 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Contacts now"))
     def live_count(self, obj):
-        n = segment_count(obj, timeout_ms=CHANGE_COUNT_TIMEOUT_MS)
+        qs = segment_queryset(obj)
+        n = count_within(qs, timeout_ms=CHANGE_COUNT_TIMEOUT_MS)
         url = reverse("admin:campaigns_segment_export", args=[obj.pk])
         if n is None:
             # At millions of contacts an exact count of attribute rules reads every contact
             # (docs/BENCHMARKS.md, "10M tenant"): say so, and show the sample's estimate.
-            estimate = count_estimate(segment_queryset(obj))
+            estimate = count_estimate(qs)
             if estimate is None:
                 return _("More than can be counted quickly (the count timed out).")
             return format_html(
