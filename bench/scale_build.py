@@ -237,6 +237,10 @@ class Pool:
                 conn.execute("SET maintenance_work_mem = '1500MB'")
                 conn.execute("SET max_parallel_maintenance_workers = 0")
                 conn.execute("SET work_mem = '256MB'")
+                # No triggers while loading (the segment index's would index every batch of a
+                # million rows as it lands): the index is built once, at the end, as an upgraded
+                # database builds it (manage.py segment_index --build).
+                conn.execute("SET session_replication_role = replica")
                 while True:
                     with lock:
                         if not todo or errors:
@@ -451,10 +455,21 @@ def main() -> None:
             cost=d["cost"],
         )
     log("counters set", t0)
+    from campaigns.contacts.segment_index import segment_index_build
+    from campaigns.models import SegmentIndexState
+
+    # The rows were loaded without the index's triggers: built from scratch, in slices, as after
+    # migration 0026 on a database that already held contacts.
+    SegmentIndexState.objects.update(rows_ready=False, pass_cursor=None)
+    with connection.cursor() as cur:
+        cur.execute("TRUNCATE campaigns_segmentindex")
+    report = segment_index_build(seconds=3600)
+    log(f"segment index built: {report.rows} rows, {report.seconds} s", t0)
     Pool(url, t0).run(
         [
             ("analyze messages", "VACUUM ANALYZE campaigns_message", None),
             ("analyze contacts", "VACUUM ANALYZE campaigns_contact", None),
+            ("analyze segment index", "VACUUM ANALYZE campaigns_segmentindex", None),
             ("analyze rest", "ANALYZE", None),
         ]
     )

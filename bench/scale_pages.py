@@ -120,11 +120,25 @@ def pages() -> None:
 
 
 def segments() -> None:
-    from campaigns.contacts.segments import count_estimate, segment_count, segment_queryset
-    from campaigns.models import Segment
+    from campaigns.contacts.segments import (
+        count_estimate,
+        count_within,
+        segment_count,
+        segment_matching_for_count,
+        segment_queryset,
+    )
+    from campaigns.models import Segment, SegmentIndex
 
     for segment in Segment.objects.order_by("pk"):
+        # What the admin counts (the segment index once built), and beside it, as the anchor,
+        # the same count on the contacts table (what Loa did before the index; must agree).
+        path = "index" if segment_matching_for_count(segment).model is SegmentIndex else "contacts"
         med, n = median_ms(lambda s=segment: timed(segment_count, s, timeout_ms=30_000))
+        anchor, n_contacts = median_ms(
+            lambda s=segment: timed(lambda: count_within(segment_queryset(s), timeout_ms=60_000))
+        )
+        if n != n_contacts:
+            raise SystemExit(f"{segment.name}: {n} counted on the {path}, {n_contacts} on contacts")
         figure(
             f"segment_count_{segment.pk}_ms",
             round(med, 1),
@@ -133,6 +147,9 @@ def segments() -> None:
             med < SEGMENT_MS,
             load=load(),
             count=n,
+            path=path,
+            contacts_table_ms=round(anchor, 1),
+            ratio=round(med / anchor, 3) if anchor else "-",
             segment=segment.name.replace(" ", "_"),
         )
         # What the segment list shows when the exact count does not fit its 300 ms: an estimate

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -366,6 +367,75 @@ class Segment(models.Model):
         errors = segment_rules_errors(self.rules)
         if errors:
             raise ValidationError({"rules": errors})
+
+
+# ---- the segment index (PostgreSQL only; campaigns.contacts.segment_index) ---------------------
+# Tables of migration 0026, not Django's to create or flush: triggers keep them, on PostgreSQL
+# only (SQLite counts segments on the contacts as before).
+SEGMENT_INDEX_SLOTS = (
+    [(f"t{i}", "text") for i in range(1, 13)]
+    + [(f"n{i}", "number") for i in range(1, 7)]
+    + [(f"d{i}", "date") for i in range(1, 7)]
+)
+
+
+class SegmentIndex(models.Model):
+    """One narrow row per contact: its tags, its lists and, per slot, loa_fold / loa_number /
+    loa_date of the attribute the slot holds. Written by triggers only."""
+
+    contact_id = models.BigIntegerField(primary_key=True)
+    tags = models.JSONField(default=list)
+    lists = ArrayField(models.BigIntegerField(), default=list)
+
+    class Meta:
+        managed = False
+        db_table = "campaigns_segmentindex"
+
+    def __str__(self) -> str:
+        return f"segment index row of contact {self.contact_id}"
+
+
+for _col, _kind in SEGMENT_INDEX_SLOTS:
+    SegmentIndex.add_to_class(
+        _col, models.FloatField(null=True) if _kind == "number" else models.TextField(null=True)
+    )
+del _col, _kind
+
+
+class SegmentIndexSlot(models.Model):
+    """Which attribute a column of the index holds, and whether every row has it yet."""
+
+    col = models.CharField(max_length=4, primary_key=True)
+    kind = models.CharField(max_length=8)  # text, number, date
+    key = models.TextField(null=True)
+    ready = models.BooleanField(default=False)
+    assigned_at = models.DateTimeField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "campaigns_segmentindexslot"
+
+    def __str__(self) -> str:
+        return f"{self.col}: {self.kind} {self.key or '-'}"
+
+
+class SegmentIndexState(models.Model):
+    """The one row saying whether every contact has its index row, and where a build is."""
+
+    id = models.SmallIntegerField(primary_key=True)
+    rows_ready = models.BooleanField()
+    pass_cursor = models.BigIntegerField(null=True)  # the last contact id a running build did
+    pass_keys = models.JSONField(null=True)  # the slots' keys when that build started
+    pass_started_at = models.DateTimeField(null=True)
+    built_at = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "campaigns_segmentindexstate"
+
+    def __str__(self) -> str:
+        return "segment index: ready" if self.rows_ready else "segment index: building"
 
 
 class Campaign(models.Model):

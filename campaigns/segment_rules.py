@@ -145,6 +145,30 @@ def iter_rules(rules):
             yield item
 
 
+def value_kind(op: str) -> str | None:
+    """What a rule's operator reads of the attribute: its folded text, its number or its date;
+    None for the tag operators (they read the tags)."""
+    if op in TAG_OPS:
+        return None
+    if op in NUMBER_OPS:
+        return "number"
+    if op in DATE_OPS:
+        return "date"
+    return "text"
+
+
+def attribute_reads(rules) -> set[tuple[str, str]]:
+    """(kind, attribute) for every rule that reads an attribute: what a segment index must hold
+    to count the rules (campaigns.contacts.segment_index)."""
+    reads = set()
+    for rule in iter_rules(rules):
+        if isinstance(rule, dict) and "op" in rule:
+            kind = value_kind(rule["op"])
+            if kind is not None:
+                reads.add((kind, str(rule.get("attribute"))))
+    return reads
+
+
 def _rule_errors(rule, n: int) -> list[str]:
     if not isinstance(rule, dict):
         return [_("Rule {n} must be an object with attribute, op and value.").format(n=n)]

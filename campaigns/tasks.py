@@ -5,6 +5,7 @@ Their dotted paths are stored in queued tasks and schedules ("campaigns.tasks.ca
 what is already queued."""
 
 from campaigns.contacts.importing.run import contact_import_run
+from campaigns.contacts.segment_index import segment_index_build
 from campaigns.contacts.typed import attribute_values_convert
 from campaigns.engine.driver import campaign_drive
 from campaigns.engine.scheduler import campaigns_tick
@@ -27,3 +28,8 @@ def scheduler_tick() -> dict:
 def attribute_values_convert_task(definition_id: int) -> dict:
     """A declared attribute's existing values rewritten in its stored form (many contacts)."""
     return attribute_values_convert(definition_id=definition_id)
+
+
+def segment_index_build_task() -> dict:
+    """Every minute and after a segment is saved: the segment index brought up to date."""
+    return segment_index_build().as_dict()

@@ -11,6 +11,7 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.http import HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join, json_script
@@ -23,9 +24,10 @@ from campaigns.contacts.segments import (
     attribute_keys,
     contacts_table_rows,
     count_estimate,
-    count_within,
     newest_within,
+    segment_count,
     segment_estimate_cached,
+    segment_matching_for_count,
     segment_preview,
     segment_queryset,
 )
@@ -33,6 +35,7 @@ from campaigns.models import Segment, Tag
 from campaigns.segment_rules import iter_rules, segment_rules_errors
 from providers.shared.phone_display import phone_html
 
+SEGMENT_INDEX_TASK = "campaigns.tasks.segment_index_build_task"
 LIST_COUNT_TIMEOUT_MS = 300  # per segment on the list: a slow one shows "—", never a slow page
 # The change page's count: beyond a second it shows the estimate (the rule builder below it
 # counts again in the background, with a 2 s budget, and estimates beyond it).
@@ -184,6 +187,14 @@ class SegmentAdmin(admin.ModelAdmin):
                 widget.config = builder_config(reverse("admin:campaigns_segment_preview"))
         return form
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The segment index gets slots for the attributes the rules read, and fills them, in the
+        # background: the page's count reads the index once they are ready (the contacts until).
+        from django_q.tasks import async_task
+
+        transaction.on_commit(lambda: async_task(SEGMENT_INDEX_TASK))
+
     @admin.display(description=gettext_lazy("Rules"))
     def rule_summary(self, obj):
         labels = operator_labels()
@@ -205,7 +216,7 @@ class SegmentAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("Contacts"))
     def list_count(self, obj):
         if (contacts_table_rows() or 0) <= LIST_EXACT_MAX:
-            n = count_within(segment_queryset(obj), timeout_ms=LIST_COUNT_TIMEOUT_MS)
+            n = segment_count(obj, timeout_ms=LIST_COUNT_TIMEOUT_MS)
             if n is not None:
                 return f"{n:,}"
         # Too many to count within the page's budget: an estimate from a sample of the table.
@@ -214,13 +225,12 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Contacts now"))
     def live_count(self, obj):
-        qs = segment_queryset(obj)
-        n = count_within(qs, timeout_ms=CHANGE_COUNT_TIMEOUT_MS)
+        n = segment_count(obj, timeout_ms=CHANGE_COUNT_TIMEOUT_MS)
         url = reverse("admin:campaigns_segment_export", args=[obj.pk])
         if n is None:
             # At millions of contacts an exact count of attribute rules reads every contact
             # (docs/BENCHMARKS.md, "10M tenant"): say so, and show the sample's estimate.
-            estimate = count_estimate(qs)
+            estimate = count_estimate(segment_queryset(obj))
             if estimate is None:
                 return _("More than can be counted quickly (the count timed out).")
             return format_html(
@@ -242,7 +252,7 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("First contacts"))
     def sample(self, obj):
-        rows = newest_within(segment_queryset(obj))
+        rows = newest_within(segment_matching_for_count(obj))
         if rows is None:
             return _("The newest matches take too long to find among this many contacts.")
         if not rows:

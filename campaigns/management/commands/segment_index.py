@@ -1,0 +1,46 @@
+"""The segment index (PostgreSQL): what it holds, and a build run in the foreground.
+
+    manage.py segment_index            # status: ready or not, the slots and their attributes
+    manage.py segment_index --build    # bring it up to date now (the minute schedule does it too)
+
+The first build after migration 0026 on a database that already holds contacts writes every
+contact's row (10,000,000 contacts: docs/BENCHMARKS.md); counts read the contacts until it ends.
+"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from campaigns.contacts.segment_index import segment_index_build, segment_index_status
+
+
+class Command(BaseCommand):
+    help = "Show the segment index's state, or build it now (--build)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--build", action="store_true", help="build it now, to the end")
+        parser.add_argument(
+            "--seconds", type=float, default=24 * 3600.0, help="stop a build after this long"
+        )
+
+    def handle(self, *args, **options):
+        if options["build"]:
+            report = segment_index_build(seconds=options["seconds"])
+            if report.busy:
+                self.stdout.write("Another build is running (the scheduled task): try later.")
+            else:
+                self.stdout.write(
+                    f"Built: {report.rows:,} contacts in {report.slices:,} slices,"
+                    f" {report.seconds:,.1f} s; {'up to date' if report.done else 'not finished'}."
+                )
+        status = segment_index_status()
+        if not status.available:
+            self.stdout.write("The segment index is PostgreSQL's: segments count the contacts.")
+            return
+        state = "ready" if status.rows_ready else "not built yet (counts read the contacts)"
+        if status.building:
+            state += ", a build is under way"
+        self.stdout.write(f"Segment index: {state}.")
+        for slot in status.slots or []:
+            ready = "ready" if slot["ready"] else "filling"
+            self.stdout.write(f"  {slot['col']:<4} {slot['kind']:<7} {slot['key']}  ({ready})")

@@ -1,0 +1,307 @@
+# The segment index (PostgreSQL only): one narrow row per contact holding what segment rules
+# compare, so an exact count reads 10,000,000 narrow rows instead of 10,000,000 contacts' JSON.
+# docs/ARCHITECTURE.md ("The segment index") says why and how; campaigns.contacts.segment_index
+# claims its slots, builds it and counts on it.
+#
+# - campaigns_segmentindex: contact_id, tags (a copy), lists (the ids of the contact's lists) and
+#   slots: t1..t12 hold loa_fold(attributes->>key), n1..n6 loa_number(...), d1..d6 loa_date(...),
+#   for the key campaigns_segmentindexslot assigns to each (NULL while unassigned).
+# - Kept by statement-level triggers (one set-based statement per write statement, transition
+#   tables, never a call per row) on contacts and memberships, whatever writes them: the import's
+#   set-based SQL, the ORM, the tags' bulk UPDATEs, erasure.
+# - campaigns_segmentindexstate.rows_ready: true once every contact has its row. Here it is true
+#   when there are no contacts yet; otherwise the build (a task, in slices) fills the table and
+#   sets it. Counts read the index only when it is ready and every slot they need is.
+#
+# Online on a large table: CREATE TABLE and CREATE TRIGGER take a short SHARE ROW EXCLUSIVE lock
+# on contacts and memberships (writers wait milliseconds, readers never); nothing is copied here.
+import django.contrib.postgres.fields
+from django.db import migrations, models
+
+TEXT_SLOTS, NUMBER_SLOTS, DATE_SLOTS = 12, 6, 6
+SLOTS = (
+    [(f"t{i}", "text") for i in range(1, TEXT_SLOTS + 1)]
+    + [(f"n{i}", "number") for i in range(1, NUMBER_SLOTS + 1)]
+    + [(f"d{i}", "date") for i in range(1, DATE_SLOTS + 1)]
+)
+READER = {"text": "loa_fold", "number": "loa_number", "date": "loa_date"}
+SQL_TYPE = {"text": "text", "number": "double precision", "date": "text"}
+COLUMNS = ", ".join(col for col, _ in SLOTS)
+
+
+def _values(src: str) -> str:
+    """The slots' values computed from the contact row `src` (keys in variables k_<col>)."""
+    return ", ".join(f"{READER[kind]}({src}.attributes ->> k_{col})" for col, kind in SLOTS)
+
+
+SET_SLOTS = ", ".join(f"{col} = excluded.{col}" for col, _ in SLOTS)
+DECLARE_KEYS = "\n".join(f"  k_{col} text;" for col, _ in SLOTS)
+# One read of the slot map per statement: a plain column per slot afterwards.
+READ_KEYS = "\n".join(f"  k_{col} := m ->> '{col}';" for col, _ in SLOTS)
+
+
+def _function(name: str, body: str) -> str:
+    return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  m jsonb;
+{DECLARE_KEYS}
+BEGIN
+  SELECT coalesce(jsonb_object_agg(col, key) FILTER (WHERE key IS NOT NULL), '{{}}'::jsonb)
+    INTO m FROM campaigns_segmentindexslot;
+{READ_KEYS}
+{body}
+  RETURN NULL;
+END
+$fn$;
+"""
+
+
+FORWARD = [
+    f"""
+CREATE TABLE campaigns_segmentindex (
+  contact_id bigint PRIMARY KEY,
+  tags jsonb NOT NULL DEFAULT '[]'::jsonb,
+  lists bigint[] NOT NULL DEFAULT '{{}}',
+  {", ".join(f"{col} {SQL_TYPE[kind]}" for col, kind in SLOTS)}
+)""",
+    """
+CREATE TABLE campaigns_segmentindexslot (
+  col varchar(4) PRIMARY KEY,
+  kind varchar(8) NOT NULL,
+  key text NULL,
+  ready boolean NOT NULL DEFAULT false,
+  assigned_at timestamptz NULL
+)""",
+    "INSERT INTO campaigns_segmentindexslot (col, kind) VALUES "
+    + ", ".join(f"('{col}', '{kind}')" for col, kind in SLOTS),
+    """
+CREATE TABLE campaigns_segmentindexstate (
+  id smallint PRIMARY KEY,
+  rows_ready boolean NOT NULL,
+  pass_cursor bigint NULL,
+  pass_keys jsonb NULL,
+  pass_started_at timestamptz NULL,
+  built_at timestamptz NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+)""",
+    # Ready at once when there is nothing to index (a new install, a test database).
+    "INSERT INTO campaigns_segmentindexstate (id, rows_ready, built_at)"
+    " SELECT 1, NOT EXISTS (SELECT 1 FROM campaigns_contact),"
+    " CASE WHEN EXISTS (SELECT 1 FROM campaigns_contact) THEN NULL ELSE now() END",
+    # New contacts: their row, with the lists they are already in (an import inserts the
+    # contacts and their memberships in one statement; whichever trigger runs second finds the
+    # other's work). A row a membership made first keeps nothing stale: every column is set.
+    _function(
+        "loa_segment_index_contacts_inserted",
+        f"""
+  INSERT INTO campaigns_segmentindex (contact_id, tags, lists, {COLUMNS})
+  SELECT n.id, n.tags, coalesce((SELECT array_agg(mb.contact_list_id)
+      FROM campaigns_contactlistmembership mb WHERE mb.contact_id = n.id), '{{}}'),
+    {_values("n")}
+  FROM new_rows n
+  ON CONFLICT (contact_id) DO UPDATE SET tags = excluded.tags, lists = excluded.lists,
+    {SET_SLOTS};""",
+    ),
+    # Changed contacts: only those whose attributes or tags changed (an import that touches
+    # updated_at only, a name change: no write). Lists are the memberships' triggers' business;
+    # a row missing here (before the first build reached it) gets empty lists, which the build
+    # corrects: counts do not read the index until then.
+    _function(
+        "loa_segment_index_contacts_updated",
+        f"""
+  INSERT INTO campaigns_segmentindex (contact_id, tags, {COLUMNS})
+  SELECT n.id, n.tags, {_values("n")}
+  FROM new_rows n JOIN old_rows o ON o.id = n.id
+  WHERE n.attributes IS DISTINCT FROM o.attributes OR n.tags IS DISTINCT FROM o.tags
+  ON CONFLICT (contact_id) DO UPDATE SET tags = excluded.tags, {SET_SLOTS};""",
+    ),
+    """
+CREATE OR REPLACE FUNCTION loa_segment_index_contacts_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  DELETE FROM campaigns_segmentindex WHERE contact_id IN (SELECT id FROM old_rows);
+  RETURN NULL;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION loa_segment_index_contacts_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  TRUNCATE campaigns_segmentindex;
+  RETURN NULL;
+END
+$fn$;
+""",
+    # Memberships change lists only, as increments: UPDATE re-reads a row another transaction
+    # changed meanwhile (READ COMMITTED), so two imports into two lists both land. A contact with
+    # no row yet (its insert's trigger runs later in the same statement) gets one with the lists.
+    """
+CREATE OR REPLACE FUNCTION loa_segment_index_members_added() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO campaigns_segmentindex AS f (contact_id, lists)
+  SELECT contact_id, array_agg(contact_list_id) FROM new_rows GROUP BY contact_id
+  ON CONFLICT (contact_id) DO UPDATE SET lists = f.lists || excluded.lists
+    WHERE NOT f.lists @> excluded.lists;
+  RETURN NULL;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION loa_segment_index_members_removed() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  UPDATE campaigns_segmentindex f
+  SET lists = ARRAY(SELECT x FROM unnest(f.lists) x WHERE x <> ALL (d.ids))
+  FROM (SELECT contact_id, array_agg(contact_list_id) AS ids FROM old_rows GROUP BY contact_id) d
+  WHERE f.contact_id = d.contact_id AND f.lists && d.ids;
+  RETURN NULL;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION loa_segment_index_members_moved() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  UPDATE campaigns_segmentindex f
+  SET lists = ARRAY(SELECT x FROM unnest(f.lists) x WHERE x <> ALL (d.ids))
+  FROM (SELECT contact_id, array_agg(contact_list_id) AS ids FROM old_rows GROUP BY contact_id) d
+  WHERE f.contact_id = d.contact_id AND f.lists && d.ids;
+  INSERT INTO campaigns_segmentindex AS f (contact_id, lists)
+  SELECT contact_id, array_agg(contact_list_id) FROM new_rows GROUP BY contact_id
+  ON CONFLICT (contact_id) DO UPDATE SET lists = f.lists || excluded.lists
+    WHERE NOT f.lists @> excluded.lists;
+  RETURN NULL;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION loa_segment_index_members_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  UPDATE campaigns_segmentindex SET lists = '{}' WHERE lists <> '{}';
+  RETURN NULL;
+END
+$fn$;
+""",
+    # PostgreSQL allows transition tables on one event per trigger: a trigger per event.
+    """
+CREATE TRIGGER loa_segment_index_ins AFTER INSERT ON campaigns_contact
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION loa_segment_index_contacts_inserted();
+CREATE TRIGGER loa_segment_index_upd AFTER UPDATE ON campaigns_contact
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION loa_segment_index_contacts_updated();
+CREATE TRIGGER loa_segment_index_del AFTER DELETE ON campaigns_contact
+  REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION loa_segment_index_contacts_deleted();
+CREATE TRIGGER loa_segment_index_trunc AFTER TRUNCATE ON campaigns_contact
+  FOR EACH STATEMENT EXECUTE FUNCTION loa_segment_index_contacts_truncated();
+CREATE TRIGGER loa_segment_index_ins AFTER INSERT ON campaigns_contactlistmembership
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION loa_segment_index_members_added();
+CREATE TRIGGER loa_segment_index_del AFTER DELETE ON campaigns_contactlistmembership
+  REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION loa_segment_index_members_removed();
+CREATE TRIGGER loa_segment_index_upd AFTER UPDATE ON campaigns_contactlistmembership
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION loa_segment_index_members_moved();
+CREATE TRIGGER loa_segment_index_trunc AFTER TRUNCATE ON campaigns_contactlistmembership
+  FOR EACH STATEMENT EXECUTE FUNCTION loa_segment_index_members_truncated();
+""",
+]
+
+BACKWARD = """
+DROP TRIGGER IF EXISTS loa_segment_index_ins ON campaigns_contact;
+DROP TRIGGER IF EXISTS loa_segment_index_upd ON campaigns_contact;
+DROP TRIGGER IF EXISTS loa_segment_index_del ON campaigns_contact;
+DROP TRIGGER IF EXISTS loa_segment_index_trunc ON campaigns_contact;
+DROP TRIGGER IF EXISTS loa_segment_index_ins ON campaigns_contactlistmembership;
+DROP TRIGGER IF EXISTS loa_segment_index_upd ON campaigns_contactlistmembership;
+DROP TRIGGER IF EXISTS loa_segment_index_del ON campaigns_contactlistmembership;
+DROP TRIGGER IF EXISTS loa_segment_index_trunc ON campaigns_contactlistmembership;
+DROP FUNCTION IF EXISTS loa_segment_index_contacts_inserted(), loa_segment_index_contacts_updated(),
+  loa_segment_index_contacts_deleted(), loa_segment_index_contacts_truncated(),
+  loa_segment_index_members_added(), loa_segment_index_members_removed(),
+  loa_segment_index_members_moved(), loa_segment_index_members_truncated();
+DROP TABLE IF EXISTS campaigns_segmentindex, campaigns_segmentindexslot,
+  campaigns_segmentindexstate;
+"""
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for sql in FORWARD:
+        schema_editor.execute(sql, params=None)
+
+
+def backward(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(BACKWARD, params=None)
+
+
+def schedule(apps, schema_editor):
+    Schedule = apps.get_model("django_q", "Schedule")
+    Schedule.objects.update_or_create(
+        name="loa: segment index",
+        defaults={
+            "func": "campaigns.tasks.segment_index_build_task",
+            "schedule_type": "I",
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+
+
+def unschedule(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.filter(name="loa: segment index").delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("campaigns", "0025_loa_date_fast_path"),
+        ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="SegmentIndex",
+            fields=[
+                ("contact_id", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("tags", models.JSONField(default=list)),
+                (
+                    "lists",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.BigIntegerField(), default=list, size=None
+                    ),
+                ),
+                *[
+                    (col, models.FloatField(null=True) if kind == "number" else models.TextField(null=True))
+                    for col, kind in SLOTS
+                ],
+            ],
+            options={"db_table": "campaigns_segmentindex", "managed": False},
+        ),
+        migrations.CreateModel(
+            name="SegmentIndexSlot",
+            fields=[
+                ("col", models.CharField(max_length=4, primary_key=True, serialize=False)),
+                ("kind", models.CharField(max_length=8)),
+                ("key", models.TextField(null=True)),
+                ("ready", models.BooleanField(default=False)),
+                ("assigned_at", models.DateTimeField(null=True)),
+            ],
+            options={"db_table": "campaigns_segmentindexslot", "managed": False},
+        ),
+        migrations.CreateModel(
+            name="SegmentIndexState",
+            fields=[
+                ("id", models.SmallIntegerField(primary_key=True, serialize=False)),
+                ("rows_ready", models.BooleanField()),
+                ("pass_cursor", models.BigIntegerField(null=True)),
+                ("pass_keys", models.JSONField(null=True)),
+                ("pass_started_at", models.DateTimeField(null=True)),
+                ("built_at", models.DateTimeField(null=True)),
+                ("updated_at", models.DateTimeField()),
+            ],
+            options={"db_table": "campaigns_segmentindexstate", "managed": False},
+        ),
+        migrations.RunPython(forward, backward),
+        migrations.RunPython(schedule, unschedule),
+    ]
