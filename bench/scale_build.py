@@ -460,11 +460,11 @@ def main() -> None:
 
     # The rows were loaded without the index's triggers: built from scratch, in slices, as after
     # migration 0026 on a database that already held contacts.
-    SegmentIndexState.objects.update(rows_ready=False, pass_cursor=None)
+    SegmentIndexState.objects.update(covered_upto=0, refill_cursor=None, refill_keys=None)
     with connection.cursor() as cur:
         cur.execute("TRUNCATE campaigns_segmentindex")
     report = segment_index_build(seconds=3600)
-    log(f"segment index built: {report.rows} rows, {report.seconds} s", t0)
+    log(f"segment index built: {report.rows} rows, {report.seconds} s, done: {report.done}", t0)
     Pool(url, t0).run(
         [
             ("analyze messages", "VACUUM ANALYZE campaigns_message", None),

@@ -121,18 +121,20 @@ def pages() -> None:
 
 def segments() -> None:
     from campaigns.contacts.segments import (
+        IndexedMatches,
         count_estimate,
         count_within,
         segment_count,
         segment_matching_for_count,
         segment_queryset,
     )
-    from campaigns.models import Segment, SegmentIndex
+    from campaigns.models import Segment
 
     for segment in Segment.objects.order_by("pk"):
         # What the admin counts (the segment index once built), and beside it, as the anchor,
         # the same count on the contacts table (what Loa did before the index; must agree).
-        path = "index" if segment_matching_for_count(segment).model is SegmentIndex else "contacts"
+        matches = segment_matching_for_count(segment)
+        path = "index" if isinstance(matches, IndexedMatches) else "contacts"
         med, n = median_ms(lambda s=segment: timed(segment_count, s, timeout_ms=30_000))
         anchor, n_contacts = median_ms(
             lambda s=segment: timed(lambda: count_within(segment_queryset(s), timeout_ms=60_000))

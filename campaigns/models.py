@@ -410,6 +410,8 @@ class SegmentIndexSlot(models.Model):
     key = models.TextField(null=True)
     ready = models.BooleanField(default=False)
     assigned_at = models.DateTimeField(null=True)
+    # The index's mark when the attribute was assigned: rows above it were written with it.
+    covered_at_assign = models.BigIntegerField(default=0)
 
     class Meta:
         managed = False
@@ -420,14 +422,16 @@ class SegmentIndexSlot(models.Model):
 
 
 class SegmentIndexState(models.Model):
-    """The one row saying whether every contact has its index row, and where a build is."""
+    """The one row saying how far the index covers the contacts, and where a refill is."""
 
     id = models.SmallIntegerField(primary_key=True)
-    rows_ready = models.BooleanField()
-    pass_cursor = models.BigIntegerField(null=True)  # the last contact id a running build did
-    pass_keys = models.JSONField(null=True)  # the slots' keys when that build started
-    pass_started_at = models.DateTimeField(null=True)
-    built_at = models.DateTimeField(null=True)
+    # Every contact with an id up to this has its exact row; newer ones are counted on the
+    # contacts until the build gets there.
+    covered_upto = models.BigIntegerField(default=0)
+    refill_cursor = models.BigIntegerField(null=True)  # a refill of new slots: the last id done
+    refill_upto = models.BigIntegerField(null=True)  # ... and the last id it must rewrite
+    refill_keys = models.JSONField(null=True)  # the slots' keys when that refill started
+    refill_started_at = models.DateTimeField(null=True)
     updated_at = models.DateTimeField()
 
     class Meta:
@@ -435,7 +439,7 @@ class SegmentIndexState(models.Model):
         db_table = "campaigns_segmentindexstate"
 
     def __str__(self) -> str:
-        return "segment index: ready" if self.rows_ready else "segment index: building"
+        return f"segment index: contacts up to id {self.covered_upto}"
 
 
 class Campaign(models.Model):

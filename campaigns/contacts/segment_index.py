@@ -6,17 +6,21 @@ contact (table campaigns_segmentindex, migration 0026): its tags, the ids of its
 slots, the values rules compare (loa_fold, loa_number or loa_date of one attribute each), so a
 count reads narrow typed columns and a list rule is a filter of the same scan.
 
-- Slots: each attribute a saved segment reads gets one (segment_index_claim, from the build). 12 text,
-  6 number and 6 date slots; when every slot of a kind is taken by attributes a saved segment
-  reads, a new segment on another attribute counts on the contacts, as before.
-- Upkeep: statement-level triggers on contacts and memberships (migration 0026), whatever writes.
-- Build (segment_index_build, the "loa: segment index" schedule every minute, and after a claim):
-  fills every row in id slices, each under a short SHARE lock of both tables (writers wait one
-  slice, readers never), resumable; a slot is read by counts only once a build that started
-  after it was assigned finished, and the table only once a first build did.
-- Counting (index_queryset): the same Q as the contacts' query (campaigns.contacts.segments
-  builds both), over the slots' columns instead of expressions on the JSON; None when the index
-  cannot answer (SQLite, not built yet, a slot missing), and the caller counts the contacts.
+- Coverage: the index holds the contacts up to an id (SegmentIndexState.covered_upto); a count
+  is the index's count for those plus the contacts' own query for the newer ones, so it is exact
+  while the index catches up, and an import's new contacts cost their insert nothing here.
+- Slots: each attribute a saved segment reads gets one (segment_index_claim, from the build).
+  12 text, 6 number and 6 date slots; when every slot of a kind is taken by attributes saved
+  segments read, a new segment on another attribute counts on the contacts, as before.
+- Upkeep below the mark: statement-level triggers on contacts and memberships (migration 0026).
+- Build (segment_index_build: the "loa: segment index" schedule every minute, the admin after a
+  save, an import when it ends): moves the mark up over the newer contacts, and refills the rows
+  below it when a slot got a new attribute, in id slices, each under a short SHARE lock of both
+  tables (writers wait one slice, readers never), resumable. A slot is read by counts only once
+  a refill that started after it was assigned finished.
+- Counting (indexed_parts): the same Q as the contacts' query (campaigns.contacts.segments builds
+  both), over the slots' columns instead of expressions on the JSON; None when the index cannot
+  answer (SQLite, a slot missing), and the caller counts the contacts.
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from campaigns.models import SEGMENT_INDEX_SLOTS, Segment, SegmentIndex, SegmentIndexSlot
+from campaigns.models import (
+    SEGMENT_INDEX_SLOTS,
+    Contact,
+    Segment,
+    SegmentIndex,
+    SegmentIndexSlot,
+)
 from campaigns.models import SegmentIndexState as State
 from campaigns.segment_rules import attribute_reads
 
@@ -78,6 +88,9 @@ def segment_index_claim(reads: set[tuple[str, str]]) -> list[str]:
         return []
     assigned = []
     with transaction.atomic():
+        # The state row first, as a build's slice takes it: a slice either wrote its rows with
+        # the new attribute or wrote them before the mark recorded here (and a refill redoes them).
+        mark = State.objects.select_for_update().get(pk=1).covered_upto
         slots = sorted(
             SegmentIndexSlot.objects.select_for_update().order_by("col"),
             key=lambda s: (s.kind, int(s.col[1:])),  # t1, t2, ... t10: the lowest free first
@@ -96,7 +109,8 @@ def segment_index_claim(reads: set[tuple[str, str]]) -> list[str]:
                 continue
             slot = free[0]
             slot.key, slot.ready, slot.assigned_at = key, False, timezone.now()
-            slot.save(update_fields=["key", "ready", "assigned_at"])
+            slot.covered_at_assign = mark
+            slot.save(update_fields=["key", "ready", "assigned_at", "covered_at_assign"])
             held.add((kind, key))
             assigned.append(slot.col)
     return assigned
@@ -108,9 +122,6 @@ def segment_index_claim(reads: set[tuple[str, str]]) -> list[str]:
 def ready_columns(rules) -> dict[tuple[str, str], str] | None:
     """{(kind, attribute): column} for what `rules` read, when the index can count them."""
     if not _postgres():
-        return None
-    state = State.objects.filter(pk=1).values_list("rows_ready", flat=True).first()
-    if not state:
         return None
     reads = attribute_reads(rules)
     if any(not indexable(key) for _, key in reads):
@@ -124,6 +135,13 @@ def ready_columns(rules) -> dict[tuple[str, str], str] | None:
     if not reads <= columns.keys():
         return None
     return columns
+
+
+def covered_upto() -> int:
+    """The highest contact id the index covers (0: none)."""
+    if not _postgres():
+        return 0
+    return State.objects.filter(pk=1).values_list("covered_upto", flat=True).first() or 0
 
 
 def index_base(list_ids: list[int] | None) -> QuerySet:
@@ -148,7 +166,8 @@ class BuildReport:
     busy: bool = False
     rows: int = 0
     slices: int = 0
-    passes_finished: int = 0
+    covered_upto: int = 0
+    refills_finished: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -159,12 +178,6 @@ def _keys() -> dict[str, str]:
     return dict(
         SegmentIndexSlot.objects.filter(key__isnull=False).values_list("col", "key").iterator()
     )
-
-
-def _needs_build(state: State) -> bool:
-    if state.pass_cursor is not None or not state.rows_ready:
-        return True
-    return SegmentIndexSlot.objects.filter(key__isnull=False, ready=False).exists()
 
 
 def _slice_sql() -> str:
@@ -191,65 +204,86 @@ def _slice_sql() -> str:
 # Rows of contacts gone (a membership added for a contact id that no longer exists leaves one).
 _ORPHANS = (
     "DELETE FROM campaigns_segmentindex f WHERE f.contact_id > %(after)s"
-    " AND (%(upto)s IS NULL OR f.contact_id <= %(upto)s)"
+    " AND f.contact_id <= %(upto)s"
     " AND NOT EXISTS (SELECT 1 FROM campaigns_contact c WHERE c.id = f.contact_id)"
 )
 
 
-def _build_slice(after: int, size: int) -> tuple[int, int | None]:
-    """Index the `size` contacts after id `after`, exactly: both tables are SHARE-locked for the
-    slice (no write can land between reading a contact and writing its row; the triggers take
-    over after). Returns (rows, last id), last id None when no contact is left."""
+def _write_slice(cur, after: int, limit: int | None, size: int) -> tuple[int, int | None]:
+    """Write the exact rows of the `size` contacts after id `after` (not beyond `limit`): (rows,
+    last id), last id None when there is none. The caller holds the tables' SHARE locks."""
+    bound = "" if limit is None else " AND id <= %s"
+    cur.execute(
+        "SELECT max(id), count(*) FROM (SELECT id FROM campaigns_contact WHERE id > %s"
+        f"{bound} ORDER BY id LIMIT %s) s",
+        [after, *([] if limit is None else [limit]), size],
+    )
+    upto, n = cur.fetchone()
+    if upto is None:
+        return 0, None
+    params = {"after": after, "upto": upto}
     keys = _keys()
-    with transaction.atomic(), connection.cursor() as cur:
-        # Shorter than deadlock_timeout (1 s): against a writer holding rows this slice needs,
-        # the build gives way, never the import or the edit.
-        cur.execute("SET LOCAL lock_timeout = '500ms'")
-        cur.execute("LOCK TABLE campaigns_contact, campaigns_contactlistmembership IN SHARE MODE")
-        cur.execute(
-            "SELECT max(id), count(*) FROM (SELECT id FROM campaigns_contact WHERE id > %s"
-            " ORDER BY id LIMIT %s) s",
-            [after, size],
-        )
-        upto, n = cur.fetchone()
-        params = {"after": after, "upto": upto}
-        params.update({f"k_{col}": keys.get(col) for col in COLUMNS})
-        if upto is not None:
-            cur.execute(_slice_sql(), params)
-        cur.execute(_ORPHANS, params)
-        State.objects.filter(pk=1).update(
-            pass_cursor=upto if upto is not None else after, updated_at=timezone.now()
-        )
+    params.update({f"k_{col}": keys.get(col) for col in COLUMNS})
+    cur.execute(_slice_sql(), params)
+    cur.execute(_ORPHANS, params)
     return n, upto
 
 
-def _start_pass() -> None:
-    State.objects.filter(pk=1).update(
-        pass_cursor=0, pass_keys=_keys(), pass_started_at=timezone.now(), updated_at=timezone.now()
-    )
+def _locked(cur) -> None:
+    """Both tables SHARE-locked for one slice: no write lands between reading a contact (and its
+    memberships) and writing its row; the triggers take over after. Shorter than
+    deadlock_timeout (1 s): against a writer holding the tables the build gives way, never the
+    import or the edit."""
+    cur.execute("SET LOCAL lock_timeout = '500ms'")
+    cur.execute("LOCK TABLE campaigns_contact, campaigns_contactlistmembership IN SHARE MODE")
 
 
-def _finish_pass(state: State) -> None:
-    """A pass reached the last contact: every row exists, and every slot whose attribute has not
-    changed since the pass started holds its values."""
-    started_with = state.pass_keys or {}
-    with transaction.atomic():
+def _advance(size: int) -> tuple[int, int | None]:
+    """Cover the next `size` contacts above the mark; (rows, new mark or None when caught up)."""
+    with transaction.atomic(), connection.cursor() as cur:
+        _locked(cur)
+        state = State.objects.select_for_update().get(pk=1)
+        n, upto = _write_slice(cur, state.covered_upto, None, size)
+        if upto is not None:
+            State.objects.filter(pk=1).update(covered_upto=upto, updated_at=timezone.now())
+    return n, upto
+
+
+def _refill(size: int) -> tuple[int, bool]:
+    """One slice of a refill (slots assigned new attributes: the rows written before, up to the
+    mark when they were assigned, rewritten); (rows, finished). A refill starts by recording the
+    slots' keys; when it is through, the slots whose key has not changed since are ready."""
+    with transaction.atomic(), connection.cursor() as cur:
+        _locked(cur)
+        state = State.objects.select_for_update().get(pk=1)
+        if state.refill_cursor is None:
+            pending = SegmentIndexSlot.objects.filter(key__isnull=False, ready=False)
+            State.objects.filter(pk=1).update(
+                refill_cursor=0,
+                refill_upto=max((s.covered_at_assign for s in pending), default=0),
+                refill_keys=_keys(),
+                refill_started_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+            return 0, False
+        n, upto = _write_slice(cur, state.refill_cursor, state.refill_upto or 0, size)
+        if upto is not None:
+            State.objects.filter(pk=1).update(refill_cursor=upto, updated_at=timezone.now())
+            return n, False
+        started_with = state.refill_keys or {}
         for slot in SegmentIndexSlot.objects.select_for_update().filter(key__isnull=False):
             if started_with.get(slot.col) == slot.key and not slot.ready:
                 slot.ready = True
                 slot.save(update_fields=["ready"])
         State.objects.filter(pk=1).update(
-            rows_ready=True,
-            pass_cursor=None,
-            pass_keys=None,
-            built_at=timezone.now(),
-            updated_at=timezone.now(),
+            refill_cursor=None, refill_upto=None, refill_keys=None, updated_at=timezone.now()
         )
+        return 0, True
 
 
 def segment_index_build(*, seconds: float = 240.0, size: int = SLICE) -> BuildReport:
-    """Bring the index up to date: passes over every contact until every row and every assigned
-    slot is there, for `seconds` at most (the next run goes on from where this one stopped).
+    """Bring the index up to date for `seconds` at most (the next run goes on from there): cover
+    the contacts above the mark, then refill the rows below it for slots given an attribute.
     One build at a time (an advisory lock); a slice that cannot get its locks waits its turn."""
     report = BuildReport()
     if not _postgres():
@@ -269,30 +303,28 @@ def segment_index_build(*, seconds: float = 240.0, size: int = SLICE) -> BuildRe
         # At least one step, however short the time given.
         while not steps or time.monotonic() - started < seconds:
             steps += 1
-            state = State.objects.get(pk=1)
-            if state.pass_cursor is None:
-                if not _needs_build(state):
-                    report.done = True
-                    break
-                _start_pass()
-                continue
             try:
-                n, upto = _build_slice(state.pass_cursor, size)
+                n, upto = _advance(size)
+                if upto is None:
+                    pending = SegmentIndexSlot.objects.filter(key__isnull=False, ready=False)
+                    if not pending.exists():
+                        report.done = True
+                        break
+                    n, finished = _refill(size)
+                    report.refills_finished += finished
             except OperationalError as exc:  # lock_timeout: a writer holds the tables
-                logger.info("segment index: slice after %s waits: %s", state.pass_cursor, exc)
+                logger.info("segment index: a slice waits for a writer: %s", exc)
                 time.sleep(0.5)
                 continue
             report.slices += 1
             report.rows += n
-            if upto is None:
-                _finish_pass(state)
-                report.passes_finished += 1
     finally:
         try:
             with connection.cursor() as cur:
                 cur.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
         except DatabaseError:  # the connection is gone, and the lock with it
             pass
+    report.covered_upto = covered_upto()
     report.seconds = round(time.monotonic() - started, 2)
     return report
 
@@ -300,8 +332,9 @@ def segment_index_build(*, seconds: float = 240.0, size: int = SLICE) -> BuildRe
 @dataclass
 class IndexStatus:
     available: bool  # PostgreSQL
-    rows_ready: bool = False
-    building: bool = False
+    covered_upto: int = 0
+    newest_contact: int = 0
+    refilling: bool = False
     slots: list[dict] | None = None
 
 
@@ -317,7 +350,8 @@ def segment_index_status() -> IndexStatus:
     )
     return IndexStatus(
         available=True,
-        rows_ready=state.rows_ready,
-        building=state.pass_cursor is not None,
+        covered_upto=state.covered_upto,
+        newest_contact=Contact.objects.order_by("-pk").values_list("pk", flat=True).first() or 0,
+        refilling=state.refill_cursor is not None,
         slots=slots,
     )

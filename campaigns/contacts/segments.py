@@ -23,9 +23,14 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Substr
 from django.utils import timezone
 
-from campaigns.contacts.segment_index import column_value, index_base, ready_columns
+from campaigns.contacts.segment_index import (
+    column_value,
+    covered_upto,
+    index_base,
+    ready_columns,
+)
 from campaigns.contacts.typed import declared_types
-from campaigns.models import Contact, ContactListMembership, OptOut, Segment, SegmentIndex
+from campaigns.models import Contact, ContactListMembership, OptOut, Segment
 from campaigns.segment_rules import (
     DATE_OPS,
     birthday_month_days,
@@ -223,19 +228,35 @@ def contacts_matching(*, rules, match: str, list_ids: list[int] | None = None) -
     return qs
 
 
-def indexed_matching(*, rules, match: str, list_ids: list[int] | None = None) -> QuerySet | None:
-    """contacts_matching's contacts as rows of the segment index (their ids in contact_id): the
-    same Q over the index's columns, which hold the values the contacts' query computes. None
-    when the index cannot answer: SQLite, not built yet, an attribute without a ready slot."""
+@dataclass
+class IndexedMatches:
+    """A segment's matches read through the segment index: the indexed contacts' rows (ids up to
+    the index's mark, in contact_id) and, above the mark, the contacts' own query."""
+
+    index: QuerySet
+    newer: QuerySet
+
+    def count(self) -> int:
+        return self.index.count() + self.newer.count()
+
+
+def indexed_matching(
+    *, rules, match: str, list_ids: list[int] | None = None
+) -> IndexedMatches | None:
+    """contacts_matching's contacts through the segment index: the same Q over the index's
+    columns, which hold the values the contacts' query computes, for the contacts it covers.
+    None when the index cannot answer: SQLite, an attribute without a ready slot."""
     columns = ready_columns(rules)
     if columns is None:
         return None
+    mark = covered_upto()
     qs = index_base(list_ids)
     aliases: dict = {}
     q = rules_q(rules, match, aliases, column_value(columns))
     if q is not None:
         qs = qs.alias(**aliases).filter(q)
-    return qs
+    newer = contacts_matching(rules=rules, match=match, list_ids=list_ids).filter(pk__gt=mark)
+    return IndexedMatches(index=qs, newer=newer)
 
 
 def _list_ids(segment: Segment) -> list[int]:
@@ -272,7 +293,7 @@ def _within(timeout_ms: int, run, *settings: str):
         return None
 
 
-def count_within(qs: QuerySet, *, timeout_ms: int = 2000) -> int | None:
+def count_within(qs: QuerySet | IndexedMatches, *, timeout_ms: int = 2000) -> int | None:
     """qs.count(); None when PostgreSQL could not count within the timeout."""
     if connection.vendor != "postgresql":
         return qs.count()
@@ -284,19 +305,27 @@ def count_within(qs: QuerySet, *, timeout_ms: int = 2000) -> int | None:
     return _within(timeout_ms, lambda cur: qs.count(), "work_mem = '64MB'", "jit = off")
 
 
-def newest_within(qs: QuerySet, *, n: int = SAMPLE_SIZE, timeout_ms: int = 500) -> list | None:
+def newest_within(
+    qs: QuerySet | IndexedMatches, *, n: int = SAMPLE_SIZE, timeout_ms: int = 500
+) -> list | None:
     """The newest `n` matches as (phone, name); None when PostgreSQL could not find them within
     the timeout. A segment within one list whose matches are all old walks the newest contacts
-    first: 1.6 s at 10M contacts for "has tag VIP within a list" (docs/BENCHMARKS.md). `qs` may
-    be of the segment index (indexed_matching): its newest ids, then their contacts."""
-    if qs.model is SegmentIndex:
-        ids = qs.order_by("-contact_id").values("contact_id")[:n]
-        rows = Contact.objects.filter(pk__in=ids).order_by("-pk").values_list("phone", "name")
-    else:
-        rows = qs.order_by("-pk").values_list("phone", "name")[:n]
+    first: 1.6 s at 10M contacts for "has tag VIP within a list" (docs/BENCHMARKS.md). Through
+    the segment index: the newest above its mark, then the index's newest ids' contacts."""
+
+    def find(cur=None) -> list:
+        if not isinstance(qs, IndexedMatches):
+            return list(qs.order_by("-pk").values_list("phone", "name")[:n])
+        rows = list(qs.newer.order_by("-pk").values_list("phone", "name")[:n])
+        if len(rows) < n:
+            ids = qs.index.order_by("-contact_id").values("contact_id")[: n - len(rows)]
+            older = Contact.objects.filter(pk__in=ids).order_by("-pk")
+            rows += list(older.values_list("phone", "name"))
+        return rows
+
     if connection.vendor != "postgresql":
-        return list(rows)
-    return _within(timeout_ms, lambda cur: list(rows))
+        return find()
+    return _within(timeout_ms, find)
 
 
 # The share of the contacts table's pages a count estimate reads (count_estimate).
@@ -361,7 +390,9 @@ def segment_estimate_cached(segment: Segment) -> int | None:
     return estimate
 
 
-def matching_for_count(*, rules, match: str, list_ids: list[int] | None = None) -> QuerySet:
+def matching_for_count(
+    *, rules, match: str, list_ids: list[int] | None = None
+) -> QuerySet | IndexedMatches:
     """What to count a segment's matches on: the segment index when it can answer (0.3 s where
     the contacts take 2-3 s at 10M), else the contacts."""
     indexed = indexed_matching(rules=rules, match=match, list_ids=list_ids)
@@ -370,7 +401,7 @@ def matching_for_count(*, rules, match: str, list_ids: list[int] | None = None) 
     return contacts_matching(rules=rules, match=match, list_ids=list_ids)
 
 
-def segment_matching_for_count(segment: Segment) -> QuerySet:
+def segment_matching_for_count(segment: Segment) -> QuerySet | IndexedMatches:
     return matching_for_count(rules=segment.rules, match=segment.match, list_ids=_list_ids(segment))
 
 

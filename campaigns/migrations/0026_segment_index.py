@@ -6,12 +6,12 @@
 # - campaigns_segmentindex: contact_id, tags (a copy), lists (the ids of the contact's lists) and
 #   slots: t1..t12 hold loa_fold(attributes->>key), n1..n6 loa_number(...), d1..d6 loa_date(...),
 #   for the key campaigns_segmentindexslot assigns to each (NULL while unassigned).
-# - Kept by statement-level triggers (one set-based statement per write statement, transition
-#   tables, never a call per row) on contacts and memberships, whatever writes them: the import's
-#   set-based SQL, the ORM, the tags' bulk UPDATEs, erasure.
-# - campaigns_segmentindexstate.rows_ready: true once every contact has its row. Here it is true
-#   when there are no contacts yet; otherwise the build (a task, in slices) fills the table and
-#   sets it. Counts read the index only when it is ready and every slot they need is.
+# - It covers the contacts up to an id (campaigns_segmentindexstate.covered_upto): a count is the
+#   index's for those, plus the contacts' own query for the newer ones. The build moves the mark
+#   up in slices; new contacts (an import's million) cost their insert nothing here.
+# - Below the mark, statement-level triggers (one set-based statement per write statement,
+#   transition tables, never a call per row) on contacts and memberships keep every row exact,
+#   whatever writes: the import's set-based SQL, the ORM, the tags' bulk UPDATEs, erasure.
 #
 # Online on a large table: CREATE TABLE and CREATE TRIGGER take a short SHARE ROW EXCLUSIVE lock
 # on contacts and memberships (writers wait milliseconds, readers never); nothing is copied here.
@@ -44,9 +44,11 @@ def _function(name: str, body: str) -> str:
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
+  w bigint;
   m jsonb;
 {DECLARE_KEYS}
 BEGIN
+  SELECT covered_upto INTO w FROM campaigns_segmentindexstate WHERE id = 1;
   SELECT coalesce(jsonb_object_agg(col, key) FILTER (WHERE key IS NOT NULL), '{{}}'::jsonb)
     INTO m FROM campaigns_segmentindexslot;
 {READ_KEYS}
@@ -71,27 +73,24 @@ CREATE TABLE campaigns_segmentindexslot (
   kind varchar(8) NOT NULL,
   key text NULL,
   ready boolean NOT NULL DEFAULT false,
-  assigned_at timestamptz NULL
+  assigned_at timestamptz NULL,
+  covered_at_assign bigint NOT NULL DEFAULT 0
 )""",
     "INSERT INTO campaigns_segmentindexslot (col, kind) VALUES "
     + ", ".join(f"('{col}', '{kind}')" for col, kind in SLOTS),
     """
 CREATE TABLE campaigns_segmentindexstate (
   id smallint PRIMARY KEY,
-  rows_ready boolean NOT NULL,
-  pass_cursor bigint NULL,
-  pass_keys jsonb NULL,
-  pass_started_at timestamptz NULL,
-  built_at timestamptz NULL,
+  covered_upto bigint NOT NULL DEFAULT 0,
+  refill_cursor bigint NULL,
+  refill_upto bigint NULL,
+  refill_keys jsonb NULL,
+  refill_started_at timestamptz NULL,
   updated_at timestamptz NOT NULL DEFAULT now()
 )""",
-    # Ready at once when there is nothing to index (a new install, a test database).
-    "INSERT INTO campaigns_segmentindexstate (id, rows_ready, built_at)"
-    " SELECT 1, NOT EXISTS (SELECT 1 FROM campaigns_contact),"
-    " CASE WHEN EXISTS (SELECT 1 FROM campaigns_contact) THEN NULL ELSE now() END",
-    # New contacts: their row, with the lists they are already in (an import inserts the
-    # contacts and their memberships in one statement; whichever trigger runs second finds the
-    # other's work). A row a membership made first keeps nothing stale: every column is set.
+    "INSERT INTO campaigns_segmentindexstate (id) VALUES (1)",
+    # New contacts are the build's (they are above the mark), except those written with an id
+    # below it (a fixture, a restore): their row, with the lists they are already in.
     _function(
         "loa_segment_index_contacts_inserted",
         f"""
@@ -99,21 +98,20 @@ CREATE TABLE campaigns_segmentindexstate (
   SELECT n.id, n.tags, coalesce((SELECT array_agg(mb.contact_list_id)
       FROM campaigns_contactlistmembership mb WHERE mb.contact_id = n.id), '{{}}'),
     {_values("n")}
-  FROM new_rows n
+  FROM new_rows n WHERE n.id <= w
   ON CONFLICT (contact_id) DO UPDATE SET tags = excluded.tags, lists = excluded.lists,
     {SET_SLOTS};""",
     ),
-    # Changed contacts: only those whose attributes or tags changed (an import that touches
-    # updated_at only, a name change: no write). Lists are the memberships' triggers' business;
-    # a row missing here (before the first build reached it) gets empty lists, which the build
-    # corrects: counts do not read the index until then.
+    # Changed contacts below the mark: only those whose attributes or tags changed (an import
+    # that touches updated_at only, a name change: no write). Lists are the memberships'.
     _function(
         "loa_segment_index_contacts_updated",
         f"""
   INSERT INTO campaigns_segmentindex (contact_id, tags, {COLUMNS})
   SELECT n.id, n.tags, {_values("n")}
   FROM new_rows n JOIN old_rows o ON o.id = n.id
-  WHERE n.attributes IS DISTINCT FROM o.attributes OR n.tags IS DISTINCT FROM o.tags
+  WHERE n.id <= w
+    AND (n.attributes IS DISTINCT FROM o.attributes OR n.tags IS DISTINCT FROM o.tags)
   ON CONFLICT (contact_id) DO UPDATE SET tags = excluded.tags, {SET_SLOTS};""",
     ),
     """
@@ -124,23 +122,30 @@ BEGIN
   RETURN NULL;
 END
 $fn$;
+-- Contacts emptied (ids may start again from 1): the index is empty and covers nothing.
 CREATE OR REPLACE FUNCTION loa_segment_index_contacts_truncated() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
   TRUNCATE campaigns_segmentindex;
+  UPDATE campaigns_segmentindexstate SET covered_upto = 0, refill_cursor = NULL,
+    refill_upto = NULL, refill_keys = NULL, updated_at = now();
   RETURN NULL;
 END
 $fn$;
 """,
     # Memberships change lists only, as increments: UPDATE re-reads a row another transaction
-    # changed meanwhile (READ COMMITTED), so two imports into two lists both land. A contact with
-    # no row yet (its insert's trigger runs later in the same statement) gets one with the lists.
+    # changed meanwhile (READ COMMITTED), so two imports into two lists both land. Above the
+    # mark there is no row to change: the build reads the memberships when it gets there.
     """
 CREATE OR REPLACE FUNCTION loa_segment_index_members_added() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
+DECLARE
+  w bigint;
 BEGIN
+  SELECT covered_upto INTO w FROM campaigns_segmentindexstate WHERE id = 1;
   INSERT INTO campaigns_segmentindex AS f (contact_id, lists)
-  SELECT contact_id, array_agg(contact_list_id) FROM new_rows GROUP BY contact_id
+  SELECT contact_id, array_agg(contact_list_id) FROM new_rows WHERE contact_id <= w
+  GROUP BY contact_id
   ON CONFLICT (contact_id) DO UPDATE SET lists = f.lists || excluded.lists
     WHERE NOT f.lists @> excluded.lists;
   RETURN NULL;
@@ -158,13 +163,17 @@ END
 $fn$;
 CREATE OR REPLACE FUNCTION loa_segment_index_members_moved() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
+DECLARE
+  w bigint;
 BEGIN
+  SELECT covered_upto INTO w FROM campaigns_segmentindexstate WHERE id = 1;
   UPDATE campaigns_segmentindex f
   SET lists = ARRAY(SELECT x FROM unnest(f.lists) x WHERE x <> ALL (d.ids))
   FROM (SELECT contact_id, array_agg(contact_list_id) AS ids FROM old_rows GROUP BY contact_id) d
   WHERE f.contact_id = d.contact_id AND f.lists && d.ids;
   INSERT INTO campaigns_segmentindex AS f (contact_id, lists)
-  SELECT contact_id, array_agg(contact_list_id) FROM new_rows GROUP BY contact_id
+  SELECT contact_id, array_agg(contact_list_id) FROM new_rows WHERE contact_id <= w
+  GROUP BY contact_id
   ON CONFLICT (contact_id) DO UPDATE SET lists = f.lists || excluded.lists
     WHERE NOT f.lists @> excluded.lists;
   RETURN NULL;
@@ -286,6 +295,7 @@ class Migration(migrations.Migration):
                 ("key", models.TextField(null=True)),
                 ("ready", models.BooleanField(default=False)),
                 ("assigned_at", models.DateTimeField(null=True)),
+                ("covered_at_assign", models.BigIntegerField(default=0)),
             ],
             options={"db_table": "campaigns_segmentindexslot", "managed": False},
         ),
@@ -293,11 +303,11 @@ class Migration(migrations.Migration):
             name="SegmentIndexState",
             fields=[
                 ("id", models.SmallIntegerField(primary_key=True, serialize=False)),
-                ("rows_ready", models.BooleanField()),
-                ("pass_cursor", models.BigIntegerField(null=True)),
-                ("pass_keys", models.JSONField(null=True)),
-                ("pass_started_at", models.DateTimeField(null=True)),
-                ("built_at", models.DateTimeField(null=True)),
+                ("covered_upto", models.BigIntegerField(default=0)),
+                ("refill_cursor", models.BigIntegerField(null=True)),
+                ("refill_upto", models.BigIntegerField(null=True)),
+                ("refill_keys", models.JSONField(null=True)),
+                ("refill_started_at", models.DateTimeField(null=True)),
                 ("updated_at", models.DateTimeField()),
             ],
             options={"db_table": "campaigns_segmentindexstate", "managed": False},

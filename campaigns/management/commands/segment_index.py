@@ -3,8 +3,9 @@
     manage.py segment_index            # status: ready or not, the slots and their attributes
     manage.py segment_index --build    # bring it up to date now (the minute schedule does it too)
 
-The first build after migration 0026 on a database that already holds contacts writes every
-contact's row (10,000,000 contacts: docs/BENCHMARKS.md); counts read the contacts until it ends.
+The index covers the contacts up to an id; counts read it for those and the contacts table for
+the newer ones, so they are exact at every step. The first build after migration 0026 on a
+database that already holds contacts covers them all (10,000,000: docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -30,17 +31,18 @@ class Command(BaseCommand):
                 self.stdout.write("Another build is running (the scheduled task): try later.")
             else:
                 self.stdout.write(
-                    f"Built: {report.rows:,} contacts in {report.slices:,} slices,"
+                    f"Built: {report.rows:,} rows in {report.slices:,} slices,"
                     f" {report.seconds:,.1f} s; {'up to date' if report.done else 'not finished'}."
                 )
         status = segment_index_status()
         if not status.available:
             self.stdout.write("The segment index is PostgreSQL's: segments count the contacts.")
             return
-        state = "ready" if status.rows_ready else "not built yet (counts read the contacts)"
-        if status.building:
-            state += ", a build is under way"
-        self.stdout.write(f"Segment index: {state}.")
+        self.stdout.write(
+            f"Segment index: covers contacts up to id {status.covered_upto:,}"
+            f" (newest contact: {status.newest_contact:,})"
+            + ("; a refill of new slots is under way." if status.refilling else ".")
+        )
         for slot in status.slots or []:
             ready = "ready" if slot["ready"] else "filling"
             self.stdout.write(f"  {slot['col']:<4} {slot['kind']:<7} {slot['key']}  ({ready})")
