@@ -299,7 +299,11 @@ def test_counts_are_exact_while_the_index_catches_up(people):
     SegmentIndexState.objects.update(covered_upto=0)
     for _ in range(4):
         segment_index_build(seconds=0.0001, size=40)
-        assert 0 < SegmentIndexState.objects.get().covered_upto < Contact.objects.order_by("-pk").first().pk
+        assert (
+            0
+            < SegmentIndexState.objects.get().covered_upto
+            < Contact.objects.order_by("-pk").first().pk
+        )
         _assert_all_agree(people)
     segment_index_build()
     assert SegmentIndex.objects.count() == Contact.objects.count()
