@@ -40,6 +40,21 @@ DECLARE_KEYS = "\n".join(f"  k_{col} text;" for col, _ in SLOTS)
 READ_KEYS = "\n".join(f"  k_{col} := m ->> '{col}';" for col, _ in SLOTS)
 
 
+# Memberships added (new_rows) and removed (old_rows), as increments of the rows' lists.
+ADD_LISTS = """
+  SELECT covered_upto INTO w FROM campaigns_segmentindexstate WHERE id = 1;
+  INSERT INTO campaigns_segmentindex AS f (contact_id, lists)
+  SELECT contact_id, array_agg(contact_list_id) FROM new_rows WHERE contact_id <= w
+  GROUP BY contact_id
+  ON CONFLICT (contact_id) DO UPDATE SET lists = f.lists || excluded.lists
+    WHERE NOT f.lists @> excluded.lists;"""
+REMOVE_LISTS = """
+  UPDATE campaigns_segmentindex f
+  SET lists = ARRAY(SELECT x FROM unnest(f.lists) x WHERE x <> ALL (d.ids))
+  FROM (SELECT contact_id, array_agg(contact_list_id) AS ids FROM old_rows GROUP BY contact_id) d
+  WHERE f.contact_id = d.contact_id AND f.lists && d.ids;"""
+
+
 def _function(name: str, body: str) -> str:
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -136,28 +151,20 @@ $fn$;
     # Memberships change lists only, as increments: UPDATE re-reads a row another transaction
     # changed meanwhile (READ COMMITTED), so two imports into two lists both land. Above the
     # mark there is no row to change: the build reads the memberships when it gets there.
-    """
+    f"""
 CREATE OR REPLACE FUNCTION loa_segment_index_members_added() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
   w bigint;
 BEGIN
-  SELECT covered_upto INTO w FROM campaigns_segmentindexstate WHERE id = 1;
-  INSERT INTO campaigns_segmentindex AS f (contact_id, lists)
-  SELECT contact_id, array_agg(contact_list_id) FROM new_rows WHERE contact_id <= w
-  GROUP BY contact_id
-  ON CONFLICT (contact_id) DO UPDATE SET lists = f.lists || excluded.lists
-    WHERE NOT f.lists @> excluded.lists;
+{ADD_LISTS}
   RETURN NULL;
 END
 $fn$;
 CREATE OR REPLACE FUNCTION loa_segment_index_members_removed() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-  UPDATE campaigns_segmentindex f
-  SET lists = ARRAY(SELECT x FROM unnest(f.lists) x WHERE x <> ALL (d.ids))
-  FROM (SELECT contact_id, array_agg(contact_list_id) AS ids FROM old_rows GROUP BY contact_id) d
-  WHERE f.contact_id = d.contact_id AND f.lists && d.ids;
+{REMOVE_LISTS}
   RETURN NULL;
 END
 $fn$;
@@ -166,23 +173,15 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   w bigint;
 BEGIN
-  SELECT covered_upto INTO w FROM campaigns_segmentindexstate WHERE id = 1;
-  UPDATE campaigns_segmentindex f
-  SET lists = ARRAY(SELECT x FROM unnest(f.lists) x WHERE x <> ALL (d.ids))
-  FROM (SELECT contact_id, array_agg(contact_list_id) AS ids FROM old_rows GROUP BY contact_id) d
-  WHERE f.contact_id = d.contact_id AND f.lists && d.ids;
-  INSERT INTO campaigns_segmentindex AS f (contact_id, lists)
-  SELECT contact_id, array_agg(contact_list_id) FROM new_rows WHERE contact_id <= w
-  GROUP BY contact_id
-  ON CONFLICT (contact_id) DO UPDATE SET lists = f.lists || excluded.lists
-    WHERE NOT f.lists @> excluded.lists;
+{REMOVE_LISTS}
+{ADD_LISTS}
   RETURN NULL;
 END
 $fn$;
 CREATE OR REPLACE FUNCTION loa_segment_index_members_truncated() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-  UPDATE campaigns_segmentindex SET lists = '{}' WHERE lists <> '{}';
+  UPDATE campaigns_segmentindex SET lists = '{{}}' WHERE lists <> '{{}}';
   RETURN NULL;
 END
 $fn$;
@@ -281,7 +280,12 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 *[
-                    (col, models.FloatField(null=True) if kind == "number" else models.TextField(null=True))
+                    (
+                        col,
+                        models.FloatField(null=True)
+                        if kind == "number"
+                        else models.TextField(null=True),
+                    )
                     for col, kind in SLOTS
                 ],
             ],

@@ -5,7 +5,23 @@ import pytest
 
 from campaigns.contacts.importing.files import ImportFileError
 from campaigns.contacts.importing.run import contact_import_prepare, contact_import_run
+from campaigns.contacts.importing.sinks import PostgresSink
 from campaigns.models import ContactImport, ContactList
+
+
+def simulate_a_concurrent_writer(monkeypatch) -> None:
+    """The import's fast statement fails as if a phone had appeared meanwhile: PostgreSQL saves
+    with INSERT ... ON CONFLICT instead (both paths must give the same result)."""
+    monkeypatch.setattr(
+        PostgresSink,
+        "_fast_sql",
+        classmethod(
+            lambda cls, policy: (
+                "DO $$BEGIN RAISE unique_violation USING MESSAGE ="
+                " 'simulated: a phone appeared meanwhile'; END$$"
+            )
+        ),
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 
 from campaigns.contacts.importing import sinks
 from campaigns.contacts.importing.run import contact_import_prepare, contact_import_run
-from campaigns.contacts.importing.sinks import PostgresSink, merge_values
+from campaigns.contacts.importing.sinks import merge_values
 from campaigns.contacts.search import contact_search_text
 from campaigns.models import Contact, ContactImport, ContactList, ContactListMembership, OptOut
 from providers.shared.text import search_key
-from tests.contacts.conftest import assert_adds_up
+from tests.contacts.conftest import assert_adds_up, simulate_a_concurrent_writer
 
 pytestmark = pytest.mark.django_db
 
@@ -32,17 +32,7 @@ def save_path(request, monkeypatch):
     if request.param == "concurrent":
         if connection.vendor != "postgresql":
             pytest.skip("PostgreSQL only")
-        # The fast statement fails as if a phone had appeared meanwhile: the fallback runs.
-        monkeypatch.setattr(
-            PostgresSink,
-            "_fast_sql",
-            classmethod(
-                lambda cls, policy: (
-                    "DO $$BEGIN RAISE unique_violation USING MESSAGE ="
-                    " 'simulated: a phone appeared meanwhile'; END$$"
-                )
-            ),
-        )
+        simulate_a_concurrent_writer(monkeypatch)
     return request.param
 
 

@@ -15,7 +15,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.contacts.importing.run import contact_import_prepare, contact_import_run
-from campaigns.contacts.importing.sinks import PostgresSink
 from campaigns.contacts.segment_index import (
     segment_index_build,
     segment_index_claim,
@@ -39,6 +38,7 @@ from campaigns.models import (
     SegmentIndexState,
 )
 from campaigns.segment_rules import attribute_reads
+from tests.contacts.conftest import simulate_a_concurrent_writer
 
 pytestmark = [
     pytest.mark.django_db,
@@ -212,16 +212,7 @@ def test_writes_of_every_kind_keep_it_exact(people, save_path, monkeypatch):
     # The import's set-based SQL: new contacts, and existing ones merged, into a list; by its
     # plain INSERTs, or by INSERT ... ON CONFLICT when another writer raced it.
     if save_path == "concurrent":
-        monkeypatch.setattr(
-            PostgresSink,
-            "_fast_sql",
-            classmethod(
-                lambda cls, policy: (
-                    "DO $$BEGIN RAISE unique_violation USING MESSAGE ="
-                    " 'simulated: a phone appeared meanwhile'; END$$"
-                )
-            ),
-        )
+        simulate_a_concurrent_writer(monkeypatch)
     csv = "phone,name,city,spend,birthday\r\n" + "".join(
         f"0901{n:06d},Imported {n},Đà Nẵng,{n}.000.000,0{1 + n % 9}/02/1990\r\n"
         for n in range(250, 330)
