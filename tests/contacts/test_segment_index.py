@@ -29,6 +29,7 @@ from campaigns.contacts.segments import (
 )
 from campaigns.contacts.tags import contacts_tag
 from campaigns.models import (
+    SEGMENT_INDEX_SLOTS,
     Contact,
     ContactList,
     ContactListMembership,
@@ -37,6 +38,7 @@ from campaigns.models import (
     SegmentIndexSlot,
     SegmentIndexState,
 )
+from campaigns.privacy.erasure import contacts_erase
 from campaigns.segment_rules import attribute_reads
 from tests.contacts.conftest import simulate_a_concurrent_writer
 
@@ -376,3 +378,18 @@ def test_a_segment_saved_in_the_admin_is_counted_on_the_index(
     assert expected > 0
     page = admin_client.get(reverse("admin:campaigns_segment_change", args=[segment.pk]))
     assert f'<strong id="segment-count">{expected:,}</strong>' in page.content.decode()
+
+
+def test_an_erased_person_leaves_nothing_in_it(people):
+    _save_segments()
+    segment_index_build()
+    person = Contact.objects.filter(attributes__has_key="city", tags__contains=["vip"]).first()
+    row = SegmentIndex.objects.get(contact_id=person.pk)
+    city = SegmentIndexSlot.objects.get(key="city").col
+    assert row.tags and row.lists and getattr(row, city) is not None
+    contacts_erase(contact_ids=[person.pk])
+    row.refresh_from_db()
+    assert row.tags == [] and row.lists == []
+    assert all(getattr(row, col) is None for col, _ in SEGMENT_INDEX_SLOTS)
+    Contact.objects.filter(pk=person.pk).delete()
+    assert not SegmentIndex.objects.filter(contact_id=person.pk).exists()
