@@ -195,7 +195,7 @@ def _slice_sql() -> str:
         "  FROM campaigns_contactlistmembership"
         "  WHERE contact_id > %(after)s AND contact_id <= %(upto)s GROUP BY contact_id) m"
         "  ON m.contact_id = c.id"
-        " WHERE c.id > %(after)s AND c.id <= %(upto)s"
+        " WHERE c.id > %(after)s AND c.id <= %(upto)s ORDER BY c.id"
         f" ON CONFLICT (contact_id) DO UPDATE SET {sets}"
         f" WHERE ({changed}) IS DISTINCT FROM ({fresh})"
     )

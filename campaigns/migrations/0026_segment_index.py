@@ -41,14 +41,20 @@ READ_KEYS = "\n".join(f"  k_{col} := m ->> '{col}';" for col, _ in SLOTS)
 
 
 # Memberships added (new_rows) and removed (old_rows), as increments of the rows' lists.
+# Every trigger takes its rows' locks in contact id order (ORDER BY, or a FOR UPDATE before an
+# UPDATE ... FROM, whose order is the join's): two imports adding the same contacts to two
+# lists wait for each other instead of deadlocking (seen, before the order, in
+# tests/contacts/test_segment_index.py's concurrent test).
 ADD_LISTS = """
   SELECT covered_upto INTO w FROM campaigns_segmentindexstate WHERE id = 1;
   INSERT INTO campaigns_segmentindex AS f (contact_id, lists)
   SELECT contact_id, array_agg(contact_list_id) FROM new_rows WHERE contact_id <= w
-  GROUP BY contact_id
+  GROUP BY contact_id ORDER BY contact_id
   ON CONFLICT (contact_id) DO UPDATE SET lists = f.lists || excluded.lists
     WHERE NOT f.lists @> excluded.lists;"""
 REMOVE_LISTS = """
+  PERFORM 1 FROM campaigns_segmentindex WHERE contact_id IN (SELECT contact_id FROM old_rows)
+    ORDER BY contact_id FOR UPDATE;
   UPDATE campaigns_segmentindex f
   SET lists = ARRAY(SELECT x FROM unnest(f.lists) x WHERE x <> ALL (d.ids))
   FROM (SELECT contact_id, array_agg(contact_list_id) AS ids FROM old_rows GROUP BY contact_id) d
@@ -113,7 +119,7 @@ CREATE TABLE campaigns_segmentindexstate (
   SELECT n.id, n.tags, coalesce((SELECT array_agg(mb.contact_list_id)
       FROM campaigns_contactlistmembership mb WHERE mb.contact_id = n.id), '{{}}'),
     {_values("n")}
-  FROM new_rows n WHERE n.id <= w
+  FROM new_rows n WHERE n.id <= w ORDER BY n.id
   ON CONFLICT (contact_id) DO UPDATE SET tags = excluded.tags, lists = excluded.lists,
     {SET_SLOTS};""",
     ),
@@ -127,12 +133,15 @@ CREATE TABLE campaigns_segmentindexstate (
   FROM new_rows n JOIN old_rows o ON o.id = n.id
   WHERE n.id <= w
     AND (n.attributes IS DISTINCT FROM o.attributes OR n.tags IS DISTINCT FROM o.tags)
+  ORDER BY n.id
   ON CONFLICT (contact_id) DO UPDATE SET tags = excluded.tags, {SET_SLOTS};""",
     ),
     """
 CREATE OR REPLACE FUNCTION loa_segment_index_contacts_deleted() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
+  PERFORM 1 FROM campaigns_segmentindex WHERE contact_id IN (SELECT id FROM old_rows)
+    ORDER BY contact_id FOR UPDATE;
   DELETE FROM campaigns_segmentindex WHERE contact_id IN (SELECT id FROM old_rows);
   RETURN NULL;
 END

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import io
 import random
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -393,3 +395,91 @@ def test_an_erased_person_leaves_nothing_in_it(people):
     assert all(getattr(row, col) is None for col, _ in SEGMENT_INDEX_SLOTS)
     Contact.objects.filter(pk=person.pk).delete()
     assert not SegmentIndex.objects.filter(contact_id=person.pk).exists()
+
+
+@pytest.fixture
+def clean_slots():
+    """A transactional test commits its slots; the next tests start with none."""
+    yield
+    SegmentIndexSlot.objects.update(key=None, ready=False, covered_at_assign=0)
+
+
+def _in_thread(work, barrier):
+    errors = []
+
+    def run():
+        try:
+            barrier.wait(timeout=10)
+            work()
+        except Exception as exc:  # reported by the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+def _assert_lists_match_memberships():
+    expected: dict[int, set[int]] = {}
+    for contact_id, list_id in ContactListMembership.objects.values_list(
+        "contact_id", "contact_list_id"
+    ):
+        expected.setdefault(contact_id, set()).add(list_id)
+    for row in SegmentIndex.objects.all():
+        assert set(row.lists) == expected.get(row.contact_id, set()), row.contact_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_and_a_build_at_the_same_time(clean_slots):
+    """Two transactions add the same contacts to two lists, another changes their attributes,
+    while a build refills a new slot: every row ends exact (real connections, real locks)."""
+    lists = [ContactList.objects.create(name=f"concurrent {n}") for n in range(3)]
+    Contact.objects.bulk_create(
+        Contact(phone=f"84902{n:06d}", attributes={"city": "Huế" if n % 2 else "Vinh"})
+        for n in range(400)
+    )
+    ids = list(Contact.objects.order_by("pk").values_list("pk", flat=True))
+    ContactListMembership.objects.bulk_create(
+        ContactListMembership(contact_list=lists[2], contact_id=i) for i in ids[::3]
+    )
+    segment_index_build()  # every contact covered, no slot yet
+    Segment.objects.create(name="city", rules=[{"attribute": "city", "op": "eq", "value": "hue"}])
+    barrier = threading.Barrier(4)
+
+    def add(list_index, chosen):
+        def work():
+            with transaction.atomic():
+                ContactListMembership.objects.bulk_create(
+                    ContactListMembership(contact_list=lists[list_index], contact_id=i)
+                    for i in chosen
+                )
+                time.sleep(0.3)  # held open while the others run
+
+        return work
+
+    def edit():
+        with transaction.atomic():
+            Contact.objects.filter(pk__in=ids[50:250]).update(attributes={"city": "Huế"})
+            time.sleep(0.3)
+
+    def build():
+        segment_index_build(size=50)
+
+    runs = [
+        _in_thread(add(0, ids[:300]), barrier),
+        _in_thread(add(1, ids[100:]), barrier),
+        _in_thread(edit, barrier),
+        _in_thread(build, barrier),
+    ]
+    for thread, errors in runs:
+        thread.join(timeout=60)
+        assert not errors, errors
+    segment_index_build()
+    assert SegmentIndexSlot.objects.get(key="city").ready
+    assert SegmentIndex.objects.count() == Contact.objects.count()
+    _assert_lists_match_memberships()
+    rules = [{"attribute": "city", "op": "eq", "value": "hue"}]
+    for list_ids in (None, [lists[0].pk], [lists[1].pk], [lists[0].pk, lists[2].pk]):
+        _ids_both_ways(rules, "all", list_ids)
