@@ -147,6 +147,15 @@ def orm_rows(scale: float) -> dict:
             name="Chi tiêu trên 40 triệu",
             rules=[{"attribute": "spend", "op": "gt", "value": "40000000"}],
         ),
+        # Date rules (the contacts' "ngay_sinh", ISO as an import of a declared date stores it).
+        Segment.objects.create(
+            name="Sinh nhật trong 7 ngày",
+            rules=[{"attribute": "ngay_sinh", "op": "birthday_days", "value": 7}],
+        ),
+        Segment.objects.create(
+            name="Sinh trước 1970",
+            rules=[{"attribute": "ngay_sinh", "op": "before", "value": "01/01/1970"}],
+        ),
     ]
     segments[1].contact_lists.add(old)
     mapping = {
