@@ -370,8 +370,8 @@ class Segment(models.Model):
 
 
 # ---- the segment index (PostgreSQL only; campaigns.contacts.segment_index) ---------------------
-# Tables of migration 0026, not Django's to create or flush: triggers keep them, on PostgreSQL
-# only (SQLite counts segments on the contacts as before).
+# Tables of migration 0026, not Django's to create or flush: triggers keep them on PostgreSQL
+# (on SQLite they exist, empty and unread: segments count on the contacts there).
 SEGMENT_INDEX_SLOTS = (
     [(f"t{i}", "text") for i in range(1, 13)]
     + [(f"n{i}", "number") for i in range(1, 7)]

@@ -1,5 +1,6 @@
-# The segment index (PostgreSQL only): one narrow row per contact holding what segment rules
-# compare, so an exact count reads 10,000,000 narrow rows instead of 10,000,000 contacts' JSON.
+# The segment index (PostgreSQL; on SQLite its tables are created empty and never read): one
+# narrow row per contact holding what segment rules compare, so an exact count reads 10,000,000
+# narrow rows instead of 10,000,000 contacts' JSON.
 # docs/ARCHITECTURE.md ("The segment index") says why and how; campaigns.contacts.segment_index
 # claims its slots, builds it and counts on it.
 #
@@ -240,8 +241,31 @@ DROP TABLE IF EXISTS campaigns_segmentindex, campaigns_segmentindexslot,
 """
 
 
+# Elsewhere (SQLite): the tables only, empty and unread (counts read the contacts there), so
+# what walks every model (dumpdata, the erase and secrets tests) finds them.
+OTHER_FORWARD = [
+    "CREATE TABLE campaigns_segmentindex (contact_id bigint PRIMARY KEY, tags text NOT NULL"
+    " DEFAULT '[]', lists text NOT NULL DEFAULT '[]', "
+    + ", ".join(f"{col} {'real' if kind == 'number' else 'text'}" for col, kind in SLOTS)
+    + ")",
+    "CREATE TABLE campaigns_segmentindexslot (col varchar(4) PRIMARY KEY, kind varchar(8) NOT"
+    " NULL, key text NULL, ready bool NOT NULL DEFAULT 0, assigned_at datetime NULL,"
+    " covered_at_assign bigint NOT NULL DEFAULT 0)",
+    "CREATE TABLE campaigns_segmentindexstate (id smallint PRIMARY KEY, covered_upto bigint NOT"
+    " NULL DEFAULT 0, refill_cursor bigint NULL, refill_upto bigint NULL, refill_keys text NULL,"
+    " refill_started_at datetime NULL, updated_at datetime NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+]
+OTHER_BACKWARD = [
+    "DROP TABLE IF EXISTS campaigns_segmentindex",
+    "DROP TABLE IF EXISTS campaigns_segmentindexslot",
+    "DROP TABLE IF EXISTS campaigns_segmentindexstate",
+]
+
+
 def forward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
+        for sql in OTHER_FORWARD:
+            schema_editor.execute(sql, params=None)
         return
     for sql in FORWARD:
         schema_editor.execute(sql, params=None)
@@ -249,6 +273,8 @@ def forward(apps, schema_editor):
 
 def backward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
+        for sql in OTHER_BACKWARD:
+            schema_editor.execute(sql, params=None)
         return
     schema_editor.execute(BACKWARD, params=None)
 
