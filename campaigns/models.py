@@ -399,6 +399,8 @@ for _col, _kind in SEGMENT_INDEX_SLOTS:
     SegmentIndex.add_to_class(
         _col, models.FloatField(null=True) if _kind == "number" else models.TextField(null=True)
     )
+    if _kind == "date":  # m1 beside d1: the day of the year as month * 100 + day
+        SegmentIndex.add_to_class(f"m{_col[1:]}", models.IntegerField(null=True))
 del _col, _kind
 
 

@@ -49,7 +49,10 @@ BUILD_TASK = "campaigns.tasks.segment_index_build_task"
 SLICE = 20_000  # contacts a build step writes in one transaction (about 0.1-0.2 s of locks)
 LOCK_KEY = 0x5E6_1D  # the advisory lock: one build at a time
 READERS = {"text": "loa_fold", "number": "loa_number", "date": "loa_date"}
-COLUMNS = [col for col, _ in SEGMENT_INDEX_SLOTS]
+SLOT_COLUMNS = [col for col, _ in SEGMENT_INDEX_SLOTS]
+# Beside each date slot dN, mN: its month * 100 + day, what birthday rules compare.
+MONTHDAY_OF = {col: f"m{col[1:]}" for col, kind in SEGMENT_INDEX_SLOTS if kind == "date"}
+COLUMNS = SLOT_COLUMNS + list(MONTHDAY_OF.values())
 
 
 def _postgres() -> bool:
@@ -153,8 +156,15 @@ def index_base(list_ids: list[int] | None) -> QuerySet:
 
 
 def column_value(columns: dict[tuple[str, str], str]):
-    """What campaigns.contacts.segments' rules compare, read from the slots' columns."""
-    return lambda kind, key: F(columns[(kind, key)])
+    """What campaigns.contacts.segments' rules compare, read from the slots' columns (a date's
+    day of the year from the number column beside its slot)."""
+
+    def value_of(kind: str, key: str):
+        if kind == "monthday":
+            return F(MONTHDAY_OF[columns[("date", key)]])
+        return F(columns[(kind, key)])
+
+    return value_of
 
 
 # ---- the build ---------------------------------------------------------------------------------
@@ -182,7 +192,14 @@ def _keys() -> dict[str, str]:
 
 def _slice_sql() -> str:
     values = ", ".join(
-        f"{READERS[kind]}(c.attributes ->> %(k_{col})s::text)" for col, kind in SEGMENT_INDEX_SLOTS
+        [
+            f"{READERS[kind]}(c.attributes ->> %(k_{col})s::text)"
+            for col, kind in SEGMENT_INDEX_SLOTS
+        ]
+        + [
+            f"replace(substr(loa_date(c.attributes ->> %(k_{col})s::text), 6, 5), '-', '')::int"
+            for col in MONTHDAY_OF
+        ]
     )
     cols = ", ".join(COLUMNS)
     changed = ", ".join(f"f.{col}" for col in ["tags", "lists", *COLUMNS])
@@ -223,7 +240,7 @@ def _write_slice(cur, after: int, limit: int | None, size: int) -> tuple[int, in
         return 0, None
     params = {"after": after, "upto": upto}
     keys = _keys()
-    params.update({f"k_{col}": keys.get(col) for col in COLUMNS})
+    params.update({f"k_{col}": keys.get(col) for col in SLOT_COLUMNS})
     cur.execute(_slice_sql(), params)
     cur.execute(_ORPHANS, params)
     return n, upto

@@ -18,9 +18,19 @@ from functools import lru_cache
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.signals import connection_created
-from django.db.models import BooleanField, F, FloatField, Func, Q, QuerySet, TextField, Value
+from django.db.models import (
+    BooleanField,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+)
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Substr
+from django.db.models.functions import Cast, Replace, Substr
 from django.utils import timezone
 
 from campaigns.contacts.segment_index import (
@@ -127,6 +137,8 @@ def contact_value(kind: str, key: str):
     of the attribute. Attribute names are used as JSON keys through KeyTextTransform, never as
     lookup strings, so a key such as "a__b" cannot turn into another lookup."""
     raw = KeyTextTransform(key, "attributes")
+    if kind == "monthday":  # "2024-12-04" -> 1204: what birthday rules compare
+        return Cast(Replace(Substr(DateOf(raw), 6, 5), Value("-"), Value("")), IntegerField())
     return {"number": NumberOf, "date": DateOf}.get(kind, Fold)(raw)
 
 
@@ -156,10 +168,13 @@ def _rule_q(aliases: dict, name: str, rule: dict, value_of=contact_value) -> Q:
         if op == "next_days":  # a renewal, a warranty end: from today to today + N
             until = (today + timedelta(days=days)).isoformat()
             return Q(**{f"{name}__gte": today.isoformat(), f"{name}__lte": until})
-        aliases[f"{name}_md"] = Substr(F(name), 6, 5)
+        # The day of the year as month * 100 + day (both sides): an integer IN list.
+        aliases[f"{name}_md"] = value_of("monthday", attribute)
         if op == "anniversary_in":  # the year ignored, exactly N days from today
-            return Q(**{f"{name}_md__in": birthday_month_days(today + timedelta(days=days), 0)})
-        return Q(**{f"{name}_md__in": birthday_month_days(today, days)})
+            days_of = birthday_month_days(today + timedelta(days=days), 0)
+        else:
+            days_of = birthday_month_days(today, days)
+        return Q(**{f"{name}_md__in": [int(md.replace("-", "")) for md in days_of]})
     aliases[name] = value_of("text", attribute)
     missing = Q(**{f"{name}__isnull": True})
     if op in ("empty", "not_empty"):
