@@ -18,7 +18,7 @@ count reads narrow typed columns and a list rule is a filter of the same scan.
   below it when a slot got a new attribute, in id slices, each under a short SHARE lock of both
   tables (writers wait one slice, readers never), resumable. A slot is read by counts only once
   a refill that started after it was assigned finished.
-- Counting (indexed_parts): the same Q as the contacts' query (campaigns.contacts.segments builds
+- Counting (campaigns.contacts.segments.indexed_matching): the same Q as the contacts' query (campaigns.contacts.segments builds
   both), over the slots' columns instead of expressions on the JSON; None when the index cannot
   answer (SQLite, a slot missing), and the caller counts the contacts.
 """
@@ -45,7 +45,6 @@ from campaigns.segment_rules import attribute_reads
 
 logger = logging.getLogger("loa.segments")
 
-BUILD_TASK = "campaigns.tasks.segment_index_build_task"
 SLICE = 20_000  # contacts a build step writes in one transaction (about 0.1-0.2 s of locks)
 LOCK_KEY = 0x5E6_1D  # the advisory lock: one build at a time
 READERS = {"text": "loa_fold", "number": "loa_number", "date": "loa_date"}

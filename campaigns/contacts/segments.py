@@ -265,7 +265,9 @@ def indexed_matching(
     if columns is None:
         return None
     mark = covered_upto()
-    qs = index_base(list_ids)
+    # Both sides of the same mark: a build moving it between the two counts (each its own
+    # statement) would otherwise count the contacts it just covered twice.
+    qs = index_base(list_ids).filter(contact_id__lte=mark)
     aliases: dict = {}
     q = rules_q(rules, match, aliases, column_value(columns))
     if q is not None:
