@@ -320,7 +320,10 @@ def segment_index_build(*, seconds: float = 240.0, size: int = SLICE) -> BuildRe
         while not steps or time.monotonic() - started < seconds:
             steps += 1
             try:
-                n, upto = _advance(size)
+                # Nothing newer than the mark (the usual minute): no table lock asked for, so
+                # writers never queue behind a build with nothing to do.
+                newest = Contact.objects.order_by("-pk").values_list("pk", flat=True).first()
+                n, upto = _advance(size) if (newest or 0) > covered_upto() else (0, None)
                 if upto is None:
                     pending = SegmentIndexSlot.objects.filter(key__isnull=False, ready=False)
                     if not pending.exists():
