@@ -24,6 +24,7 @@ from campaigns.contacts.segments import (
     attribute_keys,
     contacts_table_rows,
     count_estimate,
+    count_within,
     newest_within,
     segment_count,
     segment_estimate_cached,
@@ -225,12 +226,13 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("Contacts now"))
     def live_count(self, obj):
-        n = segment_count(obj, timeout_ms=CHANGE_COUNT_TIMEOUT_MS)
+        matches = segment_matching_for_count(obj)
+        n = count_within(matches, timeout_ms=CHANGE_COUNT_TIMEOUT_MS)
         url = reverse("admin:campaigns_segment_export", args=[obj.pk])
         if n is None:
             # At millions of contacts an exact count of attribute rules reads every contact
             # (docs/BENCHMARKS.md, "10M tenant"): say so, and show the sample's estimate.
-            estimate = count_estimate(segment_queryset(obj))
+            estimate = count_estimate(matches)
             if estimate is None:
                 return _("More than can be counted quickly (the count timed out).")
             return format_html(

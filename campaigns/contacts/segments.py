@@ -246,10 +246,16 @@ def contacts_matching(*, rules, match: str, list_ids: list[int] | None = None) -
 @dataclass
 class IndexedMatches:
     """A segment's matches read through the segment index: the indexed contacts' rows (ids up to
-    the index's mark, in contact_id) and, above the mark, the contacts' own query."""
+    the index's mark, in contact_id) and, above the mark, the contacts' own query (`contacts`,
+    the whole of it, is what an estimate samples)."""
 
     index: QuerySet
-    newer: QuerySet
+    contacts: QuerySet
+    mark: int
+
+    @property
+    def newer(self) -> QuerySet:
+        return self.contacts.filter(pk__gt=self.mark)
 
     def count(self) -> int:
         return self.index.count() + self.newer.count()
@@ -272,8 +278,8 @@ def indexed_matching(
     q = rules_q(rules, match, aliases, column_value(columns))
     if q is not None:
         qs = qs.alias(**aliases).filter(q)
-    newer = contacts_matching(rules=rules, match=match, list_ids=list_ids).filter(pk__gt=mark)
-    return IndexedMatches(index=qs, newer=newer)
+    contacts = contacts_matching(rules=rules, match=match, list_ids=list_ids)
+    return IndexedMatches(index=qs, contacts=contacts, mark=mark)
 
 
 def _list_ids(segment: Segment) -> list[int]:
@@ -349,13 +355,18 @@ def newest_within(
 ESTIMATE_PERCENT = 1.0
 
 
-def count_estimate(qs: QuerySet, *, percent: float = ESTIMATE_PERCENT) -> int | None:
+def count_estimate(
+    qs: QuerySet | IndexedMatches, *, percent: float = ESTIMATE_PERCENT
+) -> int | None:
     """PostgreSQL: qs.count() estimated from `percent` of the contacts table's pages
     (TABLESAMPLE SYSTEM, the same pages each time: REPEATABLE), scaled up; None elsewhere or
     when the query does not read the contacts table first. For where an exact count is needless
     and too slow at 10M contacts (a JSON rule reads every row: 5-8 s measured, docs/BENCHMARKS.md
     "10M tenant"): about 1% of the time, within a few percent for a segment of more than a few
-    thousand contacts. The campaign's build always counts exactly."""
+    thousand contacts. The campaign's build always counts exactly. Matches read through the
+    segment index are estimated on their contacts' query."""
+    if isinstance(qs, IndexedMatches):
+        qs = qs.contacts
     if connection.vendor != "postgresql" or qs.model is not Contact:
         return None
     sql, params = qs.order_by().values("pk").query.sql_with_params()
@@ -439,9 +450,7 @@ def segment_preview(*, rules, match: str, list_ids: list[int] | None = None) -> 
     estimate from a sample) and the newest matches."""
     qs = matching_for_count(rules=rules, match=match, list_ids=list_ids)
     count = count_within(qs)
-    estimate = None
-    if count is None:
-        estimate = count_estimate(contacts_matching(rules=rules, match=match, list_ids=list_ids))
+    estimate = count_estimate(qs) if count is None else None
     rows = (newest_within(qs) or []) if count != 0 else []
     return SegmentPreview(
         count=count,

@@ -24,6 +24,7 @@ from campaigns.contacts.segment_index import (
 )
 from campaigns.contacts.segments import (
     contacts_matching,
+    count_estimate,
     indexed_matching,
     newest_within,
     segment_count,
@@ -357,6 +358,9 @@ def test_sample_and_preview_read_the_index(people):
     expected = list(matching.order_by("-pk").values_list("phone", "name")[:10])
     assert len(expected) == 10
     assert newest_within(indexed_matching(rules=rules, match=match)) == expected
+    # An estimate of matches read through the index samples their contacts' query.
+    estimate = count_estimate(indexed_matching(rules=rules, match=match), percent=100.0)
+    assert estimate == matching.count()
     preview = segment_preview(rules=rules, match=match)
     assert preview.count == matching.count()
     assert [row["name"] for row in preview.sample] == [name for _, name in expected]
