@@ -464,14 +464,11 @@ def main() -> None:
             cost=d["cost"],
         )
     log("counters set", t0)
-    from campaigns.contacts.segment_index import segment_index_build
-    from campaigns.models import SegmentIndexState
+    from campaigns.contacts.segment_index import segment_index_build, segment_index_reset
 
     # The rows were loaded without the index's triggers: built from scratch, in slices, as after
     # migration 0026 on a database that already held contacts.
-    SegmentIndexState.objects.update(covered_upto=0, refill_cursor=None, refill_keys=None)
-    with connection.cursor() as cur:
-        cur.execute("TRUNCATE campaigns_segmentindex")
+    segment_index_reset()
     report = segment_index_build(seconds=3600)
     log(f"segment index built: {report.rows} rows, {report.seconds} s, done: {report.done}", t0)
     Pool(url, t0).run(

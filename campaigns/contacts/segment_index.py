@@ -183,13 +183,18 @@ class BuildReport:
         return dict(self.__dict__)
 
 
+def _newest_contact() -> int:
+    """The highest contact id (0: none), from the primary key's index."""
+    return Contact.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
 def _keys() -> dict[str, str]:
     return dict(
         SegmentIndexSlot.objects.filter(key__isnull=False).values_list("col", "key").iterator()
     )
 
 
-def _slice_sql() -> str:
+def _build_slice_sql() -> str:
     values = ", ".join(
         [
             f"{READERS[kind]}(c.attributes ->> %(k_{col})s::text)"
@@ -217,6 +222,9 @@ def _slice_sql() -> str:
     )
 
 
+# One statement for every slice (the slots' keys are its parameters).
+_SLICE_SQL = _build_slice_sql()
+
 # Rows of contacts gone (a membership added for a contact id that no longer exists leaves one).
 _ORPHANS = (
     "DELETE FROM campaigns_segmentindex f WHERE f.contact_id > %(after)s"
@@ -240,7 +248,7 @@ def _write_slice(cur, after: int, limit: int | None, size: int) -> tuple[int, in
     params = {"after": after, "upto": upto}
     keys = _keys()
     params.update({f"k_{col}": keys.get(col) for col in SLOT_COLUMNS})
-    cur.execute(_slice_sql(), params)
+    cur.execute(_SLICE_SQL, params)
     cur.execute(_ORPHANS, params)
     return n, upto
 
@@ -322,8 +330,7 @@ def segment_index_build(*, seconds: float = 240.0, size: int = SLICE) -> BuildRe
             try:
                 # Nothing newer than the mark (the usual minute): no table lock asked for, so
                 # writers never queue behind a build with nothing to do.
-                newest = Contact.objects.order_by("-pk").values_list("pk", flat=True).first()
-                n, upto = _advance(size) if (newest or 0) > covered_upto() else (0, None)
+                n, upto = _advance(size) if _newest_contact() > covered_upto() else (0, None)
                 if upto is None:
                     pending = SegmentIndexSlot.objects.filter(key__isnull=False, ready=False)
                     if not pending.exists():
@@ -348,6 +355,24 @@ def segment_index_build(*, seconds: float = 240.0, size: int = SLICE) -> BuildRe
     return report
 
 
+def segment_index_reset() -> None:
+    """Empty the index and cover nothing (the next build covers every contact again): for a
+    database whose contacts were written with its triggers off (a load with
+    session_replication_role = replica, a partial restore). What the contacts' TRUNCATE trigger
+    does by itself."""
+    if not _postgres():
+        return
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("TRUNCATE campaigns_segmentindex")
+        State.objects.filter(pk=1).update(
+            covered_upto=0,
+            refill_cursor=None,
+            refill_upto=None,
+            refill_keys=None,
+            updated_at=timezone.now(),
+        )
+
+
 @dataclass
 class IndexStatus:
     available: bool  # PostgreSQL
@@ -370,7 +395,7 @@ def segment_index_status() -> IndexStatus:
     return IndexStatus(
         available=True,
         covered_upto=state.covered_upto,
-        newest_contact=Contact.objects.order_by("-pk").values_list("pk", flat=True).first() or 0,
+        newest_contact=_newest_contact(),
         refilling=state.refill_cursor is not None,
         slots=slots,
     )

@@ -2,6 +2,7 @@
 
     manage.py segment_index            # status: ready or not, the slots and their attributes
     manage.py segment_index --build    # bring it up to date now (the minute schedule does it too)
+    manage.py segment_index --reset --build   # after contacts were written with triggers off
 
 The index covers the contacts up to an id; counts read it for those and the contacts table for
 the newer ones, so they are exact at every step. The first build after migration 0026 on a
@@ -12,7 +13,11 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from campaigns.contacts.segment_index import segment_index_build, segment_index_status
+from campaigns.contacts.segment_index import (
+    segment_index_build,
+    segment_index_reset,
+    segment_index_status,
+)
 
 
 class Command(BaseCommand):
@@ -21,10 +26,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--build", action="store_true", help="build it now, to the end")
         parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="empty it first (contacts written with its triggers off: a load, a restore)",
+        )
+        parser.add_argument(
             "--seconds", type=float, default=24 * 3600.0, help="stop a build after this long"
         )
 
     def handle(self, *args, **options):
+        if not segment_index_status().available:
+            self.stdout.write("The segment index is PostgreSQL's: segments count the contacts.")
+            return
+        if options["reset"]:
+            segment_index_reset()
+            self.stdout.write("Emptied: counts read the contacts until the build covers them.")
         if options["build"]:
             report = segment_index_build(seconds=options["seconds"])
             if report.busy:
@@ -35,9 +51,6 @@ class Command(BaseCommand):
                     f" {report.seconds:,.1f} s; {'up to date' if report.done else 'not finished'}."
                 )
         status = segment_index_status()
-        if not status.available:
-            self.stdout.write("The segment index is PostgreSQL's: segments count the contacts.")
-            return
         self.stdout.write(
             f"Segment index: covers contacts up to id {status.covered_upto:,}"
             f" (newest contact: {status.newest_contact:,})"
